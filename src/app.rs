@@ -1,0 +1,108 @@
+//! Runs one command with validated settings and returns its exit code.
+
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::cli::{Command, DoctorArgs, Format, Settings};
+use crate::exit::ExitCode;
+use crate::report::{self, Style};
+use crate::runtime::engine::Engine;
+
+pub fn run(settings: Settings) -> ExitCode {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Without the handler the default action still ends the run; with it we exit 130 cleanly.
+        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dockhand: cannot start the async runtime: {e}");
+            return ExitCode::Internal;
+        }
+    };
+    let code = rt.block_on(async {
+        tokio::select! {
+            code = dispatch(&settings) => code,
+            () = wait_for(&interrupted) => {
+                eprintln!("dockhand: interrupted");
+                ExitCode::Interrupted
+            }
+        }
+    });
+    // A probe stuck in the kernel (reading /proc of a D-state process) must not hold the exit.
+    rt.shutdown_background();
+    code
+}
+
+async fn wait_for(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn dispatch(settings: &Settings) -> ExitCode {
+    match &settings.command {
+        Command::Doctor(args) => doctor(settings, args).await,
+    }
+}
+
+async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
+    let style = Style {
+        color: settings.color,
+    };
+    if args.list_checks {
+        return emit(|out| match args.format {
+            Format::Table => report::table::catalog(&settings.catalog, out),
+            Format::Json => report::json::catalog(&settings.catalog, &settings.config, out),
+        })
+        .unwrap_or(ExitCode::Ok);
+    }
+    let selected = match crate::doctor::select(
+        &settings.catalog,
+        &settings.config,
+        &args.checks,
+        &args.skip,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dockhand: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    let report = crate::doctor::run(
+        &engine,
+        settings.source.clone(),
+        &settings.catalog,
+        &settings.config,
+        &selected,
+    )
+    .await;
+    let code = report.status().exit_code();
+    emit(|out| match args.format {
+        Format::Table => report::table::doctor(&report, style, out),
+        Format::Json => report::json::doctor(&report, out),
+    })
+    .unwrap_or(code)
+}
+
+/// Writes to stdout. A closed pipe (`dockhand doctor | head -1`) ends the run quietly with the
+/// run's own code; any other write error is reported and exits 70.
+fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match f(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => None,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => None,
+        Err(e) => {
+            eprintln!("dockhand: cannot write the report: {e}");
+            Some(ExitCode::Internal)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Command-line parsing in two stages: clap reads raw values, then [`Settings::resolve`] checks
+//! them against the environment (endpoint, terminal, colour, config file) and turns every bad
+//! value into one clear sentence.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config};
+use crate::doctor::catalog::Catalog;
+use crate::error::UsageError;
+use crate::exit;
+use crate::runtime::endpoint::{self, Endpoint, Source};
+
+/// Keeps Docker hosts healthy: finds hung daemons, stuck ports, orphans and leaked storage, and
+/// fixes them safely.
+#[derive(Debug, Parser)]
+#[command(name = "dockhand", version, after_help = exit::TABLE)]
+pub struct Cli {
+    /// Engine address: unix:///path/to/docker.sock or tcp://host:port [default: DOCKER_HOST,
+    /// then the docker context, then unix:///var/run/docker.sock]
+    #[arg(long, short = 'H', global = true, value_name = "URL")]
+    pub host: Option<String>,
+
+    /// Docker context to use (as `docker --context`) [default: DOCKER_CONTEXT, then the current
+    /// context in ~/.docker/config.json]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Deadline for every engine call and /proc read: 3s, 500ms, 1.5s, 2m
+    #[arg(long, global = true, value_name = "DURATION", default_value = "3s")]
+    pub timeout: String,
+
+    /// Config file with threshold overrides [default: /etc/dockhand/config.toml if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// When to colour output
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset or empty
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the daemon's health: reachable, responsive, its process, its disk
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Run only this check (repeatable); see --list-checks
+    #[arg(long = "check", value_name = "ID")]
+    pub checks: Vec<String>,
+
+    /// Skip this check (repeatable)
+    #[arg(long = "skip", value_name = "ID")]
+    pub skip: Vec<String>,
+
+    /// List the checks, their thresholds and what they mean, then exit
+    #[arg(long)]
+    pub list_checks: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people
+    Table,
+    /// One JSON document (schema dockhand.doctor/v1, see docs/json.md)
+    Json,
+}
+
+/// Everything a command needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    pub endpoint: Endpoint,
+    pub source: Source,
+    pub timeout: Duration,
+    pub color: bool,
+    pub config: Config,
+    pub catalog: Catalog,
+    pub command: Command,
+}
+
+impl Settings {
+    pub fn resolve(cli: Cli) -> Result<Settings, UsageError> {
+        let inputs = endpoint::Inputs::from_env(cli.host.clone(), cli.context.clone());
+        let (endpoint, source) = endpoint::resolve(&inputs)?;
+        let timeout = parse_duration(&cli.timeout)?;
+        let catalog = Catalog::builtin().map_err(|e| UsageError::UnreadableConfig {
+            path: PathBuf::from("checks/"),
+            why: e.to_string(),
+        })?;
+        let config = config::load(cli.config.as_deref(), &catalog)?;
+        let color = match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Ok(Settings {
+            endpoint,
+            source,
+            timeout,
+            color,
+            config,
+            catalog,
+            command: cli.command,
+        })
+    }
+}
+
+/// Parses `3`, `3s`, `500ms`, `1.5s`, `2m`. Zero and more than an hour are refused: a zero
+/// deadline fails every call, and a deadline longer than a monitor's interval defeats its purpose.
+pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
+    let bad = |why: &str| UsageError::BadTimeout {
+        value: s.to_string(),
+        why: why.to_string(),
+    };
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| bad("it does not start with a number"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        other => return Err(bad(&format!("{other:?} is not a unit (ms, s, m)"))),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(bad("it must be more than zero"));
+    }
+    if secs > 3600.0 {
+        return Err(bad("it must be at most an hour"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3").expect("3"), Duration::from_secs(3));
+        assert_eq!(parse_duration("3s").expect("3s"), Duration::from_secs(3));
+        assert_eq!(
+            parse_duration("500ms").expect("ms"),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_duration("1.5s").expect("1.5s"),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_duration("2m").expect("2m"), Duration::from_secs(120));
+        for bad in ["0", "0s", "banana", "-1s", "3h", "5 parsecs", ""] {
+            let e = parse_duration(bad).expect_err(bad).to_string();
+            assert!(e.contains("500ms"), "says what works: {e}");
+        }
+    }
+}

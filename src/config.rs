@@ -1,0 +1,255 @@
+//! The config file: threshold overrides per check, and checks switched off.
+//!
+//! ```toml
+//! [checks."disk.data-root"]
+//! space_warn_percent = 80
+//! [checks."daemon.process"]
+//! enabled = false
+//! ```
+//! Read from `--config FILE`, else `/etc/dockhand/config.toml` if it exists. Every error names the
+//! file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::doctor::catalog::Catalog;
+use crate::error::UsageError;
+
+pub const DEFAULT_PATH: &str = "/etc/dockhand/config.toml";
+
+/// Resolved settings per check.
+#[derive(Debug, Default, Clone)]
+pub struct Config {
+    pub path: Option<PathBuf>,
+    /// check id → threshold name → value.
+    pub thresholds: BTreeMap<String, BTreeMap<String, f64>>,
+    pub disabled: Vec<String>,
+}
+
+impl Config {
+    /// The value of a threshold: the override, else the catalog default.
+    pub fn threshold(&self, catalog: &Catalog, check: &str, name: &str) -> f64 {
+        if let Some(v) = self.thresholds.get(check).and_then(|t| t.get(name)) {
+            return *v;
+        }
+        catalog
+            .get(check)
+            .and_then(|c| c.thresholds.get(name))
+            .map_or(0.0, |t| t.default)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    checks: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+}
+
+/// Loads the config: `explicit` must exist; the default path is optional.
+pub fn load(explicit: Option<&Path>, catalog: &Catalog) -> Result<Config, UsageError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
+        None => return Ok(Config::default()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| UsageError::UnreadableConfig {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    parse(&path, &text, catalog)
+}
+
+pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, UsageError> {
+    let at = |offset: usize, what: String| UsageError::BadConfig {
+        path: path.to_path_buf(),
+        line: text[..offset.min(text.len())].matches('\n').count() + 1,
+        what,
+    };
+    let raw: Raw = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        at(offset, e.message().trim().to_string())
+    })?;
+    let mut cfg = Config {
+        path: Some(path.to_path_buf()),
+        ..Config::default()
+    };
+    for (id, table) in raw.checks {
+        let Some(def) = catalog.get(id.get_ref()) else {
+            return Err(at(
+                id.span().start,
+                format!(
+                    "unknown check {:?} in [checks]; valid checks: {}",
+                    id.get_ref(),
+                    catalog.ids()
+                ),
+            ));
+        };
+        let mut values = BTreeMap::new();
+        for (key, value) in table {
+            let k = key.get_ref().as_str();
+            if k == "enabled" {
+                match value.get_ref() {
+                    toml::Value::Boolean(false) => cfg.disabled.push(def.id.clone()),
+                    toml::Value::Boolean(true) => {}
+                    other => {
+                        return Err(at(
+                            value.span().start,
+                            format!(
+                                "checks.\"{}\".enabled must be true or false, not {}",
+                                def.id,
+                                describe(other)
+                            ),
+                        ));
+                    }
+                }
+                continue;
+            }
+            let Some(t) = def.thresholds.get(k) else {
+                let valid: Vec<&str> = def
+                    .thresholds
+                    .keys()
+                    .map(String::as_str)
+                    .chain(["enabled"])
+                    .collect();
+                return Err(at(
+                    key.span().start,
+                    format!(
+                        "unknown key {k:?} for check {}; valid keys: {}",
+                        def.id,
+                        valid.join(", ")
+                    ),
+                ));
+            };
+            let v = match value.get_ref() {
+                toml::Value::Integer(i) => *i as f64,
+                toml::Value::Float(f) => *f,
+                other => {
+                    return Err(at(
+                        value.span().start,
+                        format!(
+                            "checks.\"{}\".{k} must be a number ({}, e.g. {}), not {}",
+                            def.id,
+                            t.unit,
+                            t.default,
+                            describe(other)
+                        ),
+                    ));
+                }
+            };
+            if !v.is_finite() || v < 0.0 || (t.unit == "percent" && v > 100.0) {
+                return Err(at(
+                    value.span().start,
+                    format!(
+                        "checks.\"{}\".{k} = {v} is out of range for a {} value",
+                        def.id, t.unit
+                    ),
+                ));
+            }
+            values.insert(k.to_string(), v);
+        }
+        cfg.thresholds.insert(def.id.clone(), values);
+    }
+    validate_pairs(&cfg, catalog).map_err(|(key, what)| {
+        // Point at the line that set the warning threshold (it may be the critical one; either
+        // way the sentence names both keys).
+        let offset = text.find(key.as_str()).unwrap_or(0);
+        at(offset, what)
+    })?;
+    Ok(cfg)
+}
+
+fn describe(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("the string {s:?}"),
+        other => format!("a {}", other.type_str()),
+    }
+}
+
+/// A warning threshold must not exceed its critical one.
+fn validate_pairs(cfg: &Config, catalog: &Catalog) -> Result<(), (String, String)> {
+    for def in &catalog.checks {
+        for (name, _) in def.thresholds.iter().filter(|(n, _)| n.contains("_warn_")) {
+            let crit = name.replace("_warn_", "_critical_");
+            if def.thresholds.contains_key(&crit) {
+                let (w, c) = (
+                    cfg.threshold(catalog, &def.id, name),
+                    cfg.threshold(catalog, &def.id, &crit),
+                );
+                if w > c {
+                    return Err((
+                        name.clone(),
+                        format!(
+                            "checks.\"{}\": {name} ({w}) is above {crit} ({c}); a warning must come before critical",
+                            def.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> Catalog {
+        Catalog::builtin().expect("catalog")
+    }
+
+    fn err(text: &str) -> String {
+        parse(Path::new("/etc/dockhand/config.toml"), text, &cat())
+            .expect_err(text)
+            .to_string()
+    }
+
+    #[test]
+    fn overrides_and_defaults() {
+        let c = parse(
+            Path::new("c.toml"),
+            "[checks.\"disk.data-root\"]\nspace_warn_percent = 70\n[checks.\"daemon.process\"]\nenabled = false\n",
+            &cat(),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.threshold(&cat(), "disk.data-root", "space_warn_percent"),
+            70.0
+        );
+        assert_eq!(
+            c.threshold(&cat(), "disk.data-root", "space_critical_percent"),
+            95.0
+        );
+        assert_eq!(c.disabled, vec!["daemon.process".to_string()]);
+        assert!(parse(Path::new("c.toml"), "", &cat()).is_ok());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err("# thresholds\n[checks.\"disk.data-root\"]\nspace_warn_percent = \"lots\"\n");
+        assert!(e.starts_with("/etc/dockhand/config.toml:3:"), "{e}");
+        assert!(e.contains("space_warn_percent"), "{e}");
+        let e = err("[checks.\"disk.root\"]\nx = 1\n");
+        assert!(
+            e.contains(":1:") && e.contains("disk.root") && e.contains("disk.data-root"),
+            "{e}"
+        );
+        let e = err("[checks.\"disk.data-root\"]\nspace_warn = 1\n");
+        assert!(
+            e.contains(":2:") && e.contains("space_warn") && e.contains("space_warn_percent"),
+            "{e}"
+        );
+        let e = err("[checks\nfoo = 1\n");
+        assert!(e.contains(":1:"), "{e}");
+        let e = err("\n\nchecksum = 3\n");
+        assert!(e.contains(":3:") && e.contains("checksum"), "{e}");
+        let e = err("[checks.\"disk.data-root\"]\nspace_warn_percent = 99\n");
+        assert!(e.contains("space_critical_percent"), "{e}");
+        let e = err("[checks.\"disk.data-root\"]\nspace_warn_percent = 150\n");
+        assert!(e.contains("out of range"), "{e}");
+    }
+}

@@ -1,0 +1,250 @@
+//! The check engine: selects checks from the catalog, gathers evidence concurrently (each
+//! piece under a deadline), and turns evidence into findings.
+
+pub mod catalog;
+pub mod probes;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::runtime::endpoint::{Endpoint, Source};
+use crate::runtime::engine::Engine;
+use catalog::{Catalog, CheckDef};
+
+/// A check's verdict. Ordered by how much it matters to a monitor: critical, then unknown
+/// (we could not tell), then warning, then ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Status {
+    fn rank(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Unknown => 2,
+            Status::Critical => 3,
+        }
+    }
+
+    pub fn worst(self, other: Status) -> Status {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub fn exit_code(self) -> crate::exit::ExitCode {
+        use crate::exit::ExitCode;
+        match self {
+            Status::Ok => ExitCode::Ok,
+            Status::Warning => ExitCode::Warning,
+            Status::Critical => ExitCode::Critical,
+            Status::Unknown => ExitCode::Unknown,
+        }
+    }
+}
+
+/// What a probe concluded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub status: Status,
+    /// One sentence: what is wrong (or that nothing is).
+    pub summary: String,
+    /// What fixes it, specific to this host (pids, paths), when something needs fixing.
+    pub remedy: Option<String>,
+    /// The facts behind the verdict, as structured data.
+    pub evidence: serde_json::Value,
+}
+
+impl Finding {
+    pub fn new(status: Status, summary: impl Into<String>) -> Finding {
+        Finding {
+            status,
+            summary: summary.into(),
+            remedy: None,
+            evidence: serde_json::Value::Null,
+        }
+    }
+
+    pub fn remedy(mut self, r: impl Into<String>) -> Finding {
+        self.remedy = Some(r.into());
+        self
+    }
+
+    pub fn evidence(mut self, e: serde_json::Value) -> Finding {
+        self.evidence = e;
+        self
+    }
+}
+
+/// One check's result, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub area: String,
+    pub title: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+    #[serde(serialize_with = "ser_millis")]
+    pub elapsed_ms: Duration,
+}
+
+fn ser_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(crate::util::millis(*d))
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub ok: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub unknown: usize,
+}
+
+/// A whole doctor run, ready for any renderer.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub started_at: SystemTime,
+    pub elapsed: Duration,
+    pub endpoint: Endpoint,
+    pub source: Source,
+    pub daemon: serde_json::Value,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn status(&self) -> Status {
+        self.checks
+            .iter()
+            .fold(Status::Ok, |s, c| s.worst(c.finding.status))
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.checks {
+            match c.finding.status {
+                Status::Ok => s.ok += 1,
+                Status::Warning => s.warning += 1,
+                Status::Critical => s.critical += 1,
+                Status::Unknown => s.unknown += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Which checks to run: `--check` narrows to the named ones, `--skip` and the config's
+/// `enabled = false` remove some. Unknown ids are rejected before anything runs.
+pub fn select<'c>(
+    catalog: &'c Catalog,
+    config: &Config,
+    only: &[String],
+    skip: &[String],
+) -> Result<Vec<&'c CheckDef>, crate::error::UsageError> {
+    for (flag, ids) in [("--check", only), ("--skip", skip)] {
+        if let Some(bad) = ids.iter().find(|id| catalog.get(id).is_none()) {
+            return Err(crate::error::UsageError::UnknownCheck {
+                id: bad.clone(),
+                flag: flag.to_string(),
+                valid: catalog.ids(),
+            });
+        }
+    }
+    Ok(catalog
+        .checks
+        .iter()
+        .filter(|c| only.is_empty() || only.contains(&c.id))
+        .filter(|c| !skip.contains(&c.id))
+        // An explicit --check wins over the config's enabled = false.
+        .filter(|c| only.contains(&c.id) || !config.disabled.contains(&c.id))
+        .collect())
+}
+
+/// Runs the selected checks against the engine.
+pub async fn run(
+    engine: &Engine,
+    source: Source,
+    catalog: &Catalog,
+    config: &Config,
+    selected: &[&CheckDef],
+) -> Report {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let wanted = |id: &str| selected.iter().any(|c| c.id == id);
+    let ev = probes::gather(engine, &probes::Needs::for_checks(&wanted)).await;
+    let mut checks = Vec::with_capacity(selected.len());
+    for def in selected {
+        let t = Instant::now();
+        let finding = probes::judge(&def.id, &ev, engine, catalog, config).await;
+        checks.push(CheckResult {
+            id: def.id.clone(),
+            area: def.area.clone(),
+            title: def.title.clone(),
+            elapsed_ms: ev.elapsed_for(&def.id) + t.elapsed(),
+            finding,
+        });
+    }
+    Report {
+        started_at,
+        elapsed: t0.elapsed(),
+        endpoint: engine.endpoint().clone(),
+        source,
+        daemon: ev.daemon_summary(),
+        checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_ranks_critical_then_unknown_then_warning() {
+        use Status::*;
+        assert_eq!(Ok.worst(Warning), Warning);
+        assert_eq!(Warning.worst(Unknown), Unknown);
+        assert_eq!(Unknown.worst(Critical), Critical);
+        assert_eq!(Critical.worst(Ok), Critical);
+    }
+
+    #[test]
+    fn selection_rejects_unknown_ids_and_honours_skip() {
+        let cat = Catalog::builtin().expect("catalog");
+        let cfg = Config::default();
+        let e = select(&cat, &cfg, &["nope".into()], &[]).expect_err("unknown id");
+        assert!(e.to_string().contains("daemon.reachable"));
+        let s = select(&cat, &cfg, &[], &["disk.data-root".into()]).expect("valid");
+        assert!(s.iter().all(|c| c.id != "disk.data-root"));
+        let s = select(&cat, &cfg, &["daemon.process".into()], &[]).expect("valid");
+        assert_eq!(s.len(), 1);
+        let cfg = Config {
+            disabled: vec!["daemon.process".into()],
+            ..Config::default()
+        };
+        assert!(
+            select(&cat, &cfg, &[], &[])
+                .expect("valid")
+                .iter()
+                .all(|c| c.id != "daemon.process")
+        );
+    }
+}

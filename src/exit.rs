@@ -1,0 +1,45 @@
+//! The one table of exit codes. doctor's 0–3 follow the Nagios plugin convention; every other
+//! failure uses a code that collides with none of them.
+
+use std::process;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitCode {
+    /// Every check passed.
+    Ok = 0,
+    /// At least one warning, nothing worse.
+    Warning = 1,
+    /// At least one critical finding.
+    Critical = 2,
+    /// A check could not tell (no permission, not on this host); nothing critical.
+    Unknown = 3,
+    /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
+    Usage = 64,
+    /// dockhand itself failed (a bug, or output could not be written) (EX_SOFTWARE).
+    Internal = 70,
+    /// Interrupted by Ctrl-C / SIGTERM (128 + SIGINT).
+    Interrupted = 130,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+impl From<ExitCode> for process::ExitCode {
+    fn from(c: ExitCode) -> Self {
+        process::ExitCode::from(c as u8)
+    }
+}
+
+/// Shown at the end of `--help`.
+pub const TABLE: &str = "\
+Exit codes:
+  0    ok: every check passed
+  1    warning: at least one warning, nothing worse
+  2    critical: at least one critical finding
+  3    unknown: a check could not tell (e.g. no permission), nothing critical
+  64   usage: a bad flag, value, config file or check id
+  70   internal: dockhand failed (a bug, or output could not be written)
+  130  interrupted: Ctrl-C or SIGTERM";

@@ -1,0 +1,13 @@
+//! dockhand keeps Docker hosts healthy. The library holds the runtime core and the commands;
+//! the binary only parses, resolves settings, runs one command and exits with its code.
+//! See ARCHITECTURE.md in the project's shared notes for the house rules.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod error;
+pub mod exit;
+pub mod report;
+pub mod runtime;
+pub mod util;

@@ -1,0 +1,50 @@
+//! Renderers. Commands hand a finished report here; nothing else prints.
+
+pub mod json;
+pub mod table;
+
+use crate::doctor::Status;
+
+/// How the run's output is styled.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    /// The status word with its mark, padded to one width so columns line up, then coloured.
+    /// Every variant gets escape codes of the same length (or none), so a table that counts
+    /// bytes still aligns.
+    pub fn status(&self, s: Status) -> String {
+        let (mark, code) = match s {
+            Status::Ok => ("✔ ok", "32"),
+            Status::Warning => ("! warning", "33"),
+            Status::Critical => ("✖ critical", "31"),
+            Status::Unknown => ("? unknown", "35"),
+        };
+        let padded = format!("{mark:<10}");
+        if self.color {
+            format!("\x1b[{code}m{padded}\x1b[0m")
+        } else {
+            padded
+        }
+    }
+
+    /// A header cell for the status column, carrying escape codes as long as the status cells'.
+    pub fn status_header(&self) -> String {
+        let padded = format!("{:<10}", "STATUS");
+        if self.color {
+            format!("\x1b[01m{padded}\x1b[0m")
+        } else {
+            padded
+        }
+    }
+
+    pub fn bold(&self, s: &str) -> String {
+        if self.color {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}

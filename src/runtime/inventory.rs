@@ -1,0 +1,172 @@
+//! One snapshot of what the engine holds — containers in every state, images, volumes,
+//! networks — taken once per run, concurrently, each list under the deadline, and shared by
+//! every command and check in the run.
+//!
+//! Read as raw JSON into lean structs with defaults: the fields used here exist from API 1.24
+//! through 1.53 and in Podman's compat API, and a field an engine leaves out is not an error.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::{Engine, EngineError};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Container {
+    pub id: String,
+    pub names: Vec<String>,
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    pub command: String,
+    pub created: i64,
+    pub state: String,
+    pub status: String,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+impl Container {
+    /// The name without the leading slash.
+    pub fn name(&self) -> &str {
+        self.names.first().map_or("", |n| n.trim_start_matches('/'))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Image {
+    pub id: String,
+    pub parent_id: String,
+    pub repo_tags: Option<Vec<String>>,
+    pub repo_digests: Option<Vec<String>>,
+    pub created: i64,
+    pub size: i64,
+    pub containers: i64,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+impl Image {
+    /// No tag, or only `<none>:<none>`.
+    pub fn is_dangling(&self) -> bool {
+        self.repo_tags
+            .as_ref()
+            .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: String,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    pub driver: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct VolumeList {
+    volumes: Option<Vec<Volume>>,
+}
+
+/// The snapshot. A list the engine did not give in time is empty and its error recorded, so a
+/// partial answer is still usable and the gap is visible.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub containers: Vec<Container>,
+    pub images: Vec<Image>,
+    pub volumes: Vec<Volume>,
+    pub networks: Vec<Network>,
+    pub errors: Vec<(&'static str, EngineError)>,
+}
+
+/// Counts for reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub containers: usize,
+    pub running: usize,
+    pub stopped: usize,
+    pub images: usize,
+    pub dangling_images: usize,
+    pub volumes: usize,
+    pub networks: usize,
+}
+
+impl Inventory {
+    /// Takes the snapshot: the four lists at once, each under the engine's deadline.
+    pub async fn take(engine: &Engine) -> Inventory {
+        let (c, i, v, n) = tokio::join!(
+            engine.get_json::<Vec<Container>>("/containers/json?all=1"),
+            engine.get_json::<Vec<Image>>("/images/json"),
+            engine.get_json::<VolumeList>("/volumes"),
+            engine.get_json::<Vec<Network>>("/networks"),
+        );
+        let mut inv = Inventory::default();
+        match c {
+            Ok(t) => inv.containers = t.value,
+            Err(e) => inv.errors.push(("containers", e)),
+        }
+        match i {
+            Ok(t) => inv.images = t.value,
+            Err(e) => inv.errors.push(("images", e)),
+        }
+        match v {
+            Ok(t) => inv.volumes = t.value.volumes.unwrap_or_default(),
+            Err(e) => inv.errors.push(("volumes", e)),
+        }
+        match n {
+            Ok(t) => inv.networks = t.value,
+            Err(e) => inv.errors.push(("networks", e)),
+        }
+        inv
+    }
+
+    pub fn counts(&self) -> Counts {
+        let running = self
+            .containers
+            .iter()
+            .filter(|c| c.state == "running")
+            .count();
+        Counts {
+            containers: self.containers.len(),
+            running,
+            stopped: self.containers.len() - running,
+            images: self.images.len(),
+            dangling_images: self.images.iter().filter(|i| i.is_dangling()).count(),
+            volumes: self.volumes.len(),
+            networks: self.networks.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lean_structs_take_old_and_new_shapes() {
+        // API 1.41 shape, with fields this struct does not know and some it lacks.
+        let c: Vec<Container> = serde_json::from_str(
+            r#"[{"Id":"abc","Names":["/web"],"Image":"nginx","ImageID":"sha256:1","Command":"nginx","Created":1,
+                "State":"exited","Status":"Exited (0)","Ports":[],"Labels":{},"HostConfig":{"NetworkMode":"none"}}]"#,
+        )
+        .expect("parses");
+        assert_eq!(c[0].name(), "web");
+        let i: Vec<Image> =
+            serde_json::from_str(r#"[{"Id":"sha256:2","RepoTags":null,"Size":10}]"#)
+                .expect("parses");
+        assert!(i[0].is_dangling());
+        let v: VolumeList =
+            serde_json::from_str(r#"{"Volumes":null,"Warnings":null}"#).expect("parses");
+        assert!(v.volumes.is_none());
+    }
+}
