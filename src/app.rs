@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::cli::{Command, DoctorArgs, Format, Settings};
+use crate::cli::{Command, DfArgs, DoctorArgs, Format, Settings};
 use crate::exit::ExitCode;
 use crate::report::{self, Style};
 use crate::runtime::engine::Engine;
@@ -49,7 +49,42 @@ async fn wait_for(flag: &AtomicBool) {
 async fn dispatch(settings: &Settings) -> ExitCode {
     match &settings.command {
         Command::Doctor(args) => doctor(settings, args).await,
+        Command::Df(args) => df(settings, args).await,
     }
+}
+
+async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
+    let walk_timeout = match crate::cli::parse_duration(&args.walk_timeout) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "dockhand: {}",
+                e.to_string().replace("--timeout", "--walk-timeout")
+            );
+            return ExitCode::Usage;
+        }
+    };
+    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    let opts = crate::df::Options {
+        walk_timeout,
+        threads: 4,
+    };
+    let report = match crate::df::run(&engine, &opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dockhand: df needs the engine: {e}");
+            return ExitCode::Unavailable;
+        }
+    };
+    let style = Style {
+        color: settings.color,
+    };
+    let endpoint = settings.endpoint.to_string();
+    emit(|out| match args.format {
+        Format::Table => report::df::df(&report, args.verbose, args.top, style, out),
+        Format::Json => report::json::df(&report, &endpoint, args.top, out),
+    })
+    .unwrap_or(ExitCode::Ok)
 }
 
 async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {

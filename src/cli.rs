@@ -57,6 +57,29 @@ pub enum ColorChoice {
 pub enum Command {
     /// Check the daemon's health: reachable, responsive, its process, its disk
     Doctor(DoctorArgs),
+    /// Where the disk went: images (shared and unique bytes), containers and their logs,
+    /// volumes, build cache, and leftovers nothing accounts for
+    Df(DfArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Also list the objects: images, containers, volumes, leftovers (biggest first)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
+    /// Show only the N biggest objects of each kind
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+
+    /// Deadline for all directory walks together (and the engine's /system/df when needed);
+    /// a walk cut short reports a lower bound, marked ≥
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub walk_timeout: String,
 }
 
 #[derive(Debug, Args)]

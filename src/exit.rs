@@ -13,6 +13,8 @@ pub enum ExitCode {
     Critical = 2,
     /// A check could not tell (no permission, not on this host); nothing critical.
     Unknown = 3,
+    /// The engine did not answer a command that needs it (df, gc, …) (EX_UNAVAILABLE).
+    Unavailable = 69,
     /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
     Usage = 64,
     /// dockhand itself failed (a bug, or output could not be written) (EX_SOFTWARE).
@@ -41,5 +43,6 @@ Exit codes:
   2    critical: at least one critical finding
   3    unknown: a check could not tell (e.g. no permission), nothing critical
   64   usage: a bad flag, value, config file or check id
+  69   unavailable: the engine did not answer a command that needs it (df)
   70   internal: dockhand failed (a bug, or output could not be written)
   130  interrupted: Ctrl-C or SIGTERM";

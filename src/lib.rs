@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod df;
 pub mod doctor;
 pub mod error;
 pub mod exit;

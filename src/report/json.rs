@@ -28,6 +28,44 @@ pub fn doctor_value(report: &Report) -> Value {
     })
 }
 
+pub const DF_SCHEMA: &str = "dockhand.df/v1";
+
+/// `dockhand df --format json`: the report with every object, or the biggest `top` of each kind.
+pub fn df(
+    r: &crate::df::DfReport,
+    endpoint: &str,
+    top: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut v = serde_json::to_value(r).map_err(io::Error::other)?;
+    if let (Some(n), Some(o)) = (top, v.as_object_mut()) {
+        for (part, key) in [
+            ("images", "items"),
+            ("containers", "items"),
+            ("volumes", "items"),
+        ] {
+            if let Some(items) = o
+                .get_mut(part)
+                .and_then(|p| p.get_mut(key))
+                .and_then(Value::as_array_mut)
+            {
+                items.truncate(n);
+            }
+        }
+    }
+    let mut doc = json!({
+        "schema": DF_SCHEMA,
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": rfc3339(r.started_at),
+        "elapsed_ms": millis(r.elapsed),
+        "endpoint": endpoint,
+    });
+    if let (Some(d), Value::Object(body)) = (doc.as_object_mut(), v) {
+        d.extend(body);
+    }
+    write_doc(&doc, out)
+}
+
 pub fn doctor(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     write_doc(&doctor_value(report), out)
 }

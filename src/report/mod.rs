@@ -1,5 +1,6 @@
 //! Renderers. Commands hand a finished report here; nothing else prints.
 
+pub mod df;
 pub mod json;
 pub mod table;
 

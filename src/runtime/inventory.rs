@@ -24,6 +24,20 @@ pub struct Container {
     pub state: String,
     pub status: String,
     pub labels: Option<BTreeMap<String, String>>,
+    pub mounts: Vec<MountPoint>,
+    /// Only when listed with `size=1` (slow: the engine walks every writable layer).
+    pub size_rw: Option<i64>,
+}
+
+/// A mount of a container, as the list reports it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountPoint {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub name: Option<String>,
+    pub source: String,
+    pub destination: String,
 }
 
 impl Container {

@@ -1,0 +1,751 @@
+//! `dockhand df`: where the disk went — images (shared and unique bytes), containers' writable
+//! layers and logs, volumes, build cache, and what nothing accounts for: tmp leftovers, leaked
+//! overlay2 directories, deleted files still held open.
+//!
+//! The engine's lists and the layer store's recorded sizes come first; directories are walked
+//! only where nothing records a size, in parallel, under `--walk-timeout`. Without read access to
+//! the data root (not root), or with the containerd image store, the engine's own `/system/df`
+//! figures are used and the report says what is missing.
+
+pub mod account;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::runtime::daemon::{self, Located};
+use crate::runtime::engine::{Engine, EngineError};
+use crate::runtime::host::{self, FsUsage};
+use crate::runtime::inventory::{Container, Image, Inventory, Volume};
+use crate::runtime::storage::{
+    self, DeletedOpen, LayerStore, LeakedDir, LogInfo, TmpEntry, WalkSize,
+};
+use account::{ImageIn, ImagesPart};
+
+/// A leaked layer directory younger than this may be a pull registering its layer.
+const LEAK_MIN_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerRow {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub state: String,
+    pub created: i64,
+    /// Writable-layer bytes; `None` when not measured.
+    pub rw_bytes: Option<u64>,
+    /// False when the walk ran out of time: `rw_bytes` is a lower bound.
+    pub rw_complete: bool,
+    pub log: Option<LogInfo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ContainersPart {
+    pub count: usize,
+    pub active: usize,
+    pub rw_total: u64,
+    /// Writable layers of containers that are not running.
+    pub rw_reclaimable: u64,
+    pub log_total: u64,
+    pub log_reclaimable: u64,
+    /// json-file logs without `max-size`.
+    pub unbounded_logs: usize,
+    pub items: Vec<ContainerRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeRow {
+    pub name: String,
+    pub driver: String,
+    pub anonymous: bool,
+    /// Containers (any state) that mount it.
+    pub containers: usize,
+    pub size: Option<u64>,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VolumesPart {
+    pub count: usize,
+    pub active: usize,
+    pub total: u64,
+    pub reclaimable: u64,
+    pub items: Vec<VolumeRow>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BuildCachePart {
+    pub count: usize,
+    pub active: usize,
+    pub total: u64,
+    pub reclaimable: u64,
+    /// "engine", "disk" (no BuildKit snapshot exists, so nothing is cached), or "not measured".
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakedRow {
+    #[serde(flatten)]
+    pub dir: LeakedDir,
+    pub bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LeftoversPart {
+    pub tmp: Vec<TmpEntry>,
+    pub tmp_old: Option<TmpEntry>,
+    pub leaked_layers: Vec<LeakedRow>,
+    pub deleted_open: Vec<DeletedOpen>,
+    /// Bytes of every leftover.
+    pub total: u64,
+    /// Bytes removable now without touching anything in use: tmp entries no process holds,
+    /// a lingering tmp-old. (Leaked layers need the daemon stopped; deleted-open files need
+    /// their holder restarted.)
+    pub reclaimable: u64,
+    /// "done", or why the leaked-layer scan was skipped.
+    pub leaked_scan: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DfReport {
+    #[serde(skip)]
+    pub started_at: SystemTime,
+    #[serde(skip)]
+    pub elapsed: Duration,
+    pub data_root: PathBuf,
+    pub driver: String,
+    /// "graphdriver" (layers under `<root>/<driver>`) or "containerd" (the containerd image store).
+    pub image_store: String,
+    /// "disk" (layer store and walks) or "engine" (`/system/df`).
+    pub source: String,
+    pub filesystem: Option<FsUsage>,
+    pub images: ImagesPart,
+    pub containers: ContainersPart,
+    pub volumes: VolumesPart,
+    pub build_cache: BuildCachePart,
+    pub leftovers: LeftoversPart,
+    /// What was not measured, and why.
+    pub notes: Vec<String>,
+    /// Some walk ran out of time or hit an unreadable directory: totals are lower bounds.
+    pub lower_bound: bool,
+}
+
+pub struct Options {
+    /// The deadline for all directory walks together (and for `/system/df` when it is needed).
+    pub walk_timeout: Duration,
+    pub threads: usize,
+}
+
+/// Why `df` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DfError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("the engine did not list {what}: {err}")]
+    Partial {
+        what: &'static str,
+        err: EngineError,
+    },
+}
+
+pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let (info, inv) = tokio::join!(engine.get("/info"), Inventory::take(engine));
+    let info_resp = info?;
+    if let Some((what, err)) = inv
+        .errors
+        .into_iter()
+        .find(|(w, _)| matches!(*w, "containers" | "images" | "volumes"))
+    {
+        return Err(DfError::Partial { what, err });
+    }
+    let api = info_resp
+        .value
+        .header("api-version")
+        .and_then(parse_api)
+        .unwrap_or((1, 41));
+    let info: Value =
+        serde_json::from_slice(&info_resp.value.body).map_err(|e| EngineError::Protocol {
+            path: "/info".into(),
+            why: e.to_string(),
+        })?;
+    let data_root = PathBuf::from(
+        info.get("DockerRootDir")
+            .and_then(Value::as_str)
+            .unwrap_or(daemon::DEFAULT_DATA_ROOT),
+    );
+    let driver = info
+        .get("Driver")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let containerd_store = info
+        .get("DriverStatus")
+        .and_then(Value::as_array)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|kv| kv.to_string().contains("io.containerd.snapshotter"))
+        });
+    let layerdb = data_root
+        .join("image")
+        .join(&driver)
+        .join("layerdb")
+        .join("sha256");
+    let disk = !containerd_store && std::fs::read_dir(&layerdb).is_ok();
+
+    let mut notes = Vec::new();
+    let fs_root = data_root.clone();
+    let filesystem =
+        crate::runtime::blocking(engine.timeout(), move || host::fs_usage(&fs_root).ok())
+            .await
+            .flatten();
+    if filesystem.is_none() {
+        notes.push(format!(
+            "the filesystem of {} could not be measured (statfs failed or did not answer)",
+            data_root.display()
+        ));
+    }
+    let containers = inv.containers;
+    let images = inv.images;
+    let volumes = inv.volumes;
+    let mut report = if disk {
+        let bc = build_cache_from_engine(engine, api, opts, &data_root, &driver);
+        let walk = {
+            let (root, drv, cs, is, vs) = (
+                data_root.clone(),
+                driver.clone(),
+                containers.clone(),
+                images.clone(),
+                volumes.clone(),
+            );
+            let ep = engine.endpoint().clone();
+            let threads = opts.threads;
+            let deadline = Instant::now() + opts.walk_timeout;
+            tokio::task::spawn_blocking(move || {
+                from_disk(&root, &drv, &cs, &is, &vs, &ep, deadline, threads)
+            })
+        };
+        let (bc, walked) = tokio::join!(bc, walk);
+        let mut r = walked.map_err(|e| EngineError::Io {
+            endpoint: "disk".into(),
+            why: e.to_string(),
+        })?;
+        r.build_cache = bc;
+        r
+    } else {
+        if containerd_store {
+            notes.push("the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into());
+        } else {
+            notes.push(format!(
+                "{} is not readable by this user: sizes are the engine's own (/system/df); container logs, tmp leftovers, leaked layers and deleted-open files need read access to the data root (run as root)",
+                layerdb.display()
+            ));
+        }
+        from_engine(engine, opts, &containers, &images, &volumes).await?
+    };
+    report.data_root = data_root;
+    report.driver = driver;
+    report.image_store = if containerd_store {
+        "containerd"
+    } else {
+        "graphdriver"
+    }
+    .into();
+    report.filesystem = filesystem;
+    report.notes.splice(0..0, notes);
+    report.started_at = started_at;
+    report.elapsed = t0.elapsed();
+    Ok(report)
+}
+
+fn parse_api(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn empty_report(source: &str) -> DfReport {
+    DfReport {
+        started_at: SystemTime::now(),
+        elapsed: Duration::ZERO,
+        data_root: PathBuf::new(),
+        driver: String::new(),
+        image_store: String::new(),
+        source: source.into(),
+        filesystem: None,
+        images: ImagesPart::default(),
+        containers: ContainersPart::default(),
+        volumes: VolumesPart::default(),
+        build_cache: BuildCachePart::default(),
+        leftovers: LeftoversPart::default(),
+        notes: Vec::new(),
+        lower_bound: false,
+    }
+}
+
+/// A volume named by the engine (64 hex digits) rather than by a person.
+pub fn is_anonymous(v: &Volume) -> bool {
+    v.labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key("com.docker.volume.anonymous"))
+        || (v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn container_images(containers: &[Container]) -> HashMap<String, usize> {
+    let mut m: HashMap<String, usize> = HashMap::new();
+    for c in containers {
+        *m.entry(c.image_id.clone()).or_default() += 1;
+    }
+    m
+}
+
+fn volume_users(containers: &[Container]) -> HashMap<String, usize> {
+    let mut m: HashMap<String, usize> = HashMap::new();
+    for c in containers {
+        for mnt in c.mounts.iter().filter(|m| m.kind == "volume") {
+            if let Some(n) = &mnt.name {
+                *m.entry(n.clone()).or_default() += 1;
+            }
+        }
+    }
+    m
+}
+
+fn image_tags(i: &Image) -> Vec<String> {
+    i.repo_tags
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| vec!["<none>:<none>".into()])
+}
+
+/// The accounting from the layer store and walks (root, graph driver).
+#[allow(clippy::too_many_arguments)]
+fn from_disk(
+    root: &Path,
+    driver: &str,
+    containers: &[Container],
+    images: &[Image],
+    volumes: &[Volume],
+    endpoint: &crate::runtime::endpoint::Endpoint,
+    deadline: Instant,
+    threads: usize,
+) -> DfReport {
+    let mut r = empty_report("disk");
+    let store = match LayerStore::read(root, driver) {
+        Ok(s) => s,
+        Err(e) => {
+            r.notes
+                .push(format!("the layer store could not be read: {e}"));
+            LayerStore::default()
+        }
+    };
+    // Images: chains from the layer store, sizes recorded per layer.
+    let layer_sizes: HashMap<String, u64> = store
+        .layers
+        .values()
+        .map(|l| (l.chain_id.clone(), l.size))
+        .collect();
+    let ins: Vec<ImageIn> = images
+        .iter()
+        .map(|i| ImageIn {
+            id: i.id.clone(),
+            tags: image_tags(i),
+            created: i.created,
+            engine_size: i.size.max(0) as u64,
+            engine_shared: None,
+            chain: store.image_chain(root, driver, &i.id),
+        })
+        .collect();
+    if ins.iter().any(|i| i.chain.is_none()) {
+        r.notes.push("some images' layer chains could not be read from the layer store: image sizes are the engine's".into());
+    }
+    r.images = account::images(&ins, &layer_sizes, &container_images(containers), None);
+
+    // What to walk: writable layers (overlay2 keeps the changes in <mount-id>/diff), local
+    // volumes, and leaked directories.
+    let overlay = driver == "overlay2" || driver == "fuse-overlayfs";
+    let mount_of: HashMap<&str, &str> = store
+        .mounts
+        .iter()
+        .map(|m| (m.container_id.as_str(), m.mount_id.as_str()))
+        .collect();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let rw_index: Vec<Option<usize>> = containers
+        .iter()
+        .map(|c| {
+            let m = mount_of.get(c.id.as_str()).filter(|_| overlay)?;
+            roots.push(root.join(driver).join(m).join("diff"));
+            Some(roots.len() - 1)
+        })
+        .collect();
+    if !overlay {
+        r.notes.push(format!(
+            "writable-layer sizes are measured for overlay2 only, not for the {driver} driver"
+        ));
+    }
+    let vol_index: Vec<Option<usize>> = volumes
+        .iter()
+        .map(|v| {
+            if v.driver != "local" || v.mountpoint.is_empty() {
+                return None;
+            }
+            roots.push(PathBuf::from(&v.mountpoint));
+            Some(roots.len() - 1)
+        })
+        .collect();
+    let leaked = if driver == "overlay2" {
+        let bk = storage::buildkit_snapshot_names(root);
+        match storage::leaked_overlay2_dirs(
+            root,
+            &store.referenced_dirs(),
+            &|n| storage::bytes_contain(&bk, n),
+            LEAK_MIN_AGE,
+        ) {
+            Ok(l) => {
+                r.leftovers.leaked_scan = "done".into();
+                l
+            }
+            Err(e) => {
+                r.leftovers.leaked_scan = format!("skipped: {e}");
+                Vec::new()
+            }
+        }
+    } else {
+        r.leftovers.leaked_scan =
+            format!("skipped: the scan knows overlay2's layout only, not {driver}'s");
+        Vec::new()
+    };
+    let leak_start = roots.len();
+    roots.extend(leaked.iter().map(|l| l.path.clone()));
+    let sizes = storage::walk_many(&roots, deadline, threads);
+    let got = |i: Option<usize>| i.and_then(|i| sizes.get(i)).copied();
+    r.lower_bound = sizes.iter().any(|s| !s.complete);
+
+    // Containers.
+    let mut cp = ContainersPart {
+        count: containers.len(),
+        ..ContainersPart::default()
+    };
+    for (c, idx) in containers.iter().zip(rw_index) {
+        let rw: Option<WalkSize> = got(idx);
+        let log = storage::container_log(root, &c.id);
+        let running = c.state == "running";
+        cp.active += usize::from(running);
+        let rw_bytes = rw.map(|w| w.bytes);
+        cp.rw_total += rw_bytes.unwrap_or(0);
+        if !running {
+            cp.rw_reclaimable += rw_bytes.unwrap_or(0);
+        }
+        if let Some(l) = &log {
+            cp.log_total += l.bytes;
+            if !running {
+                cp.log_reclaimable += l.bytes;
+            }
+            cp.unbounded_logs += usize::from(l.unbounded());
+        }
+        cp.items.push(ContainerRow {
+            id: c.id.clone(),
+            name: c.name().to_string(),
+            image: c.image.clone(),
+            state: c.state.clone(),
+            created: c.created,
+            rw_bytes,
+            rw_complete: rw.is_none_or(|w| w.complete),
+            log,
+        });
+    }
+    cp.items.sort_by(|a, b| {
+        let size =
+            |x: &ContainerRow| x.rw_bytes.unwrap_or(0) + x.log.as_ref().map_or(0, |l| l.bytes);
+        size(b).cmp(&size(a)).then_with(|| a.id.cmp(&b.id))
+    });
+    r.containers = cp;
+
+    // Volumes.
+    let users = volume_users(containers);
+    let mut vp = VolumesPart {
+        count: volumes.len(),
+        ..VolumesPart::default()
+    };
+    for (v, idx) in volumes.iter().zip(vol_index) {
+        let w = got(idx);
+        let n = users.get(&v.name).copied().unwrap_or(0);
+        let size = w.map(|w| w.bytes);
+        vp.active += usize::from(n > 0);
+        vp.total += size.unwrap_or(0);
+        if n == 0 {
+            vp.reclaimable += size.unwrap_or(0);
+        }
+        vp.items.push(VolumeRow {
+            name: v.name.clone(),
+            driver: v.driver.clone(),
+            anonymous: is_anonymous(v),
+            containers: n,
+            size,
+            complete: w.is_none_or(|w| w.complete),
+        });
+    }
+    vp.items
+        .sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
+    r.volumes = vp;
+
+    // Leftovers.
+    r.leftovers.leaked_layers = leaked
+        .into_iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
+            LeakedRow {
+                dir,
+                bytes: w.bytes,
+                complete: w.complete,
+            }
+        })
+        .collect();
+    let tmp_dir = root.join("tmp");
+    let has_tmp = std::fs::read_dir(&tmp_dir).is_ok_and(|mut d| d.next().is_some())
+        || root.join("tmp-old").exists();
+    let open: HashSet<PathBuf> = if has_tmp {
+        let (mut open, unreadable) = storage::open_paths_under(&tmp_dir);
+        open.extend(storage::open_paths_under(&root.join("tmp-old")).0);
+        if unreadable > 0 {
+            r.notes.push(format!("{unreadable} processes' open files could not be read: a tmp entry marked unheld may be held"));
+        }
+        open
+    } else {
+        HashSet::new()
+    };
+    let tmp = storage::tmp_leftovers(root, &open, deadline);
+    r.leftovers.tmp = tmp.tmp;
+    r.leftovers.tmp_old = tmp.tmp_old;
+    if let Located::Found(d) = daemon::locate(endpoint) {
+        r.leftovers.deleted_open = storage::deleted_open_files(d.info.pid);
+    }
+    let l = &mut r.leftovers;
+    let tmp_bytes: u64 = l.tmp.iter().map(|t| t.bytes).sum();
+    let tmp_free: u64 = l.tmp.iter().filter(|t| !t.open).map(|t| t.bytes).sum();
+    let old = l.tmp_old.as_ref().map_or(0, |t| t.bytes);
+    let old_free = l
+        .tmp_old
+        .as_ref()
+        .filter(|t| !t.open)
+        .map_or(0, |t| t.bytes);
+    let leaked: u64 = l.leaked_layers.iter().map(|x| x.bytes).sum();
+    let deleted: u64 = l.deleted_open.iter().map(|x| x.bytes).sum();
+    l.total = tmp_bytes + old + leaked + deleted;
+    l.reclaimable = tmp_free + old_free;
+    r
+}
+
+/// Build cache from the engine: `/system/df?type=build-cache` from API 1.42; before that the
+/// filter does not exist and the whole `/system/df` is slow, so it is called only when a
+/// BuildKit snapshot exists on disk — without one nothing is cached.
+async fn build_cache_from_engine(
+    engine: &Engine,
+    api: (u32, u32),
+    opts: &Options,
+    root: &Path,
+    driver: &str,
+) -> BuildCachePart {
+    let slow = Engine::new(engine.endpoint().clone(), opts.walk_timeout);
+    let path = if api >= (1, 42) {
+        "/system/df?type=build-cache"
+    } else {
+        let bk = storage::buildkit_snapshot_names(root);
+        let any = std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| storage::bytes_contain(&bk, &e.file_name().to_string_lossy()))
+        });
+        if !any {
+            return BuildCachePart {
+                source: "disk".into(),
+                ..BuildCachePart::default()
+            };
+        }
+        "/system/df"
+    };
+    match slow.get_json::<Value>(path).await {
+        Ok(t) => build_cache_part(t.value.get("BuildCache")),
+        Err(e) => BuildCachePart {
+            source: format!("not measured: {e}"),
+            ..BuildCachePart::default()
+        },
+    }
+}
+
+fn build_cache_part(records: Option<&Value>) -> BuildCachePart {
+    let mut p = BuildCachePart {
+        source: "engine".into(),
+        ..BuildCachePart::default()
+    };
+    for rec in records.and_then(Value::as_array).into_iter().flatten() {
+        let size = rec.get("Size").and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
+        let in_use = rec.get("InUse").and_then(Value::as_bool).unwrap_or(false);
+        let shared = rec.get("Shared").and_then(Value::as_bool).unwrap_or(false);
+        p.count += 1;
+        p.active += usize::from(in_use);
+        // Shared records are counted by whoever shares them (as the docker CLI counts).
+        if !shared {
+            p.total += size;
+        }
+        if !in_use && !shared {
+            p.reclaimable += size;
+        }
+    }
+    p
+}
+
+/// The accounting from the engine's own `/system/df` (not root, or the containerd image store).
+async fn from_engine(
+    engine: &Engine,
+    opts: &Options,
+    containers: &[Container],
+    images: &[Image],
+    volumes: &[Volume],
+) -> Result<DfReport, DfError> {
+    let slow = Engine::new(engine.endpoint().clone(), opts.walk_timeout);
+    let df = slow.get_json::<Value>("/system/df").await?.value;
+    let mut r = empty_report("engine");
+    let by_id = |arr: Option<&Value>, key: &str| -> HashMap<String, Value> {
+        arr.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Some((v.get(key)?.as_str()?.to_string(), v.clone())))
+            .collect()
+    };
+    let df_images = by_id(df.get("Images"), "Id");
+    let ins: Vec<ImageIn> = images
+        .iter()
+        .map(|i| {
+            let d = df_images.get(&i.id);
+            let num = |k: &str| {
+                d.and_then(|d| d.get(k))
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n >= 0)
+                    .map(|n| n as u64)
+            };
+            ImageIn {
+                id: i.id.clone(),
+                tags: image_tags(i),
+                created: i.created,
+                engine_size: num("Size").unwrap_or(i.size.max(0) as u64),
+                engine_shared: num("SharedSize"),
+                chain: None,
+            }
+        })
+        .collect();
+    let layers_size = df
+        .get("LayersSize")
+        .and_then(Value::as_i64)
+        .map(|n| n.max(0) as u64);
+    r.images = account::images(
+        &ins,
+        &HashMap::new(),
+        &container_images(containers),
+        layers_size,
+    );
+    let df_containers = by_id(df.get("Containers"), "Id");
+    let mut cp = ContainersPart {
+        count: containers.len(),
+        ..ContainersPart::default()
+    };
+    for c in containers {
+        let rw = df_containers
+            .get(&c.id)
+            .and_then(|d| d.get("SizeRw"))
+            .and_then(Value::as_i64)
+            .map(|n| n.max(0) as u64);
+        let running = c.state == "running";
+        cp.active += usize::from(running);
+        cp.rw_total += rw.unwrap_or(0);
+        if !running {
+            cp.rw_reclaimable += rw.unwrap_or(0);
+        }
+        cp.items.push(ContainerRow {
+            id: c.id.clone(),
+            name: c.name().to_string(),
+            image: c.image.clone(),
+            state: c.state.clone(),
+            created: c.created,
+            rw_bytes: rw,
+            rw_complete: true,
+            log: None,
+        });
+    }
+    cp.items
+        .sort_by(|a, b| b.rw_bytes.cmp(&a.rw_bytes).then_with(|| a.id.cmp(&b.id)));
+    r.containers = cp;
+    let df_volumes = by_id(df.get("Volumes"), "Name");
+    let users = volume_users(containers);
+    let mut vp = VolumesPart {
+        count: volumes.len(),
+        ..VolumesPart::default()
+    };
+    for v in volumes {
+        let size = df_volumes
+            .get(&v.name)
+            .and_then(|d| d.pointer("/UsageData/Size"))
+            .and_then(Value::as_i64)
+            .filter(|n| *n >= 0)
+            .map(|n| n as u64);
+        let n = users.get(&v.name).copied().unwrap_or(0);
+        vp.active += usize::from(n > 0);
+        vp.total += size.unwrap_or(0);
+        if n == 0 {
+            vp.reclaimable += size.unwrap_or(0);
+        }
+        vp.items.push(VolumeRow {
+            name: v.name.clone(),
+            driver: v.driver.clone(),
+            anonymous: is_anonymous(v),
+            containers: n,
+            size,
+            complete: true,
+        });
+    }
+    vp.items
+        .sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
+    r.volumes = vp;
+    r.build_cache = build_cache_part(df.get("BuildCache"));
+    r.leftovers.leaked_scan = "skipped: needs read access to the data root".into();
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_volumes_by_name_or_label() {
+        let v = |name: &str| Volume {
+            name: name.into(),
+            ..Volume::default()
+        };
+        assert!(is_anonymous(&v(&"a".repeat(64))));
+        assert!(!is_anonymous(&v("pgdata")));
+    }
+
+    #[test]
+    fn build_cache_counts_shared_once_and_in_use_as_active() {
+        let recs: Value = serde_json::json!([
+            {"Size": 100, "InUse": false, "Shared": false},
+            {"Size": 50, "InUse": true, "Shared": false},
+            {"Size": 30, "InUse": false, "Shared": true}
+        ]);
+        let p = build_cache_part(Some(&recs));
+        assert_eq!(
+            (p.count, p.active, p.total, p.reclaimable),
+            (3, 1, 150, 100)
+        );
+    }
+
+    #[test]
+    fn api_versions_compare() {
+        assert!(parse_api("1.41").expect("v") < (1, 42));
+        assert!(parse_api("1.43").expect("v") >= (1, 42));
+    }
+}

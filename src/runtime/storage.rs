@@ -1,0 +1,669 @@
+//! The data root on disk: the layer store's recorded sizes and references, overlay2
+//! directories, container logs, tmp leftovers, and bounded directory walks.
+//!
+//! Sizes come from the layer store where it records them (`layerdb/sha256/<chain>/size`); only
+//! what nothing records — writable layers, logs, volumes, tmp, leaked directories — is walked,
+//! in parallel, never following symlinks, under a deadline: a walk that runs out of time
+//! returns what it counted so far, marked as a lower bound.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+/// One layer as the layer store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub chain_id: String,
+    pub diff_id: String,
+    pub parent: Option<String>,
+    /// The layer's own size in bytes (not its parents').
+    pub size: u64,
+    /// The storage driver's directory name for it (overlay2/<cache_id>).
+    pub cache_id: String,
+}
+
+/// A container's layers: its writable layer and the init layer beneath it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountRef {
+    pub container_id: String,
+    pub mount_id: String,
+    pub init_id: Option<String>,
+    pub parent: Option<String>,
+}
+
+/// The layer store of one graph driver: `<root>/image/<driver>/`.
+#[derive(Debug, Default)]
+pub struct LayerStore {
+    pub layers: HashMap<String, Layer>,
+    pub mounts: Vec<MountRef>,
+    /// Driver directory names that a layer registration in progress refers to
+    /// (`layerdb/tmp/write-set-*/cache-id`): in use, although not in the store yet.
+    pub in_flight: HashSet<String>,
+    /// (parent chain id, diff id) → chain id: how an image's diff ids become chains without
+    /// hashing.
+    by_parent_diff: HashMap<(Option<String>, String), String>,
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn strip_algo(s: &str) -> &str {
+    s.strip_prefix("sha256:").unwrap_or(s)
+}
+
+impl LayerStore {
+    /// Reads `<root>/image/<driver>/layerdb`. Errors only when the store itself is unreadable.
+    pub fn read(data_root: &Path, driver: &str) -> io::Result<LayerStore> {
+        let db = data_root.join("image").join(driver).join("layerdb");
+        let mut store = LayerStore::default();
+        for entry in fs::read_dir(db.join("sha256"))?.flatten() {
+            let dir = entry.path();
+            let chain_id = entry.file_name().to_string_lossy().into_owned();
+            let (Some(diff), Some(cache_id)) = (
+                read_trim(&dir.join("diff")),
+                read_trim(&dir.join("cache-id")),
+            ) else {
+                continue;
+            };
+            let size = read_trim(&dir.join("size"))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let parent = read_trim(&dir.join("parent")).map(|p| strip_algo(&p).to_string());
+            let diff_id = strip_algo(&diff).to_string();
+            store
+                .by_parent_diff
+                .insert((parent.clone(), diff_id.clone()), chain_id.clone());
+            store.layers.insert(
+                chain_id.clone(),
+                Layer {
+                    chain_id,
+                    diff_id,
+                    parent,
+                    size,
+                    cache_id,
+                },
+            );
+        }
+        if let Ok(rd) = fs::read_dir(db.join("mounts")) {
+            for entry in rd.flatten() {
+                let dir = entry.path();
+                let Some(mount_id) = read_trim(&dir.join("mount-id")) else {
+                    continue;
+                };
+                store.mounts.push(MountRef {
+                    container_id: entry.file_name().to_string_lossy().into_owned(),
+                    mount_id,
+                    init_id: read_trim(&dir.join("init-id")),
+                    parent: read_trim(&dir.join("parent")).map(|p| strip_algo(&p).to_string()),
+                });
+            }
+        }
+        if let Ok(rd) = fs::read_dir(db.join("tmp")) {
+            for entry in rd.flatten() {
+                if let Some(c) = read_trim(&entry.path().join("cache-id")) {
+                    store.in_flight.insert(c);
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// An image's layer chain, base first, from its config's `rootfs.diff_ids`
+    /// (`<root>/image/<driver>/imagedb/content/sha256/<id>`). `None` if the config is missing
+    /// or a layer is not in the store.
+    pub fn image_chain(
+        &self,
+        data_root: &Path,
+        driver: &str,
+        image_id: &str,
+    ) -> Option<Vec<String>> {
+        let path = data_root
+            .join("image")
+            .join(driver)
+            .join("imagedb/content/sha256")
+            .join(strip_algo(image_id));
+        let config: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+        let diff_ids = config.pointer("/rootfs/diff_ids")?.as_array()?;
+        self.chain_from_diff_ids(diff_ids.iter().filter_map(|d| d.as_str()))
+    }
+
+    pub fn chain_from_diff_ids<'a>(
+        &self,
+        diff_ids: impl Iterator<Item = &'a str>,
+    ) -> Option<Vec<String>> {
+        let mut chain: Vec<String> = Vec::new();
+        for d in diff_ids {
+            let key = (chain.last().cloned(), strip_algo(d).to_string());
+            chain.push(self.by_parent_diff.get(&key)?.clone());
+        }
+        Some(chain)
+    }
+
+    /// Every driver directory the store references: layers, containers' RW and init layers,
+    /// registrations in flight.
+    pub fn referenced_dirs(&self) -> HashSet<String> {
+        let mut set: HashSet<String> = self.layers.values().map(|l| l.cache_id.clone()).collect();
+        for m in &self.mounts {
+            set.insert(m.mount_id.clone());
+            if let Some(i) = &m.init_id {
+                set.insert(i.clone());
+            }
+        }
+        set.extend(self.in_flight.iter().cloned());
+        set
+    }
+}
+
+/// A directory under `overlay2/` that nothing references.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakedDir {
+    pub path: PathBuf,
+    /// A `*-removing` directory: a removal that did not finish.
+    pub removing: bool,
+    pub age_s: u64,
+}
+
+/// Lists overlay2 directories that no layer, container mount, init layer, registration in
+/// flight or BuildKit snapshot references, and that are older than `min_age` (a pull registers
+/// its directory a moment before its layer record). `l/` holds the short-name symlinks.
+pub fn leaked_overlay2_dirs(
+    data_root: &Path,
+    referenced: &HashSet<String>,
+    buildkit_refs: &dyn Fn(&str) -> bool,
+    min_age: Duration,
+) -> io::Result<Vec<LeakedDir>> {
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for entry in fs::read_dir(data_root.join("overlay2"))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "l" || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let base = name.strip_suffix("-removing").unwrap_or(&name);
+        let removing = base.len() != name.len();
+        if !removing && (referenced.contains(base) || buildkit_refs(base)) {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or(Duration::ZERO);
+        if age < min_age {
+            continue;
+        }
+        out.push(LeakedDir {
+            path: entry.path(),
+            removing,
+            age_s: age.as_secs(),
+        });
+    }
+    Ok(out)
+}
+
+/// BuildKit (the builder inside dockerd) keeps its snapshots as graph-driver directories that
+/// the layer store does not know; their names are recorded in `buildkit/snapshots.db`. The file
+/// is a bolt database, so it is searched for the name as bytes: a name found there is in use.
+pub fn buildkit_snapshot_names(data_root: &Path) -> Vec<u8> {
+    fs::read(data_root.join("buildkit").join("snapshots.db")).unwrap_or_default()
+}
+
+pub fn bytes_contain(hay: &[u8], needle: &str) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The result of walking one directory tree.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct WalkSize {
+    /// Apparent bytes (st_size), hard links counted once — how the engine counts.
+    pub bytes: u64,
+    /// Bytes allocated on disk (st_blocks × 512).
+    pub disk_bytes: u64,
+    pub files: u64,
+    /// False when the deadline ran out or a part was unreadable: `bytes` is a lower bound.
+    pub complete: bool,
+}
+
+/// Walks several trees in parallel (`threads` workers), each under the shared deadline. The
+/// result at index i belongs to `roots[i]`. A missing root is an empty, complete walk.
+pub fn walk_many(roots: &[PathBuf], deadline: Instant, threads: usize) -> Vec<WalkSize> {
+    let results: Mutex<Vec<WalkSize>> = Mutex::new(vec![WalkSize::default(); roots.len()]);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, 16).min(roots.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(root) = roots.get(i) else { break };
+                    let r = walk(root, deadline);
+                    if let Ok(mut v) = results.lock() {
+                        v[i] = r;
+                    }
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}
+
+/// Walks one tree without following symlinks.
+pub fn walk(root: &Path, deadline: Instant) -> WalkSize {
+    let mut out = WalkSize {
+        complete: true,
+        ..WalkSize::default()
+    };
+    let meta = match fs::symlink_metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return out,
+        Err(_) => {
+            out.complete = false;
+            return out;
+        }
+    };
+    let mut seen_links: HashSet<(u64, u64)> = HashSet::new();
+    let mut count = |m: &fs::Metadata, out: &mut WalkSize| {
+        if m.is_file() && m.nlink() > 1 && !seen_links.insert((m.dev(), m.ino())) {
+            return;
+        }
+        out.bytes += m.len();
+        out.disk_bytes += m.blocks() * 512;
+        out.files += 1;
+    };
+    if !meta.is_dir() {
+        count(&meta, &mut out);
+        return out;
+    }
+    let mut stack = vec![root.to_path_buf()];
+    let mut n = 0u32;
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else {
+            out.complete = false;
+            continue;
+        };
+        for entry in rd.flatten() {
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(256) && Instant::now() >= deadline {
+                out.complete = false;
+                return out;
+            }
+            let Ok(m) = entry.metadata() else { continue }; // vanished mid-walk
+            if m.is_dir() {
+                stack.push(entry.path());
+            } else {
+                count(&m, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// A container's json-file or local log files and what limits them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogInfo {
+    pub driver: String,
+    /// Bytes of the log and its rotated files on disk.
+    pub bytes: u64,
+    pub files: Vec<PathBuf>,
+    /// The container's `max-size` log option, if any.
+    pub max_size: Option<String>,
+    pub max_file: Option<String>,
+}
+
+impl LogInfo {
+    /// Logs that grow without bound: json-file without `max-size` (`local` rotates by default).
+    pub fn unbounded(&self) -> bool {
+        self.driver == "json-file" && self.max_size.is_none()
+    }
+}
+
+/// Reads a container's log configuration from `containers/<id>/hostconfig.json` (where the
+/// daemon's defaults were merged at create time) and sizes its log files.
+pub fn container_log(data_root: &Path, id: &str) -> Option<LogInfo> {
+    let dir = data_root.join("containers").join(id);
+    let host: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("hostconfig.json")).ok()?).ok()?;
+    let driver = host
+        .pointer("/LogConfig/Type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("json-file")
+        .to_string();
+    let opt = |k: &str| {
+        host.pointer("/LogConfig/Config")
+            .and_then(|c| c.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let mut info = LogInfo {
+        driver: driver.clone(),
+        max_size: opt("max-size"),
+        max_file: opt("max-file"),
+        ..LogInfo::default()
+    };
+    let (log_dir, prefix) = match driver.as_str() {
+        "json-file" => (dir.clone(), format!("{id}-json.log")),
+        "local" => (dir.join("local-logs"), "container.log".to_string()),
+        _ => return Some(info),
+    };
+    if let Ok(rd) = fs::read_dir(&log_dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix)
+                && let Ok(m) = e.metadata()
+                && m.is_file()
+            {
+                info.bytes += m.len();
+                info.files.push(e.path());
+            }
+        }
+    }
+    info.files.sort();
+    Some(info)
+}
+
+/// A file or directory in `<root>/tmp` or `<root>/tmp-old`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TmpEntry {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Some process holds it (or a file inside it) open.
+    pub open: bool,
+    pub age_s: u64,
+}
+
+/// The daemon's temporary directories: what is in `tmp/` (with whether a process holds each
+/// entry open) and whether a `tmp-old/` lingers (a clean-up at start-up that failed).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TmpReport {
+    pub tmp: Vec<TmpEntry>,
+    pub tmp_old: Option<TmpEntry>,
+}
+
+pub fn tmp_leftovers(
+    data_root: &Path,
+    open_paths: &HashSet<PathBuf>,
+    deadline: Instant,
+) -> TmpReport {
+    let now = SystemTime::now();
+    let age = |m: &fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .map_or(0, |d| d.as_secs())
+    };
+    let mut report = TmpReport::default();
+    if let Ok(rd) = fs::read_dir(data_root.join("tmp")) {
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(m) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let bytes = if m.is_dir() {
+                walk(&path, deadline).bytes
+            } else {
+                m.len()
+            };
+            let open = open_paths.iter().any(|p| p.starts_with(&path));
+            report.tmp.push(TmpEntry {
+                path,
+                bytes,
+                open,
+                age_s: age(&m),
+            });
+        }
+    }
+    let old = data_root.join("tmp-old");
+    if let Ok(m) = fs::symlink_metadata(&old) {
+        let open = open_paths.iter().any(|p| p.starts_with(&old));
+        report.tmp_old = Some(TmpEntry {
+            bytes: walk(&old, deadline).bytes,
+            path: old,
+            open,
+            age_s: age(&m),
+        });
+    }
+    report
+}
+
+/// Paths under `dir` that any process holds open, from /proc/*/fd. Processes whose fds are
+/// unreadable (not root) are counted in the second value.
+pub fn open_paths_under(dir: &Path) -> (HashSet<PathBuf>, usize) {
+    let mut set = HashSet::new();
+    let mut unreadable = 0;
+    for pid in super::host::pids() {
+        let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            unreadable += 1;
+            continue;
+        };
+        for e in rd.flatten() {
+            if let Ok(target) = fs::read_link(e.path())
+                && target.starts_with(dir)
+            {
+                set.insert(target);
+            }
+        }
+    }
+    (set, unreadable)
+}
+
+/// A file deleted from the filesystem that a process still holds open: its space is not free
+/// until the process closes it (moby#36765).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletedOpen {
+    pub pid: i32,
+    pub fd: u32,
+    pub path: String,
+    pub bytes: u64,
+}
+
+pub fn deleted_open_files(pid: i32) -> Vec<DeletedOpen> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(target) = fs::read_link(e.path()) else {
+            continue;
+        };
+        let t = target.to_string_lossy();
+        let Some(path) = t.strip_suffix(" (deleted)") else {
+            continue;
+        };
+        if !path.starts_with('/') {
+            continue;
+        }
+        let Ok(m) = fs::metadata(e.path()) else {
+            continue;
+        };
+        if !m.is_file() {
+            continue;
+        }
+        let fd = e.file_name().to_string_lossy().parse().unwrap_or(0);
+        out.push(DeletedOpen {
+            pid,
+            fd,
+            path: path.to_string(),
+            bytes: m.len(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("dockhand-storage-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn walk_counts_hard_links_once_and_skips_symlinks() {
+        let d = tmpdir("walk");
+        fs::create_dir_all(d.join("a/b")).expect("mkdir");
+        fs::write(d.join("a/f"), vec![0u8; 1000]).expect("write");
+        fs::write(d.join("a/b/g"), vec![0u8; 500]).expect("write");
+        fs::hard_link(d.join("a/f"), d.join("a/b/f2")).expect("link");
+        std::os::unix::fs::symlink("/usr", d.join("a/usr")).expect("symlink");
+        let w = walk(&d, far());
+        assert!(w.complete);
+        // 1000 + 500 + the symlink itself (its target path length), the hard link once.
+        assert_eq!(w.bytes, 1500 + "/usr".len() as u64);
+        let many = walk_many(&[d.join("a/b"), d.join("missing")], far(), 2);
+        assert_eq!(many[0].bytes, 1500);
+        assert_eq!(
+            many[1],
+            WalkSize {
+                complete: true,
+                ..WalkSize::default()
+            }
+        );
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn an_expired_deadline_gives_a_lower_bound() {
+        let d = tmpdir("deadline");
+        for i in 0..600 {
+            fs::write(d.join(format!("f{i}")), b"x").expect("write");
+        }
+        let w = walk(&d, Instant::now());
+        assert!(!w.complete);
+        assert!(w.bytes < 600);
+        let _ = fs::remove_dir_all(d);
+    }
+
+    fn layer_dir(db: &Path, chain: &str, diff: &str, parent: Option<&str>, size: u64, cache: &str) {
+        let d = db.join("sha256").join(chain);
+        fs::create_dir_all(&d).expect("mkdir");
+        fs::write(d.join("diff"), format!("sha256:{diff}")).expect("w");
+        fs::write(d.join("size"), size.to_string()).expect("w");
+        fs::write(d.join("cache-id"), cache).expect("w");
+        if let Some(p) = parent {
+            fs::write(d.join("parent"), format!("sha256:{p}")).expect("w");
+        }
+    }
+
+    #[test]
+    fn chains_and_references_from_a_layer_store() {
+        let root = tmpdir("layers");
+        let db = root.join("image/overlay2/layerdb");
+        layer_dir(&db, "c1", "d1", None, 100, "dir1");
+        layer_dir(&db, "c2", "d2", Some("c1"), 20, "dir2");
+        let m = db.join("mounts/ctr1");
+        fs::create_dir_all(&m).expect("mkdir");
+        fs::write(m.join("mount-id"), "rw1").expect("w");
+        fs::write(m.join("init-id"), "rw1-init").expect("w");
+        let content = root.join("image/overlay2/imagedb/content/sha256");
+        fs::create_dir_all(&content).expect("mkdir");
+        fs::write(
+            content.join("img"),
+            r#"{"rootfs":{"diff_ids":["sha256:d1","sha256:d2"]}}"#,
+        )
+        .expect("w");
+        let store = LayerStore::read(&root, "overlay2").expect("store");
+        assert_eq!(
+            store.image_chain(&root, "overlay2", "sha256:img"),
+            Some(vec!["c1".into(), "c2".into()])
+        );
+        let refs = store.referenced_dirs();
+        for d in ["dir1", "dir2", "rw1", "rw1-init"] {
+            assert!(refs.contains(d), "{d}");
+        }
+        for d in [
+            "dir1",
+            "dir2",
+            "rw1",
+            "rw1-init",
+            "leaked",
+            "gone-removing",
+            "l",
+        ] {
+            fs::create_dir_all(root.join("overlay2").join(d)).expect("mkdir");
+        }
+        let bk = b"....buildkitsnap....".to_vec();
+        fs::create_dir_all(root.join("overlay2/buildkitsnap")).expect("mkdir");
+        let leaked = leaked_overlay2_dirs(&root, &refs, &|n| bytes_contain(&bk, n), Duration::ZERO)
+            .expect("scan");
+        let mut names: Vec<String> = leaked
+            .iter()
+            .map(|l| {
+                l.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["gone-removing".to_string(), "leaked".to_string()]
+        );
+        // A young directory may be a pull registering its layer: not reported.
+        assert!(
+            leaked_overlay2_dirs(&root, &refs, &|_| false, Duration::from_secs(3600))
+                .expect("scan")
+                .is_empty()
+        );
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn logs_and_their_limits() {
+        let root = tmpdir("logs");
+        let c = root.join("containers/abc");
+        fs::create_dir_all(&c).expect("mkdir");
+        fs::write(
+            c.join("hostconfig.json"),
+            r#"{"LogConfig":{"Type":"json-file","Config":{}}}"#,
+        )
+        .expect("w");
+        fs::write(c.join("abc-json.log"), vec![b'x'; 300]).expect("w");
+        fs::write(c.join("abc-json.log.1"), vec![b'x'; 200]).expect("w");
+        let l = container_log(&root, "abc").expect("log");
+        assert_eq!(l.bytes, 500);
+        assert!(l.unbounded());
+        fs::write(
+            c.join("hostconfig.json"),
+            r#"{"LogConfig":{"Type":"json-file","Config":{"max-size":"10m"}}}"#,
+        )
+        .expect("w");
+        assert!(!container_log(&root, "abc").expect("log").unbounded());
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn deleted_but_open_files_are_seen() {
+        let d = tmpdir("deleted");
+        let p = d.join("held");
+        let f = fs::File::create(&p).expect("create");
+        f.set_len(4096).expect("len");
+        fs::remove_file(&p).expect("rm");
+        let found = deleted_open_files(std::process::id() as i32);
+        assert!(
+            found
+                .iter()
+                .any(|x| x.path == p.to_string_lossy() && x.bytes == 4096),
+            "{found:?}"
+        );
+        drop(f);
+        let _ = fs::remove_dir_all(d);
+    }
+}
