@@ -1,0 +1,143 @@
+# shellcheck shell=bash
+# Throwaway dockerd for benchmarks and tests: everything it owns (data root,
+# exec root, socket, pidfile, its supervised containerd) lives in one private
+# directory, so it can never touch the machine's own daemon or
+# /var/run/docker.sock, and removing that directory removes every trace.
+#
+# Usage (source it, then):
+#   td_start DIR          start dockerd with its state under DIR (must exist,
+#                         should be private: td_stop deletes it)
+#   td_wait_ready [SECS]  block until the daemon answers, or fail (default 60 s)
+#   td_stop [--keep]      stop it, unmount what it left under DIR, rm -rf DIR;
+#                         idempotent, safe to call from an EXIT trap
+#   td_docker ARGS...     run the docker client against it
+#
+# Sets: TD_DIR, TD_SOCK, TD_HOST (unix://…), TD_PID (the reaper's pid).
+# Honors: TD_DOCKERD (default /usr/sbin/dockerd), TD_DOCKER (the client;
+# default /usr/bin/docker, the 20.10 client matching the 20.10 daemon).
+
+TD_DOCKERD=${TD_DOCKERD:-/usr/sbin/dockerd}
+TD_DOCKER=${TD_DOCKER:-/usr/bin/docker}
+TD_DIR=
+TD_SOCK=
+TD_HOST=
+TD_PID=
+
+td_docker() { "$TD_DOCKER" -H "$TD_HOST" "$@"; }
+
+td_start() {
+    TD_DIR=$(cd "$1" && pwd -P)
+    TD_SOCK=$TD_DIR/docker.sock
+    TD_HOST=unix://$TD_SOCK
+    # sun_path is 108 bytes; containerd's socket sits deeper than ours.
+    if (( ${#TD_DIR} > 60 )); then
+        echo "throwaway-daemon: '$TD_DIR' is too long for unix socket paths" >&2
+        return 1
+    fi
+    mkdir -p "$TD_DIR/data" "$TD_DIR/exec"
+    echo '{}' >"$TD_DIR/daemon.json"
+
+    # docker-init (tini) in subreaper mode (-s) sits between us and dockerd:
+    # containerd-shim daemonises and would be reparented to PID 1, which does
+    # not reap here, so every container that ran would leave a zombie.
+    # setsid keeps the daemon out of the terminal's process group: a Ctrl-C
+    # must reach only this script, whose trap then shuts the daemon down in
+    # order instead of racing it.
+    # --bridge=none/--iptables=false: no host networking is touched.
+    setsid /usr/bin/docker-init -s -- "$TD_DOCKERD" \
+        --data-root "$TD_DIR/data" \
+        --exec-root "$TD_DIR/exec" \
+        --pidfile "$TD_DIR/docker.pid" \
+        -H "$TD_HOST" \
+        --config-file "$TD_DIR/daemon.json" \
+        --bridge=none --iptables=false --ip6tables=false \
+        >"$TD_DIR/dockerd.log" 2>&1 </dev/null &
+    TD_PID=$!
+    echo "$TD_PID" >"$TD_DIR/reaper.pid"
+}
+
+# Alive and not a zombie (kill -0 succeeds on zombies, and our own children
+# stay zombies until we wait for them).
+td__alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+td_wait_ready() {
+    local secs=${1:-60} deadline
+    deadline=$(( $(date +%s) + secs ))
+    until td_docker version >/dev/null 2>&1; do
+        if ! td__alive "$TD_PID"; then
+            echo "throwaway-daemon: dockerd exited during start-up; last log lines:" >&2
+            tail -n 20 "$TD_DIR/dockerd.log" >&2
+            return 1
+        fi
+        if (( $(date +%s) >= deadline )); then
+            echo "throwaway-daemon: no answer on $TD_HOST after ${secs}s; last log lines:" >&2
+            tail -n 20 "$TD_DIR/dockerd.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# Pids whose command line names our private directory: dockerd, its
+# containerd, and any shim. The directory is mktemp-unique, so this can only
+# match processes this daemon started.
+td__own_pids() {
+    local p cmd
+    for p in /proc/[0-9]*; do
+        [[ ${p#/proc/} == "$$" || ${p#/proc/} == "$BASHPID" ]] && continue
+        cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+        [[ $cmd == *"$TD_DIR/"* ]] && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+# Mount points at or under DIR, deepest first. mountinfo escapes space, tab,
+# newline and backslash as octal (\040 …); printf %b decodes them.
+td__mounts_under() {
+    local dir=$1
+    awk '{print $5}' /proc/self/mountinfo | while read -r mp; do
+        mp=$(printf '%b' "$mp")
+        [[ $mp == "$dir" || $mp == "$dir"/* ]] && printf '%s\t%s\n' "${#mp}" "$mp"
+    done | sort -rn | cut -f2-
+}
+
+td_stop() {
+    [[ -n $TD_DIR ]] || return 0
+    if [[ ${1:-} == --keep ]]; then
+        echo "throwaway-daemon: kept running: DOCKER_HOST=$TD_HOST (reaper pid $TD_PID, state in $TD_DIR)" >&2
+        echo "  to stop it: kill $TD_PID; then umount -l what is mounted under $TD_DIR; rm -rf $TD_DIR" >&2
+        TD_DIR=''
+        return 0
+    fi
+    local i p
+    if [[ -n $TD_PID ]] && td__alive "$TD_PID"; then
+        # tini forwards SIGTERM to dockerd, which stops containerd and exits.
+        kill -TERM "$TD_PID" 2>/dev/null || true
+        for (( i = 0; i < 200; i++ )); do
+            td__alive "$TD_PID" || break
+            sleep 0.1
+        done
+        if td__alive "$TD_PID"; then
+            echo "throwaway-daemon: dockerd ignored SIGTERM for 20 s; killing it" >&2
+            for p in $(td__own_pids); do kill -KILL "$p" 2>/dev/null || true; done
+            kill -KILL "$TD_PID" 2>/dev/null || true
+        fi
+    fi
+    [[ -n $TD_PID ]] && { wait "$TD_PID" 2>/dev/null || true; }
+    # Anything still naming our directory (a shim orphaned by a SIGKILL).
+    for p in $(td__own_pids); do kill -KILL "$p" 2>/dev/null || true; done
+
+    local mp
+    while IFS= read -r mp; do
+        if [[ -n $mp ]]; then umount -l "$mp" 2>/dev/null || true; fi
+    done < <(td__mounts_under "$TD_DIR")
+    # --one-file-system: if a mount survived, skip it rather than deleting
+    # whatever filesystem it exposes.
+    rm -rf --one-file-system "$TD_DIR" 2>/dev/null || \
+        echo "throwaway-daemon: could not fully remove $TD_DIR" >&2
+    TD_DIR='' TD_PID=''
+}
