@@ -4,25 +4,21 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The embedded files, in the order checks run and are reported. A unit test keeps this list and
-/// the `checks/` directory in step.
-const FILES: &[(&str, &str)] = &[
-    (
-        "daemon.reachable.toml",
-        include_str!("../../checks/daemon.reachable.toml"),
-    ),
-    (
-        "daemon.responsive.toml",
-        include_str!("../../checks/daemon.responsive.toml"),
-    ),
-    (
-        "daemon.process.toml",
-        include_str!("../../checks/daemon.process.toml"),
-    ),
-    (
-        "disk.data-root.toml",
-        include_str!("../../checks/disk.data-root.toml"),
-    ),
+/// The embedded files (`checks/*.toml`, listed by build.rs).
+const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/catalog_files.rs"));
+
+/// The areas, in the order their checks are reported: the daemon first (nothing else can be
+/// trusted when it does not answer), then what it holds, then the host around it.
+pub const AREAS: &[&str] = &[
+    "daemon",
+    "disk",
+    "containers",
+    "images",
+    "storage",
+    "volumes",
+    "processes",
+    "ports",
+    "pulls",
 ];
 
 /// The worst status a check can raise.
@@ -50,8 +46,15 @@ pub struct CheckDef {
     pub severity: Severity,
     pub meaning: String,
     pub remedy: String,
+    /// Position within its area (lower first); checks of equal order sort by id.
+    #[serde(default = "default_order")]
+    pub order: u32,
     #[serde(default)]
     pub thresholds: BTreeMap<String, ThresholdDef>,
+}
+
+fn default_order() -> u32 {
+    100
 }
 
 /// The parsed catalog.
@@ -68,8 +71,19 @@ impl Catalog {
         for (name, text) in FILES {
             let def: CheckDef =
                 toml::from_str(text).map_err(|e| anyhow::anyhow!("checks/{name}: {e}"))?;
+            if !AREAS.contains(&def.area.as_str()) {
+                anyhow::bail!(
+                    "checks/{name}: area {:?} is not one of {}",
+                    def.area,
+                    AREAS.join(", ")
+                );
+            }
             checks.push(def);
         }
+        let area_rank = |a: &str| AREAS.iter().position(|x| *x == a).unwrap_or(AREAS.len());
+        checks.sort_by(|a, b| {
+            (area_rank(&a.area), a.order, &a.id).cmp(&(area_rank(&b.area), b.order, &b.id))
+        });
         Ok(Catalog { checks })
     }
 
@@ -108,8 +122,13 @@ mod tests {
             on_disk, embedded,
             "every file in checks/ is embedded, and nothing else"
         );
-        for (def, (file, _)) in cat.checks.iter().zip(FILES) {
-            assert_eq!(format!("{}.toml", def.id), *file, "file named after its id");
+        for def in &cat.checks {
+            let file = format!("{}.toml", def.id);
+            assert!(
+                FILES.iter().any(|(f, _)| *f == file),
+                "{}: file named after its id",
+                def.id
+            );
             assert!(
                 def.id.starts_with(&format!("{}.", def.area)),
                 "{}: id starts with its area",
@@ -120,20 +139,40 @@ mod tests {
     }
 
     #[test]
+    fn daemon_checks_come_first_in_probe_order() {
+        let cat = Catalog::builtin().expect("catalog parses");
+        let ids: Vec<&str> = cat.checks.iter().map(|c| c.id.as_str()).take(3).collect();
+        assert_eq!(
+            ids,
+            ["daemon.reachable", "daemon.responsive", "daemon.process"]
+        );
+    }
+
+    /// docs/checks.md lists every check; docs/checks/<area>.md describes each, with its
+    /// thresholds. Neither can drift from checks/.
+    #[test]
     fn docs_describe_every_check() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checks.md"))
-            .expect("docs/checks.md");
+        let root = env!("CARGO_MANIFEST_DIR");
+        let index =
+            std::fs::read_to_string(format!("{root}/docs/checks.md")).expect("docs/checks.md");
         let cat = Catalog::builtin().expect("catalog parses");
         for c in &cat.checks {
+            let page = format!("docs/checks/{}.md", c.area);
+            let docs = std::fs::read_to_string(format!("{root}/{page}")).unwrap_or_default();
+            assert!(
+                index.contains(&format!("`{}`", c.id)),
+                "docs/checks.md lists {}",
+                c.id
+            );
             assert!(
                 docs.contains(&format!("## `{}`", c.id)),
-                "docs/checks.md has a section for {}",
+                "{page} has a section for {}",
                 c.id
             );
             for t in c.thresholds.keys() {
                 assert!(
                     docs.contains(&format!("`{t}`")),
-                    "docs/checks.md names threshold {t} of {}",
+                    "{page} names threshold {t} of {}",
                     c.id
                 );
             }

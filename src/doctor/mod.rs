@@ -179,7 +179,8 @@ pub fn select<'c>(
         .collect())
 }
 
-/// Runs the selected checks against the engine.
+/// Runs the selected checks against the engine: every probe at once, each under its own
+/// deadline, sharing what they gather through one context.
 pub async fn run(
     engine: &Engine,
     source: Source,
@@ -189,26 +190,43 @@ pub async fn run(
 ) -> Report {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let wanted = |id: &str| selected.iter().any(|c| c.id == id);
-    let ev = probes::gather(engine, &probes::Needs::for_checks(&wanted)).await;
-    let mut checks = Vec::with_capacity(selected.len());
-    for def in selected {
-        let t = Instant::now();
-        let finding = probes::judge(&def.id, &ev, engine, catalog, config).await;
-        checks.push(CheckResult {
-            id: def.id.clone(),
-            area: def.area.clone(),
-            title: def.title.clone(),
-            elapsed_ms: ev.elapsed_for(&def.id) + t.elapsed(),
-            finding,
-        });
-    }
+    let ctx = probes::Ctx::new(engine, catalog, config);
+    let registry = probes::registry();
+    let deadline = ctx.probe_deadline();
+    let runs = selected.iter().map(|def| {
+        let probe = registry.iter().find(|p| p.id == def.id);
+        let ctx = &ctx;
+        async move {
+            let t = Instant::now();
+            let finding = match probe {
+                None => Finding::new(Status::Unknown, format!("no probe for check {}", def.id)),
+                Some(p) => match tokio::time::timeout(deadline, (p.run)(ctx)).await {
+                    Ok(f) => f,
+                    Err(_) => Finding::new(
+                        Status::Unknown,
+                        format!(
+                            "the probe did not finish within {}",
+                            crate::util::human_duration(deadline)
+                        ),
+                    ),
+                },
+            };
+            CheckResult {
+                id: def.id.clone(),
+                area: def.area.clone(),
+                title: def.title.clone(),
+                elapsed_ms: t.elapsed(),
+                finding,
+            }
+        }
+    });
+    let checks = futures_util::future::join_all(runs).await;
     Report {
         started_at,
         elapsed: t0.elapsed(),
         endpoint: engine.endpoint().clone(),
         source,
-        daemon: ev.daemon_summary(),
+        daemon: ctx.daemon_summary(),
         checks,
     }
 }

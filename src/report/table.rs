@@ -54,8 +54,9 @@ pub fn doctor(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
     writeln!(out)?;
     writeln!(
         out,
-        "{} checks: {} ok, {} warning, {} critical, {} unknown in {} — {} ({})",
+        "{} check{}: {} ok, {} warning, {} critical, {} unknown in {} — {} ({})",
         report.checks.len(),
+        if report.checks.len() == 1 { "" } else { "s" },
         s.ok,
         s.warning,
         s.critical,

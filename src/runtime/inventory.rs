@@ -118,17 +118,25 @@ pub struct Counts {
 impl Inventory {
     /// Takes the snapshot: the four lists at once, each under the engine's deadline.
     pub async fn take(engine: &Engine) -> Inventory {
-        let (c, i, v, n) = tokio::join!(
+        let (c, mut inv) = tokio::join!(
             engine.get_json::<Vec<Container>>("/containers/json?all=1"),
+            Inventory::take_without_containers(engine),
+        );
+        match c {
+            Ok(t) => inv.containers = t.value,
+            Err(e) => inv.errors.insert(0, ("containers", e)),
+        }
+        inv
+    }
+
+    /// Images, volumes and networks, for a caller that already holds the container list.
+    pub async fn take_without_containers(engine: &Engine) -> Inventory {
+        let (i, v, n) = tokio::join!(
             engine.get_json::<Vec<Image>>("/images/json"),
             engine.get_json::<VolumeList>("/volumes"),
             engine.get_json::<Vec<Network>>("/networks"),
         );
         let mut inv = Inventory::default();
-        match c {
-            Ok(t) => inv.containers = t.value,
-            Err(e) => inv.errors.push(("containers", e)),
-        }
         match i {
             Ok(t) => inv.images = t.value,
             Err(e) => inv.errors.push(("images", e)),

@@ -4,19 +4,29 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Evidence, err_json, ms};
+use super::{Ctx, Probe, err_json, ms, probe};
 use crate::doctor::{Finding, Status};
 use crate::runtime::blocking;
 use crate::runtime::daemon::Located;
-use crate::runtime::engine::{Engine, EngineError};
+use crate::runtime::engine::EngineError;
 use crate::runtime::host::{self, now_secs};
 use crate::util::{human_bytes, human_duration, sanitize};
 
+pub fn probes() -> Vec<Probe> {
+    vec![
+        probe!("daemon.reachable", reachable),
+        probe!("daemon.responsive", responsive),
+        probe!("daemon.process", process),
+    ]
+}
+
 /// `daemon.reachable`: the socket exists, may be opened, accepts a connection.
-pub fn reachable(ev: &Evidence, engine: &Engine) -> Finding {
-    let ep = engine.endpoint();
+pub async fn reachable(ctx: &Ctx<'_>) -> Finding {
+    let ep = ctx.engine.endpoint();
     let evidence = json!({ "endpoint": ep.to_string() });
-    match &ev.ping {
+    let ping = Some(&ctx.ping().await.0);
+    let down = down_remedy(ctx).await;
+    match ping {
         None => Finding::new(Status::Unknown, "the engine was not probed").evidence(evidence),
         // Any answer — even an error status or no answer after connecting — means the
         // connection was accepted; whether it answers is daemon.responsive's question.
@@ -31,16 +41,21 @@ pub fn reachable(ev: &Evidence, engine: &Engine) -> Finding {
             ))
             .evidence(json!({ "endpoint": ep.to_string(), "error": err_json(e) })),
         Some(Err(e)) => Finding::new(Status::Critical, e.to_string())
-            .remedy(down_remedy(ev))
+            .remedy(down)
             .evidence(json!({ "endpoint": ep.to_string(), "error": err_json(e) })),
     }
 }
 
-fn down_remedy(ev: &Evidence) -> String {
+/// What to do when the daemon is down. Looks at the pid file only when the engine did not
+/// answer (the lookup is shared with daemon.process, so it costs nothing extra).
+async fn down_remedy(ctx: &Ctx<'_>) -> String {
+    if ctx.engine_answered().await {
+        return String::new();
+    }
     let mut r = String::from(
         "Start the daemon through its service manager (systemctl start docker, or service docker start) and read its log (journalctl -u docker)",
     );
-    if let Some(Located::NotRunning { paths, .. }) = &ev.located
+    if let Some(Located::NotRunning { paths, .. }) = ctx.located().await
         && let Some(pid) = crate::runtime::daemon::read_pidfile(&paths.pidfile)
     {
         r.push_str(&format!(
@@ -54,36 +69,44 @@ fn down_remedy(ev: &Evidence) -> String {
 
 /// `daemon.responsive`: ping, then list containers, then info — each timed, each under the
 /// deadline — and the classification: healthy, slow, down, frozen, wedged, permission, error.
-pub fn responsive(ev: &Evidence, slow_ms: f64) -> Finding {
+pub async fn responsive(ctx: &Ctx<'_>) -> Finding {
+    let slow_ms = ctx.th("daemon.responsive", "slow_ms");
+    let (ping_r, ping_t) = ctx.ping().await;
+    let tiers = ctx.tiers().await;
     let mut probes = Vec::new();
-    let mut record = |name: &str, o: Option<Result<Duration, &EngineError>>| {
-        if let Some(o) = o {
-            probes.push(match o {
-                Ok(d) => json!({ "name": name, "ok": true, "latency_ms": crate::util::millis(d), "error": Value::Null }),
-                Err(e) => json!({ "name": name, "ok": false, "latency_ms": crate::util::millis(ev.engine_elapsed), "error": e.to_string() }),
-            });
-        }
+    let mut record = |name: &str, r: Result<Duration, &EngineError>, took: Duration| {
+        probes.push(match r {
+            Ok(d) => json!({ "name": name, "ok": true, "latency_ms": crate::util::millis(d), "error": Value::Null }),
+            Err(e) => json!({ "name": name, "ok": false, "latency_ms": crate::util::millis(took), "error": e.to_string() }),
+        });
     };
-    let ping = ev.ping.as_ref().map(|r| r.as_ref().map(|t| t.elapsed));
-    let list = ev
-        .containers
-        .as_ref()
-        .map(|r| r.as_ref().map(|t| t.elapsed));
-    let info = ev.info.as_ref().map(|r| r.as_ref().map(|t| t.elapsed));
-    record("ping", ping);
-    record("containers", list);
-    record("info", info);
-    let pid = ev.daemon_pid();
+    let ping = Some(ping_r.as_ref().map(|t| t.elapsed));
+    record("ping", ping_r.as_ref().map(|t| t.elapsed), *ping_t);
+    let list = tiers.containers.as_ref().map(|(r, t)| {
+        let r = r.as_ref().map(|x| x.elapsed);
+        record("containers", r, *t);
+        r
+    });
+    let info = tiers.info.as_ref().map(|(r, t)| {
+        let r = r.as_ref().map(|x| x.elapsed);
+        record("info", r, *t);
+        r
+    });
+    let pid = match ctx.located().await {
+        Some(Located::Found(d)) => Some(d.info.pid),
+        _ => None,
+    };
     let finding = |status, class: &str, summary: String| {
         Finding::new(status, summary)
             .evidence(json!({ "classification": class, "probes": probes.clone() }))
     };
-    let stuck_remedy = stuck_remedy(ev);
+    let stuck_remedy = stuck_remedy(ctx).await;
+    let down_remedy = down_remedy(ctx).await;
     match (ping, list, info) {
         (None, ..) => finding(Status::Unknown, "error", "the engine was not probed".into()),
         (Some(Err(e)), ..) => match e {
             EngineError::NoSocket { .. } | EngineError::Refused { .. } | EngineError::ConnectTimeout { .. } => {
-                finding(Status::Critical, "down", format!("down: {e}")).remedy(down_remedy(ev))
+                finding(Status::Critical, "down", format!("down: {e}")).remedy(down_remedy.clone())
             }
             EngineError::PermissionDenied { .. } => finding(Status::Unknown, "permission", e.to_string())
                 .remedy("Run dockhand as root, or join the docker group (membership is root-equivalent)."),
@@ -120,10 +143,7 @@ pub fn responsive(ev: &Evidence, slow_ms: f64) -> Finding {
         (Some(Ok(p)), l, i) => {
             let l = l.and_then(Result::ok);
             let i = i.and_then(Result::ok);
-            let n = match &ev.containers {
-                Some(Ok(t)) => t.value.len(),
-                _ => 0,
-            };
+            let n = ctx.containers().await.map_or(0, <[_]>::len);
             let slowest = [Some(p), l, i].into_iter().flatten().max().unwrap_or(p);
             let mut parts = vec![format!("ping {}", ms(p))];
             if let Some(l) = l {
@@ -151,8 +171,8 @@ pub fn responsive(ev: &Evidence, slow_ms: f64) -> Finding {
 }
 
 /// What to do when the daemon accepts connections but does not answer.
-fn stuck_remedy(ev: &Evidence) -> String {
-    match &ev.located {
+async fn stuck_remedy(ctx: &Ctx<'_>) -> String {
+    match ctx.located().await {
         Some(Located::Found(d)) => {
             let pid = d.info.pid;
             if matches!(d.info.state, 'T' | 't') {
@@ -181,19 +201,21 @@ pub struct ProcessLimits {
 }
 
 /// `daemon.process`: the state, fds and pid file of the process serving the API.
-pub async fn process(ev: &Evidence, engine: &Engine, limits: ProcessLimits) -> Finding {
-    let Some(located) = &ev.located else {
-        let why = if ev.locate_timed_out {
-            format!(
-                "/proc did not answer within {}",
-                human_duration(engine.timeout())
-            )
-        } else {
-            "the daemon process was not looked for".into()
-        };
+pub async fn process(ctx: &Ctx<'_>) -> Finding {
+    let id = "daemon.process";
+    let limits = ProcessLimits {
+        fd_warn: ctx.th(id, "fd_warn_percent"),
+        fd_critical: ctx.th(id, "fd_critical_percent"),
+        d_samples: ctx.th(id, "d_state_samples") as u32,
+    };
+    let engine = ctx.engine;
+    let Some(located) = ctx.located().await else {
         return Finding::new(
             Status::Unknown,
-            format!("could not read the daemon process: {why}"),
+            format!(
+                "could not read the daemon process: /proc did not answer within {}",
+                human_duration(engine.timeout())
+            ),
         );
     };
     let d = match located {
@@ -230,7 +252,7 @@ pub async fn process(ev: &Evidence, engine: &Engine, limits: ProcessLimits) -> F
                 .remedy("Run dockhand as root to see the daemon's process.")
                 .evidence(evidence);
             }
-            if ev.engine_answered() {
+            if ctx.engine_answered().await {
                 return Finding::new(
                     Status::Unknown,
                     format!("the engine answers on {}, but no process on this host holds its socket (a proxy, or another mount namespace)", engine.endpoint()),
@@ -248,7 +270,7 @@ pub async fn process(ev: &Evidence, engine: &Engine, limits: ProcessLimits) -> F
                 ));
             }
             return Finding::new(Status::Critical, summary)
-                .remedy(down_remedy(ev))
+                .remedy(down_remedy(ctx).await)
                 .evidence(evidence);
         }
         Located::Found(d) => d,
@@ -380,7 +402,7 @@ pub async fn process(ev: &Evidence, engine: &Engine, limits: ProcessLimits) -> F
             s.push_str(&format!(", {n}/{l} fds"));
         }
         s.push_str(&format!(
-            ", RSS {}; managed by {}",
+            ", RSS {}; service manager: {}",
             human_bytes(info.rss_bytes),
             d.service
         ));

@@ -2,11 +2,15 @@
 
 use serde_json::json;
 
-use super::Evidence;
+use super::{Ctx, Probe, probe};
 use crate::doctor::{Finding, Status};
 use crate::runtime::blocking;
 use crate::runtime::host::fs_usage;
 use crate::util::{human_bytes, human_duration};
+
+pub fn probes() -> Vec<Probe> {
+    vec![probe!("disk.data-root", data_root)]
+}
 
 pub struct Limits {
     pub space_warn: f64,
@@ -26,8 +30,16 @@ pub fn level(pct: f64, warn: f64, critical: f64) -> Status {
     }
 }
 
-pub async fn data_root(ev: &Evidence, deadline: std::time::Duration, limits: Limits) -> Finding {
-    let Some((root, source)) = ev.data_root() else {
+pub async fn data_root(ctx: &Ctx<'_>) -> Finding {
+    let id = "disk.data-root";
+    let limits = Limits {
+        space_warn: ctx.th(id, "space_warn_percent"),
+        space_critical: ctx.th(id, "space_critical_percent"),
+        inodes_warn: ctx.th(id, "inodes_warn_percent"),
+        inodes_critical: ctx.th(id, "inodes_critical_percent"),
+    };
+    let deadline = ctx.timeout();
+    let Some((root, source)) = ctx.data_root().await else {
         return Finding::new(
             Status::Unknown,
             "the data root is not known: the engine is remote and did not answer /info",

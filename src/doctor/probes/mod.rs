@@ -1,6 +1,9 @@
-//! Probes: gather the evidence the selected checks need — concurrently, each piece under the
-//! engine's deadline — then judge each check from it. One gathering serves every check, so the
-//! daemon is pinged once and /proc scanned once per run.
+//! Probes: one async function per check, all run at once, each under its own deadline.
+//!
+//! Facts several probes need — the ping, the container list, `/info`, the daemon process, the
+//! inventory — live in [`Ctx`] and are gathered once, by whichever probe asks first, while the
+//! others wait for the same answer. A daemon that does not answer the ping is asked nothing
+//! else, so a frozen daemon costs one deadline, not one per probe.
 
 pub mod daemon;
 pub mod disk;
@@ -8,7 +11,9 @@ pub mod disk;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use super::Finding;
 use super::catalog::Catalog;
@@ -17,132 +22,186 @@ use crate::runtime::blocking;
 use crate::runtime::daemon::{Located, locate};
 use crate::runtime::engine::{Engine, EngineError, Timed};
 use crate::runtime::http::Response;
-use crate::runtime::inventory::Container;
+use crate::runtime::inventory::{Container, Inventory};
 
-/// What the selected checks need gathered.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Needs {
-    /// `GET /_ping`.
-    pub ping: bool,
-    /// The further tiers: container list and info.
-    pub tiers: bool,
-    /// The daemon process on this host.
-    pub locate: bool,
+/// A probe: given the shared context, a finding.
+pub type ProbeFn = for<'c> fn(&'c Ctx<'c>) -> LocalBoxFuture<'c, Finding>;
+
+pub struct Probe {
+    pub id: &'static str,
+    pub run: ProbeFn,
 }
 
-impl Needs {
-    pub fn for_checks(wanted: &dyn Fn(&str) -> bool) -> Needs {
-        let responsive = wanted("daemon.responsive");
-        let process = wanted("daemon.process");
-        let disk = wanted("disk.data-root");
-        Needs {
-            ping: wanted("daemon.reachable") || responsive || process,
-            tiers: responsive,
-            locate: process || disk || responsive,
+/// Declares a probe from an `async fn(&Ctx) -> Finding`.
+macro_rules! probe {
+    ($id:literal, $f:path) => {{
+        fn run<'c>(
+            c: &'c $crate::doctor::probes::Ctx<'c>,
+        ) -> futures_util::future::LocalBoxFuture<'c, $crate::doctor::Finding> {
+            Box::pin($f(c))
+        }
+        $crate::doctor::probes::Probe { id: $id, run }
+    }};
+}
+pub(crate) use probe;
+
+/// Every probe, by check id.
+pub fn registry() -> Vec<Probe> {
+    [daemon::probes(), disk::probes()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// A call's outcome and how long it took, answered or not.
+pub type Attempt<T> = (Result<Timed<T>, EngineError>, Duration);
+
+/// The engine tiers after the ping: container list, then info.
+#[derive(Debug, Default)]
+pub struct Tiers {
+    pub containers: Option<Attempt<Vec<Container>>>,
+    pub info: Option<Attempt<Value>>,
+}
+
+/// What the probes share.
+pub struct Ctx<'r> {
+    pub engine: &'r Engine,
+    pub catalog: &'r Catalog,
+    pub config: &'r Config,
+    ping: OnceCell<Attempt<Response>>,
+    tiers: OnceCell<Tiers>,
+    located: OnceCell<Option<Located>>,
+    inventory: OnceCell<Option<Inventory>>,
+}
+
+impl<'r> Ctx<'r> {
+    pub fn new(engine: &'r Engine, catalog: &'r Catalog, config: &'r Config) -> Ctx<'r> {
+        Ctx {
+            engine,
+            catalog,
+            config,
+            ping: OnceCell::new(),
+            tiers: OnceCell::new(),
+            located: OnceCell::new(),
+            inventory: OnceCell::new(),
         }
     }
-}
 
-pub type Outcome<T> = Option<Result<Timed<T>, EngineError>>;
+    /// The per-call deadline.
+    pub fn timeout(&self) -> Duration {
+        self.engine.timeout()
+    }
 
-/// Everything gathered in one pass.
-#[derive(Debug, Default)]
-pub struct Evidence {
-    pub ping: Outcome<Response>,
-    pub containers: Outcome<Vec<Container>>,
-    pub info: Outcome<Value>,
-    /// The daemon process; `None` when not needed or when /proc did not answer in time.
-    pub located: Option<Located>,
-    pub locate_timed_out: bool,
-    pub engine_elapsed: Duration,
-    pub locate_elapsed: Duration,
-}
+    /// How long one probe may take in all: three engine tiers in a row, and a margin.
+    pub fn probe_deadline(&self) -> Duration {
+        self.timeout() * 3 + Duration::from_secs(1)
+    }
 
-/// Gathers what `needs` asks for: the engine tiers and the /proc scan run at the same time.
-pub async fn gather(engine: &Engine, needs: &Needs) -> Evidence {
-    let engine_part = async {
-        let t = Instant::now();
-        let mut ping = None;
-        let mut containers = None;
-        let mut info = None;
-        if needs.ping || needs.tiers {
-            let p = engine.ping().await;
-            let answered = p.is_ok();
-            ping = Some(p);
-            // A daemon that does not answer the ping will not answer the rest: stop here, so a
-            // frozen daemon costs one deadline, not three.
-            if needs.tiers && answered {
-                let c = engine
+    /// A threshold of a check: the config's override, else the catalog's default.
+    pub fn th(&self, check: &str, name: &str) -> f64 {
+        self.config.threshold(self.catalog, check, name)
+    }
+
+    /// `GET /_ping`, once per run, and how long it took (answered or not).
+    pub async fn ping(&self) -> &Attempt<Response> {
+        self.ping
+            .get_or_init(|| async {
+                let t = Instant::now();
+                let r = self.engine.ping().await;
+                (r, t.elapsed())
+            })
+            .await
+    }
+
+    pub async fn engine_answered(&self) -> bool {
+        self.ping().await.0.is_ok()
+    }
+
+    /// The container list, then `/info`, each only if the tier before answered.
+    pub async fn tiers(&self) -> &Tiers {
+        self.tiers
+            .get_or_init(|| async {
+                let mut tiers = Tiers::default();
+                if !self.engine_answered().await {
+                    return tiers;
+                }
+                let t = Instant::now();
+                let c = self
+                    .engine
                     .get_json::<Vec<Container>>("/containers/json?all=1")
                     .await;
                 let listed = c.is_ok();
-                containers = Some(c);
+                tiers.containers = Some((c, t.elapsed()));
                 if listed {
-                    info = Some(engine.get_json::<Value>("/info").await);
+                    let t = Instant::now();
+                    let i = self.engine.get_json::<Value>("/info").await;
+                    tiers.info = Some((i, t.elapsed()));
                 }
-            }
-        }
-        (ping, containers, info, t.elapsed())
-    };
-    let locate_part = async {
-        let t = Instant::now();
-        if !needs.locate {
-            return (None, false, t.elapsed());
-        }
-        let ep = engine.endpoint().clone();
-        let located = blocking(engine.timeout(), move || locate(&ep)).await;
-        let timed_out = located.is_none();
-        (located, timed_out, t.elapsed())
-    };
-    let ((ping, containers, info, engine_elapsed), (located, locate_timed_out, locate_elapsed)) =
-        tokio::join!(engine_part, locate_part);
-    Evidence {
-        ping,
-        containers,
-        info,
-        located,
-        locate_timed_out,
-        engine_elapsed,
-        locate_elapsed,
-    }
-}
-
-impl Evidence {
-    /// The time spent gathering what a check used, for its `elapsed_ms`.
-    pub fn elapsed_for(&self, id: &str) -> Duration {
-        match id {
-            "daemon.reachable" => self.ping.as_ref().map_or(Duration::ZERO, |p| match p {
-                Ok(t) => t.elapsed,
-                Err(_) => self.engine_elapsed,
-            }),
-            "daemon.responsive" => self.engine_elapsed,
-            "daemon.process" | "disk.data-root" => self.locate_elapsed,
-            _ => Duration::ZERO,
-        }
+                tiers
+            })
+            .await
     }
 
-    /// The answer to `/info`, when the engine gave one.
-    pub fn info(&self) -> Option<&Value> {
-        match &self.info {
-            Some(Ok(t)) => Some(&t.value),
+    /// The engine's `/info`, when it answered.
+    pub async fn info(&self) -> Option<&Value> {
+        match &self.tiers().await.info {
+            Some((Ok(t), _)) => Some(&t.value),
             _ => None,
         }
     }
 
-    pub fn engine_answered(&self) -> bool {
-        matches!(self.ping, Some(Ok(_)))
+    /// The containers in every state, when the engine listed them.
+    pub async fn containers(&self) -> Option<&[Container]> {
+        match &self.tiers().await.containers {
+            Some((Ok(t), _)) => Some(&t.value),
+            _ => None,
+        }
     }
 
-    /// The data root: what the engine says, else what the process's flags and daemon.json say.
-    pub fn data_root(&self) -> Option<(PathBuf, &'static str)> {
+    /// The daemon process on this host; `None` when /proc did not answer within the deadline.
+    pub async fn located(&self) -> Option<&Located> {
+        self.located
+            .get_or_init(|| async {
+                let ep = self.engine.endpoint().clone();
+                blocking(self.timeout(), move || locate(&ep)).await
+            })
+            .await
+            .as_ref()
+    }
+
+    /// The located daemon's pid, if the lookup has already run (does not start it).
+    pub fn daemon_pid_now(&self) -> Option<i32> {
+        match self.located.get() {
+            Some(Some(Located::Found(d))) => Some(d.info.pid),
+            _ => None,
+        }
+    }
+
+    /// The whole inventory (containers from the tier above, images, volumes, networks), when
+    /// the engine answers.
+    pub async fn inventory(&self) -> Option<&Inventory> {
+        self.inventory
+            .get_or_init(|| async {
+                let containers = self.containers().await?.to_vec();
+                let mut inv = Inventory::take_without_containers(self.engine).await;
+                inv.containers = containers;
+                Some(inv)
+            })
+            .await
+            .as_ref()
+    }
+
+    /// The data root: what the engine says, else the process's flags, daemon.json, defaults.
+    pub async fn data_root(&self) -> Option<(PathBuf, &'static str)> {
         if let Some(root) = self
             .info()
+            .await
             .and_then(|i| i.get("DockerRootDir"))
             .and_then(Value::as_str)
         {
             return Some((PathBuf::from(root), "engine"));
         }
-        match &self.located {
+        match self.located().await {
             Some(Located::Found(d)) => Some((d.paths.data_root.clone(), d.paths.data_root_source)),
             Some(Located::NotRunning { paths, .. }) => {
                 Some((paths.data_root.clone(), paths.data_root_source))
@@ -151,85 +210,44 @@ impl Evidence {
         }
     }
 
-    pub fn daemon_pid(&self) -> Option<i32> {
-        match &self.located {
-            Some(Located::Found(d)) => Some(d.info.pid),
-            _ => None,
-        }
-    }
-
-    /// A short description of the daemon for the report's header.
+    /// A short description of the daemon for the report's header, from what was gathered.
     pub fn daemon_summary(&self) -> Value {
-        let info = self.info();
-        let ping = match &self.ping {
-            Some(Ok(t)) => Some(&t.value),
+        let info = match self.tiers.get().and_then(|t| t.info.as_ref()) {
+            Some((Ok(t), _)) => Some(&t.value),
             _ => None,
         };
-        let s =
-            |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
-        let server = ping.and_then(|p| p.header("server")).map(str::to_string);
+        let ping = match self.ping.get() {
+            Some((Ok(t), _)) => Some(&t.value),
+            _ => None,
+        };
+        let s = |k: &str| info.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
+        let located = self.located.get().and_then(Option::as_ref);
+        let data_root = s("DockerRootDir");
         json!({
-            "pid": self.daemon_pid(),
+            "pid": self.daemon_pid_now(),
             "version": info
                 .and_then(|i| i.get("ServerVersion").cloned())
-                .or_else(|| server.map(Value::String))
+                .or_else(|| ping.and_then(|p| p.header("server")).map(|v| Value::String(v.to_string())))
                 .unwrap_or(Value::Null),
             "api_version": ping.and_then(|p| p.header("api-version")),
-            "storage_driver": s(info, "Driver"),
-            "data_root": self.data_root().map(|(p, _)| p),
-            "containers": s(info, "Containers"),
-            "containers_running": s(info, "ContainersRunning"),
-            "images": s(info, "Images"),
-            "live_restore": s(info, "LiveRestoreEnabled"),
-            "service_manager": match &self.located {
+            "storage_driver": s("Driver"),
+            "data_root": if data_root.is_null() {
+                match located {
+                    Some(Located::Found(d)) => json!(d.paths.data_root),
+                    _ => Value::Null,
+                }
+            } else {
+                data_root
+            },
+            "containers": s("Containers"),
+            "containers_running": s("ContainersRunning"),
+            "images": s("Images"),
+            "live_restore": s("LiveRestoreEnabled"),
+            "service_manager": match located {
                 Some(Located::Found(d)) => Value::String(d.service.to_string()),
                 _ => Value::Null,
             },
         })
-    }
-}
-
-/// Judges one check from the evidence.
-pub async fn judge(
-    id: &str,
-    ev: &Evidence,
-    engine: &Engine,
-    catalog: &Catalog,
-    config: &Config,
-) -> Finding {
-    let th = |name: &str| config.threshold(catalog, id, name);
-    match id {
-        "daemon.reachable" => daemon::reachable(ev, engine),
-        "daemon.responsive" => daemon::responsive(ev, th("slow_ms")),
-        "daemon.process" => {
-            daemon::process(
-                ev,
-                engine,
-                daemon::ProcessLimits {
-                    fd_warn: th("fd_warn_percent"),
-                    fd_critical: th("fd_critical_percent"),
-                    d_samples: th("d_state_samples") as u32,
-                },
-            )
-            .await
-        }
-        "disk.data-root" => {
-            disk::data_root(
-                ev,
-                engine.timeout(),
-                disk::Limits {
-                    space_warn: th("space_warn_percent"),
-                    space_critical: th("space_critical_percent"),
-                    inodes_warn: th("inodes_warn_percent"),
-                    inodes_critical: th("inodes_critical_percent"),
-                },
-            )
-            .await
-        }
-        other => Finding::new(
-            super::Status::Unknown,
-            format!("no probe for check {other}"),
-        ),
     }
 }
 
@@ -241,4 +259,30 @@ pub(crate) fn ms(d: Duration) -> String {
 /// The error as evidence.
 pub(crate) fn err_json(e: &EngineError) -> Value {
     json!({ "kind": e.kind(), "message": e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_has_a_probe_and_every_probe_a_check() {
+        let cat = Catalog::builtin().expect("catalog");
+        let reg = registry();
+        for c in &cat.checks {
+            assert!(reg.iter().any(|p| p.id == c.id), "no probe for {}", c.id);
+        }
+        for p in &reg {
+            assert!(
+                cat.get(p.id).is_some(),
+                "probe {} has no checks/{}.toml",
+                p.id,
+                p.id
+            );
+        }
+        let mut ids: Vec<&str> = reg.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), reg.len(), "one probe per check");
+    }
 }
