@@ -85,6 +85,39 @@ fn cgroup_of(pid: i32) -> Option<String> {
     v1
 }
 
+/// One row of the process table: enough to find Docker's processes, their parents and zombies.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProcRow {
+    pub pid: i32,
+    pub ppid: i32,
+    pub comm: String,
+    pub state: char,
+    pub cmdline: Vec<String>,
+    /// Start time in clock ticks since boot: with the pid, identifies the process.
+    pub start_ticks: u64,
+    pub uid: Option<u32>,
+}
+
+/// Every process, read once. Processes that vanish mid-scan are skipped.
+pub fn process_table() -> Vec<ProcRow> {
+    pids()
+        .into_iter()
+        .filter_map(|pid| {
+            let p = Process::new(pid).ok()?;
+            let stat = p.stat().ok()?;
+            Some(ProcRow {
+                pid,
+                ppid: stat.ppid,
+                comm: stat.comm,
+                state: stat.state,
+                cmdline: p.cmdline().unwrap_or_default(),
+                start_ticks: stat.starttime,
+                uid: p.uid().ok(),
+            })
+        })
+        .collect()
+}
+
 /// The comm name of a process, cheaply.
 pub fn comm(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))

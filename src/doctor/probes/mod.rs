@@ -5,8 +5,16 @@
 //! others wait for the same answer. A daemon that does not answer the ping is asked nothing
 //! else, so a frozen daemon costs one deadline, not one per probe.
 
+pub mod config;
+pub mod containers;
 pub mod daemon;
 pub mod disk;
+pub mod images;
+pub mod ports;
+pub mod processes;
+pub mod pulls;
+pub mod storage;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,11 +26,13 @@ use tokio::sync::OnceCell;
 use super::Finding;
 use super::catalog::Catalog;
 use crate::config::Config;
+use crate::df::DfReport;
 use crate::runtime::blocking;
 use crate::runtime::daemon::{Located, locate};
 use crate::runtime::engine::{Engine, EngineError, Timed};
+use crate::runtime::host::{self, ProcRow};
 use crate::runtime::http::Response;
-use crate::runtime::inventory::{Container, Inventory};
+use crate::runtime::inventory::{Container, Inventory, container_details};
 
 /// A probe: given the shared context, a finding.
 pub type ProbeFn = for<'c> fn(&'c Ctx<'c>) -> LocalBoxFuture<'c, Finding>;
@@ -72,6 +82,18 @@ pub struct Ctx<'r> {
     tiers: OnceCell<Tiers>,
     located: OnceCell<Option<Located>>,
     inventory: OnceCell<Option<Inventory>>,
+    details: OnceCell<Option<Vec<Value>>>,
+    processes: OnceCell<Option<Vec<ProcRow>>>,
+    df: OnceCell<Result<DfReport, String>>,
+    daemon_json: OnceCell<DaemonJson>,
+}
+
+/// The daemon's configuration file as found on this host.
+#[derive(Debug, Clone)]
+pub struct DaemonJson {
+    pub path: PathBuf,
+    /// `None` when the file does not exist (the daemon then runs on defaults).
+    pub value: Option<Result<Value, String>>,
 }
 
 impl<'r> Ctx<'r> {
@@ -84,6 +106,10 @@ impl<'r> Ctx<'r> {
             tiers: OnceCell::new(),
             located: OnceCell::new(),
             inventory: OnceCell::new(),
+            details: OnceCell::new(),
+            processes: OnceCell::new(),
+            df: OnceCell::new(),
+            daemon_json: OnceCell::new(),
         }
     }
 
@@ -189,6 +215,80 @@ impl<'r> Ctx<'r> {
             })
             .await
             .as_ref()
+    }
+
+    /// Every container's inspect document (see [`container_details`]), when the engine listed
+    /// them.
+    pub async fn container_details(&self) -> Option<&[Value]> {
+        self.details
+            .get_or_init(|| async {
+                let ids: Vec<String> = self
+                    .containers()
+                    .await?
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .collect();
+                let root = self.data_root().await.map(|(r, _)| r);
+                Some(container_details(self.engine, root.as_deref(), &ids).await)
+            })
+            .await
+            .as_deref()
+    }
+
+    /// The process table, read once; `None` when /proc did not answer within the deadline.
+    pub async fn processes(&self) -> Option<&[ProcRow]> {
+        self.processes
+            .get_or_init(|| blocking(self.timeout() * 2, host::process_table))
+            .await
+            .as_deref()
+    }
+
+    /// The storage map (`dockhand df`'s accounting), with walks bounded by twice the deadline:
+    /// a check on a huge host reports lower bounds rather than holding up the run.
+    pub async fn df(&self) -> Result<&DfReport, &str> {
+        self.df
+            .get_or_init(|| async {
+                let opts = crate::df::Options {
+                    walk_timeout: self.timeout() * 2,
+                    threads: 4,
+                };
+                crate::df::run(self.engine, &opts)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The daemon's daemon.json: the `--config-file` of the running daemon, else
+    /// /etc/docker/daemon.json.
+    pub async fn daemon_json(&self) -> &DaemonJson {
+        self.daemon_json
+            .get_or_init(|| async {
+                let path = match self.located().await {
+                    Some(Located::Found(d)) => d.paths.config_file.clone(),
+                    Some(Located::NotRunning { paths, .. }) => paths.config_file.clone(),
+                    _ => PathBuf::from(crate::runtime::daemon::DEFAULT_CONFIG_FILE),
+                };
+                let p = path.clone();
+                let value = blocking(self.timeout(), move || match std::fs::read_to_string(&p) {
+                    Ok(text) => {
+                        Some(serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => Some(Err(e.to_string())),
+                })
+                .await
+                .unwrap_or_else(|| {
+                    Some(Err(format!(
+                        "reading it did not finish within {}",
+                        ms(self.timeout())
+                    )))
+                });
+                DaemonJson { path, value }
+            })
+            .await
     }
 
     /// The data root: what the engine says, else the process's flags, daemon.json, defaults.

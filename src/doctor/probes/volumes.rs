@@ -1,0 +1,7 @@
+//! Checks of the volumes area; see docs/checks/.
+
+use super::Probe;
+
+pub fn probes() -> Vec<Probe> {
+    vec![]
+}
