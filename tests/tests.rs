@@ -1,0 +1,16 @@
+//! dockhand's integration tests: one test binary (run one test with
+//! `cargo test --test tests NAME -- --nocapture`). Tests run against throwaway Docker daemons started
+//! by `support::TestDaemon`, never against the host's own daemon. See tests/support/mod.rs.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+#[path = "it/df.rs"]
+mod df;
+#[path = "it/doctor.rs"]
+mod doctor;
+#[path = "it/formats.rs"]
+mod formats;
+#[path = "it/harness.rs"]
+mod harness;
