@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::cli::{Command, DfArgs, DoctorArgs, Format, Settings};
+use crate::cli::{Command, DfArgs, DoctorArgs, DoctorFormat, Format, Settings};
 use crate::exit::ExitCode;
 use crate::report::{self, Style};
 use crate::runtime::engine::Engine;
@@ -91,10 +91,14 @@ async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
     let style = Style {
         color: settings.color,
     };
+    if args.textfile.is_some() && args.format != DoctorFormat::Prometheus {
+        eprintln!("dockhand: --textfile writes Prometheus metrics; add --format prometheus");
+        return ExitCode::Usage;
+    }
     if args.list_checks {
         return emit(|out| match args.format {
-            Format::Table => report::table::catalog(&settings.catalog, out),
-            Format::Json => report::json::catalog(&settings.catalog, &settings.config, out),
+            DoctorFormat::Json => report::json::catalog(&settings.catalog, &settings.config, out),
+            _ => report::table::catalog(&settings.catalog, out),
         })
         .unwrap_or(ExitCode::Ok);
     }
@@ -119,10 +123,27 @@ async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
         &selected,
     )
     .await;
-    let code = report.status().exit_code();
+    let code = match args.format {
+        DoctorFormat::Npd => report::npd::exit_code(&report),
+        _ => report.status().exit_code(),
+    };
+    if let Some(path) = &args.textfile {
+        return match report::prometheus::write_atomically(path, |out| {
+            report::prometheus::doctor(&report, out)
+        }) {
+            Ok(()) => code,
+            Err(e) => {
+                eprintln!("dockhand: cannot write --textfile {}: {e}", path.display());
+                ExitCode::Internal
+            }
+        };
+    }
     emit(|out| match args.format {
-        Format::Table => report::table::doctor(&report, style, out),
-        Format::Json => report::json::doctor(&report, out),
+        DoctorFormat::Table => report::table::doctor(&report, style, out),
+        DoctorFormat::Json => report::json::doctor(&report, out),
+        DoctorFormat::Nagios => report::nagios::doctor(&report, out),
+        DoctorFormat::Npd => report::npd::doctor(&report, out),
+        DoctorFormat::Prometheus => report::prometheus::doctor(&report, out),
     })
     .unwrap_or(code)
 }

@@ -85,8 +85,13 @@ pub struct DfArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Table)]
+    pub format: DoctorFormat,
+
+    /// With --format prometheus: write the metrics to this file atomically (for node_exporter's
+    /// textfile collector) instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
 
     /// Run only this check (repeatable); see --list-checks
     #[arg(long = "check", value_name = "ID")]
@@ -99,6 +104,20 @@ pub struct DoctorArgs {
     /// List the checks, their thresholds and what they mean, then exit
     #[arg(long)]
     pub list_checks: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    /// A table for people
+    Table,
+    /// One JSON document (schema dockhand.doctor/v1, see docs/json.md)
+    Json,
+    /// A Nagios/Icinga plugin status line with performance data (exit 0/1/2/3)
+    Nagios,
+    /// A node-problem-detector custom plugin: one short line; exit 0 ok, 1 problem, 2 unknown
+    Npd,
+    /// Prometheus text format (node_exporter textfile collector); see --textfile
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,9 +2,12 @@
 
 pub mod df;
 pub mod json;
+pub mod nagios;
+pub mod npd;
+pub mod prometheus;
 pub mod table;
 
-use crate::doctor::Status;
+use crate::doctor::{Report, Status};
 
 /// How the run's output is styled.
 #[derive(Debug, Clone, Copy)]
@@ -48,4 +51,29 @@ impl Style {
             s.to_string()
         }
     }
+}
+
+/// Every numeric field at the top level of each check's evidence — counts, bytes, percents,
+/// latencies — as (check, field, value), for Nagios perfdata and Prometheus gauges. Probes need
+/// not declare metrics: what they put in evidence as a number is exported.
+pub fn metrics(report: &Report) -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    for c in &report.checks {
+        let Some(obj) = c.finding.evidence.as_object() else {
+            continue;
+        };
+        for (k, v) in obj {
+            if let Some(n) = v.as_f64().filter(|_| !v.is_boolean()) {
+                // pids and ports are identifiers, not quantities.
+                if matches!(
+                    k.as_str(),
+                    "pid" | "ppid" | "port" | "pidfile_pid" | "parent_pid"
+                ) {
+                    continue;
+                }
+                out.push((c.id.clone(), k.clone(), n));
+            }
+        }
+    }
+    out
 }
