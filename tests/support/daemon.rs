@@ -498,8 +498,15 @@ static SHARED: OnceLock<TestDaemon> = OnceLock::new();
 
 /// The shared, read-only daemon: started once (on first use), stopped at process exit. Tests that
 /// change a daemon (freeze, kill, fill, reconfigure) must start their own [`TestDaemon`].
+/// The daemon.json of a host configured as a careful operator would: live-restore on (a daemon
+/// restart does not stop every container) and rotated json-file logs. doctor's configuration
+/// checks say ok on it; a default `{}` daemon gets their warnings.
+pub const WELL_CONFIGURED: &str = r#"{"live-restore": true, "log-opts": {"max-size": "10m", "max-file": "3"}}"#;
+
+/// The shared read-only daemon, well configured (see [`WELL_CONFIGURED`]), so a clean doctor
+/// run against it is ok in every check. Tests must not change it.
 pub fn shared() -> &'static TestDaemon {
-    SHARED.get_or_init(TestDaemon::start)
+    SHARED.get_or_init(|| TestDaemon::builder().daemon_json(WELL_CONFIGURED).start())
 }
 
 unsafe extern "C" {
