@@ -426,72 +426,43 @@ fn from_disk(
     r.lower_bound = sizes.iter().any(|s| !s.complete);
 
     // Containers.
-    let mut cp = ContainersPart {
-        count: containers.len(),
-        ..ContainersPart::default()
-    };
-    for (c, idx) in containers.iter().zip(rw_index) {
-        let rw: Option<WalkSize> = got(idx);
-        let log = storage::container_log(root, &c.id);
-        let running = c.state == "running";
-        cp.active += usize::from(running);
-        let rw_bytes = rw.map(|w| w.bytes);
-        cp.rw_total += rw_bytes.unwrap_or(0);
-        if !running {
-            cp.rw_reclaimable += rw_bytes.unwrap_or(0);
-        }
-        if let Some(l) = &log {
-            cp.log_total += l.bytes;
-            if !running {
-                cp.log_reclaimable += l.bytes;
+    let rows = containers
+        .iter()
+        .zip(rw_index)
+        .map(|(c, idx)| {
+            let rw: Option<WalkSize> = got(idx);
+            ContainerRow {
+                id: c.id.clone(),
+                name: c.name().to_string(),
+                image: c.image.clone(),
+                state: c.state.clone(),
+                created: c.created,
+                rw_bytes: rw.map(|w| w.bytes),
+                rw_complete: rw.is_none_or(|w| w.complete),
+                log: storage::container_log(root, &c.id),
             }
-            cp.unbounded_logs += usize::from(l.unbounded());
-        }
-        cp.items.push(ContainerRow {
-            id: c.id.clone(),
-            name: c.name().to_string(),
-            image: c.image.clone(),
-            state: c.state.clone(),
-            created: c.created,
-            rw_bytes,
-            rw_complete: rw.is_none_or(|w| w.complete),
-            log,
-        });
-    }
-    cp.items.sort_by(|a, b| {
-        let size =
-            |x: &ContainerRow| x.rw_bytes.unwrap_or(0) + x.log.as_ref().map_or(0, |l| l.bytes);
-        size(b).cmp(&size(a)).then_with(|| a.id.cmp(&b.id))
-    });
-    r.containers = cp;
+        })
+        .collect();
+    r.containers = containers_part(rows);
 
     // Volumes.
     let users = volume_users(containers);
-    let mut vp = VolumesPart {
-        count: volumes.len(),
-        ..VolumesPart::default()
-    };
-    for (v, idx) in volumes.iter().zip(vol_index) {
-        let w = got(idx);
-        let n = users.get(&v.name).copied().unwrap_or(0);
-        let size = w.map(|w| w.bytes);
-        vp.active += usize::from(n > 0);
-        vp.total += size.unwrap_or(0);
-        if n == 0 {
-            vp.reclaimable += size.unwrap_or(0);
-        }
-        vp.items.push(VolumeRow {
-            name: v.name.clone(),
-            driver: v.driver.clone(),
-            anonymous: is_anonymous(v),
-            containers: n,
-            size,
-            complete: w.is_none_or(|w| w.complete),
-        });
-    }
-    vp.items
-        .sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
-    r.volumes = vp;
+    let rows = volumes
+        .iter()
+        .zip(vol_index)
+        .map(|(v, idx)| {
+            let w = got(idx);
+            VolumeRow {
+                name: v.name.clone(),
+                driver: v.driver.clone(),
+                anonymous: is_anonymous(v),
+                containers: users.get(&v.name).copied().unwrap_or(0),
+                size: w.map(|w| w.bytes),
+                complete: w.is_none_or(|w| w.complete),
+            }
+        })
+        .collect();
+    r.volumes = volumes_part(rows);
 
     // Leftovers.
     r.leftovers.leaked_layers = leaked
@@ -539,6 +510,52 @@ fn from_disk(
     l.total = tmp_bytes + old + leaked + deleted;
     l.reclaimable = tmp_free + old_free;
     r
+}
+
+/// Totals of the containers: writable layers and logs of containers that are not running are
+/// reclaimable (removing the container removes both). Rows come out biggest first.
+pub fn containers_part(mut items: Vec<ContainerRow>) -> ContainersPart {
+    let mut p = ContainersPart {
+        count: items.len(),
+        ..ContainersPart::default()
+    };
+    for c in &items {
+        let running = c.state == "running";
+        let rw = c.rw_bytes.unwrap_or(0);
+        let log = c.log.as_ref().map_or(0, |l| l.bytes);
+        p.active += usize::from(running);
+        p.rw_total += rw;
+        p.log_total += log;
+        if !running {
+            p.rw_reclaimable += rw;
+            p.log_reclaimable += log;
+        }
+        p.unbounded_logs += usize::from(c.log.as_ref().is_some_and(LogInfo::unbounded));
+    }
+    let size = |x: &ContainerRow| x.rw_bytes.unwrap_or(0) + x.log.as_ref().map_or(0, |l| l.bytes);
+    items.sort_by(|a, b| size(b).cmp(&size(a)).then_with(|| a.id.cmp(&b.id)));
+    p.items = items;
+    p
+}
+
+/// Totals of the volumes: a volume no container (in any state) mounts is reclaimable — named
+/// ones too, as the engine counts them; `gc` still never removes a named volume unless asked.
+pub fn volumes_part(mut items: Vec<VolumeRow>) -> VolumesPart {
+    let mut p = VolumesPart {
+        count: items.len(),
+        ..VolumesPart::default()
+    };
+    for v in &items {
+        let size = v.size.unwrap_or(0);
+        p.active += usize::from(v.containers > 0);
+        p.total += size;
+        if v.containers == 0 {
+            p.reclaimable += size;
+        }
+    }
+    items.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
+    p.items = items;
+    p
 }
 
 /// Build cache from the engine: `/system/df?type=build-cache` from API 1.42; before that the
@@ -649,67 +666,43 @@ async fn from_engine(
         layers_size,
     );
     let df_containers = by_id(df.get("Containers"), "Id");
-    let mut cp = ContainersPart {
-        count: containers.len(),
-        ..ContainersPart::default()
-    };
-    for c in containers {
-        let rw = df_containers
-            .get(&c.id)
-            .and_then(|d| d.get("SizeRw"))
-            .and_then(Value::as_i64)
-            .map(|n| n.max(0) as u64);
-        let running = c.state == "running";
-        cp.active += usize::from(running);
-        cp.rw_total += rw.unwrap_or(0);
-        if !running {
-            cp.rw_reclaimable += rw.unwrap_or(0);
-        }
-        cp.items.push(ContainerRow {
+    let rows = containers
+        .iter()
+        .map(|c| ContainerRow {
             id: c.id.clone(),
             name: c.name().to_string(),
             image: c.image.clone(),
             state: c.state.clone(),
             created: c.created,
-            rw_bytes: rw,
+            rw_bytes: df_containers
+                .get(&c.id)
+                .and_then(|d| d.get("SizeRw"))
+                .and_then(Value::as_i64)
+                .map(|n| n.max(0) as u64),
             rw_complete: true,
             log: None,
-        });
-    }
-    cp.items
-        .sort_by(|a, b| b.rw_bytes.cmp(&a.rw_bytes).then_with(|| a.id.cmp(&b.id)));
-    r.containers = cp;
+        })
+        .collect();
+    r.containers = containers_part(rows);
     let df_volumes = by_id(df.get("Volumes"), "Name");
     let users = volume_users(containers);
-    let mut vp = VolumesPart {
-        count: volumes.len(),
-        ..VolumesPart::default()
-    };
-    for v in volumes {
-        let size = df_volumes
-            .get(&v.name)
-            .and_then(|d| d.pointer("/UsageData/Size"))
-            .and_then(Value::as_i64)
-            .filter(|n| *n >= 0)
-            .map(|n| n as u64);
-        let n = users.get(&v.name).copied().unwrap_or(0);
-        vp.active += usize::from(n > 0);
-        vp.total += size.unwrap_or(0);
-        if n == 0 {
-            vp.reclaimable += size.unwrap_or(0);
-        }
-        vp.items.push(VolumeRow {
+    let rows = volumes
+        .iter()
+        .map(|v| VolumeRow {
             name: v.name.clone(),
             driver: v.driver.clone(),
             anonymous: is_anonymous(v),
-            containers: n,
-            size,
+            containers: users.get(&v.name).copied().unwrap_or(0),
+            size: df_volumes
+                .get(&v.name)
+                .and_then(|d| d.pointer("/UsageData/Size"))
+                .and_then(Value::as_i64)
+                .filter(|n| *n >= 0)
+                .map(|n| n as u64),
             complete: true,
-        });
-    }
-    vp.items
-        .sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
-    r.volumes = vp;
+        })
+        .collect();
+    r.volumes = volumes_part(rows);
     r.build_cache = build_cache_part(df.get("BuildCache"));
     r.leftovers.leaked_scan = "skipped: needs read access to the data root".into();
     Ok(r)
@@ -741,6 +734,64 @@ mod tests {
             (p.count, p.active, p.total, p.reclaimable),
             (3, 1, 150, 100)
         );
+    }
+
+    fn crow(id: &str, state: &str, rw: u64, log: Option<(u64, Option<&str>)>) -> ContainerRow {
+        ContainerRow {
+            id: id.into(),
+            name: id.into(),
+            image: "busybox".into(),
+            state: state.into(),
+            created: 0,
+            rw_bytes: Some(rw),
+            rw_complete: true,
+            log: log.map(|(bytes, max)| LogInfo {
+                driver: "json-file".into(),
+                bytes,
+                max_size: max.map(str::to_string),
+                ..LogInfo::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn stopped_containers_are_reclaimable_running_ones_not() {
+        let p = containers_part(vec![
+            crow("a", "running", 100, Some((10, Some("10m")))),
+            crow("b", "exited", 50, Some((500, None))),
+            crow("c", "created", 0, None),
+        ]);
+        assert_eq!(
+            (p.count, p.active, p.rw_total, p.rw_reclaimable),
+            (3, 1, 150, 50)
+        );
+        assert_eq!(
+            (p.log_total, p.log_reclaimable, p.unbounded_logs),
+            (510, 500, 1)
+        );
+        assert_eq!(p.items[0].id, "b", "biggest (writable + log) first");
+    }
+
+    #[test]
+    fn unused_volumes_are_reclaimable() {
+        let row = |name: &str, n: usize, size: Option<u64>| VolumeRow {
+            name: name.into(),
+            driver: "local".into(),
+            anonymous: false,
+            containers: n,
+            size,
+            complete: true,
+        };
+        let p = volumes_part(vec![
+            row("db", 1, Some(300)),
+            row("old", 0, Some(200)),
+            row("remote", 0, None),
+        ]);
+        assert_eq!(
+            (p.count, p.active, p.total, p.reclaimable),
+            (3, 1, 500, 200)
+        );
+        assert_eq!(p.items[0].name, "db");
     }
 
     #[test]
