@@ -191,11 +191,9 @@ pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
             s.iter()
                 .any(|kv| kv.to_string().contains("io.containerd.snapshotter"))
         });
-    let layerdb = data_root
-        .join("image")
-        .join(&driver)
-        .join("layerdb")
-        .join("sha256");
+    // The layer store's root exists from the daemon's first start (its sha256/ only once a
+    // layer is stored); reading it tells whether this user may read the data root.
+    let layerdb = data_root.join("image").join(&driver).join("layerdb");
     let disk = !containerd_store && std::fs::read_dir(&layerdb).is_ok();
 
     let mut notes = Vec::new();

@@ -80,7 +80,8 @@ impl Finding {
             status,
             summary: summary.into(),
             remedy: None,
-            evidence: serde_json::Value::Null,
+            // Always an object (possibly empty), so consumers never branch on null.
+            evidence: serde_json::Value::Object(Default::default()),
         }
     }
 
@@ -90,7 +91,11 @@ impl Finding {
     }
 
     pub fn evidence(mut self, e: serde_json::Value) -> Finding {
-        self.evidence = e;
+        self.evidence = if e.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            e
+        };
         self
     }
 }

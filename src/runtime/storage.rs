@@ -66,7 +66,13 @@ impl LayerStore {
     pub fn read(data_root: &Path, driver: &str) -> io::Result<LayerStore> {
         let db = data_root.join("image").join(driver).join("layerdb");
         let mut store = LayerStore::default();
-        for entry in fs::read_dir(db.join("sha256"))?.flatten() {
+        // A daemon that has never stored a layer has no sha256/ yet: an empty store.
+        let layers = match fs::read_dir(db.join("sha256")) {
+            Ok(rd) => Some(rd),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && db.is_dir() => None,
+            Err(e) => return Err(e),
+        };
+        for entry in layers.into_iter().flatten().flatten() {
             let dir = entry.path();
             let chain_id = entry.file_name().to_string_lossy().into_owned();
             let (Some(diff), Some(cache_id)) = (
@@ -220,7 +226,10 @@ pub fn buildkit_snapshot_names(data_root: &Path) -> Vec<u8> {
 }
 
 pub fn bytes_contain(hay: &[u8], needle: &str) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    !needle.is_empty()
+        && hay
+            .windows(needle.len())
+            .any(|w| w[0] == needle.as_bytes()[0] && w == needle.as_bytes())
 }
 
 /// The result of walking one directory tree.

@@ -46,7 +46,7 @@ fn disk_may_warn(d: &TestDaemon) -> bool {
 fn assert_healthy(r: &Run, d: &TestDaemon) -> Value {
     let doc = valid(r, Evidence::Complete);
     let disk_warn = disk_may_warn(d);
-    for id in schema::CHECK_IDS {
+    for id in schema::catalog_ids() {
         let c = check(&doc, id);
         let st = c["status"].as_str().unwrap();
         let ok = st == "ok" || (*id == "disk.data-root" && disk_warn && st == "warning");
@@ -65,6 +65,7 @@ fn assert_healthy(r: &Run, d: &TestDaemon) -> Value {
 #[test]
 fn doctor_healthy_daemon_exits_0_and_json_says_ok() {
     let d = shared();
+    let _clean = crate::support::host_clean();
     let r = doctor_json(&d.host(), &[]);
     let doc = assert_healthy(&r, d);
     assert_eq!(doc["schema"], "dockhand.doctor/v1");
@@ -132,7 +133,10 @@ fn doctor_json_matches_documented_schema() {
 
 #[test]
 fn doctor_reports_frozen_daemon_within_deadline() {
-    let d = TestDaemon::builder().without_busybox().start();
+    let d = TestDaemon::builder()
+        .without_busybox()
+        .daemon_json(crate::support::daemon::WELL_CONFIGURED)
+        .start();
     d.freeze();
 
     let r = doctor_json(&d.host(), &[]);
@@ -197,6 +201,7 @@ fn doctor_reports_frozen_daemon_within_deadline() {
     );
 
     d.thaw();
+    let _clean = crate::support::host_clean();
     let r = doctor_json(&d.host(), &[]);
     assert_healthy(&r, &d);
 }
@@ -332,7 +337,7 @@ fn bad_host_is_a_usage_error() {
 fn unknown_check_id_is_a_usage_error() {
     let r = dockhand(["--host", &shared().host(), "doctor", "--check", "nope.nope"]);
     let mut names = vec!["nope.nope"];
-    names.extend_from_slice(schema::CHECK_IDS);
+    names.extend_from_slice(schema::DAEMON_CHECK_IDS);
     assert_usage_error(&r, &names);
     let r = dockhand(["--host", &shared().host(), "doctor", "--skip", "nope.nope"]);
     assert_usage_error(&r, &names);
@@ -437,7 +442,7 @@ fn table_output_on_non_terminal_has_no_escape_codes() {
     let host = shared().host();
     let r = dockhand(["--host", &host, "doctor"]);
     assert!(matches!(r.code, Some(0 | 1)), "{r}");
-    for id in schema::CHECK_IDS {
+    for id in schema::catalog_ids() {
         assert!(r.stdout.contains(id), "table lacks {id}\n{r}");
     }
     assert!(!r.stdout.contains('\x1b'), "escape codes on a pipe\n{r}");
@@ -462,7 +467,7 @@ fn table_output_on_non_terminal_has_no_escape_codes() {
 fn list_checks_lists_the_catalog() {
     let r = dockhand(["doctor", "--list-checks"]);
     r.assert_code(0);
-    for id in schema::CHECK_IDS {
+    for id in schema::catalog_ids() {
         assert!(r.stdout.contains(id), "--list-checks lacks {id}\n{r}");
     }
     let r = dockhand(["doctor", "--list-checks", "--format", "json"]);
@@ -472,7 +477,7 @@ fn list_checks_lists_the_catalog() {
         .as_array()
         .unwrap_or_else(|| panic!("not an array\n{r}"));
     let ids: Vec<&str> = items.iter().filter_map(|c| c["id"].as_str()).collect();
-    for id in schema::CHECK_IDS {
+    for id in schema::catalog_ids() {
         assert!(ids.contains(id), "missing {id}\n{r}");
     }
     for c in items {
@@ -508,7 +513,7 @@ fn check_and_skip_select_checks() {
     let doc = valid(&r, Evidence::TypesOnly);
     let ids = check_ids(&doc);
     assert!(!ids.iter().any(|i| i == "disk.data-root"), "{r}");
-    assert_eq!(ids.len(), 3, "{r}");
+    assert_eq!(ids.len(), schema::catalog_ids().len() - 1, "{r}");
 }
 
 #[test]

@@ -501,7 +501,8 @@ static SHARED: OnceLock<TestDaemon> = OnceLock::new();
 /// The daemon.json of a host configured as a careful operator would: live-restore on (a daemon
 /// restart does not stop every container) and rotated json-file logs. doctor's configuration
 /// checks say ok on it; a default `{}` daemon gets their warnings.
-pub const WELL_CONFIGURED: &str = r#"{"live-restore": true, "log-opts": {"max-size": "10m", "max-file": "3"}}"#;
+pub const WELL_CONFIGURED: &str =
+    r#"{"live-restore": true, "log-opts": {"max-size": "10m", "max-file": "3"}}"#;
 
 /// The shared read-only daemon, well configured (see [`WELL_CONFIGURED`]), so a clean doctor
 /// run against it is ok in every check. Tests must not change it.

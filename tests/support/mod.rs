@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod procfs;
+pub mod registry;
 pub mod schema;
 
 use std::ffi::{OsStr, OsString};
@@ -24,6 +25,21 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 pub use daemon::{TestDaemon, shared};
+
+/// Some checks look at the whole host, not one daemon (ports.stuck: a stuck listener anywhere).
+/// A test that makes such a problem real holds this lock for writing while the problem exists; a
+/// test that expects a whole run to be clean holds it for reading. Other tests need neither.
+static HOST_WIDE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held while a test makes a host-wide problem real.
+pub fn host_problem() -> std::sync::RwLockWriteGuard<'static, ()> {
+    HOST_WIDE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held while a test expects every check of a whole run to be ok.
+pub fn host_clean() -> std::sync::RwLockReadGuard<'static, ()> {
+    HOST_WIDE.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Prefix of every directory the tests create.
 pub const PREFIX: &str = "dockhand-test-";

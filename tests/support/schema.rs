@@ -4,7 +4,25 @@
 use serde_json::{Map, Value};
 
 pub const SCHEMA: &str = "dockhand.doctor/v1";
-pub const CHECK_IDS: &[&str] = &[
+/// Every check id in the catalog, read from the files in `checks/` (the catalog's source), so
+/// the validator knows each check without a list to keep in step.
+pub fn catalog_ids() -> &'static [&'static str] {
+    static IDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    IDS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+        let mut ids: Vec<&'static str> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+            .map(|id| &*Box::leak(id.into_boxed_str()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    })
+}
+
+/// The four checks of the daemon itself, which every report about a local daemon carries.
+pub const DAEMON_CHECK_IDS: &[&str] = &[
     "daemon.reachable",
     "daemon.responsive",
     "daemon.process",
@@ -272,7 +290,7 @@ pub fn validate_report(doc: &Value, evidence: Evidence) -> Result<(), String> {
                 let Some(c) = v.obj(&p, Some(c)) else {
                     continue;
                 };
-                let id = v.one_of(&format!("{p}.id"), c.get("id"), CHECK_IDS);
+                let id = v.one_of(&format!("{p}.id"), c.get("id"), catalog_ids());
                 if let Some(id) = &id {
                     if ids.contains(id) {
                         v.err(&p, format!("duplicate check id {id}"));

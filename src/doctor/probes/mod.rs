@@ -33,6 +33,7 @@ use crate::runtime::engine::{Engine, EngineError, Timed};
 use crate::runtime::host::{self, ProcRow};
 use crate::runtime::http::Response;
 use crate::runtime::inventory::{Container, Inventory, container_details};
+use crate::runtime::net::{self, ListenerTable};
 
 /// A probe: given the shared context, a finding.
 pub type ProbeFn = for<'c> fn(&'c Ctx<'c>) -> LocalBoxFuture<'c, Finding>;
@@ -57,10 +58,21 @@ pub(crate) use probe;
 
 /// Every probe, by check id.
 pub fn registry() -> Vec<Probe> {
-    [daemon::probes(), disk::probes()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        daemon::probes(),
+        disk::probes(),
+        containers::probes(),
+        ports::probes(),
+        processes::probes(),
+        pulls::probes(),
+        images::probes(),
+        storage::probes(),
+        volumes::probes(),
+        config::probes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A call's outcome and how long it took, answered or not.
@@ -86,6 +98,7 @@ pub struct Ctx<'r> {
     processes: OnceCell<Option<Vec<ProcRow>>>,
     df: OnceCell<Result<DfReport, String>>,
     daemon_json: OnceCell<DaemonJson>,
+    listeners: OnceCell<Option<ListenerTable>>,
 }
 
 /// The daemon's configuration file as found on this host.
@@ -110,6 +123,7 @@ impl<'r> Ctx<'r> {
             processes: OnceCell::new(),
             df: OnceCell::new(),
             daemon_json: OnceCell::new(),
+            listeners: OnceCell::new(),
         }
     }
 
@@ -241,6 +255,15 @@ impl<'r> Ctx<'r> {
             .get_or_init(|| blocking(self.timeout() * 2, host::process_table))
             .await
             .as_deref()
+    }
+
+    /// TCP listeners in every network namespace and their owning pids (see [`net::listeners`]),
+    /// read once; `None` when /proc did not answer within the deadline.
+    pub async fn listeners(&self) -> Option<&ListenerTable> {
+        self.listeners
+            .get_or_init(|| blocking(self.timeout() * 2, net::listeners))
+            .await
+            .as_ref()
     }
 
     /// The storage map (`dockhand df`'s accounting), with walks bounded by twice the deadline:
