@@ -124,7 +124,7 @@ pub enum DoctorFormat {
 pub enum Format {
     /// A table for people
     Table,
-    /// One JSON document (schema dockhand.doctor/v1, see docs/json.md)
+    /// One JSON document (schema dockhand.df/v1, see docs/json.md)
     Json,
 }
 

@@ -490,9 +490,17 @@ fn from_disk(
     };
     let tmp = storage::tmp_leftovers(root, &open, deadline);
     r.leftovers.tmp = tmp.tmp;
+    // Biggest first, like every other list (and what --top keeps).
+    r.leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    r.leftovers
+        .leaked_layers
+        .sort_by_key(|l| std::cmp::Reverse(l.bytes));
     r.leftovers.tmp_old = tmp.tmp_old;
     if let Located::Found(d) = daemon::locate(endpoint) {
         r.leftovers.deleted_open = storage::deleted_open_files(d.info.pid);
+        r.leftovers
+            .deleted_open
+            .sort_by_key(|x| std::cmp::Reverse(x.bytes));
     }
     let l = &mut r.leftovers;
     let tmp_bytes: u64 = l.tmp.iter().map(|t| t.bytes).sum();
