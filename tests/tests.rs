@@ -6,6 +6,14 @@
 
 mod support;
 
+#[path = "it/checks_config.rs"]
+mod checks_config;
+#[path = "it/checks_ports.rs"]
+mod checks_ports;
+#[path = "it/checks_pulls.rs"]
+mod checks_pulls;
+#[path = "it/checks_storage.rs"]
+mod checks_storage;
 #[path = "it/df.rs"]
 mod df;
 #[path = "it/doctor.rs"]
