@@ -8,6 +8,8 @@ mod support;
 
 #[path = "it/checks_config.rs"]
 mod checks_config;
+#[path = "it/checks_containers.rs"]
+mod checks_containers;
 #[path = "it/checks_ports.rs"]
 mod checks_ports;
 #[path = "it/checks_pulls.rs"]
