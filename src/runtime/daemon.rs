@@ -51,7 +51,7 @@ impl std::fmt::Display for ServiceManager {
             ServiceManager::Openrc => f.write_str("openrc"),
             ServiceManager::Sysvinit { script } => write!(f, "sysvinit ({script})"),
             ServiceManager::None { parent_pid, parent } => {
-                write!(f, "none (started by {parent} pid {parent_pid})")
+                write!(f, "none (started by {parent}, pid {parent_pid})")
             }
         }
     }
