@@ -174,6 +174,34 @@ pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
             path: "/info".into(),
             why: e.to_string(),
         })?;
+    let mut report = run_with(
+        engine,
+        opts,
+        &info,
+        api,
+        &inv.containers,
+        &inv.images,
+        &inv.volumes,
+    )
+    .await?;
+    report.started_at = started_at;
+    report.elapsed = t0.elapsed();
+    Ok(report)
+}
+
+/// The accounting from an `/info` answer and lists the caller already holds (doctor has them
+/// from its own probes, so it does not ask the engine twice).
+pub async fn run_with(
+    engine: &Engine,
+    opts: &Options,
+    info: &Value,
+    api: (u32, u32),
+    containers: &[Container],
+    images: &[Image],
+    volumes: &[Volume],
+) -> Result<DfReport, DfError> {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
     let data_root = PathBuf::from(
         info.get("DockerRootDir")
             .and_then(Value::as_str)
@@ -208,18 +236,15 @@ pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
             data_root.display()
         ));
     }
-    let containers = inv.containers;
-    let images = inv.images;
-    let volumes = inv.volumes;
     let mut report = if disk {
         let bc = build_cache_from_engine(engine, api, opts, &data_root, &driver);
         let walk = {
             let (root, drv, cs, is, vs) = (
                 data_root.clone(),
                 driver.clone(),
-                containers.clone(),
-                images.clone(),
-                volumes.clone(),
+                containers.to_vec(),
+                images.to_vec(),
+                volumes.to_vec(),
             );
             let ep = engine.endpoint().clone();
             let threads = opts.threads;
@@ -244,7 +269,7 @@ pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
                 layerdb.display()
             ));
         }
-        from_engine(engine, opts, &containers, &images, &volumes).await?
+        from_engine(engine, opts, containers, images, volumes).await?
     };
     report.data_root = data_root;
     report.driver = driver;
@@ -261,7 +286,7 @@ pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
     Ok(report)
 }
 
-fn parse_api(v: &str) -> Option<(u32, u32)> {
+pub fn parse_api(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }

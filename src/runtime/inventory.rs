@@ -198,40 +198,112 @@ pub async fn container_details(
             .iter()
             .map(|id| format!("/containers/{id}/json"))
             .collect();
-        let calls = paths
-            .iter()
-            .map(|p| engine.get_json::<serde_json::Value>(p));
+        let calls = paths.iter().map(|p| engine.get_json::<Record>(p));
         for r in futures_util::future::join_all(calls)
             .await
             .into_iter()
             .flatten()
         {
-            out.push(r.value);
+            out.extend(r.value.into_value());
         }
     }
     out
 }
 
-/// The daemon's own record of a container, shaped like the inspect answer.
+/// The daemon's own record of a container (`config.v2.json`, with `hostconfig.json` as
+/// `HostConfig`), shaped like the inspect answer.
 fn details_from_disk(root: &std::path::Path, id: &str) -> Option<serde_json::Value> {
     let dir = root.join("containers").join(id);
-    let mut v: serde_json::Value =
+    let mut rec: Record =
         serde_json::from_slice(&std::fs::read(dir.join("config.v2.json")).ok()?).ok()?;
-    let host: serde_json::Value = std::fs::read(dir.join("hostconfig.json"))
+    rec.host_config = std::fs::read(dir.join("hostconfig.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let o = v.as_object_mut()?;
-    if let Some(idv) = o.remove("ID") {
-        o.insert("Id".into(), idv);
+    rec.into_value()
+}
+
+/// What the checks read of a container's record: the rest — environment, mounts' details, the
+/// stream config, network endpoints' settings — is skipped while parsing, without allocating,
+/// so a host with thousands of containers costs kilobytes per container, not its whole record.
+/// Serialised back to the inspect shape (`Id`, `Name`, `State`, `Config`, `HostConfig`, …).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Record {
+    #[serde(alias = "ID")]
+    id: String,
+    name: String,
+    created: String,
+    image: String,
+    path: String,
+    args: Vec<String>,
+    restart_count: u64,
+    state: serde_json::Value,
+    config: RecordConfig,
+    host_config: RecordHost,
+    network_settings: RecordNetwork,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RecordConfig {
+    cmd: serde_json::Value,
+    entrypoint: serde_json::Value,
+    image: String,
+    attach_stdout: bool,
+    attach_stderr: bool,
+    healthcheck: serde_json::Value,
+    labels: serde_json::Value,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RecordHost {
+    restart_policy: serde_json::Value,
+    auto_remove: bool,
+    log_config: serde_json::Value,
+    port_bindings: serde_json::Value,
+    network_mode: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RecordNetwork {
+    networks: serde_json::Value,
+    ports: serde_json::Value,
+}
+
+impl Record {
+    fn into_value(self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
     }
-    o.insert("HostConfig".into(), host);
-    Some(v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_keep_what_the_checks_read() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"Id":"abc","Name":"/web","State":{"Running":true,"Pid":7},"RestartCount":2,
+                "Config":{"Cmd":["nginx"],"Env":["SECRET=1"],"Image":"nginx"},
+                "HostConfig":{"RestartPolicy":{"Name":"always"},"Binds":["/a:/b"]},
+                "StreamConfig":{},"MountPoints":{"/data":{}},"NetworkSettings":{"Ports":{},"SandboxKey":"x"}}"#,
+        )
+        .expect("parses");
+        let rec: Record = serde_json::from_value(v).expect("record");
+        let p = rec.into_value().expect("value");
+        assert_eq!(p["State"]["Pid"], 7);
+        assert_eq!(p["Config"]["Cmd"][0], "nginx");
+        assert!(
+            p["Config"].get("Env").is_none(),
+            "the environment is not kept"
+        );
+        assert_eq!(p["HostConfig"]["RestartPolicy"]["Name"], "always");
+        assert!(p.get("StreamConfig").is_none() && p.get("MountPoints").is_none());
+        assert!(p["NetworkSettings"].get("SandboxKey").is_none());
+    }
 
     #[test]
     fn lean_structs_take_old_and_new_shapes() {

@@ -78,7 +78,7 @@ pub fn registry() -> Vec<Probe> {
 /// A call's outcome and how long it took, answered or not.
 pub type Attempt<T> = (Result<Timed<T>, EngineError>, Duration);
 
-/// The engine tiers after the ping: container list, then info.
+/// The engine tiers after the ping: the container list and `/info`, asked at once.
 #[derive(Debug, Default)]
 pub struct Tiers {
     pub containers: Option<Attempt<Vec<Container>>>,
@@ -157,7 +157,7 @@ impl<'r> Ctx<'r> {
         self.ping().await.0.is_ok()
     }
 
-    /// The container list, then `/info`, each only if the tier before answered.
+    /// The container list and `/info`, only if the ping answered.
     pub async fn tiers(&self) -> &Tiers {
         self.tiers
             .get_or_init(|| async {
@@ -165,18 +165,24 @@ impl<'r> Ctx<'r> {
                 if !self.engine_answered().await {
                     return tiers;
                 }
-                let t = Instant::now();
-                let c = self
-                    .engine
-                    .get_json::<Vec<Container>>("/containers/json?all=1")
-                    .await;
-                let listed = c.is_ok();
-                tiers.containers = Some((c, t.elapsed()));
-                if listed {
+                // Both under their own deadline, at once: a wedged daemon costs one deadline, and
+                // each answer still tells its own story (the list takes container locks, /info
+                // the storage driver's).
+                let timed = |path: &'static str| async move {
                     let t = Instant::now();
-                    let i = self.engine.get_json::<Value>("/info").await;
-                    tiers.info = Some((i, t.elapsed()));
-                }
+                    (self.engine.get_json::<Value>(path).await, t.elapsed())
+                };
+                let list = async {
+                    let t = Instant::now();
+                    let c = self
+                        .engine
+                        .get_json::<Vec<Container>>("/containers/json?all=1")
+                        .await;
+                    (c, t.elapsed())
+                };
+                let (c, i) = tokio::join!(list, timed("/info"));
+                tiers.containers = Some(c);
+                tiers.info = Some(i);
                 tiers
             })
             .await
@@ -222,9 +228,15 @@ impl<'r> Ctx<'r> {
     pub async fn inventory(&self) -> Option<&Inventory> {
         self.inventory
             .get_or_init(|| async {
-                let containers = self.containers().await?.to_vec();
-                let mut inv = Inventory::take_without_containers(self.engine).await;
-                inv.containers = containers;
+                if !self.engine_answered().await {
+                    return None;
+                }
+                // The other lists need not wait for the container list.
+                let (containers, mut inv) = tokio::join!(
+                    self.containers(),
+                    Inventory::take_without_containers(self.engine)
+                );
+                inv.containers = containers?.to_vec();
                 Some(inv)
             })
             .await
@@ -275,9 +287,33 @@ impl<'r> Ctx<'r> {
                     walk_timeout: self.timeout() * 2,
                     threads: 4,
                 };
-                crate::df::run(self.engine, &opts)
-                    .await
-                    .map_err(|e| e.to_string())
+                // The lists and /info this run already holds: df does not ask again.
+                let (Some(info), Some(inv)) = (self.info().await, self.inventory().await) else {
+                    return Err("the engine did not answer (see daemon.responsive)".to_string());
+                };
+                if let Some((what, err)) = inv
+                    .errors
+                    .iter()
+                    .find(|(w, _)| matches!(*w, "images" | "volumes"))
+                {
+                    return Err(format!("the engine did not list {what}: {err}"));
+                }
+                let api = match &self.ping().await.0 {
+                    Ok(t) => t.value.header("api-version").and_then(crate::df::parse_api),
+                    Err(_) => None,
+                }
+                .unwrap_or((1, 41));
+                crate::df::run_with(
+                    self.engine,
+                    &opts,
+                    info,
+                    api,
+                    &inv.containers,
+                    &inv.images,
+                    &inv.volumes,
+                )
+                .await
+                .map_err(|e| e.to_string())
             })
             .await
             .as_ref()
