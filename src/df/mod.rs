@@ -145,6 +145,8 @@ pub struct Options {
 pub enum DfError {
     #[error("{0}")]
     Engine(#[from] EngineError),
+    #[error("the engine did not answer (see daemon.responsive)")]
+    Unanswered,
     #[error("the engine did not list {what}: {err}")]
     Partial {
         what: &'static str,
@@ -155,15 +157,7 @@ pub enum DfError {
 pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let (info, inv) = tokio::join!(engine.get("/info"), Inventory::take(engine));
-    let info_resp = info?;
-    if let Some((what, err)) = inv
-        .errors
-        .into_iter()
-        .find(|(w, _)| matches!(*w, "containers" | "images" | "volumes"))
-    {
-        return Err(DfError::Partial { what, err });
-    }
+    let info_resp = engine.get("/info").await?;
     let api = info_resp
         .value
         .header("api-version")
@@ -174,31 +168,48 @@ pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
             path: "/info".into(),
             why: e.to_string(),
         })?;
-    let mut report = run_with(
-        engine,
-        opts,
-        &info,
-        api,
-        &inv.containers,
-        &inv.images,
-        &inv.volumes,
-    )
-    .await?;
+    // The engine lists while the disk is scanned.
+    let inv = tokio::sync::OnceCell::new();
+    let lists = async {
+        let inv: &Inventory = inv.get_or_init(|| Inventory::take(engine)).await;
+        if let Some((what, err)) = inv
+            .errors
+            .iter()
+            .find(|(w, _)| matches!(*w, "containers" | "images" | "volumes"))
+        {
+            return Err(DfError::Partial {
+                what,
+                err: err.clone(),
+            });
+        }
+        Ok(Lists {
+            containers: &inv.containers,
+            images: &inv.images,
+            volumes: &inv.volumes,
+        })
+    };
+    let mut report = run_with(engine, opts, &info, api, lists).await?;
     report.started_at = started_at;
     report.elapsed = t0.elapsed();
     Ok(report)
 }
 
-/// The accounting from an `/info` answer and lists the caller already holds (doctor has them
-/// from its own probes, so it does not ask the engine twice).
-pub async fn run_with(
+/// The engine's lists the accounting labels its findings with.
+pub struct Lists<'a> {
+    pub containers: &'a [Container],
+    pub images: &'a [Image],
+    pub volumes: &'a [Volume],
+}
+
+/// The accounting from an `/info` answer and the engine's lists, which may still be on their
+/// way: the disk is scanned while `lists` resolves (doctor passes the lists its own probes
+/// fetch, so the engine is not asked twice).
+pub async fn run_with<'a>(
     engine: &Engine,
     opts: &Options,
     info: &Value,
     api: (u32, u32),
-    containers: &[Container],
-    images: &[Image],
-    volumes: &[Volume],
+    lists: impl std::future::Future<Output = Result<Lists<'a>, DfError>>,
 ) -> Result<DfReport, DfError> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
@@ -238,26 +249,20 @@ pub async fn run_with(
     }
     let mut report = if disk {
         let bc = build_cache_from_engine(engine, api, opts, &data_root, &driver);
-        let walk = {
-            let (root, drv, cs, is, vs) = (
-                data_root.clone(),
-                driver.clone(),
-                containers.to_vec(),
-                images.to_vec(),
-                volumes.to_vec(),
-            );
+        let scan = {
+            let (root, drv) = (data_root.clone(), driver.clone());
             let ep = engine.endpoint().clone();
             let threads = opts.threads;
             let deadline = Instant::now() + opts.walk_timeout;
-            tokio::task::spawn_blocking(move || {
-                from_disk(&root, &drv, &cs, &is, &vs, &ep, deadline, threads)
-            })
+            tokio::task::spawn_blocking(move || scan_disk(&root, &drv, &ep, deadline, threads))
         };
-        let (bc, walked) = tokio::join!(bc, walk);
-        let mut r = walked.map_err(|e| EngineError::Io {
+        let (bc, scanned, lists) = tokio::join!(bc, scan, lists);
+        let scanned = scanned.map_err(|e| EngineError::Io {
             endpoint: "disk".into(),
             why: e.to_string(),
         })?;
+        let lists = lists?;
+        let mut r = assemble(scanned, lists.containers, lists.images, lists.volumes);
         r.build_cache = bc;
         r
     } else {
@@ -269,7 +274,8 @@ pub async fn run_with(
                 layerdb.display()
             ));
         }
-        from_engine(engine, opts, containers, images, volumes).await?
+        let lists = lists.await?;
+        from_engine(engine, opts, lists.containers, lists.images, lists.volumes).await?
     };
     report.data_root = data_root;
     report.driver = driver;
@@ -345,81 +351,89 @@ fn image_tags(i: &Image) -> Vec<String> {
         .unwrap_or_else(|| vec!["<none>:<none>".into()])
 }
 
-/// The accounting from the layer store and walks (root, graph driver).
-#[allow(clippy::too_many_arguments)]
-fn from_disk(
+/// What the disk says, gathered without the engine's lists: the layer store, image chains,
+/// every container's writable layer and log, every local volume, and the leftovers.
+pub struct DiskScan {
+    layer_sizes: HashMap<String, u64>,
+    /// Image id (`sha256:…`) → its chain of layers.
+    chains: HashMap<String, Vec<String>>,
+    /// Container id → its writable layer (overlay drivers only).
+    rw: HashMap<String, WalkSize>,
+    /// Container id → its log.
+    logs: HashMap<String, LogInfo>,
+    /// Local volume name → its contents.
+    volumes: HashMap<String, WalkSize>,
+    leftovers: LeftoversPart,
+    notes: Vec<String>,
+    lower_bound: bool,
+}
+
+/// Reads the layer store and walks, in parallel, every writable layer (overlay2 keeps the
+/// changes in `<mount-id>/diff`), every local volume (`volumes/<name>/_data`) and every leaked
+/// directory; sizes logs and tmp. Needs no list from the engine, so it runs while they come.
+fn scan_disk(
     root: &Path,
     driver: &str,
-    containers: &[Container],
-    images: &[Image],
-    volumes: &[Volume],
     endpoint: &crate::runtime::endpoint::Endpoint,
     deadline: Instant,
     threads: usize,
-) -> DfReport {
-    let mut r = empty_report("disk");
+) -> DiskScan {
+    let mut notes = Vec::new();
     let store = match LayerStore::read(root, driver) {
         Ok(s) => s,
         Err(e) => {
-            r.notes
-                .push(format!("the layer store could not be read: {e}"));
+            notes.push(format!("the layer store could not be read: {e}"));
             LayerStore::default()
         }
     };
-    // Images: chains from the layer store, sizes recorded per layer.
     let layer_sizes: HashMap<String, u64> = store
         .layers
         .values()
         .map(|l| (l.chain_id.clone(), l.size))
         .collect();
-    let ins: Vec<ImageIn> = images
-        .iter()
-        .map(|i| ImageIn {
-            id: i.id.clone(),
-            tags: image_tags(i),
-            created: i.created,
-            engine_size: i.size.max(0) as u64,
-            engine_shared: None,
-            chain: store.image_chain(root, driver, &i.id),
+    let content = root
+        .join("image")
+        .join(driver)
+        .join("imagedb/content/sha256");
+    let chains: HashMap<String, Vec<String>> = std::fs::read_dir(&content)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let hex = e.file_name().to_string_lossy().into_owned();
+            let chain = store.image_chain(root, driver, &hex)?;
+            Some((format!("sha256:{hex}"), chain))
         })
         .collect();
-    if ins.iter().any(|i| i.chain.is_none()) {
-        r.notes.push("some images' layer chains could not be read from the layer store: image sizes are the engine's".into());
-    }
-    r.images = account::images(&ins, &layer_sizes, &container_images(containers), None);
 
-    // What to walk: writable layers (overlay2 keeps the changes in <mount-id>/diff), local
-    // volumes, and leaked directories.
     let overlay = driver == "overlay2" || driver == "fuse-overlayfs";
-    let mount_of: HashMap<&str, &str> = store
-        .mounts
-        .iter()
-        .map(|m| (m.container_id.as_str(), m.mount_id.as_str()))
-        .collect();
-    let mut roots: Vec<PathBuf> = Vec::new();
-    let rw_index: Vec<Option<usize>> = containers
-        .iter()
-        .map(|c| {
-            let m = mount_of.get(c.id.as_str()).filter(|_| overlay)?;
-            roots.push(root.join(driver).join(m).join("diff"));
-            Some(roots.len() - 1)
-        })
-        .collect();
     if !overlay {
-        r.notes.push(format!(
+        notes.push(format!(
             "writable-layer sizes are measured for overlay2 only, not for the {driver} driver"
         ));
     }
-    let vol_index: Vec<Option<usize>> = volumes
-        .iter()
-        .map(|v| {
-            if v.driver != "local" || v.mountpoint.is_empty() {
-                return None;
-            }
-            roots.push(PathBuf::from(&v.mountpoint));
-            Some(roots.len() - 1)
-        })
-        .collect();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let mut rw_ids: Vec<String> = Vec::new();
+    if overlay {
+        for m in &store.mounts {
+            roots.push(root.join(driver).join(&m.mount_id).join("diff"));
+            rw_ids.push(m.container_id.clone());
+        }
+    }
+    let vol_start = roots.len();
+    let mut vol_names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(root.join("volumes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let data = e.path().join("_data");
+        if data.is_dir() {
+            roots.push(data);
+            vol_names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    let mut leftovers = LeftoversPart::default();
     let leaked = if driver == "overlay2" {
         let bk = storage::buildkit_snapshot_names(root);
         match storage::leaked_overlay2_dirs(
@@ -429,66 +443,39 @@ fn from_disk(
             LEAK_MIN_AGE,
         ) {
             Ok(l) => {
-                r.leftovers.leaked_scan = "done".into();
+                leftovers.leaked_scan = "done".into();
                 l
             }
             Err(e) => {
-                r.leftovers.leaked_scan = format!("skipped: {e}");
+                leftovers.leaked_scan = format!("skipped: {e}");
                 Vec::new()
             }
         }
     } else {
-        r.leftovers.leaked_scan =
+        leftovers.leaked_scan =
             format!("skipped: the scan knows overlay2's layout only, not {driver}'s");
         Vec::new()
     };
     let leak_start = roots.len();
     roots.extend(leaked.iter().map(|l| l.path.clone()));
     let sizes = storage::walk_many(&roots, deadline, threads);
-    let got = |i: Option<usize>| i.and_then(|i| sizes.get(i)).copied();
-    r.lower_bound = sizes.iter().any(|s| !s.complete);
-
-    // Containers.
-    let rows = containers
-        .iter()
-        .zip(rw_index)
-        .map(|(c, idx)| {
-            let rw: Option<WalkSize> = got(idx);
-            ContainerRow {
-                id: c.id.clone(),
-                name: c.name().to_string(),
-                image: c.image.clone(),
-                state: c.state.clone(),
-                created: c.created,
-                rw_bytes: rw.map(|w| w.bytes),
-                rw_complete: rw.is_none_or(|w| w.complete),
-                log: storage::container_log(root, &c.id),
-            }
+    let lower_bound = sizes.iter().any(|s| !s.complete);
+    let rw: HashMap<String, WalkSize> = rw_ids.into_iter().zip(sizes.iter().copied()).collect();
+    let volumes: HashMap<String, WalkSize> = vol_names
+        .into_iter()
+        .zip(sizes[vol_start..leak_start].iter().copied())
+        .collect();
+    let logs: HashMap<String, LogInfo> = std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            storage::container_log(root, &id).map(|l| (id, l))
         })
         .collect();
-    r.containers = containers_part(rows);
 
-    // Volumes.
-    let users = volume_users(containers);
-    let rows = volumes
-        .iter()
-        .zip(vol_index)
-        .map(|(v, idx)| {
-            let w = got(idx);
-            VolumeRow {
-                name: v.name.clone(),
-                driver: v.driver.clone(),
-                anonymous: is_anonymous(v),
-                containers: users.get(&v.name).copied().unwrap_or(0),
-                size: w.map(|w| w.bytes),
-                complete: w.is_none_or(|w| w.complete),
-            }
-        })
-        .collect();
-    r.volumes = volumes_part(rows);
-
-    // Leftovers.
-    r.leftovers.leaked_layers = leaked
+    leftovers.leaked_layers = leaked
         .into_iter()
         .enumerate()
         .map(|(i, dir)| {
@@ -507,27 +494,27 @@ fn from_disk(
         let (mut open, unreadable) = storage::open_paths_under(&tmp_dir);
         open.extend(storage::open_paths_under(&root.join("tmp-old")).0);
         if unreadable > 0 {
-            r.notes.push(format!("{unreadable} processes' open files could not be read: a tmp entry marked unheld may be held"));
+            notes.push(format!("{unreadable} processes' open files could not be read: a tmp entry marked unheld may be held"));
         }
         open
     } else {
         HashSet::new()
     };
     let tmp = storage::tmp_leftovers(root, &open, deadline);
-    r.leftovers.tmp = tmp.tmp;
+    leftovers.tmp = tmp.tmp;
+    leftovers.tmp_old = tmp.tmp_old;
+    if let Located::Found(d) = daemon::locate(endpoint) {
+        leftovers.deleted_open = storage::deleted_open_files(d.info.pid);
+    }
     // Biggest first, like every other list (and what --top keeps).
-    r.leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
-    r.leftovers
+    leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    leftovers
         .leaked_layers
         .sort_by_key(|l| std::cmp::Reverse(l.bytes));
-    r.leftovers.tmp_old = tmp.tmp_old;
-    if let Located::Found(d) = daemon::locate(endpoint) {
-        r.leftovers.deleted_open = storage::deleted_open_files(d.info.pid);
-        r.leftovers
-            .deleted_open
-            .sort_by_key(|x| std::cmp::Reverse(x.bytes));
-    }
-    let l = &mut r.leftovers;
+    leftovers
+        .deleted_open
+        .sort_by_key(|x| std::cmp::Reverse(x.bytes));
+    let l = &mut leftovers;
     let tmp_bytes: u64 = l.tmp.iter().map(|t| t.bytes).sum();
     let tmp_free: u64 = l.tmp.iter().filter(|t| !t.open).map(|t| t.bytes).sum();
     let old = l.tmp_old.as_ref().map_or(0, |t| t.bytes);
@@ -536,10 +523,84 @@ fn from_disk(
         .as_ref()
         .filter(|t| !t.open)
         .map_or(0, |t| t.bytes);
-    let leaked: u64 = l.leaked_layers.iter().map(|x| x.bytes).sum();
+    let leaked_bytes: u64 = l.leaked_layers.iter().map(|x| x.bytes).sum();
     let deleted: u64 = l.deleted_open.iter().map(|x| x.bytes).sum();
-    l.total = tmp_bytes + old + leaked + deleted;
+    l.total = tmp_bytes + old + leaked_bytes + deleted;
     l.reclaimable = tmp_free + old_free;
+    DiskScan {
+        layer_sizes,
+        chains,
+        rw,
+        logs,
+        volumes,
+        leftovers,
+        notes,
+        lower_bound,
+    }
+}
+
+/// Labels the disk's figures with the engine's lists: one row per container, image and
+/// volume the engine knows.
+fn assemble(
+    scan: DiskScan,
+    containers: &[Container],
+    images: &[Image],
+    volumes: &[Volume],
+) -> DfReport {
+    let mut r = empty_report("disk");
+    r.notes = scan.notes;
+    r.lower_bound = scan.lower_bound;
+    r.leftovers = scan.leftovers;
+    let ins: Vec<ImageIn> = images
+        .iter()
+        .map(|i| ImageIn {
+            id: i.id.clone(),
+            tags: image_tags(i),
+            created: i.created,
+            engine_size: i.size.max(0) as u64,
+            engine_shared: None,
+            chain: scan.chains.get(&i.id).cloned(),
+        })
+        .collect();
+    if ins.iter().any(|i| i.chain.is_none()) {
+        r.notes.push("some images' layer chains could not be read from the layer store: image sizes are the engine's".into());
+    }
+    r.images = account::images(&ins, &scan.layer_sizes, &container_images(containers), None);
+    let rows = containers
+        .iter()
+        .map(|c| {
+            let rw = scan.rw.get(&c.id).copied();
+            ContainerRow {
+                id: c.id.clone(),
+                name: c.name().to_string(),
+                image: c.image.clone(),
+                state: c.state.clone(),
+                created: c.created,
+                rw_bytes: rw.map(|w| w.bytes),
+                rw_complete: rw.is_none_or(|w| w.complete),
+                log: scan.logs.get(&c.id).cloned(),
+            }
+        })
+        .collect();
+    r.containers = containers_part(rows);
+    let users = volume_users(containers);
+    let rows = volumes
+        .iter()
+        .map(|v| {
+            let w = (v.driver == "local")
+                .then(|| scan.volumes.get(&v.name).copied())
+                .flatten();
+            VolumeRow {
+                name: v.name.clone(),
+                driver: v.driver.clone(),
+                anonymous: is_anonymous(v),
+                containers: users.get(&v.name).copied().unwrap_or(0),
+                size: w.map(|w| w.bytes),
+                complete: w.is_none_or(|w| w.complete),
+            }
+        })
+        .collect();
+    r.volumes = volumes_part(rows);
     r
 }
 

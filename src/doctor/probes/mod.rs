@@ -287,33 +287,40 @@ impl<'r> Ctx<'r> {
                     walk_timeout: self.timeout() * 2,
                     threads: 4,
                 };
-                // The lists and /info this run already holds: df does not ask again.
-                let (Some(info), Some(inv)) = (self.info().await, self.inventory().await) else {
+                // The lists and /info this run already holds: df does not ask again, and scans
+                // the disk while the lists come.
+                let Some(info) = self.info().await else {
                     return Err("the engine did not answer (see daemon.responsive)".to_string());
                 };
-                if let Some((what, err)) = inv
-                    .errors
-                    .iter()
-                    .find(|(w, _)| matches!(*w, "images" | "volumes"))
-                {
-                    return Err(format!("the engine did not list {what}: {err}"));
-                }
                 let api = match &self.ping().await.0 {
                     Ok(t) => t.value.header("api-version").and_then(crate::df::parse_api),
                     Err(_) => None,
                 }
                 .unwrap_or((1, 41));
-                crate::df::run_with(
-                    self.engine,
-                    &opts,
-                    info,
-                    api,
-                    &inv.containers,
-                    &inv.images,
-                    &inv.volumes,
-                )
-                .await
-                .map_err(|e| e.to_string())
+                let lists = async {
+                    let inv = self
+                        .inventory()
+                        .await
+                        .ok_or(crate::df::DfError::Unanswered)?;
+                    if let Some((what, err)) = inv
+                        .errors
+                        .iter()
+                        .find(|(w, _)| matches!(*w, "images" | "volumes"))
+                    {
+                        return Err(crate::df::DfError::Partial {
+                            what,
+                            err: err.clone(),
+                        });
+                    }
+                    Ok(crate::df::Lists {
+                        containers: &inv.containers,
+                        images: &inv.images,
+                        volumes: &inv.volumes,
+                    })
+                };
+                crate::df::run_with(self.engine, &opts, info, api, lists)
+                    .await
+                    .map_err(|e| e.to_string())
             })
             .await
             .as_ref()
