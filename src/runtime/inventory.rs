@@ -171,27 +171,36 @@ impl Inventory {
 }
 
 /// Every container's inspect document (`Id`, `Name`, `State`, `RestartCount`, `Config`,
-/// `HostConfig`, `Path`, `Args`, …). Read from `<data-root>/containers/<id>/config.v2.json` and
-/// `hostconfig.json` when the data root is readable — one file read per container instead of one
-/// API call — else from `GET /containers/<id>/json`, eight at a time, each under the deadline.
-/// A container that vanished in between is left out.
-pub async fn container_details(
+/// `HostConfig`, `Path`, `Args`, …) as the daemon keeps it on disk: every
+/// `<data-root>/containers/<id>/config.v2.json` with its `hostconfig.json` — one file read per
+/// container instead of one API call. Needs no list from the engine, so it can run while the
+/// engine lists; callers keep the records of the containers the engine lists. `None` when the
+/// data root is unreadable (not root) or the reads did not finish within the deadline.
+pub async fn container_records_from_disk(
     engine: &Engine,
-    data_root: Option<&std::path::Path>,
+    data_root: &std::path::Path,
+) -> Option<Vec<serde_json::Value>> {
+    let dir = data_root.join("containers");
+    let ids: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let root = data_root.to_path_buf();
+    super::blocking(engine.timeout() * 2, move || {
+        ids.iter()
+            .filter_map(|id| details_from_disk(&root, id))
+            .collect::<Vec<_>>()
+    })
+    .await
+}
+
+/// The same documents from the engine, `GET /containers/<id>/json`, eight at a time, each under
+/// the deadline. A container that vanished in between is left out.
+pub async fn container_records_from_engine(
+    engine: &Engine,
     ids: &[String],
 ) -> Vec<serde_json::Value> {
-    if let Some(root) = data_root.filter(|r| std::fs::read_dir(r.join("containers")).is_ok()) {
-        let root = root.to_path_buf();
-        let ids = ids.to_vec();
-        let read = super::blocking(engine.timeout() * 2, move || {
-            ids.iter()
-                .filter_map(|id| details_from_disk(&root, id))
-                .collect::<Vec<_>>()
-        });
-        if let Some(v) = read.await {
-            return v;
-        }
-    }
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(8) {
         let paths: Vec<String> = chunk

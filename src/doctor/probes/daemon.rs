@@ -82,12 +82,12 @@ pub async fn responsive(ctx: &Ctx<'_>) -> Finding {
     };
     let ping = Some(ping_r.as_ref().map(|t| t.elapsed));
     record("ping", ping_r.as_ref().map(|t| t.elapsed), *ping_t);
-    let list = tiers.containers.as_ref().map(|(r, t)| {
+    let list = tiers.containers.map(|(r, t)| {
         let r = r.as_ref().map(|x| x.elapsed);
         record("containers", r, *t);
         r
     });
-    let info = tiers.info.as_ref().map(|(r, t)| {
+    let info = tiers.info.map(|(r, t)| {
         let r = r.as_ref().map(|x| x.elapsed);
         record("info", r, *t);
         r

@@ -16,6 +16,7 @@ pub mod pulls;
 pub mod storage;
 pub mod volumes;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,9 @@ use crate::runtime::daemon::{Located, locate};
 use crate::runtime::engine::{Engine, EngineError, Timed};
 use crate::runtime::host::{self, ProcRow};
 use crate::runtime::http::Response;
-use crate::runtime::inventory::{Container, Inventory, container_details};
+use crate::runtime::inventory::{
+    Container, Inventory, container_records_from_disk, container_records_from_engine,
+};
 use crate::runtime::net::{self, ListenerTable};
 
 /// A probe: given the shared context, a finding.
@@ -80,9 +83,9 @@ pub type Attempt<T> = (Result<Timed<T>, EngineError>, Duration);
 
 /// The engine tiers after the ping: the container list and `/info`, asked at once.
 #[derive(Debug, Default)]
-pub struct Tiers {
-    pub containers: Option<Attempt<Vec<Container>>>,
-    pub info: Option<Attempt<Value>>,
+pub struct Tiers<'a> {
+    pub containers: Option<&'a Attempt<Vec<Container>>>,
+    pub info: Option<&'a Attempt<Value>>,
 }
 
 /// What the probes share.
@@ -91,7 +94,8 @@ pub struct Ctx<'r> {
     pub catalog: &'r Catalog,
     pub config: &'r Config,
     ping: OnceCell<Attempt<Response>>,
-    tiers: OnceCell<Tiers>,
+    list: OnceCell<Option<Attempt<Vec<Container>>>>,
+    info: OnceCell<Option<Attempt<Value>>>,
     located: OnceCell<Option<Located>>,
     inventory: OnceCell<Option<Inventory>>,
     details: OnceCell<Option<Vec<Value>>>,
@@ -116,7 +120,8 @@ impl<'r> Ctx<'r> {
             catalog,
             config,
             ping: OnceCell::new(),
-            tiers: OnceCell::new(),
+            list: OnceCell::new(),
+            info: OnceCell::new(),
             located: OnceCell::new(),
             inventory: OnceCell::new(),
             details: OnceCell::new(),
@@ -157,40 +162,48 @@ impl<'r> Ctx<'r> {
         self.ping().await.0.is_ok()
     }
 
-    /// The container list and `/info`, only if the ping answered.
-    pub async fn tiers(&self) -> &Tiers {
-        self.tiers
-            .get_or_init(|| async {
-                let mut tiers = Tiers::default();
-                if !self.engine_answered().await {
-                    return tiers;
-                }
-                // Both under their own deadline, at once: a wedged daemon costs one deadline, and
-                // each answer still tells its own story (the list takes container locks, /info
-                // the storage driver's).
-                let timed = |path: &'static str| async move {
-                    let t = Instant::now();
-                    (self.engine.get_json::<Value>(path).await, t.elapsed())
-                };
-                let list = async {
-                    let t = Instant::now();
-                    let c = self
-                        .engine
-                        .get_json::<Vec<Container>>("/containers/json?all=1")
-                        .await;
-                    (c, t.elapsed())
-                };
-                let (c, i) = tokio::join!(list, timed("/info"));
-                tiers.containers = Some(c);
-                tiers.info = Some(i);
-                tiers
-            })
-            .await
+    /// The container list and `/info`, each asked once the ping answered (not at all when it
+    /// did not), at the same time, each under its own deadline: a wedged daemon costs one
+    /// deadline, and each answer tells its own story (the list takes container locks, /info the
+    /// storage driver's).
+    pub async fn tiers(&self) -> Tiers<'_> {
+        let (containers, info) = tokio::join!(self.list_attempt(), self.info_attempt());
+        Tiers { containers, info }
     }
 
-    /// The engine's `/info`, when it answered.
+    async fn list_attempt(&self) -> Option<&Attempt<Vec<Container>>> {
+        self.list
+            .get_or_init(|| async {
+                if !self.engine_answered().await {
+                    return None;
+                }
+                let t = Instant::now();
+                let c = self
+                    .engine
+                    .get_json::<Vec<Container>>("/containers/json?all=1")
+                    .await;
+                Some((c, t.elapsed()))
+            })
+            .await
+            .as_ref()
+    }
+
+    async fn info_attempt(&self) -> Option<&Attempt<Value>> {
+        self.info
+            .get_or_init(|| async {
+                if !self.engine_answered().await {
+                    return None;
+                }
+                let t = Instant::now();
+                Some((self.engine.get_json::<Value>("/info").await, t.elapsed()))
+            })
+            .await
+            .as_ref()
+    }
+
+    /// The engine's `/info`, when it answered (without waiting for the container list).
     pub async fn info(&self) -> Option<&Value> {
-        match &self.tiers().await.info {
+        match self.info_attempt().await {
             Some((Ok(t), _)) => Some(&t.value),
             _ => None,
         }
@@ -198,7 +211,7 @@ impl<'r> Ctx<'r> {
 
     /// The containers in every state, when the engine listed them.
     pub async fn containers(&self) -> Option<&[Container]> {
-        match &self.tiers().await.containers {
+        match self.list_attempt().await {
             Some((Ok(t), _)) => Some(&t.value),
             _ => None,
         }
@@ -243,19 +256,33 @@ impl<'r> Ctx<'r> {
             .as_ref()
     }
 
-    /// Every container's inspect document (see [`container_details`]), when the engine listed
-    /// them.
+    /// Every container's inspect document, for the containers the engine lists (see
+    /// [`container_records_from_disk`]).
     pub async fn container_details(&self) -> Option<&[Value]> {
         self.details
             .get_or_init(|| async {
-                let ids: Vec<String> = self
-                    .containers()
-                    .await?
-                    .iter()
-                    .map(|c| c.id.clone())
-                    .collect();
-                let root = self.data_root().await.map(|(r, _)| r);
-                Some(container_details(self.engine, root.as_deref(), &ids).await)
+                // The daemon's files are read while the engine lists; the list then says which
+                // records are containers the engine knows (not one half-removed).
+                let from_disk = async {
+                    let (root, _) = self.data_root().await?;
+                    container_records_from_disk(self.engine, &root).await
+                };
+                let (listed, from_disk) = tokio::join!(self.containers(), from_disk);
+                let ids: HashSet<&str> = listed?.iter().map(|c| c.id.as_str()).collect();
+                match from_disk {
+                    Some(mut docs) => {
+                        docs.retain(|d| {
+                            d.get("Id")
+                                .and_then(Value::as_str)
+                                .is_some_and(|id| ids.contains(id))
+                        });
+                        Some(docs)
+                    }
+                    None => {
+                        let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
+                        Some(container_records_from_engine(self.engine, &ids).await)
+                    }
+                }
             })
             .await
             .as_deref()
@@ -378,7 +405,7 @@ impl<'r> Ctx<'r> {
 
     /// A short description of the daemon for the report's header, from what was gathered.
     pub fn daemon_summary(&self) -> Value {
-        let info = match self.tiers.get().and_then(|t| t.info.as_ref()) {
+        let info = match self.info.get().and_then(Option::as_ref) {
             Some((Ok(t), _)) => Some(&t.value),
             _ => None,
         };
