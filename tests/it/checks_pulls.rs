@@ -1,7 +1,6 @@
 //! `pulls.stalled` against a real pull: Debian's docker-registry on loopback behind a proxy that
 //! stops forwarding mid-blob (tests/support/registry.rs), on a throwaway daemon.
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -201,19 +200,9 @@ fn pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob() {
     proxy.thaw();
 
     // Not root: dockerd's descriptors are out of sight, so the check cannot tell.
-    let t = TempDir::new();
-    let bin = t.join("dockhand");
-    std::fs::copy(crate::support::dockhand_bin(), &bin).unwrap();
-    for (path, mode) in [
-        (t.path(), 0o755),
-        (bin.as_path(), 0o755),
-        (d.dir(), 0o711),
-        (d.socket().as_path(), 0o666),
-    ] {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
+    let _dir = crate::support::ModeGuard::set(d.dir(), 0o711);
+    let _sock = crate::support::ModeGuard::set(&d.socket(), 0o666);
     let r = dockhand_cmd()
-        .program(&bin)
         .args([
             "--host",
             &d.host(),
@@ -223,13 +212,7 @@ fn pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob() {
             "--check",
             ID,
         ])
-        .env("HOME", t.path())
-        .run_via(&[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ]);
+        .run_as_nobody();
     r.assert_code(3);
     let c = check(&r.json(), ID).clone();
     assert_status(&r, &c, "unknown");

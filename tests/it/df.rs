@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,23 +84,6 @@ fn container<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no container {name} in the report"))
-}
-
-/// Restores a path's mode on drop.
-struct ModeGuard(PathBuf, u32);
-
-impl ModeGuard {
-    fn set(path: &Path, mode: u32) -> ModeGuard {
-        let old = std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-        ModeGuard(path.to_owned(), old)
-    }
-}
-
-impl Drop for ModeGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
-    }
 }
 
 /// A process the test started, killed (by its pid) and reaped on drop.
@@ -1279,26 +1262,13 @@ fn df_against_a_down_daemon_says_so() {
 #[test]
 fn df_without_root_uses_the_engine_and_says_what_is_missing() {
     let d = fixture();
-    // A copy of the binary that `nobody` can execute.
-    let t = TempDir::new();
-    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = t.join("dockhand");
-    std::fs::copy(crate::support::dockhand_bin(), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     // nobody may reach and connect to the socket; the data root stays root's.
-    let _dir = ModeGuard::set(d.dir(), 0o711);
-    let _sock = ModeGuard::set(&d.socket(), 0o666);
+    let _dir = crate::support::ModeGuard::set(d.dir(), 0o711);
+    let _sock = crate::support::ModeGuard::set(&d.socket(), 0o666);
 
     let r = dockhand_cmd()
-        .program(&bin)
         .args(["--host", &d.host(), "df", "--format", "json"])
-        .env("HOME", t.path())
-        .run_via(&[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ]);
+        .run_as_nobody();
     r.assert_code(0);
     let doc = r.json();
     valid(&doc);

@@ -1,6 +1,5 @@
 //! `dockhand doctor`: the CLI contract (exit codes, JSON schema, usage errors) against real daemons.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
 use std::time::Duration;
@@ -253,45 +252,16 @@ fn doctor_refused_socket_reports_down() {
 }
 
 /// Restores a path's mode when dropped (also when the test panics).
-struct ModeGuard(std::path::PathBuf, u32);
-
-impl ModeGuard {
-    fn set(path: &std::path::Path, mode: u32) -> ModeGuard {
-        let old = std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-        ModeGuard(path.to_owned(), old)
-    }
-}
-
-impl Drop for ModeGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
-    }
-}
-
 #[test]
 fn doctor_socket_without_permission_says_run_as_root_or_join_the_docker_group() {
     let d = shared();
-    // A copy of the binary that `nobody` can execute (target/ may sit in an unreadable home).
-    let t = TempDir::new();
-    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = t.join("dockhand");
-    std::fs::copy(crate::support::dockhand_bin(), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     // nobody may reach the socket's directory but not connect to the socket itself.
-    let _dir = ModeGuard::set(d.dir(), 0o711);
-    let _sock = ModeGuard::set(&d.socket(), 0o600);
+    let _dir = crate::support::ModeGuard::set(d.dir(), 0o711);
+    let _sock = crate::support::ModeGuard::set(&d.socket(), 0o600);
 
     let r = dockhand_cmd()
-        .program(&bin)
         .args(["--host", &d.host(), "doctor", "--format", "json"])
-        .env("HOME", t.path())
-        .run_via(&[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ]);
+        .run_as_nobody();
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(
         all.contains("run as root or join the docker group"),

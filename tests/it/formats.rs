@@ -97,34 +97,23 @@ fn npd_plugin_exit_codes_and_one_short_line() {
     assert!(r.stdout.trim_end().chars().count() <= 200, "{r}");
 
     // Unknown (NPD's 2): the socket may not be opened by this user.
-    let bin_dir = TempDir::new();
-    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = bin_dir.join("dockhand");
-    std::fs::copy(crate::support::dockhand_bin(), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let sock_dir = TempDir::new();
     std::fs::set_permissions(sock_dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let sock = sock_dir.join("root-only.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let host = format!("unix://{}", sock.display());
     let r = dockhand_cmd()
-        .program(&bin)
         .args([
             "--host",
-            &format!("unix://{}", sock.display()),
+            &host,
             "doctor",
             "--format",
             "npd",
             "--check",
             "daemon.reachable",
         ])
-        .env("HOME", bin_dir.path())
-        .run_via(&[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ]);
+        .run_as_nobody();
     r.assert_code(2);
     assert!(r.stdout.contains("permission denied"), "{r}");
 }

@@ -454,7 +454,13 @@ type SpawnJob = (Command, mpsc::Sender<std::io::Result<Child>>);
 /// PR_SET_PDEATHSIG=SIGTERM. The death signal fires when the *thread* that forked the child exits,
 /// so forking from a short-lived test thread would stop a shared daemon as soon as the first test
 /// that touched it finished.
-fn spawn_daemon_process(mut cmd: Command) -> std::io::Result<Child> {
+fn spawn_daemon_process(cmd: Command) -> std::io::Result<Child> {
+    spawn_tied(cmd, Signal::SIGTERM)
+}
+
+/// Spawn `cmd` so that it gets `death_signal` when the test process exits: from one dedicated
+/// long-lived thread (see [`spawn_daemon_process`] for why), with PR_SET_PDEATHSIG.
+pub fn spawn_tied(mut cmd: Command, death_signal: Signal) -> std::io::Result<Child> {
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
     let tx = SPAWNER.get_or_init(|| {
         // Orphaned shims and containerd come back to us, so we can reap them (PID 1 here does not).
@@ -475,7 +481,7 @@ fn spawn_daemon_process(mut cmd: Command) -> std::io::Result<Child> {
     // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid).
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            nix::sys::prctl::set_pdeathsig(death_signal)?;
             // The parent may have died between fork and prctl.
             if nix::unistd::getppid().as_raw() != parent {
                 return Err(std::io::Error::other("test process exited"));

@@ -191,6 +191,44 @@ pub fn scratch() -> &'static Scratch {
     })
 }
 
+/// The wrapper that runs a command as `nobody`: uid and gid 65534, no supplementary groups.
+pub const AS_NOBODY: &[&str] = &[
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
+/// A copy of the dockhand binary that `nobody` may execute (target/ may sit under a home nobody
+/// cannot enter), in the world-traversable scratch space, made once per run.
+fn nobody_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = scratch().dir.join("dockhand-for-nobody");
+        std::fs::copy(dockhand_bin(), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    })
+}
+
+/// Restores a path's permission bits when dropped: for tests that open a socket or a directory
+/// to `nobody` for a while.
+pub struct ModeGuard(PathBuf, u32);
+
+impl ModeGuard {
+    pub fn set(path: &Path, mode: u32) -> ModeGuard {
+        let old = std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        ModeGuard(path.to_owned(), old)
+    }
+}
+
+impl Drop for ModeGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(self.1));
+    }
+}
+
 /// What a bounded run of a command produced.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -474,6 +512,15 @@ impl Dockhand {
             };
         }
         cmd
+    }
+
+    /// Runs as `nobody` (see [`AS_NOBODY`]), from a copy of the binary it may execute, with
+    /// HOME in the scratch space.
+    pub fn run_as_nobody(self) -> Run {
+        let home = scratch().dir.path().to_path_buf();
+        self.program(nobody_bin())
+            .env("HOME", home)
+            .run_via(AS_NOBODY)
     }
 
     pub fn run(&self) -> Run {

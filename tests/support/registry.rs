@@ -34,8 +34,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -217,44 +216,10 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16,
     Ok((code, body))
 }
 
-type SpawnJob = (Command, mpsc::Sender<std::io::Result<Child>>);
-
-/// Spawn from one thread that lives as long as the test process, with PR_SET_PDEATHSIG=SIGKILL:
-/// the death signal fires when the *forking thread* exits, so forking from a test's own thread
-/// would kill a registry that outlives that test (one shared by several tests).
-fn spawn_with_deathsig(mut cmd: Command) -> std::io::Result<Child> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
-    let tx = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnJob>();
-        std::thread::Builder::new()
-            .name("dockhand-test-registry-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .unwrap();
-        Mutex::new(tx)
-    });
-    let parent = std::process::id() as i32;
-    // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid).
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            if nix::unistd::getppid().as_raw() != parent {
-                return Err(std::io::Error::other("test process exited"));
-            }
-            Ok(())
-        });
-    }
-    let (reply_tx, reply_rx) = mpsc::channel();
-    tx.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send((cmd, reply_tx))
-        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
-    reply_rx
-        .recv()
-        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+/// Spawn tied to the test process with PR_SET_PDEATHSIG=SIGKILL, from the harness's long-lived
+/// spawner thread: a registry shared by several tests must outlive the test that started it.
+fn spawn_with_deathsig(cmd: Command) -> std::io::Result<Child> {
+    super::daemon::spawn_tied(cmd, Signal::SIGKILL)
 }
 
 /// Bytes copied per read: small, so a freeze or the throttle takes effect within a few KiB.
