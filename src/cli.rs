@@ -55,7 +55,8 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the daemon's health: reachable, responsive, its process, its disk
+    /// Check the host's Docker health: the daemon and its configuration, disk, containers,
+    /// images and storage, volumes, processes, ports and pulls (see --list-checks)
     Doctor(DoctorArgs),
     /// Where the disk went: images (shared and unique bytes), containers and their logs,
     /// volumes, build cache, and leftovers nothing accounts for
