@@ -28,13 +28,6 @@ pub fn probes() -> Vec<Probe> {
     ]
 }
 
-fn no_engine() -> Finding {
-    Finding::new(
-        Status::Unknown,
-        "the engine did not answer (see daemon.responsive)",
-    )
-}
-
 fn timed_out(ctx: &Ctx<'_>, what: &str) -> Finding {
     Finding::new(
         Status::Unknown,
@@ -672,7 +665,7 @@ pub async fn config(ctx: &Ctx<'_>) -> Finding {
 /// `daemon.live-restore`: `/info` LiveRestoreEnabled.
 pub async fn live_restore(ctx: &Ctx<'_>) -> Finding {
     if !ctx.engine_answered().await {
-        return no_engine();
+        return super::engine_silent();
     }
     let Some(info) = ctx.info().await else {
         return Finding::new(
@@ -1147,7 +1140,7 @@ fn env_has(pid: i32, name: &str) -> bool {
 /// `daemon.warnings`: the engine's own `/info` Warnings, passed through.
 pub async fn warnings(ctx: &Ctx<'_>) -> Finding {
     if !ctx.engine_answered().await {
-        return no_engine();
+        return super::engine_silent();
     }
     let Some(info) = ctx.info().await else {
         return Finding::new(

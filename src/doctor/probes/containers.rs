@@ -33,8 +33,6 @@ pub fn probes() -> Vec<Probe> {
 /// Lists in evidence stop after this many items (the count says how many there were).
 const EVIDENCE_CAP: usize = 20;
 
-const ENGINE_SILENT: &str = "the engine did not answer (see daemon.responsive)";
-
 // ---------------------------------------------------------------------------------------------
 // The containers as the checks see them
 // ---------------------------------------------------------------------------------------------
@@ -322,16 +320,8 @@ fn names_list<'a>(names: impl IntoIterator<Item = &'a str>, show: usize) -> Stri
 
 /// The containers, or the finding that says why there are none to judge.
 async fn containers(ctx: &Ctx<'_>) -> Result<Vec<Ctr>, Finding> {
-    if !ctx.engine_answered().await {
-        return Err(Finding::new(Status::Unknown, ENGINE_SILENT));
-    }
-    match ctx.container_details().await {
-        Some(docs) => Ok(docs.iter().filter_map(Ctr::from_doc).collect()),
-        None => Err(Finding::new(
-            Status::Unknown,
-            "the engine did not list its containers (see daemon.responsive)",
-        )),
-    }
+    let docs = ctx.answered_details().await?;
+    Ok(docs.iter().filter_map(Ctr::from_doc).collect())
 }
 
 /// A count threshold from the config: how many may be there before it is a problem.
@@ -1616,7 +1606,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub async fn logs(ctx: &Ctx<'_>) -> Finding {
     const ID: &str = "containers.logs";
     if !ctx.engine_answered().await {
-        return Finding::new(Status::Unknown, ENGINE_SILENT);
+        return super::engine_silent();
     }
     let warn = ctx.th(ID, "size_warn_mib") * MIB;
     let critical = ctx.th(ID, "size_critical_mib") * MIB;

@@ -444,6 +444,40 @@ impl<'r> Ctx<'r> {
     }
 }
 
+/// The finding of a check that needs the engine when the ping went unanswered.
+pub(crate) fn engine_silent() -> Finding {
+    Finding::new(
+        super::Status::Unknown,
+        "the engine did not answer (see daemon.responsive)",
+    )
+}
+
+/// The finding of a check that needs the container list when the engine did not give it.
+pub(crate) fn unlisted() -> Finding {
+    Finding::new(
+        super::Status::Unknown,
+        "the engine did not list its containers (see daemon.responsive)",
+    )
+}
+
+impl Ctx<'_> {
+    /// The container list, or the finding that says why a check cannot have it.
+    pub async fn answered_containers(&self) -> Result<&[Container], Finding> {
+        if !self.engine_answered().await {
+            return Err(engine_silent());
+        }
+        self.containers().await.ok_or_else(unlisted)
+    }
+
+    /// The containers' records, or the finding that says why a check cannot have them.
+    pub async fn answered_details(&self) -> Result<&[Value], Finding> {
+        if !self.engine_answered().await {
+            return Err(engine_silent());
+        }
+        self.container_details().await.ok_or_else(unlisted)
+    }
+}
+
 /// `"12.3 ms"` for sentences.
 pub(crate) fn ms(d: Duration) -> String {
     crate::util::human_duration(d)

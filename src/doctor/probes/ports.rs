@@ -151,20 +151,9 @@ pub async fn leaked_proxy(ctx: &Ctx<'_>) -> Finding {
     let ours_live = proxies.iter().any(|(p, _)| p.ppid == d.info.pid);
     // Matching against containers needs the engine only when this daemon has proxies.
     let details = if ours_live {
-        if !ctx.engine_answered().await {
-            return Finding::new(
-                Status::Unknown,
-                "the engine did not answer (see daemon.responsive)",
-            );
-        }
-        match ctx.container_details().await {
-            Some(d) => d,
-            None => {
-                return Finding::new(
-                    Status::Unknown,
-                    "the engine did not list its containers (see daemon.responsive)",
-                );
-            }
+        match ctx.answered_details().await {
+            Ok(d) => d,
+            Err(f) => return f,
         }
     } else {
         &[]
@@ -568,17 +557,9 @@ pub fn restart_bindings(details: &Value) -> Option<(String, Vec<Binding>)> {
 /// `ports.conflict`: stopped containers with a restart policy whose published host port another
 /// process now holds: their next start fails with "port is already allocated".
 pub async fn conflict(ctx: &Ctx<'_>) -> Finding {
-    if !ctx.engine_answered().await {
-        return Finding::new(
-            Status::Unknown,
-            "the engine did not answer (see daemon.responsive)",
-        );
-    }
-    let Some(details) = ctx.container_details().await else {
-        return Finding::new(
-            Status::Unknown,
-            "the engine did not list its containers (see daemon.responsive)",
-        );
+    let details = match ctx.answered_details().await {
+        Ok(d) => d,
+        Err(f) => return f,
     };
     let candidates: Vec<(&Value, String, Vec<Binding>)> = details
         .iter()

@@ -174,32 +174,36 @@ pub(super) fn located_daemon(located: Option<&Located>) -> Result<&DaemonProcess
     Err(Box::new(f))
 }
 
-/// `processes.orphan-shims`: shims of this daemon whose container Docker does not know.
-pub async fn orphan_shims(ctx: &Ctx<'_>) -> Finding {
-    if !ctx.engine_answered().await {
-        return Finding::new(
-            Status::Unknown,
-            "the engine did not answer (see daemon.responsive)",
-        );
-    }
-    let Some(containers) = ctx.containers().await else {
-        return Finding::new(
-            Status::Unknown,
-            "the engine did not list its containers (see daemon.responsive)",
-        );
-    };
-    let d = match located_daemon(ctx.located().await) {
-        Ok(d) => d,
-        Err(f) => return *f,
-    };
+/// This daemon's process, the process table, and the shims that belong to this daemon: what
+/// both processes checks start from, or the finding that says why they cannot.
+async fn daemon_shims<'c>(
+    ctx: &'c Ctx<'_>,
+) -> Result<(&'c DaemonProcess, &'c [ProcRow], ShimScan), Box<Finding>> {
+    let d = located_daemon(ctx.located().await)?;
     let Some(procs) = ctx.processes().await else {
-        return Finding::new(Status::Unknown, "/proc did not answer within the deadline");
+        return Err(Box::new(Finding::new(
+            Status::Unknown,
+            "/proc did not answer within the deadline",
+        )));
     };
     let Some(scan) = scan_shims(ctx, d, procs).await else {
-        return Finding::new(
+        return Err(Box::new(Finding::new(
             Status::Unknown,
             "comparing the shims' containerd addresses did not finish within the deadline",
-        );
+        )));
+    };
+    Ok((d, procs, scan))
+}
+
+/// `processes.orphan-shims`: shims of this daemon whose container Docker does not know.
+pub async fn orphan_shims(ctx: &Ctx<'_>) -> Finding {
+    let containers = match ctx.answered_containers().await {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    let (d, procs, scan) = match daemon_shims(ctx).await {
+        Ok(x) => x,
+        Err(f) => return *f,
     };
     let known: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
     let candidates: Vec<(ProcRow, Shim)> = scan
@@ -306,18 +310,9 @@ fn descends_from(pid: i32, roots: &HashSet<i32>, parent: &HashMap<i32, i32>) -> 
 pub async fn zombies(ctx: &Ctx<'_>) -> Finding {
     let id = "processes.zombies";
     let critical_count = ctx.th(id, "critical_count");
-    let d = match located_daemon(ctx.located().await) {
-        Ok(d) => d,
+    let (d, procs, scan) = match daemon_shims(ctx).await {
+        Ok(x) => x,
         Err(f) => return *f,
-    };
-    let Some(procs) = ctx.processes().await else {
-        return Finding::new(Status::Unknown, "/proc did not answer within the deadline");
-    };
-    let Some(scan) = scan_shims(ctx, d, procs).await else {
-        return Finding::new(
-            Status::Unknown,
-            "comparing the shims' containerd addresses did not finish within the deadline",
-        );
     };
     let parent: HashMap<i32, i32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|p| (p.pid, p)).collect();

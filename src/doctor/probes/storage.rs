@@ -23,10 +23,7 @@ pub(super) const EVIDENCE_CAP: usize = 20;
 /// volumes checks.
 pub(super) async fn storage_map<'c>(ctx: &'c Ctx<'_>) -> Result<&'c DfReport, Finding> {
     if !ctx.engine_answered().await {
-        return Err(Finding::new(
-            Status::Unknown,
-            "the engine did not answer (see daemon.responsive)",
-        ));
+        return Err(super::engine_silent());
     }
     ctx.df().await.map_err(|e| {
         Finding::new(
