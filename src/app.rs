@@ -65,11 +65,14 @@ async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
         }
     };
     let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
-    let opts = crate::df::Options {
-        walk_timeout,
+    let facts = crate::facts::Facts::new(engine).with_walks(crate::facts::WalkLimits {
+        deadline: walk_timeout,
+        // One walk that makes no progress for the per-call deadline is a mount that stopped
+        // answering: given up on, named, and the rest still walked.
+        stall: settings.timeout,
         threads: 4,
-    };
-    let report = match crate::df::run(&engine, &opts).await {
+    });
+    let report = match facts.storage_map().await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("dockhand: df needs the engine: {e}");
@@ -81,8 +84,8 @@ async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
     };
     let endpoint = settings.endpoint.to_string();
     emit(|out| match args.format {
-        Format::Table => report::df::df(&report, args.verbose, args.top, style, out),
-        Format::Json => report::json::df(&report, &endpoint, args.top, out),
+        Format::Table => report::df::df(report, args.verbose, args.top, style, out),
+        Format::Json => report::json::df(report, &endpoint, args.top, out),
     })
     .unwrap_or(ExitCode::Ok)
 }
@@ -114,9 +117,9 @@ async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
             return ExitCode::Usage;
         }
     };
-    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    let facts = crate::facts::Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
     let report = crate::doctor::run(
-        &engine,
+        &facts,
         settings.source.clone(),
         &settings.catalog,
         &settings.config,

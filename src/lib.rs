@@ -9,6 +9,7 @@ pub mod df;
 pub mod doctor;
 pub mod error;
 pub mod exit;
+pub mod facts;
 pub mod report;
 pub mod runtime;
 pub mod util;

@@ -16,13 +16,16 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::facts::{Facts, Gap};
+use crate::runtime::blocking;
 use crate::runtime::daemon::{self, Located};
 use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
-use crate::runtime::inventory::{Container, Image, Inventory, Volume};
+use crate::runtime::inventory::{Container, Image, Volume};
 use crate::runtime::storage::{
     self, DeletedOpen, LayerStore, LeakedDir, LogInfo, TmpEntry, WalkSize,
 };
+use crate::util::human_duration;
 use account::{ImageIn, ImagesPart};
 
 /// A leaked layer directory younger than this may be a pull registering its layer.
@@ -132,87 +135,30 @@ pub struct DfReport {
     pub notes: Vec<String>,
     /// Some walk ran out of time or hit an unreadable directory: totals are lower bounds.
     pub lower_bound: bool,
+    /// Walks given up on because their filesystem stopped answering.
+    pub stuck: Vec<StuckRow>,
 }
 
-pub struct Options {
-    /// The deadline for all directory walks together (and for `/system/df` when it is needed).
-    pub walk_timeout: Duration,
-    pub threads: usize,
+/// One walk given up on because its filesystem stopped answering, and what it belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckRow {
+    pub path: PathBuf,
+    /// "volume NAME", "container NAME's writable layer", "leaked layer directory", …
+    pub belongs_to: String,
+    pub waited_ms: u64,
 }
 
-/// Why `df` could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum DfError {
-    #[error("{0}")]
-    Engine(#[from] EngineError),
-    #[error("the engine did not answer (see daemon.responsive)")]
-    Unanswered,
-    #[error("the engine did not list {what}: {err}")]
-    Partial {
-        what: &'static str,
-        err: EngineError,
-    },
-}
-
-pub async fn run(engine: &Engine, opts: &Options) -> Result<DfReport, DfError> {
+/// The storage map from the run's facts: `/info` says where the data root is and which store is
+/// in use; the disk is scanned (in threads the deadline can abandon) while the engine lists.
+/// Without read access to the data root, or with the containerd image store, the engine's own
+/// `/system/df` figures stand in.
+pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let info_resp = engine.get("/info").await?;
-    let api = info_resp
-        .value
-        .header("api-version")
-        .and_then(parse_api)
-        .unwrap_or((1, 41));
-    let info: Value =
-        serde_json::from_slice(&info_resp.value.body).map_err(|e| EngineError::Protocol {
-            path: "/info".into(),
-            why: e.to_string(),
-        })?;
-    // The engine lists while the disk is scanned.
-    let inv = tokio::sync::OnceCell::new();
-    let lists = async {
-        let inv: &Inventory = inv.get_or_init(|| Inventory::take(engine)).await;
-        if let Some((what, err)) = inv
-            .errors
-            .iter()
-            .find(|(w, _)| matches!(*w, "containers" | "images" | "volumes"))
-        {
-            return Err(DfError::Partial {
-                what,
-                err: err.clone(),
-            });
-        }
-        Ok(Lists {
-            containers: &inv.containers,
-            images: &inv.images,
-            volumes: &inv.volumes,
-        })
-    };
-    let mut report = run_with(engine, opts, &info, api, lists).await?;
-    report.started_at = started_at;
-    report.elapsed = t0.elapsed();
-    Ok(report)
-}
-
-/// The engine's lists the accounting labels its findings with.
-pub struct Lists<'a> {
-    pub containers: &'a [Container],
-    pub images: &'a [Image],
-    pub volumes: &'a [Volume],
-}
-
-/// The accounting from an `/info` answer and the engine's lists, which may still be on their
-/// way: the disk is scanned while `lists` resolves (doctor passes the lists its own probes
-/// fetch, so the engine is not asked twice).
-pub async fn run_with<'a>(
-    engine: &Engine,
-    opts: &Options,
-    info: &Value,
-    api: (u32, u32),
-    lists: impl std::future::Future<Output = Result<Lists<'a>, DfError>>,
-) -> Result<DfReport, DfError> {
-    let started_at = SystemTime::now();
-    let t0 = Instant::now();
+    let info = facts.info().await?;
+    let api = facts.api_version().await.unwrap_or((1, 41));
+    let timeout = facts.timeout();
+    let walks = facts.walk_limits();
     let data_root = PathBuf::from(
         info.get("DockerRootDir")
             .and_then(Value::as_str)
@@ -230,52 +176,86 @@ pub async fn run_with<'a>(
             s.iter()
                 .any(|kv| kv.to_string().contains("io.containerd.snapshotter"))
         });
-    // The layer store's root exists from the daemon's first start (its sha256/ only once a
-    // layer is stored); reading it tells whether this user may read the data root.
-    let layerdb = data_root.join("image").join(&driver).join("layerdb");
-    let disk = !containerd_store && std::fs::read_dir(&layerdb).is_ok();
 
     let mut notes = Vec::new();
     let fs_root = data_root.clone();
-    let filesystem =
-        crate::runtime::blocking(engine.timeout(), move || host::fs_usage(&fs_root).ok())
-            .await
-            .flatten();
+    let filesystem = blocking(timeout, move || host::fs_usage(&fs_root).ok())
+        .await
+        .flatten();
     if filesystem.is_none() {
         notes.push(format!(
-            "the filesystem of {} could not be measured (statfs failed or did not answer)",
-            data_root.display()
+            "the filesystem of {} could not be measured (statfs failed or did not answer within {})",
+            data_root.display(),
+            human_duration(timeout)
         ));
     }
-    let mut report = if disk {
-        let bc = build_cache_from_engine(engine, api, opts, &data_root, &driver);
-        let scan = {
-            let (root, drv) = (data_root.clone(), driver.clone());
-            let ep = engine.endpoint().clone();
-            let threads = opts.threads;
-            let deadline = Instant::now() + opts.walk_timeout;
-            tokio::task::spawn_blocking(move || scan_disk(&root, &drv, &ep, deadline, threads))
-        };
-        let (bc, scanned, lists) = tokio::join!(bc, scan, lists);
-        let scanned = scanned.map_err(|e| EngineError::Io {
-            endpoint: "disk".into(),
-            why: e.to_string(),
-        })?;
-        let lists = lists?;
-        let mut r = assemble(scanned, lists.containers, lists.images, lists.volumes);
-        r.build_cache = bc;
-        r
-    } else {
+    // The disk, while the engine lists. The scan's own walks stop at the walk deadline; the
+    // scan as a whole gets that plus the per-call deadline (its reads of the data root's own
+    // files), and is abandoned after it: a data root that stopped answering is one gap.
+    let scan = async {
         if containerd_store {
-            notes.push("the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into());
-        } else {
-            notes.push(format!(
-                "{} is not readable by this user: sizes are the engine's own (/system/df); container logs, tmp leftovers, leaked layers and deleted-open files need read access to the data root (run as root)",
-                layerdb.display()
-            ));
+            return Scanned::ContainerdStore;
         }
-        let lists = lists.await?;
-        from_engine(engine, opts, lists.containers, lists.images, lists.volumes).await?
+        let (root, drv) = (data_root.clone(), driver.clone());
+        let deadline = Instant::now() + walks.deadline;
+        match blocking(walks.deadline + timeout, move || {
+            scan_disk(&root, &drv, deadline, walks.stall, walks.threads)
+        })
+        .await
+        {
+            Some(Some(scan)) => Scanned::Disk(Box::new(scan)),
+            Some(None) => Scanned::Unreadable,
+            None => Scanned::TimedOut,
+        }
+    };
+    let deleted = async {
+        let Ok(Located::Found(d)) = facts.located().await else {
+            return None;
+        };
+        let pid = d.info.pid;
+        blocking(timeout, move || storage::deleted_open_files(pid)).await
+    };
+    let lists = async {
+        let (c, i, v) = tokio::join!(facts.containers(), facts.images(), facts.volumes());
+        Ok::<_, Gap>((c?, i?, v?))
+    };
+    let (scanned, deleted, lists) = tokio::join!(scan, deleted, lists);
+    let (containers, images, volumes) = lists?;
+    let mut report = match scanned {
+        Scanned::Disk(scan) => {
+            let snapshots = scan.buildkit_snapshots;
+            let mut r = assemble(*scan, containers, images, volumes);
+            r.build_cache =
+                build_cache_from_engine(facts.engine(), api, walks.deadline, snapshots).await;
+            match deleted {
+                Some(d) => r.leftovers.add_deleted(d),
+                None => r.notes.push(format!(
+                    "the daemon's deleted-but-open files could not be listed (its process was not found, or /proc did not answer within {})",
+                    human_duration(timeout)
+                )),
+            }
+            r
+        }
+        other => {
+            match other {
+                Scanned::ContainerdStore => notes.push("the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into()),
+                Scanned::TimedOut => notes.push(format!(
+                    "{} did not answer within {}: its filesystem may have stopped answering; sizes are the engine's own (/system/df)",
+                    data_root.display(),
+                    human_duration(walks.deadline + timeout)
+                )),
+                _ => notes.push(format!(
+                    "{} is not readable by this user: sizes are the engine's own (/system/df); container logs, tmp leftovers, leaked layers and deleted-open files need read access to the data root (run as root)",
+                    data_root.join("image").join(&driver).join("layerdb").display()
+                )),
+            }
+            from_engine(facts.engine(), walks.deadline, containers, images, volumes)
+                .await
+                .map_err(|err| Gap::Engine {
+                    what: "the engine did not answer /system/df",
+                    err,
+                })?
+        }
     };
     report.data_root = data_root;
     report.driver = driver;
@@ -290,6 +270,16 @@ pub async fn run_with<'a>(
     report.started_at = started_at;
     report.elapsed = t0.elapsed();
     Ok(report)
+}
+
+/// What the scan of the data root came to.
+enum Scanned {
+    Disk(Box<DiskScan>),
+    /// The layer store is not readable by this user.
+    Unreadable,
+    ContainerdStore,
+    /// The scan did not finish in time: the data root itself did not answer.
+    TimedOut,
 }
 
 pub fn parse_api(v: &str) -> Option<(u32, u32)> {
@@ -313,6 +303,7 @@ fn empty_report(source: &str) -> DfReport {
         leftovers: LeftoversPart::default(),
         notes: Vec::new(),
         lower_bound: false,
+        stuck: Vec::new(),
     }
 }
 
@@ -366,18 +357,29 @@ pub struct DiskScan {
     leftovers: LeftoversPart,
     notes: Vec<String>,
     lower_bound: bool,
+    stuck: Vec<StuckRow>,
+    /// A BuildKit snapshot exists on disk (else nothing is cached, and the slow `/system/df`
+    /// of an old engine need not be asked).
+    buildkit_snapshots: bool,
 }
 
 /// Reads the layer store and walks, in parallel, every writable layer (overlay2 keeps the
 /// changes in `<mount-id>/diff`), every local volume (`volumes/<name>/_data`) and every leaked
 /// directory; sizes logs and tmp. Needs no list from the engine, so it runs while they come.
+/// Nothing here stats a walk's root before the walker does: a volume's `_data` may be a mount
+/// that stopped answering, and only the walker may wait on it (and give up). `None` when the
+/// layer store is not readable by this user.
 fn scan_disk(
     root: &Path,
     driver: &str,
-    endpoint: &crate::runtime::endpoint::Endpoint,
     deadline: Instant,
+    stall: Duration,
     threads: usize,
-) -> DiskScan {
+) -> Option<DiskScan> {
+    // The layer store's root exists from the daemon's first start (its sha256/ only once a
+    // layer is stored); reading it tells whether this user may read the data root.
+    let layerdb = root.join("image").join(driver).join("layerdb");
+    std::fs::read_dir(&layerdb).ok()?;
     let mut notes = Vec::new();
     let store = match LayerStore::read(root, driver) {
         Ok(s) => s,
@@ -412,11 +414,17 @@ fn scan_disk(
             "writable-layer sizes are measured for overlay2 only, not for the {driver} driver"
         ));
     }
+    // What each walk root belongs to, to name a walk that stops answering.
     let mut roots: Vec<PathBuf> = Vec::new();
+    let mut owners: Vec<String> = Vec::new();
     let mut rw_ids: Vec<String> = Vec::new();
     if overlay {
         for m in &store.mounts {
             roots.push(root.join(driver).join(&m.mount_id).join("diff"));
+            owners.push(format!(
+                "container {}'s writable layer",
+                short_id(&m.container_id)
+            ));
             rw_ids.push(m.container_id.clone());
         }
     }
@@ -427,15 +435,18 @@ fn scan_disk(
         .flatten()
         .flatten()
     {
-        let data = e.path().join("_data");
-        if data.is_dir() {
-            roots.push(data);
-            vol_names.push(e.file_name().to_string_lossy().into_owned());
+        // The entry's type from readdir (no stat): only directories hold a volume.
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
         }
+        let name = e.file_name().to_string_lossy().into_owned();
+        roots.push(e.path().join("_data"));
+        owners.push(format!("volume {name}"));
+        vol_names.push(name);
     }
     let mut leftovers = LeftoversPart::default();
+    let bk = storage::buildkit_snapshot_names(root);
     let leaked = if driver == "overlay2" {
-        let bk = storage::buildkit_snapshot_names(root);
         match storage::leaked_overlay2_dirs(
             root,
             &store.referenced_dirs(),
@@ -456,10 +467,37 @@ fn scan_disk(
             format!("skipped: the scan knows overlay2's layout only, not {driver}'s");
         Vec::new()
     };
+    let buildkit_snapshots = !bk.is_empty()
+        && std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| storage::bytes_contain(&bk, &e.file_name().to_string_lossy()))
+        });
+    drop(bk);
     let leak_start = roots.len();
-    roots.extend(leaked.iter().map(|l| l.path.clone()));
-    let sizes = storage::walk_many(&roots, deadline, threads);
+    for l in &leaked {
+        roots.push(l.path.clone());
+        owners.push("a leaked layer directory".into());
+    }
+    let walked = storage::walk_many(&roots, deadline, stall, threads);
+    let sizes = walked.sizes;
     let lower_bound = sizes.iter().any(|s| !s.complete);
+    let stuck: Vec<StuckRow> = walked
+        .stuck
+        .into_iter()
+        .map(|s| StuckRow {
+            belongs_to: owners.get(s.root).cloned().unwrap_or_default(),
+            path: s.path,
+            waited_ms: s.waited_ms,
+        })
+        .collect();
+    for s in &stuck {
+        notes.push(format!(
+            "{} ({}) did not answer for {}: its filesystem may have stopped answering (a hung NFS or FUSE mount); its size is a lower bound",
+            s.path.display(),
+            s.belongs_to,
+            human_duration(Duration::from_millis(s.waited_ms))
+        ));
+    }
     let rw: HashMap<String, WalkSize> = rw_ids.into_iter().zip(sizes.iter().copied()).collect();
     let volumes: HashMap<String, WalkSize> = vol_names
         .into_iter()
@@ -503,31 +541,12 @@ fn scan_disk(
     let tmp = storage::tmp_leftovers(root, &open, deadline);
     leftovers.tmp = tmp.tmp;
     leftovers.tmp_old = tmp.tmp_old;
-    if let Located::Found(d) = daemon::locate(endpoint) {
-        leftovers.deleted_open = storage::deleted_open_files(d.info.pid);
-    }
-    // Biggest first, like every other list (and what --top keeps).
     leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
     leftovers
         .leaked_layers
         .sort_by_key(|l| std::cmp::Reverse(l.bytes));
-    leftovers
-        .deleted_open
-        .sort_by_key(|x| std::cmp::Reverse(x.bytes));
-    let l = &mut leftovers;
-    let tmp_bytes: u64 = l.tmp.iter().map(|t| t.bytes).sum();
-    let tmp_free: u64 = l.tmp.iter().filter(|t| !t.open).map(|t| t.bytes).sum();
-    let old = l.tmp_old.as_ref().map_or(0, |t| t.bytes);
-    let old_free = l
-        .tmp_old
-        .as_ref()
-        .filter(|t| !t.open)
-        .map_or(0, |t| t.bytes);
-    let leaked_bytes: u64 = l.leaked_layers.iter().map(|x| x.bytes).sum();
-    let deleted: u64 = l.deleted_open.iter().map(|x| x.bytes).sum();
-    l.total = tmp_bytes + old + leaked_bytes + deleted;
-    l.reclaimable = tmp_free + old_free;
-    DiskScan {
+    leftovers.total_up();
+    Some(DiskScan {
         layer_sizes,
         chains,
         rw,
@@ -536,6 +555,37 @@ fn scan_disk(
         leftovers,
         notes,
         lower_bound,
+        stuck,
+        buildkit_snapshots,
+    })
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+impl LeftoversPart {
+    /// The daemon's deleted-but-open files, read apart from the scan (a stat through
+    /// /proc/<pid>/fd reaches the file's own filesystem, which may be the one not answering).
+    fn add_deleted(&mut self, mut deleted: Vec<DeletedOpen>) {
+        deleted.sort_by_key(|x| std::cmp::Reverse(x.bytes));
+        self.deleted_open = deleted;
+        self.total_up();
+    }
+
+    fn total_up(&mut self) {
+        let tmp_bytes: u64 = self.tmp.iter().map(|t| t.bytes).sum();
+        let tmp_free: u64 = self.tmp.iter().filter(|t| !t.open).map(|t| t.bytes).sum();
+        let old = self.tmp_old.as_ref().map_or(0, |t| t.bytes);
+        let old_free = self
+            .tmp_old
+            .as_ref()
+            .filter(|t| !t.open)
+            .map_or(0, |t| t.bytes);
+        let leaked_bytes: u64 = self.leaked_layers.iter().map(|x| x.bytes).sum();
+        let deleted: u64 = self.deleted_open.iter().map(|x| x.bytes).sum();
+        self.total = tmp_bytes + old + leaked_bytes + deleted;
+        self.reclaimable = tmp_free + old_free;
     }
 }
 
@@ -550,6 +600,7 @@ fn assemble(
     let mut r = empty_report("disk");
     r.notes = scan.notes;
     r.lower_bound = scan.lower_bound;
+    r.stuck = scan.stuck;
     r.leftovers = scan.leftovers;
     let ins: Vec<ImageIn> = images
         .iter()
@@ -656,25 +707,18 @@ pub fn volumes_part(mut items: Vec<VolumeRow>) -> VolumesPart {
 async fn build_cache_from_engine(
     engine: &Engine,
     api: (u32, u32),
-    opts: &Options,
-    root: &Path,
-    driver: &str,
+    slow_deadline: Duration,
+    snapshots_on_disk: bool,
 ) -> BuildCachePart {
-    let slow = Engine::new(engine.endpoint().clone(), opts.walk_timeout);
+    let slow = engine.with_timeout(slow_deadline);
     let path = if api >= (1, 42) {
         "/system/df?type=build-cache"
+    } else if !snapshots_on_disk {
+        return BuildCachePart {
+            source: "disk".into(),
+            ..BuildCachePart::default()
+        };
     } else {
-        let bk = storage::buildkit_snapshot_names(root);
-        let any = std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
-            rd.flatten()
-                .any(|e| storage::bytes_contain(&bk, &e.file_name().to_string_lossy()))
-        });
-        if !any {
-            return BuildCachePart {
-                source: "disk".into(),
-                ..BuildCachePart::default()
-            };
-        }
         "/system/df"
     };
     match slow.get_json::<Value>(path).await {
@@ -711,12 +755,12 @@ fn build_cache_part(records: Option<&Value>) -> BuildCachePart {
 /// The accounting from the engine's own `/system/df` (not root, or the containerd image store).
 async fn from_engine(
     engine: &Engine,
-    opts: &Options,
+    slow_deadline: Duration,
     containers: &[Container],
     images: &[Image],
     volumes: &[Volume],
-) -> Result<DfReport, DfError> {
-    let slow = Engine::new(engine.endpoint().clone(), opts.walk_timeout);
+) -> Result<DfReport, EngineError> {
+    let slow = engine.with_timeout(slow_deadline);
     let df = slow.get_json::<Value>("/system/df").await?.value;
     let mut r = empty_report("engine");
     let by_id = |arr: Option<&Value>, key: &str| -> HashMap<String, Value> {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::facts::Facts;
 use crate::runtime::endpoint::{Endpoint, Source};
-use crate::runtime::engine::Engine;
 use catalog::{Catalog, CheckDef};
 
 /// A check's verdict. Ordered by how much it matters to a monitor: critical, then unknown
@@ -187,7 +187,7 @@ pub fn select<'c>(
 /// Runs the selected checks against the engine: every probe at once, each under its own
 /// deadline, sharing what they gather through one context.
 pub async fn run(
-    engine: &Engine,
+    facts: &Facts,
     source: Source,
     catalog: &Catalog,
     config: &Config,
@@ -195,7 +195,7 @@ pub async fn run(
 ) -> Report {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let ctx = probes::Ctx::new(engine, catalog, config);
+    let ctx = probes::Ctx::new(facts, catalog, config);
     let registry = probes::registry();
     let deadline = ctx.probe_deadline();
     let runs = selected.iter().map(|def| {
@@ -229,9 +229,9 @@ pub async fn run(
     Report {
         started_at,
         elapsed: t0.elapsed(),
-        endpoint: engine.endpoint().clone(),
+        endpoint: facts.engine().endpoint().clone(),
         source,
-        daemon: ctx.daemon_summary(),
+        daemon: facts.daemon_summary(),
         checks,
     }
 }

@@ -91,6 +91,11 @@ impl Engine {
         self.timeout
     }
 
+    /// The same engine with another deadline (a slow call such as `/system/df`, or a write).
+    pub fn with_timeout(&self, d: Duration) -> Engine {
+        Engine::new(self.endpoint.clone(), d)
+    }
+
     /// One GET under the deadline: connect and answer share it. A non-2xx status is an
     /// `Api` error carrying the engine's own message.
     pub async fn get(&self, path: &str) -> Result<Timed<Response>, EngineError> {

@@ -1,15 +1,14 @@
-//! One snapshot of what the engine holds — containers in every state, images, volumes,
-//! networks — taken once per run, concurrently, each list under the deadline, and shared by
-//! every command and check in the run.
+//! Typed records of what the engine holds — containers in every state (the list and each one's
+//! record), images, volumes, networks. [`crate::facts::Facts`] gathers them once per run.
 //!
-//! Read as raw JSON into lean structs with defaults: the fields used here exist from API 1.24
-//! through 1.53 and in Podman's compat API, and a field an engine leaves out is not an error.
+//! Lean structs with defaults: the fields used here exist from API 1.24 through 1.53 and in
+//! Podman's compat API, and a field an engine leaves out is not an error.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{Engine, EngineError};
+use super::engine::Engine;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -84,208 +83,355 @@ pub struct Network {
     pub name: String,
     pub id: String,
     pub driver: String,
+    /// "local", "swarm", "global".
+    pub scope: String,
+    #[serde(deserialize_with = "de_time")]
+    #[serde(skip_serializing)]
+    pub created: Option<f64>,
+    #[serde(deserialize_with = "de_null_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "IPAM")]
+    pub ipam: Ipam,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase", default)]
-struct VolumeList {
-    volumes: Option<Vec<Volume>>,
+pub struct Ipam {
+    #[serde(deserialize_with = "de_null_default")]
+    pub config: Vec<IpamConfig>,
 }
 
-/// The snapshot. A list the engine did not give in time is empty and its error recorded, so a
-/// partial answer is still usable and the gap is visible.
-#[derive(Debug, Default)]
-pub struct Inventory {
-    pub containers: Vec<Container>,
-    pub images: Vec<Image>,
-    pub volumes: Vec<Volume>,
-    pub networks: Vec<Network>,
-    pub errors: Vec<(&'static str, EngineError)>,
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfig {
+    pub subnet: String,
 }
 
-/// Counts for reports.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Counts {
-    pub containers: usize,
-    pub running: usize,
-    pub stopped: usize,
-    pub images: usize,
-    pub dangling_images: usize,
-    pub volumes: usize,
-    pub networks: usize,
-}
-
-impl Inventory {
-    /// Takes the snapshot: the four lists at once, each under the engine's deadline.
-    pub async fn take(engine: &Engine) -> Inventory {
-        let (c, mut inv) = tokio::join!(
-            engine.get_json::<Vec<Container>>("/containers/json?all=1"),
-            Inventory::take_without_containers(engine),
-        );
-        match c {
-            Ok(t) => inv.containers = t.value,
-            Err(e) => inv.errors.insert(0, ("containers", e)),
-        }
-        inv
-    }
-
-    /// Images, volumes and networks, for a caller that already holds the container list.
-    pub async fn take_without_containers(engine: &Engine) -> Inventory {
-        let (i, v, n) = tokio::join!(
-            engine.get_json::<Vec<Image>>("/images/json"),
-            engine.get_json::<VolumeList>("/volumes"),
-            engine.get_json::<Vec<Network>>("/networks"),
-        );
-        let mut inv = Inventory::default();
-        match i {
-            Ok(t) => inv.images = t.value,
-            Err(e) => inv.errors.push(("images", e)),
-        }
-        match v {
-            Ok(t) => inv.volumes = t.value.volumes.unwrap_or_default(),
-            Err(e) => inv.errors.push(("volumes", e)),
-        }
-        match n {
-            Ok(t) => inv.networks = t.value,
-            Err(e) => inv.errors.push(("networks", e)),
-        }
-        inv
-    }
-
-    pub fn counts(&self) -> Counts {
-        let running = self
-            .containers
-            .iter()
-            .filter(|c| c.state == "running")
-            .count();
-        Counts {
-            containers: self.containers.len(),
-            running,
-            stopped: self.containers.len() - running,
-            images: self.images.len(),
-            dangling_images: self.images.iter().filter(|i| i.is_dangling()).count(),
-            volumes: self.volumes.len(),
-            networks: self.networks.len(),
-        }
+impl Network {
+    /// The networks every engine creates and never lets anyone remove.
+    pub fn is_predefined(&self) -> bool {
+        matches!(self.name.as_str(), "bridge" | "host" | "none")
     }
 }
 
-/// Every container's inspect document (`Id`, `Name`, `State`, `RestartCount`, `Config`,
-/// `HostConfig`, `Path`, `Args`, …) as the daemon keeps it on disk: every
+/// Every container's record as the daemon keeps it on disk: every
 /// `<data-root>/containers/<id>/config.v2.json` with its `hostconfig.json` — one file read per
 /// container instead of one API call. Needs no list from the engine, so it can run while the
-/// engine lists; callers keep the records of the containers the engine lists. `None` when the
-/// data root is unreadable (not root) or the reads did not finish within the deadline.
+/// engine lists; callers keep the records of the containers the engine lists. Runs in a thread
+/// the deadline can abandon (a data root on a filesystem that stopped answering must not hold the
+/// run). `None` when the data root is unreadable (not root) or the reads did not finish in time.
 pub async fn container_records_from_disk(
-    engine: &Engine,
+    deadline: std::time::Duration,
     data_root: &std::path::Path,
-) -> Option<Vec<serde_json::Value>> {
-    let dir = data_root.join("containers");
-    let ids: Vec<String> = std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+) -> Option<Vec<ContainerRecord>> {
     let root = data_root.to_path_buf();
-    super::blocking(engine.timeout() * 2, move || {
-        ids.iter()
-            .filter_map(|id| details_from_disk(&root, id))
-            .collect::<Vec<_>>()
+    super::blocking(deadline, move || {
+        let dir = root.join("containers");
+        let ids: Vec<String> = std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        Some(
+            ids.iter()
+                .filter_map(|id| record_from_disk(&root, id))
+                .collect::<Vec<_>>(),
+        )
     })
     .await
+    .flatten()
 }
 
-/// The same documents from the engine, `GET /containers/<id>/json`, eight at a time, each under
+/// The same records from the engine, `GET /containers/<id>/json`, eight at a time, each under
 /// the deadline. A container that vanished in between is left out.
 pub async fn container_records_from_engine(
     engine: &Engine,
     ids: &[String],
-) -> Vec<serde_json::Value> {
+) -> Vec<ContainerRecord> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(8) {
         let paths: Vec<String> = chunk
             .iter()
             .map(|id| format!("/containers/{id}/json"))
             .collect();
-        let calls = paths.iter().map(|p| engine.get_json::<Record>(p));
+        let calls = paths.iter().map(|p| engine.get_json::<ContainerRecord>(p));
         for r in futures_util::future::join_all(calls)
             .await
             .into_iter()
             .flatten()
         {
-            out.extend(r.value.into_value());
+            out.push(r.value);
         }
     }
     out
 }
 
 /// The daemon's own record of a container (`config.v2.json`, with `hostconfig.json` as
-/// `HostConfig`), shaped like the inspect answer.
-fn details_from_disk(root: &std::path::Path, id: &str) -> Option<serde_json::Value> {
+/// `HostConfig`): the same shape as the engine's inspect answer.
+fn record_from_disk(root: &std::path::Path, id: &str) -> Option<ContainerRecord> {
     let dir = root.join("containers").join(id);
-    let mut rec: Record =
+    let mut rec: ContainerRecord =
         serde_json::from_slice(&std::fs::read(dir.join("config.v2.json")).ok()?).ok()?;
     rec.host_config = std::fs::read(dir.join("hostconfig.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    rec.into_value()
+    Some(rec)
 }
 
-/// What the checks read of a container's record: the rest — environment, mounts' details, the
-/// stream config, network endpoints' settings — is skipped while parsing, without allocating,
-/// so a host with thousands of containers costs kilobytes per container, not its whole record.
-/// Serialised back to the inspect shape (`Id`, `Name`, `State`, `Config`, `HostConfig`, …).
-#[derive(Debug, Default, Deserialize, Serialize)]
+/// A container's record — the engine's inspect answer, or the daemon's config.v2.json — typed,
+/// reduced to what dockhand judges. The rest (environment, mounts' details, the stream config,
+/// network endpoints' settings) is skipped while parsing, without allocating, so a host with
+/// thousands of containers costs about a kilobyte per container. Times are parsed once, here.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
-struct Record {
+pub struct ContainerRecord {
     #[serde(alias = "ID")]
-    id: String,
-    name: String,
-    created: String,
-    image: String,
-    path: String,
-    args: Vec<String>,
-    restart_count: u64,
-    state: serde_json::Value,
-    config: RecordConfig,
-    host_config: RecordHost,
-    network_settings: RecordNetwork,
+    pub id: String,
+    /// With the engine's leading slash; see [`ContainerRecord::name`].
+    #[serde(rename = "Name")]
+    pub raw_name: String,
+    /// Seconds since the epoch; `None` for Go's zero time.
+    #[serde(deserialize_with = "de_time")]
+    pub created: Option<f64>,
+    /// The image id (`sha256:…`).
+    pub image: String,
+    pub path: String,
+    #[serde(deserialize_with = "de_strings")]
+    pub args: Vec<String>,
+    pub restart_count: u64,
+    pub state: RecordState,
+    pub config: RecordConfig,
+    pub host_config: RecordHost,
+    pub network_settings: RecordNetwork,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
-struct RecordConfig {
-    cmd: serde_json::Value,
-    entrypoint: serde_json::Value,
-    image: String,
-    attach_stdout: bool,
-    attach_stderr: bool,
-    healthcheck: serde_json::Value,
-    labels: serde_json::Value,
+pub struct RecordState {
+    /// Only in the engine's answer; the daemon's file has the flags below.
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    pub removal_in_progress: bool,
+    pub dead: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub error: String,
+    #[serde(deserialize_with = "de_time")]
+    pub started_at: Option<f64>,
+    #[serde(deserialize_with = "de_time")]
+    pub finished_at: Option<f64>,
+    pub health: Option<RecordHealth>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
-struct RecordHost {
-    restart_policy: serde_json::Value,
-    auto_remove: bool,
-    log_config: serde_json::Value,
-    port_bindings: serde_json::Value,
-    network_mode: String,
+pub struct RecordHealth {
+    pub status: String,
+    pub failing_streak: u64,
+    /// The last results the daemon keeps (five), oldest first.
+    #[serde(deserialize_with = "de_null_default")]
+    pub log: Vec<HealthRun>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
-struct RecordNetwork {
-    networks: serde_json::Value,
-    ports: serde_json::Value,
+pub struct HealthRun {
+    #[serde(deserialize_with = "de_time")]
+    pub start: Option<f64>,
+    #[serde(deserialize_with = "de_time")]
+    pub end: Option<f64>,
+    pub exit_code: i64,
+    pub output: String,
 }
 
-impl Record {
-    fn into_value(self) -> Option<serde_json::Value> {
-        serde_json::to_value(self).ok()
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecordConfig {
+    /// `null`, a list, or (old engines) one string.
+    #[serde(deserialize_with = "de_strings")]
+    pub cmd: Vec<String>,
+    #[serde(deserialize_with = "de_strings")]
+    pub entrypoint: Vec<String>,
+    /// The image as the user named it.
+    pub image: String,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub healthcheck: Option<RecordHealthcheck>,
+    #[serde(deserialize_with = "de_null_default")]
+    pub labels: BTreeMap<String, String>,
+    /// `{"80/tcp": {}}`: the ports the image or `--expose` declares.
+    #[serde(deserialize_with = "de_keys")]
+    pub exposed_ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecordHealthcheck {
+    /// Nanoseconds; 0 means the default.
+    pub interval: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecordHost {
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    pub log_config: LogConfig,
+    /// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
+    #[serde(deserialize_with = "de_null_default")]
+    pub port_bindings: BTreeMap<String, Option<Vec<PortBinding>>>,
+    pub network_mode: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(deserialize_with = "de_null_default")]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecordNetwork {
+    #[serde(deserialize_with = "de_null_default")]
+    pub networks: BTreeMap<String, NetworkEndpoint>,
+    /// The live mapping, same shape as `PortBindings`.
+    #[serde(deserialize_with = "de_null_default")]
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkEndpoint {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+}
+
+impl ContainerRecord {
+    /// The name without the leading slash.
+    pub fn name(&self) -> &str {
+        self.raw_name.trim_start_matches('/')
     }
+
+    /// The state as `docker ps` words it: running, paused, restarting, removing, dead, created,
+    /// exited. The daemon's own file has no `Status`; it is derived the way the engine derives
+    /// it (moby's `State.StateString`).
+    pub fn state_word(&self) -> &str {
+        let s = &self.state;
+        if !s.status.is_empty() {
+            return &s.status;
+        }
+        if s.running {
+            if s.paused {
+                "paused"
+            } else if s.restarting {
+                "restarting"
+            } else {
+                "running"
+            }
+        } else if s.removal_in_progress {
+            "removing"
+        } else if s.dead {
+            "dead"
+        } else if s.started_at.is_none() {
+            "created"
+        } else {
+            "exited"
+        }
+    }
+
+    /// Started with its output attached to a client (no `-d`).
+    pub fn attached(&self) -> bool {
+        self.config.attach_stdout || self.config.attach_stderr
+    }
+
+    /// The command the container runs: its entrypoint, then its `Cmd`.
+    pub fn command(&self) -> Vec<String> {
+        self.config
+            .entrypoint
+            .iter()
+            .chain(self.config.cmd.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// The health check's interval (`--health-interval`), when set.
+    pub fn health_interval(&self) -> Option<std::time::Duration> {
+        self.config
+            .healthcheck
+            .as_ref()
+            .map(|h| h.interval)
+            .filter(|n| *n > 0)
+            .map(std::time::Duration::from_nanos)
+    }
+
+    /// The IP addresses the container has, on every network.
+    pub fn ips(&self) -> impl Iterator<Item = &str> {
+        self.network_settings.networks.values().flat_map(|n| {
+            [n.ip_address.as_str(), n.global_ipv6_address.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+        })
+    }
+}
+
+/// An RFC 3339 time as the engine writes it, parsed once; Go's zero time and garbage are `None`.
+fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.as_deref().and_then(crate::util::parse_rfc3339))
+}
+
+/// `null`, a list of strings, or one string (old engines) as a list.
+fn de_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
+/// `null` as the type's default (the engine writes `null` for empty maps and lists).
+fn de_null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The keys of a JSON object whose values are ignored (`{"80/tcp": {}}`).
+fn de_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let m: Option<BTreeMap<String, serde::de::IgnoredAny>> = Option::deserialize(d)?;
+    Ok(m.map(|m| m.into_keys().collect()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -293,25 +439,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn details_keep_what_the_checks_read() {
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"Id":"abc","Name":"/web","State":{"Running":true,"Pid":7},"RestartCount":2,
-                "Config":{"Cmd":["nginx"],"Env":["SECRET=1"],"Image":"nginx"},
-                "HostConfig":{"RestartPolicy":{"Name":"always"},"Binds":["/a:/b"]},
-                "StreamConfig":{},"MountPoints":{"/data":{}},"NetworkSettings":{"Ports":{},"SandboxKey":"x"}}"#,
+    fn records_keep_what_the_checks_read() {
+        let rec: ContainerRecord = serde_json::from_str(
+            r#"{"Id":"abc","Name":"/web","State":{"Running":true,"Pid":7,"StartedAt":"2026-11-28T06:00:22.119332206Z","FinishedAt":"0001-01-01T00:00:00Z"},"RestartCount":2,
+                "Created":"2026-11-28T06:00:20Z",
+                "Config":{"Cmd":"nginx -g x","Entrypoint":null,"Env":["SECRET=1"],"Image":"nginx","ExposedPorts":{"80/tcp":{}},"Labels":null},
+                "HostConfig":{"RestartPolicy":{"Name":"always"},"Binds":["/a:/b"],"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}},
+                "StreamConfig":{},"MountPoints":{"/data":{}},"NetworkSettings":{"Ports":null,"SandboxKey":"x","Networks":{"bridge":{"IPAddress":"172.17.0.2","GlobalIPv6Address":""}}}}"#,
         )
         .expect("parses");
-        let rec: Record = serde_json::from_value(v).expect("record");
-        let p = rec.into_value().expect("value");
-        assert_eq!(p["State"]["Pid"], 7);
-        assert_eq!(p["Config"]["Cmd"][0], "nginx");
-        assert!(
-            p["Config"].get("Env").is_none(),
-            "the environment is not kept"
-        );
-        assert_eq!(p["HostConfig"]["RestartPolicy"]["Name"], "always");
-        assert!(p.get("StreamConfig").is_none() && p.get("MountPoints").is_none());
-        assert!(p["NetworkSettings"].get("SandboxKey").is_none());
+        assert_eq!(rec.name(), "web");
+        assert_eq!(rec.state.pid, 7);
+        assert_eq!(rec.state_word(), "running");
+        assert_eq!(rec.config.cmd, vec!["nginx -g x".to_string()]);
+        assert!(rec.config.entrypoint.is_empty());
+        assert_eq!(rec.config.exposed_ports, vec!["80/tcp".to_string()]);
+        assert_eq!(rec.host_config.restart_policy.name, "always");
+        assert_eq!(rec.ips().collect::<Vec<_>>(), vec!["172.17.0.2"]);
+        assert!(rec.state.finished_at.is_none(), "Go's zero time is no time");
+        let started = rec.state.started_at.expect("a start time");
+        assert!((started - rec.created.expect("created")).abs() < 3.0);
+    }
+
+    #[test]
+    fn state_words_from_the_daemons_flags() {
+        let mut r = ContainerRecord::default();
+        assert_eq!(r.state_word(), "created");
+        r.state.started_at = Some(1.0);
+        assert_eq!(r.state_word(), "exited");
+        r.state.dead = true;
+        assert_eq!(r.state_word(), "dead");
+        r.state.running = true;
+        r.state.restarting = true;
+        assert_eq!(r.state_word(), "restarting");
+        r.state.status = "paused".into();
+        assert_eq!(r.state_word(), "paused");
     }
 
     #[test]
@@ -327,8 +489,5 @@ mod tests {
             serde_json::from_str(r#"[{"Id":"sha256:2","RepoTags":null,"Size":10}]"#)
                 .expect("parses");
         assert!(i[0].is_dangling());
-        let v: VolumeList =
-            serde_json::from_str(r#"{"Volumes":null,"Warnings":null}"#).expect("parses");
-        assert!(v.volumes.is_none());
     }
 }

@@ -12,6 +12,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -244,30 +245,203 @@ pub struct WalkSize {
     pub complete: bool,
 }
 
-/// Walks several trees in parallel (`threads` workers), each under the shared deadline. The
-/// result at index i belongs to `roots[i]`. A missing root is an empty, complete walk.
-pub fn walk_many(roots: &[PathBuf], deadline: Instant, threads: usize) -> Vec<WalkSize> {
-    let results: Mutex<Vec<WalkSize>> = Mutex::new(vec![WalkSize::default(); roots.len()]);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, 16).min(roots.len().max(1)) {
-            s.spawn(|| {
+/// A walk that stopped making progress: a filesystem that does not answer (an NFS or FUSE
+/// mount whose server went away) blocks `stat`, `readdir` and `open` below it, forever.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StuckPath {
+    /// The root being walked (index into the roots given).
+    #[serde(skip)]
+    pub root: usize,
+    /// Where the walk was when it stopped answering: the directory being read, or the root.
+    pub path: PathBuf,
+    /// How long it had made no progress when it was given up.
+    pub waited_ms: u64,
+}
+
+/// What [`walk_many`] found: one size per root (a lower bound where `complete` is false) and the
+/// walks given up because their filesystem stopped answering.
+#[derive(Debug, Clone, Default)]
+pub struct Walked {
+    pub sizes: Vec<WalkSize>,
+    pub stuck: Vec<StuckPath>,
+}
+
+/// What a worker is doing, for the collector to see: the root and directory it is in, its
+/// running count, and when it last moved.
+struct Worker {
+    current: Mutex<Option<(usize, PathBuf, WalkSize)>>,
+    /// Milliseconds since the walk began, at the worker's last step.
+    last_step_ms: AtomicU64,
+    /// Given up on: it must not report, and stops if it ever wakes.
+    abandoned: AtomicBool,
+}
+
+/// Walks several trees in parallel (`threads` workers) under an overall `deadline`, and gives up
+/// on any one walk that makes no progress for `stall` — a mount that stopped answering costs at
+/// most `stall`, and the other trees are still walked (a replacement worker takes over the
+/// queue). Workers are detached threads: a thread blocked in the kernel on a hung mount cannot
+/// be cancelled, only abandoned, and the process exits without waiting for it. The result at
+/// index i belongs to `roots[i]`. A missing root is an empty, complete walk.
+pub fn walk_many(roots: &[PathBuf], deadline: Instant, stall: Duration, threads: usize) -> Walked {
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    let n = roots.len();
+    let mut out = Walked {
+        sizes: vec![WalkSize::default(); n],
+        stuck: Vec::new(),
+    };
+    if n == 0 {
+        return out;
+    }
+    let roots: Arc<Vec<PathBuf>> = Arc::new(roots.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel::<(usize, WalkSize)>();
+    let spawn = |workers: &mut Vec<Arc<Worker>>| {
+        let w = Arc::new(Worker {
+            current: Mutex::new(None),
+            last_step_ms: AtomicU64::new(elapsed_ms(start)),
+            abandoned: AtomicBool::new(false),
+        });
+        workers.push(Arc::clone(&w));
+        let (roots, next, tx) = (Arc::clone(&roots), Arc::clone(&next), tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name("dockhand-walk".into())
+            .spawn(move || {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(root) = roots.get(i) else { break };
-                    let r = walk(root, deadline);
-                    if let Ok(mut v) = results.lock() {
-                        v[i] = r;
+                    w.last_step_ms.store(elapsed_ms(start), Ordering::Relaxed);
+                    if let Ok(mut c) = w.current.lock() {
+                        *c = Some((i, root.clone(), WalkSize::default()));
+                    }
+                    let r = walk_observed(root, deadline, &|path, partial| {
+                        w.last_step_ms.store(elapsed_ms(start), Ordering::Relaxed);
+                        if let Ok(mut c) = w.current.lock() {
+                            *c = Some((i, path.to_path_buf(), partial));
+                        }
+                        !w.abandoned.load(Ordering::Relaxed)
+                    });
+                    if w.abandoned.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Ok(mut c) = w.current.lock() {
+                        *c = None;
+                    }
+                    if tx.send((i, r)).is_err() {
+                        break;
                     }
                 }
             });
+        spawned.is_ok()
+    };
+    let mut workers: Vec<Arc<Worker>> = Vec::new();
+    for _ in 0..threads.clamp(1, 16).min(n) {
+        if !spawn(&mut workers) {
+            break;
         }
-    });
-    results.into_inner().unwrap_or_default()
+    }
+    let mut done = vec![false; n];
+    let mut finished = 0;
+    // Roots whose walk was given up on count as finished.
+    while finished < n {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok((i, r)) => {
+                if !done[i] {
+                    done[i] = true;
+                    finished += 1;
+                    out.sizes[i] = r;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) if workers.is_empty() => break,
+            Err(_) => {}
+        }
+        let now_ms = elapsed_ms(start);
+        if Instant::now() >= deadline {
+            break;
+        }
+        let mut replacements = 0;
+        for w in &workers {
+            if w.abandoned.load(Ordering::Relaxed) {
+                continue;
+            }
+            let idle = now_ms.saturating_sub(w.last_step_ms.load(Ordering::Relaxed));
+            if idle < stall.as_millis() as u64 {
+                continue;
+            }
+            let cur = w.current.lock().ok().and_then(|c| c.clone());
+            let Some((i, path, partial)) = cur else {
+                continue;
+            };
+            w.abandoned.store(true, Ordering::Relaxed);
+            if !done[i] {
+                done[i] = true;
+                finished += 1;
+                out.sizes[i] = WalkSize {
+                    complete: false,
+                    ..partial
+                };
+                out.stuck.push(StuckPath {
+                    root: i,
+                    path,
+                    waited_ms: idle,
+                });
+            }
+            replacements += 1;
+        }
+        for _ in 0..replacements {
+            if next.load(Ordering::Relaxed) < n {
+                spawn(&mut workers);
+            }
+        }
+    }
+    if finished < n {
+        // The deadline ran out: what the walks in flight counted so far is a lower bound, and the
+        // roots never started are unknown.
+        for w in &workers {
+            w.abandoned.store(true, Ordering::Relaxed);
+            if let Some((i, _, partial)) = w.current.lock().ok().and_then(|c| c.clone())
+                && !done[i]
+            {
+                done[i] = true;
+                out.sizes[i] = WalkSize {
+                    complete: false,
+                    ..partial
+                };
+            }
+        }
+        while let Ok((i, r)) = rx.try_recv() {
+            if !done[i] {
+                done[i] = true;
+                out.sizes[i] = r;
+            }
+        }
+        for (i, d) in done.iter().enumerate() {
+            if !d {
+                out.sizes[i].complete = false;
+            }
+        }
+    }
+    out
+}
+
+fn elapsed_ms(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
 }
 
 /// Walks one tree without following symlinks.
 pub fn walk(root: &Path, deadline: Instant) -> WalkSize {
+    walk_observed(root, deadline, &|_, _| true)
+}
+
+/// Walks one tree, telling `step` where it is (each directory, and every 256 entries) and what
+/// it has counted; `step` returning false stops the walk (its result is then partial).
+fn walk_observed(
+    root: &Path,
+    deadline: Instant,
+    step: &dyn Fn(&Path, WalkSize) -> bool,
+) -> WalkSize {
     let mut out = WalkSize {
         complete: true,
         ..WalkSize::default()
@@ -296,13 +470,17 @@ pub fn walk(root: &Path, deadline: Instant) -> WalkSize {
     let mut stack = vec![root.to_path_buf()];
     let mut n = 0u32;
     while let Some(dir) = stack.pop() {
+        if !step(&dir, out) {
+            out.complete = false;
+            return out;
+        }
         let Ok(rd) = fs::read_dir(&dir) else {
             out.complete = false;
             continue;
         };
         for entry in rd.flatten() {
             n = n.wrapping_add(1);
-            if n.is_multiple_of(256) && Instant::now() >= deadline {
+            if n.is_multiple_of(256) && (Instant::now() >= deadline || !step(&dir, out)) {
                 out.complete = false;
                 return out;
             }
@@ -535,10 +713,16 @@ mod tests {
         assert!(w.complete);
         // 1000 + 500 + the symlink itself (its target path length), the hard link once.
         assert_eq!(w.bytes, 1500 + "/usr".len() as u64);
-        let many = walk_many(&[d.join("a/b"), d.join("missing")], far(), 2);
-        assert_eq!(many[0].bytes, 1500);
+        let many = walk_many(
+            &[d.join("a/b"), d.join("missing")],
+            far(),
+            Duration::from_secs(5),
+            2,
+        );
+        assert!(many.stuck.is_empty());
+        assert_eq!(many.sizes[0].bytes, 1500);
         assert_eq!(
-            many[1],
+            many.sizes[1],
             WalkSize {
                 complete: true,
                 ..WalkSize::default()

@@ -92,13 +92,9 @@ pub fn classify_pidfile(
 
 /// `daemon.pidfile`: the pid the pid file names — the daemon, a gone pid, or a stranger.
 pub async fn pidfile(ctx: &Ctx<'_>) -> Finding {
-    let Some(located) = ctx.located().await else {
-        return timed_out(ctx, "reading /proc for the daemon process");
-    };
-    let (path, daemon) = match located {
-        Located::Found(d) => (d.paths.pidfile.clone(), Some(d.info.pid)),
-        Located::NotRunning { paths, .. } => (paths.pidfile.clone(), None),
-        Located::Remote => {
+    let located = match ctx.located().await {
+        Ok(l) => l,
+        Err(crate::facts::Gap::Remote { .. }) => {
             return Finding::new(
                 Status::Unknown,
                 format!(
@@ -106,6 +102,16 @@ pub async fn pidfile(ctx: &Ctx<'_>) -> Finding {
                     ctx.engine.endpoint()
                 ),
             );
+        }
+        Err(_) => return timed_out(ctx, "reading /proc for the daemon process"),
+    };
+    let (path, daemon) = match located {
+        Located::Found(d) => (d.paths.pidfile.clone(), Some(d.info.pid)),
+        Located::NotRunning { paths, .. } => (paths.pidfile.clone(), None),
+        Located::Remote => {
+            return super::gap(&crate::facts::Gap::Remote {
+                endpoint: ctx.engine.endpoint().to_string(),
+            });
         }
     };
     let p = path.clone();
@@ -581,7 +587,7 @@ pub async fn config(ctx: &Ctx<'_>) -> Finding {
     };
     let unknown = unknown_keys(&map);
     let cmdline: Vec<String> = match ctx.located().await {
-        Some(Located::Found(d)) => d.info.cmdline.clone(),
+        Ok(Located::Found(d)) => d.info.cmdline.clone(),
         _ => Vec::new(),
     };
     let conflicts = flag_conflicts(&map, &cmdline);
@@ -667,7 +673,7 @@ pub async fn live_restore(ctx: &Ctx<'_>) -> Finding {
     if !ctx.engine_answered().await {
         return super::engine_silent();
     }
-    let Some(info) = ctx.info().await else {
+    let Ok(info) = ctx.info().await else {
         return Finding::new(
             Status::Unknown,
             "/info did not answer (see daemon.responsive)",
@@ -833,7 +839,7 @@ pub async fn log_rotation(ctx: &Ctx<'_>) -> Finding {
         }
     };
     let cmdline: Vec<String> = match ctx.located().await {
-        Some(Located::Found(d)) => d.info.cmdline.clone(),
+        Ok(Located::Found(d)) => d.info.cmdline.clone(),
         _ => Vec::new(),
     };
     // Without the engine or the daemon's command line, daemon.json alone may be the wrong
@@ -848,6 +854,7 @@ pub async fn log_rotation(ctx: &Ctx<'_>) -> Finding {
     let engine_driver = if ctx.engine_answered().await {
         ctx.info()
             .await
+            .ok()
             .and_then(|i| i.get("LoggingDriver"))
             .and_then(Value::as_str)
     } else {
@@ -858,23 +865,16 @@ pub async fn log_rotation(ctx: &Ctx<'_>) -> Finding {
     // inspect documents already gathered (no per-container call).
     let mut existing = Vec::new();
     if ctx.engine_answered().await
-        && let Some(details) = ctx.container_details().await
+        && let Ok(records) = ctx.records().await
     {
-        for c in details {
-            let lc = c.pointer("/HostConfig/LogConfig");
-            let ty = lc.and_then(|l| l.get("Type")).and_then(Value::as_str);
+        for c in records {
+            let lc = &c.host_config.log_config;
             let has_max = lc
-                .and_then(|l| l.pointer("/Config/max-size"))
-                .and_then(Value::as_str)
+                .config
+                .get("max-size")
                 .is_some_and(|s| !s.is_empty() && s != "-1");
-            if ty == Some("json-file") && !has_max {
-                existing.push(
-                    c.get("Name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_string(),
-                );
+            if lc.kind == "json-file" && !has_max {
+                existing.push(c.name().to_string());
             }
         }
     }
@@ -1019,7 +1019,7 @@ pub async fn tcp_exposed(ctx: &Ctx<'_>) -> Finding {
     let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
     let located = ctx.located().await;
     let (cmdline, pid) = match located {
-        Some(Located::Found(d)) => (d.info.cmdline.clone(), Some(d.info.pid)),
+        Ok(Located::Found(d)) => (d.info.cmdline.clone(), Some(d.info.pid)),
         _ => (Vec::new(), None),
     };
     // dockerd defaults --tlsverify to DOCKER_TLS_VERIFY being set in its environment.
@@ -1035,6 +1035,7 @@ pub async fn tcp_exposed(ctx: &Ctx<'_>) -> Finding {
     let engine_warnings: Vec<String> = if ctx.engine_answered().await {
         ctx.info()
             .await
+            .ok()
             .and_then(|i| i.get("Warnings"))
             .and_then(Value::as_array)
             .into_iter()
@@ -1083,7 +1084,7 @@ pub async fn tcp_exposed(ctx: &Ctx<'_>) -> Finding {
                     .join(", ")
             )
         };
-        if cmdline.is_empty() && !matches!(located, Some(Located::Found(_))) {
+        if cmdline.is_empty() && !matches!(located, Ok(Located::Found(_))) {
             return Finding::new(
                 Status::Unknown,
                 format!(
@@ -1142,7 +1143,7 @@ pub async fn warnings(ctx: &Ctx<'_>) -> Finding {
     if !ctx.engine_answered().await {
         return super::engine_silent();
     }
-    let Some(info) = ctx.info().await else {
+    let Ok(info) = ctx.info().await else {
         return Finding::new(
             Status::Unknown,
             "/info did not answer (see daemon.responsive)",

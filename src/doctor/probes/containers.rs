@@ -15,6 +15,7 @@ use super::{Ctx, Probe, err_json, probe};
 use crate::doctor::{Finding, Status};
 use crate::runtime::blocking;
 use crate::runtime::daemon::Located;
+use crate::runtime::inventory::ContainerRecord;
 use crate::util::{human_age, human_bytes, rfc3339};
 
 pub fn probes() -> Vec<Probe> {
@@ -84,93 +85,44 @@ pub struct Probed {
 }
 
 impl Ctr {
-    /// Reads an inspect-shaped document; `None` when it has no id.
-    pub fn from_doc(doc: &Value) -> Option<Ctr> {
-        let s = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or_default();
-        let strings = |p: &str| -> Vec<String> {
-            match doc.pointer(p) {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect(),
-                // An old API answered a string where newer ones give a list.
-                Some(Value::String(x)) => vec![x.clone()],
-                _ => Vec::new(),
-            }
-        };
-        let id = s("/Id");
-        if id.is_empty() {
+    /// The checks' view of a typed record; `None` when it has no id.
+    pub fn from_record(r: &ContainerRecord) -> Option<Ctr> {
+        if r.id.is_empty() {
             return None;
         }
-        let state = doc.get("State").cloned().unwrap_or(Value::Null);
-        let health = state
-            .get("Health")
-            .filter(|h| h.is_object())
-            .map(|h| Health {
-                status: h
-                    .get("Status")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                failing_streak: h.get("FailingStreak").and_then(Value::as_u64).unwrap_or(0),
-                log: h
-                    .get("Log")
-                    .and_then(Value::as_array)
-                    .map(|l| {
-                        l.iter()
-                            .map(|e| Probed {
-                                start: e.get("Start").and_then(Value::as_str).and_then(parse_time),
-                                end: e.get("End").and_then(Value::as_str).and_then(parse_time),
-                                exit_code: e.get("ExitCode").and_then(Value::as_i64).unwrap_or(0),
-                                output: e
-                                    .get("Output")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default()
-                                    .to_string(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
-        let flag = |p: &str| doc.pointer(p).and_then(Value::as_bool).unwrap_or(false);
         Some(Ctr {
-            id: id.to_string(),
-            name: s("/Name").trim_start_matches('/').to_string(),
-            image: s("/Config/Image").to_string(),
-            state: state_word(&state),
-            pid: state.get("Pid").and_then(Value::as_i64).unwrap_or(0),
-            exit_code: state.get("ExitCode").and_then(Value::as_i64).unwrap_or(0),
-            oom_killed: state
-                .get("OOMKilled")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            error: state
-                .get("Error")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            created: parse_time(s("/Created")),
-            started_at: state
-                .get("StartedAt")
-                .and_then(Value::as_str)
-                .and_then(parse_time),
-            finished_at: state
-                .get("FinishedAt")
-                .and_then(Value::as_str)
-                .and_then(parse_time),
-            restart_count: doc.get("RestartCount").and_then(Value::as_u64).unwrap_or(0),
-            restart_policy: s("/HostConfig/RestartPolicy/Name").to_string(),
-            auto_remove: flag("/HostConfig/AutoRemove"),
-            attached: flag("/Config/AttachStdout") || flag("/Config/AttachStderr"),
-            cmd: strings("/Config/Cmd"),
-            entrypoint: strings("/Config/Entrypoint"),
-            health,
-            health_interval: doc
-                .pointer("/Config/Healthcheck/Interval")
-                .and_then(Value::as_u64)
-                .filter(|n| *n > 0)
-                .map(Duration::from_nanos),
+            id: r.id.clone(),
+            name: r.name().to_string(),
+            image: r.config.image.clone(),
+            state: r.state_word().to_string(),
+            pid: r.state.pid,
+            exit_code: r.state.exit_code,
+            oom_killed: r.state.oom_killed,
+            error: r.state.error.clone(),
+            created: r.created,
+            started_at: r.state.started_at,
+            finished_at: r.state.finished_at,
+            restart_count: r.restart_count,
+            restart_policy: r.host_config.restart_policy.name.clone(),
+            auto_remove: r.host_config.auto_remove,
+            attached: r.attached(),
+            cmd: r.config.cmd.clone(),
+            entrypoint: r.config.entrypoint.clone(),
+            health: r.state.health.as_ref().map(|h| Health {
+                status: h.status.clone(),
+                failing_streak: h.failing_streak,
+                log: h
+                    .log
+                    .iter()
+                    .map(|e| Probed {
+                        start: e.start,
+                        end: e.end,
+                        exit_code: e.exit_code,
+                        output: e.output.clone(),
+                    })
+                    .collect(),
+            }),
+            health_interval: r.health_interval(),
         })
     }
 
@@ -240,48 +192,9 @@ pub fn state_word(state: &Value) -> String {
     .to_string()
 }
 
-/// An RFC 3339 time as the engine writes it ("2026-11-28T06:00:22.119332206Z", or with an
-/// offset) in seconds since the epoch. Go's zero time (year 1) and anything unreadable are
-/// `None`.
+/// An RFC 3339 time in seconds since the epoch (see [`crate::util::parse_rfc3339`]).
 pub fn parse_time(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if y <= 1 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        frac = format!("0.{}", &r[..digits]).parse::<f64>().ok()?;
-        rest = &r[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    Some((days * 86_400 + h * 3600 + mi * 60 + sec - offset) as f64 + frac)
-}
-
-/// Howard Hinnant's civil date → days since 1970-01-01.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    crate::util::parse_rfc3339(s)
 }
 
 fn now() -> f64 {
@@ -320,8 +233,8 @@ fn names_list<'a>(names: impl IntoIterator<Item = &'a str>, show: usize) -> Stri
 
 /// The containers, or the finding that says why there are none to judge.
 async fn containers(ctx: &Ctx<'_>) -> Result<Vec<Ctr>, Finding> {
-    let docs = ctx.answered_details().await?;
-    Ok(docs.iter().filter_map(Ctr::from_doc).collect())
+    let recs = ctx.answered_records().await?;
+    Ok(recs.iter().filter_map(Ctr::from_record).collect())
 }
 
 /// A count threshold from the config: how many may be there before it is a problem.
@@ -381,7 +294,7 @@ pub async fn exited(ctx: &Ctx<'_>) -> Finding {
         }));
     }
     // What they hold on disk: writable layer plus log, from the storage map.
-    let sizes: Option<HashMap<&str, Option<u64>>> = match ctx.df().await {
+    let sizes: Option<HashMap<&str, Option<u64>>> = match ctx.storage_map().await {
         Ok(df) => Some(
             df.containers
                 .items
@@ -427,7 +340,7 @@ pub async fn exited(ctx: &Ctx<'_>) -> Finding {
         "younger": younger,
         "bytes": bytes,
         "bytes_known": bytes_known,
-        "df_error": ctx.df().await.err(),
+        "df_error": ctx.storage_map().await.err().map(|g| g.to_string()),
         "oldest": { "id": oldest.id, "name": oldest.name, "age_secs": oldest_age },
         "containers": capped(&old, |c| {
             let mut v = c.brief();
@@ -1418,20 +1331,20 @@ pub async fn ghost(ctx: &Ctx<'_>) -> Finding {
         Err(f) => return f,
     };
     let daemon_pid = match ctx.located().await {
-        Some(Located::Found(d)) => d.info.pid,
-        Some(Located::Remote) => {
+        Ok(Located::Found(d)) => d.info.pid,
+        Err(crate::facts::Gap::Remote { .. }) => {
             return Finding::new(
                 Status::Unknown,
                 "the engine is on another host: its containers' processes are not visible here",
             );
         }
-        Some(Located::NotRunning { .. }) => {
+        Ok(Located::NotRunning { .. }) => {
             return Finding::new(
                 Status::Unknown,
                 "the daemon's process is not visible from here (another pid namespace, or /proc is hidden): containers' processes cannot be checked",
             );
         }
-        None => {
+        Ok(Located::Remote) | Err(_) => {
             return Finding::new(Status::Unknown, "/proc did not answer within the deadline");
         }
     };
@@ -1454,7 +1367,7 @@ pub async fn ghost(ctx: &Ctx<'_>) -> Finding {
             ),
         );
     }
-    let Some(procs) = ctx.processes().await else {
+    let Ok(procs) = ctx.processes().await else {
         return Finding::new(Status::Unknown, "/proc did not answer within the deadline");
     };
     let by_pid: HashMap<i32, &crate::runtime::host::ProcRow> =
@@ -1610,7 +1523,7 @@ pub async fn logs(ctx: &Ctx<'_>) -> Finding {
     }
     let warn = ctx.th(ID, "size_warn_mib") * MIB;
     let critical = ctx.th(ID, "size_critical_mib") * MIB;
-    let df = match ctx.df().await {
+    let df = match ctx.storage_map().await {
         Ok(df) => df,
         Err(e) => {
             return Finding::new(
@@ -1800,7 +1713,7 @@ mod tests {
     #[test]
     fn reads_a_daemon_record() {
         let doc = json!({
-            "ID": "ignored", "Id": "abc", "Name": "/web", "Created": "2026-11-28T06:00:16Z",
+            "ID": "abc", "Name": "/web", "Created": "2026-11-28T06:00:16Z",
             "RestartCount": 3, "Path": "sh", "Args": ["-c", "sleep 100 &"],
             "Config": {"Image": "busybox", "Cmd": ["sh", "-c", "sleep 100 &"], "Entrypoint": null,
                        "AttachStdout": false, "Healthcheck": {"Test": ["CMD", "false"], "Interval": 1_000_000_000u64}},
@@ -1810,7 +1723,8 @@ mod tests {
                       "Health": {"Status": "unhealthy", "FailingStreak": 2, "Log": [
                           {"Start": "2026-11-28T06:00:19Z", "End": "2026-11-28T06:00:19.1Z", "ExitCode": 1, "Output": "no"}]}}
         });
-        let c = Ctr::from_doc(&doc).expect("parses");
+        let rec: ContainerRecord = serde_json::from_value(doc).expect("a record");
+        let c = Ctr::from_record(&rec).expect("parses");
         assert_eq!(c.id, "abc");
         assert_eq!(c.name, "web");
         assert_eq!(c.state, "restarting");
@@ -1824,7 +1738,7 @@ mod tests {
             (h.status.as_str(), h.failing_streak, h.log.len()),
             ("unhealthy", 2, 1)
         );
-        assert!(Ctr::from_doc(&json!({"Name": "/x"})).is_none());
+        assert!(Ctr::from_record(&ContainerRecord::default()).is_none());
     }
 
     #[test]

@@ -55,7 +55,7 @@ async fn down_remedy(ctx: &Ctx<'_>) -> String {
     let mut r = String::from(
         "Start the daemon through its service manager (systemctl start docker, or service docker start) and read its log (journalctl -u docker)",
     );
-    if let Some(Located::NotRunning { paths, .. }) = ctx.located().await
+    if let Ok(Located::NotRunning { paths, .. }) = ctx.located().await
         && let Some(pid) = crate::runtime::daemon::read_pidfile(&paths.pidfile)
     {
         r.push_str(&format!(
@@ -93,7 +93,7 @@ pub async fn responsive(ctx: &Ctx<'_>) -> Finding {
         r
     });
     let pid = match ctx.located().await {
-        Some(Located::Found(d)) => Some(d.info.pid),
+        Ok(Located::Found(d)) => Some(d.info.pid),
         _ => None,
     };
     let finding = |status, class: &str, summary: String| {
@@ -173,7 +173,7 @@ pub async fn responsive(ctx: &Ctx<'_>) -> Finding {
 /// What to do when the daemon accepts connections but does not answer.
 async fn stuck_remedy(ctx: &Ctx<'_>) -> String {
     match ctx.located().await {
-        Some(Located::Found(d)) => {
+        Ok(Located::Found(d)) => {
             let pid = d.info.pid;
             if matches!(d.info.state, 'T' | 't') {
                 return resume_remedy(pid);
@@ -209,14 +209,18 @@ pub async fn process(ctx: &Ctx<'_>) -> Finding {
         d_samples: ctx.th(id, "d_state_samples") as u32,
     };
     let engine = ctx.engine;
-    let Some(located) = ctx.located().await else {
-        return Finding::new(
-            Status::Unknown,
-            format!(
-                "could not read the daemon process: /proc did not answer within {}",
-                human_duration(engine.timeout())
-            ),
-        );
+    let located = match ctx.located().await {
+        Ok(l) => l,
+        Err(crate::facts::Gap::Remote { .. }) => &Located::Remote,
+        Err(_) => {
+            return Finding::new(
+                Status::Unknown,
+                format!(
+                    "could not read the daemon process: /proc did not answer within {}",
+                    human_duration(engine.timeout())
+                ),
+            );
+        }
     };
     let d = match located {
         Located::Remote => {
@@ -241,7 +245,7 @@ pub async fn process(ctx: &Ctx<'_>) -> Finding {
                 "pidfile_pid": pidfile,
                 "data_root": paths.data_root,
             });
-            if *unreadable > 0 && holders.is_empty() {
+            if unreadable > &0 && holders.is_empty() {
                 return Finding::new(
                     Status::Unknown,
                     format!(

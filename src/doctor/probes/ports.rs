@@ -13,6 +13,7 @@ use super::{Ctx, Probe, probe};
 use crate::doctor::{Finding, Status};
 use crate::runtime::blocking;
 use crate::runtime::host::{ProcRow, now_secs};
+use crate::runtime::inventory::ContainerRecord;
 use crate::runtime::net::{Listener, ProxyArgs, bind_conflicts, in_subnet, parse_docker_proxy};
 
 pub fn probes() -> Vec<Probe> {
@@ -37,46 +38,21 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// The IP addresses a container's inspect document gives it, on every network.
-pub fn container_ips(details: &Value) -> HashSet<String> {
-    let mut ips = HashSet::new();
-    if let Some(nets) = details
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Value::as_object)
-    {
-        for n in nets.values() {
-            for k in ["IPAddress", "GlobalIPv6Address"] {
-                if let Some(ip) = n.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                    ips.insert(ip.to_string());
-                }
-            }
-        }
-    }
-    ips
+/// The IP addresses a container's record gives it, on every network.
+pub fn container_ips(c: &ContainerRecord) -> HashSet<String> {
+    c.ips().map(str::to_string).collect()
 }
 
 /// The host ports a container publishes: the live mapping (`NetworkSettings.Ports`) and what
 /// it asked for (`HostConfig.PortBindings`), as (proto, host ip, host port).
-pub fn published(details: &Value) -> Vec<(String, String, u16)> {
+pub fn published(c: &ContainerRecord) -> Vec<(String, String, u16)> {
     let mut out = Vec::new();
-    for ptr in ["/NetworkSettings/Ports", "/HostConfig/PortBindings"] {
-        let Some(map) = details.pointer(ptr).and_then(Value::as_object) else {
-            continue;
-        };
+    for map in [&c.network_settings.ports, &c.host_config.port_bindings] {
         for (key, bindings) in map {
             let proto = key.split_once('/').map_or("tcp", |(_, p)| p).to_string();
-            for b in bindings.as_array().into_iter().flatten() {
-                let ip = b
-                    .get("HostIp")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                if let Some(port) = b
-                    .get("HostPort")
-                    .and_then(Value::as_str)
-                    .and_then(|p| p.parse::<u16>().ok())
-                {
-                    out.push((proto.clone(), ip, port));
+            for b in bindings.iter().flatten() {
+                if let Ok(port) = b.host_port.parse::<u16>() {
+                    out.push((proto.clone(), b.host_ip.clone(), port));
                 }
             }
         }
@@ -86,14 +62,10 @@ pub fn published(details: &Value) -> Vec<(String, String, u16)> {
 
 /// Whether a running container publishes what a docker-proxy forwards: the same protocol and
 /// host port, towards one of the container's addresses.
-pub fn proxy_serves(details: &Value, p: &ProxyArgs) -> bool {
-    let running = details
-        .pointer("/State/Running")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    running
-        && container_ips(details).contains(&p.container_ip)
-        && published(details)
+pub fn proxy_serves(c: &ContainerRecord, p: &ProxyArgs) -> bool {
+    c.state.running
+        && container_ips(c).contains(&p.container_ip)
+        && published(c)
             .iter()
             .any(|(proto, _, port)| *proto == p.proto && *port == p.host_port)
 }
@@ -139,7 +111,7 @@ pub async fn leaked_proxy(ctx: &Ctx<'_>) -> Finding {
         Ok(d) => d,
         Err(f) => return *f,
     };
-    let Some(procs) = ctx.processes().await else {
+    let Ok(procs) = ctx.processes().await else {
         return Finding::new(Status::Unknown, "/proc did not answer within the deadline");
     };
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|p| (p.pid, p)).collect();
@@ -151,7 +123,7 @@ pub async fn leaked_proxy(ctx: &Ctx<'_>) -> Finding {
     let ours_live = proxies.iter().any(|(p, _)| p.ppid == d.info.pid);
     // Matching against containers needs the engine only when this daemon has proxies.
     let details = if ours_live {
-        match ctx.answered_details().await {
+        match ctx.answered_records().await {
             Ok(d) => d,
             Err(f) => return f,
         }
@@ -264,16 +236,13 @@ pub async fn leaked_proxy(ctx: &Ctx<'_>) -> Finding {
 /// The subnets of every network of this daemon (`/networks`, IPAM config). Empty when the engine
 /// does not answer.
 async fn network_subnets(ctx: &Ctx<'_>) -> Vec<String> {
-    let Ok(t) = ctx.engine.get_json::<Value>("/networks").await else {
+    let Ok(nets) = ctx.networks().await else {
         return Vec::new();
     };
-    t.value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.pointer("/IPAM/Config").and_then(Value::as_array))
-        .flatten()
-        .filter_map(|c| c.get("Subnet").and_then(Value::as_str).map(str::to_string))
+    nets.iter()
+        .flat_map(|n| n.ipam.config.iter())
+        .map(|c| c.subnet.clone())
+        .filter(|s| !s.is_empty())
         .collect()
 }
 
@@ -347,7 +316,7 @@ fn state_now(pid: i32) -> Option<char> {
 pub async fn stuck(ctx: &Ctx<'_>) -> Finding {
     let id = "ports.stuck";
     let samples = ctx.th(id, "d_state_samples").max(1.0) as u32;
-    let Some(table) = ctx.listeners().await else {
+    let Ok(table) = ctx.listeners().await else {
         return Finding::new(
             Status::Unknown,
             "reading the TCP listeners from /proc did not finish within the deadline",
@@ -502,38 +471,23 @@ pub struct Binding {
 
 /// A stopped container's restart policy and fixed-port TCP bindings, when it has both — the pure
 /// part of `ports.conflict`.
-pub fn restart_bindings(details: &Value) -> Option<(String, Vec<Binding>)> {
-    let running = details
-        .pointer("/State/Running")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let restarting = details
-        .pointer("/State/Restarting")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let policy = details
-        .pointer("/HostConfig/RestartPolicy/Name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if running || restarting || !matches!(policy, "always" | "unless-stopped" | "on-failure") {
+pub fn restart_bindings(c: &ContainerRecord) -> Option<(String, Vec<Binding>)> {
+    let policy = c.host_config.restart_policy.name.as_str();
+    if c.state.running
+        || c.state.restarting
+        || !matches!(policy, "always" | "unless-stopped" | "on-failure")
+    {
         return None;
     }
-    let map = details
-        .pointer("/HostConfig/PortBindings")
-        .and_then(Value::as_object)?;
     let mut out = Vec::new();
-    for (key, bindings) in map {
+    for (key, bindings) in &c.host_config.port_bindings {
         if key.split_once('/').is_some_and(|(_, p)| p != "tcp") {
             continue;
         }
-        for b in bindings.as_array().into_iter().flatten() {
-            let ip = b.get("HostIp").and_then(Value::as_str).unwrap_or("");
+        for b in bindings.iter().flatten() {
+            let ip = b.host_ip.as_str();
             // An empty or ranged host port is chosen at start: it cannot be known to clash.
-            let Some(port) = b
-                .get("HostPort")
-                .and_then(Value::as_str)
-                .and_then(|p| p.parse::<u16>().ok())
-            else {
+            let Ok(port) = b.host_port.parse::<u16>() else {
                 continue;
             };
             let parsed = if ip.is_empty() {
@@ -557,11 +511,11 @@ pub fn restart_bindings(details: &Value) -> Option<(String, Vec<Binding>)> {
 /// `ports.conflict`: stopped containers with a restart policy whose published host port another
 /// process now holds: their next start fails with "port is already allocated".
 pub async fn conflict(ctx: &Ctx<'_>) -> Finding {
-    let details = match ctx.answered_details().await {
+    let details = match ctx.answered_records().await {
         Ok(d) => d,
         Err(f) => return f,
     };
-    let candidates: Vec<(&Value, String, Vec<Binding>)> = details
+    let candidates: Vec<(&ContainerRecord, String, Vec<Binding>)> = details
         .iter()
         .filter_map(|c| restart_bindings(c).map(|(p, b)| (c, p, b)))
         .collect();
@@ -572,16 +526,13 @@ pub async fn conflict(ctx: &Ctx<'_>) -> Finding {
         )
         .evidence(json!({ "candidates": 0, "conflicts": [] }));
     }
-    if matches!(
-        ctx.located().await,
-        Some(crate::runtime::daemon::Located::Remote)
-    ) {
+    if matches!(ctx.located().await, Err(crate::facts::Gap::Remote { .. })) {
         return Finding::new(
             Status::Unknown,
             "the daemon is on another host: its listeners cannot be seen from here",
         );
     }
-    let Some(table) = ctx.listeners().await else {
+    let Ok(table) = ctx.listeners().await else {
         return Finding::new(
             Status::Unknown,
             "reading the TCP listeners from /proc did not finish within the deadline",
@@ -595,12 +546,8 @@ pub async fn conflict(ctx: &Ctx<'_>) -> Finding {
     let mut conflicts = Vec::new();
     for (c, policy, bindings) in &candidates {
         let ips = container_ips(c);
-        let cid = c.get("Id").and_then(Value::as_str).unwrap_or("");
-        let name = c
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim_start_matches('/');
+        let cid = c.id.as_str();
+        let name = c.name();
         for b in bindings {
             let port = &b.port;
             let mut holders = Vec::new();
@@ -698,6 +645,10 @@ mod tests {
         }
     }
 
+    fn rec(v: Value) -> ContainerRecord {
+        serde_json::from_value(v).expect("a record")
+    }
+
     fn running(ip: &str, port: &str) -> Value {
         json!({
             "State": { "Running": true },
@@ -711,13 +662,14 @@ mod tests {
 
     #[test]
     fn a_proxy_serves_a_running_container_with_its_ip_and_port() {
-        let c = running("172.17.0.2", "8080");
+        let v = running("172.17.0.2", "8080");
+        let c = rec(v.clone());
         assert!(proxy_serves(&c, &proxy(8080, "172.17.0.2")));
         assert!(!proxy_serves(&c, &proxy(8081, "172.17.0.2")));
         assert!(!proxy_serves(&c, &proxy(8080, "172.17.0.3")));
-        let mut stopped = c.clone();
+        let mut stopped = v;
         stopped["State"]["Running"] = json!(false);
-        assert!(!proxy_serves(&stopped, &proxy(8080, "172.17.0.2")));
+        assert!(!proxy_serves(&rec(stopped), &proxy(8080, "172.17.0.2")));
         let mut udp = proxy(8080, "172.17.0.2");
         udp.proto = "udp".into();
         assert!(!proxy_serves(&c, &udp));
@@ -773,10 +725,10 @@ mod tests {
     #[test]
     fn restart_bindings_of_stopped_containers() {
         let c = |running: bool, policy: &str, bindings: Value| {
-            json!({
+            rec(json!({
                 "State": { "Running": running, "Restarting": false },
                 "HostConfig": { "RestartPolicy": { "Name": policy }, "PortBindings": bindings }
-            })
+            }))
         };
         let b = json!({
             "80/tcp": [ { "HostIp": "127.0.0.1", "HostPort": "8080" }, { "HostIp": "", "HostPort": "" } ],

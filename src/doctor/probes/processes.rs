@@ -155,18 +155,20 @@ fn still(pid: i32, start_ticks: u64, states: &[char]) -> bool {
 }
 
 /// The located daemon, or the Unknown finding that says why it is not at hand.
-pub(super) fn located_daemon(located: Option<&Located>) -> Result<&DaemonProcess, Box<Finding>> {
+pub(super) fn located_daemon(
+    located: Result<&Located, crate::facts::Gap>,
+) -> Result<&DaemonProcess, Box<Finding>> {
     let f = match located {
-        Some(Located::Found(d)) => return Ok(d),
-        Some(Located::Remote) => Finding::new(
+        Ok(Located::Found(d)) => return Ok(d),
+        Err(crate::facts::Gap::Remote { .. }) => Finding::new(
             Status::Unknown,
             "the daemon is on another host: its processes cannot be seen from here",
         ),
-        Some(Located::NotRunning { .. }) => Finding::new(
+        Ok(Located::NotRunning { .. }) => Finding::new(
             Status::Unknown,
             "the daemon's process was not found on this host: its shims cannot be told from other daemons'",
         ),
-        None => Finding::new(
+        Ok(Located::Remote) | Err(_) => Finding::new(
             Status::Unknown,
             "/proc did not answer within the deadline while looking for the daemon",
         ),
@@ -180,7 +182,7 @@ async fn daemon_shims<'c>(
     ctx: &'c Ctx<'_>,
 ) -> Result<(&'c DaemonProcess, &'c [ProcRow], ShimScan), Box<Finding>> {
     let d = located_daemon(ctx.located().await)?;
-    let Some(procs) = ctx.processes().await else {
+    let Ok(procs) = ctx.processes().await else {
         return Err(Box::new(Finding::new(
             Status::Unknown,
             "/proc did not answer within the deadline",

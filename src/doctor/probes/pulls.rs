@@ -270,8 +270,8 @@ pub async fn stalled(ctx: &Ctx<'_>) -> Finding {
     let window = asked.min(cap);
 
     let d = match ctx.located().await {
-        Some(Located::Found(d)) => d,
-        Some(Located::NotRunning { unreadable, .. }) if *unreadable > 0 => {
+        Ok(Located::Found(d)) => d,
+        Ok(Located::NotRunning { unreadable, .. }) if *unreadable > 0 => {
             // Without root the socket's owner cannot be found: the daemon may well be running.
             return Finding::new(
                 Status::Unknown,
@@ -282,21 +282,21 @@ pub async fn stalled(ctx: &Ctx<'_>) -> Finding {
             .remedy("Run dockhand as root to see dockerd's downloads.")
             .evidence(json!({ "pid": null, "unreadable_processes": unreadable }));
         }
-        Some(Located::NotRunning { .. }) => {
+        Ok(Located::NotRunning { .. }) => {
             return Finding::new(
                 Status::Unknown,
                 "dockerd is not running on this host, so no download can be looked at (see daemon.reachable)",
             )
             .evidence(json!({ "pid": null }));
         }
-        Some(Located::Remote) => {
+        Err(crate::facts::Gap::Remote { .. }) => {
             return Finding::new(
                 Status::Unknown,
                 "the daemon is on another host: its downloads cannot be seen from here",
             )
             .evidence(json!({ "pid": null }));
         }
-        None => {
+        Ok(Located::Remote) | Err(_) => {
             return Finding::new(
                 Status::Unknown,
                 format!(
@@ -556,7 +556,7 @@ pub fn manual_restart(service: &ServiceManager, pid: i32) -> String {
 
 /// `docker pull` clients on this host: (pid, command line, image).
 async fn pull_clients(ctx: &Ctx<'_>) -> Vec<(i32, String, Option<String>)> {
-    let Some(procs) = ctx.processes().await else {
+    let Ok(procs) = ctx.processes().await else {
         return Vec::new();
     };
     procs

@@ -25,7 +25,7 @@ pub(super) async fn storage_map<'c>(ctx: &'c Ctx<'_>) -> Result<&'c DfReport, Fi
     if !ctx.engine_answered().await {
         return Err(super::engine_silent());
     }
-    ctx.df().await.map_err(|e| {
+    ctx.storage_map().await.map_err(|e| {
         Finding::new(
             Status::Unknown,
             format!("the storage map could not be made: {e}"),
