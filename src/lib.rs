@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod exit;
 pub mod facts;
+pub mod policy;
 pub mod report;
 pub mod runtime;
 pub mod util;

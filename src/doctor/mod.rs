@@ -2,7 +2,7 @@
 //! piece under a deadline), and turns evidence into findings.
 
 pub mod catalog;
-pub mod probes;
+pub mod checks;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -62,16 +62,100 @@ impl Status {
     }
 }
 
-/// What a probe concluded.
+/// What a check concluded.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub status: Status,
     /// One sentence: what is wrong (or that nothing is).
     pub summary: String,
-    /// What fixes it, specific to this host (pids, paths), when something needs fixing.
+    /// What fixes it, in words: the fix's steps rendered as prose (kept as its own field for
+    /// readers of `dockhand.doctor/v1` that predate `fix`).
     pub remedy: Option<String>,
+    /// What fixes it, as data: the commands and steps, specific to this host (pids, paths).
+    pub fix: Option<Fix>,
     /// The facts behind the verdict, as structured data.
     pub evidence: serde_json::Value,
+}
+
+/// What fixes a finding, as data. The report words it (each step's `text`); the JSON carries
+/// the steps, so a monitor — or a later `doctor --fix` — can act on exactly what doctor
+/// proposed, and a test can check that every `dockhand …` a fix names exists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Fix {
+    pub steps: Vec<FixStep>,
+}
+
+/// One step of a fix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FixStep {
+    /// Run a command: `argv` is the command itself (`["dockhand", "gc"]`,
+    /// `["kill", "-CONT", "812"]`), `text` the sentence that names it and says what it does.
+    Run { argv: Vec<String>, text: String },
+    /// Advice in words: what to change, and where.
+    Advice { text: String },
+}
+
+impl FixStep {
+    pub fn text(&self) -> &str {
+        match self {
+            FixStep::Run { text, .. } | FixStep::Advice { text } => text,
+        }
+    }
+}
+
+impl Fix {
+    /// A fix of one command step.
+    pub fn run(argv: &[&str], text: impl Into<String>) -> Fix {
+        Fix::default().then_run(argv, text)
+    }
+
+    /// A fix of one advice step.
+    pub fn advice(text: impl Into<String>) -> Fix {
+        Fix::default().then_advice(text)
+    }
+
+    pub fn then_run(mut self, argv: &[&str], text: impl Into<String>) -> Fix {
+        self.steps.push(FixStep::Run {
+            argv: argv.iter().map(|a| (*a).to_string()).collect(),
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn then_advice(mut self, text: impl Into<String>) -> Fix {
+        let text = text.into();
+        if !text.is_empty() {
+            self.steps.push(FixStep::Advice { text });
+        }
+        self
+    }
+
+    /// Appends another fix's steps.
+    pub fn and(mut self, other: Fix) -> Fix {
+        self.steps.extend(other.steps);
+        self
+    }
+
+    /// The steps as prose, in order.
+    pub fn text(&self) -> String {
+        self.steps
+            .iter()
+            .map(FixStep::text)
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The `dockhand …` commands the fix names (for the test that they all exist).
+    pub fn dockhand_commands(&self) -> impl Iterator<Item = &[String]> {
+        self.steps.iter().filter_map(|s| match s {
+            FixStep::Run { argv, .. } if argv.first().is_some_and(|a| a == "dockhand") => {
+                Some(argv.as_slice())
+            }
+            _ => None,
+        })
+    }
 }
 
 impl Finding {
@@ -80,13 +164,28 @@ impl Finding {
             status,
             summary: summary.into(),
             remedy: None,
+            fix: None,
             // Always an object (possibly empty), so consumers never branch on null.
             evidence: serde_json::Value::Object(Default::default()),
         }
     }
 
-    pub fn remedy(mut self, r: impl Into<String>) -> Finding {
-        self.remedy = Some(r.into());
+    /// Advice in words as the whole fix (a check whose fix has no command).
+    pub fn remedy(self, r: impl Into<String>) -> Finding {
+        let r = r.into();
+        if r.is_empty() {
+            return self;
+        }
+        self.fix(Fix::advice(r))
+    }
+
+    /// The fix, as data; the prose is rendered from it.
+    pub fn fix(mut self, f: Fix) -> Finding {
+        if f.steps.is_empty() {
+            return self;
+        }
+        self.remedy = Some(f.text());
+        self.fix = Some(f);
         self
     }
 
@@ -195,8 +294,8 @@ pub async fn run(
 ) -> Report {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let ctx = probes::Ctx::new(facts, catalog, config);
-    let registry = probes::registry();
+    let ctx = checks::Ctx::new(facts, catalog, config);
+    let registry = checks::registry();
     let deadline = ctx.probe_deadline();
     let runs = selected.iter().map(|def| {
         let probe = registry.iter().find(|p| p.id == def.id);

@@ -319,6 +319,7 @@ pub fn validate_report(doc: &Value, evidence: Evidence) -> Result<(), String> {
                         v.nonempty_string(&format!("{p}.remedy"), r);
                     }
                 }
+                validate_fix(&mut v, &p, c);
                 v.number(&format!("{p}.elapsed_ms"), c.get("elapsed_ms"));
                 if let Some(ev) = v.obj(&format!("{p}.evidence"), c.get("evidence"))
                     && let Some(id) = &id
@@ -488,4 +489,49 @@ pub fn check_ids(doc: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `checks[].fix`: null exactly when `remedy` is; else `{steps: [...]}` whose texts, joined,
+/// are the remedy, each step `{kind: "run", argv: [non-empty strings], text}` or
+/// `{kind: "advice", text}`.
+fn validate_fix(v: &mut V, p: &str, c: &serde_json::Map<String, Value>) {
+    let remedy = c.get("remedy").and_then(Value::as_str);
+    match (c.get("fix"), remedy) {
+        (Some(Value::Null), None) => {}
+        (Some(Value::Null) | None, Some(_)) => {
+            v.err(&format!("{p}.fix"), "missing while remedy is set")
+        }
+        (None, None) => v.err(&format!("{p}.fix"), "missing"),
+        (Some(fix), r) => {
+            let Some(steps) = fix.get("steps").and_then(Value::as_array) else {
+                v.err(&format!("{p}.fix.steps"), "expected an array");
+                return;
+            };
+            let mut texts = Vec::new();
+            for (i, st) in steps.iter().enumerate() {
+                let sp = format!("{p}.fix.steps[{i}]");
+                let text = v.nonempty_string(&format!("{sp}.text"), st.get("text"));
+                texts.extend(text);
+                match st.get("kind").and_then(Value::as_str) {
+                    Some("advice") => {}
+                    Some("run") => match st.get("argv").and_then(Value::as_array) {
+                        Some(a)
+                            if !a.is_empty()
+                                && a.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty())) => {}
+                        _ => v.err(
+                            &format!("{sp}.argv"),
+                            "expected a non-empty array of non-empty strings",
+                        ),
+                    },
+                    other => v.err(
+                        &format!("{sp}.kind"),
+                        format!("expected run or advice, got {other:?}"),
+                    ),
+                }
+            }
+            if r != Some(texts.join(" ").as_str()) {
+                v.err(&format!("{p}.remedy"), "is not the fix's steps in words");
+            }
+        }
+    }
 }

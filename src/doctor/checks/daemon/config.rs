@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Probe, probe};
+use crate::doctor::checks::{Ctx, Probe, probe};
 use crate::doctor::{Finding, Status};
 use crate::runtime::blocking;
 use crate::runtime::daemon::{Located, is_engine};
@@ -109,7 +109,7 @@ pub async fn pidfile(ctx: &Ctx<'_>) -> Finding {
         Located::Found(d) => (d.paths.pidfile.clone(), Some(d.info.pid)),
         Located::NotRunning { paths, .. } => (paths.pidfile.clone(), None),
         Located::Remote => {
-            return super::gap(&crate::facts::Gap::Remote {
+            return crate::doctor::checks::gap(&crate::facts::Gap::Remote {
                 endpoint: ctx.engine.endpoint().to_string(),
             });
         }
@@ -671,7 +671,7 @@ pub async fn config(ctx: &Ctx<'_>) -> Finding {
 /// `daemon.live-restore`: `/info` LiveRestoreEnabled.
 pub async fn live_restore(ctx: &Ctx<'_>) -> Finding {
     if !ctx.engine_answered().await {
-        return super::engine_silent();
+        return crate::doctor::checks::engine_silent();
     }
     let Ok(info) = ctx.info().await else {
         return Finding::new(
@@ -885,7 +885,7 @@ pub async fn log_rotation(ctx: &Ctx<'_>) -> Finding {
         "max_file": d.max_file,
         "driver_source": if engine_driver.is_some() { "engine" } else { "configuration" },
         "existing_unbounded": existing.len(),
-        "existing_unbounded_names": existing.iter().take(super::storage::EVIDENCE_CAP).collect::<Vec<_>>(),
+        "existing_unbounded_names": existing.iter().take(crate::doctor::checks::storage::EVIDENCE_CAP).collect::<Vec<_>>(),
     });
     let existing_note = if existing.is_empty() {
         String::new()
@@ -1141,7 +1141,7 @@ fn env_has(pid: i32, name: &str) -> bool {
 /// `daemon.warnings`: the engine's own `/info` Warnings, passed through.
 pub async fn warnings(ctx: &Ctx<'_>) -> Finding {
     if !ctx.engine_answered().await {
-        return super::engine_silent();
+        return crate::doctor::checks::engine_silent();
     }
     let Ok(info) = ctx.info().await else {
         return Finding::new(

@@ -3,7 +3,6 @@
 //! The facts they judge — the ping, the lists, `/info`, the daemon process, the records, the
 //! storage map — come from the run's [`Facts`], gathered once whoever asks first.
 
-pub mod config;
 pub mod containers;
 pub mod daemon;
 pub mod disk;
@@ -38,11 +37,11 @@ pub struct Probe {
 macro_rules! probe {
     ($id:literal, $f:path) => {{
         fn run<'c>(
-            c: &'c $crate::doctor::probes::Ctx<'c>,
+            c: &'c $crate::doctor::checks::Ctx<'c>,
         ) -> futures_util::future::LocalBoxFuture<'c, $crate::doctor::Finding> {
             Box::pin($f(c))
         }
-        $crate::doctor::probes::Probe { id: $id, run }
+        $crate::doctor::checks::Probe { id: $id, run }
     }};
 }
 pub(crate) use probe;
@@ -59,7 +58,6 @@ pub fn registry() -> Vec<Probe> {
         images::probes(),
         storage::probes(),
         volumes::probes(),
-        config::probes(),
     ]
     .into_iter()
     .flatten()

@@ -12,12 +12,16 @@ use crate::runtime::engine::EngineError;
 use crate::runtime::host::{self, now_secs};
 use crate::util::{human_bytes, human_duration, sanitize};
 
+pub mod config;
+
 pub fn probes() -> Vec<Probe> {
-    vec![
+    let mut v = vec![
         probe!("daemon.reachable", reachable),
         probe!("daemon.responsive", responsive),
         probe!("daemon.process", process),
-    ]
+    ];
+    v.extend(config::probes());
+    v
 }
 
 /// `daemon.reachable`: the socket exists, may be opened, accepts a connection.

@@ -1,0 +1,1 @@
+//! Verdicts of the containers area (see [`crate::policy`]).

@@ -1,0 +1,1 @@
+//! Verdicts of the daemon area (see [`crate::policy`]).

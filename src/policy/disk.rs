@@ -1,0 +1,1 @@
+//! Verdicts of the disk area (see [`crate::policy`]).

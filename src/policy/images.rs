@@ -1,0 +1,1 @@
+//! Verdicts of the images area (see [`crate::policy`]).

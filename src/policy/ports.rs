@@ -1,0 +1,1 @@
+//! Verdicts of the ports area (see [`crate::policy`]).

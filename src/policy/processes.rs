@@ -1,0 +1,1 @@
+//! Verdicts of the processes area (see [`crate::policy`]).

@@ -1,0 +1,1 @@
+//! Verdicts of the pulls area (see [`crate::policy`]).

@@ -1,0 +1,1 @@
+//! Verdicts of the storage area (see [`crate::policy`]).
