@@ -24,3 +24,5 @@ mod doctor;
 mod formats;
 #[path = "it/harness.rs"]
 mod harness;
+#[path = "it/hung_mount.rs"]
+mod hung_mount;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::facts::{Facts, Gap};
+use crate::policy;
 use crate::runtime::blocking;
 use crate::runtime::daemon::{self, Located};
 use crate::runtime::engine::{Engine, EngineError};
@@ -217,13 +218,42 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
     };
     let lists = async {
         let (c, i, v) = tokio::join!(facts.containers(), facts.images(), facts.volumes());
-        Ok::<_, Gap>((c?, i?, v?))
+        Ok::<_, Gap>((c?, i?, v))
     };
     let (scanned, deleted, lists) = tokio::join!(scan, deleted, lists);
+    // The engine's volume list stats every local volume's directory: a volume whose filesystem
+    // stopped answering holds the list (and `docker volume ls`) for good. The disk then says
+    // which volumes there are, and their users come from the container list.
     let (containers, images, volumes) = lists?;
     let mut report = match scanned {
         Scanned::Disk(scan) => {
             let snapshots = scan.buildkit_snapshots;
+            let from_disk: Vec<Volume>;
+            let volumes = match volumes {
+                Ok(v) => v,
+                Err(g) => {
+                    notes.push(format!(
+                        "{g} (a volume's filesystem that stopped answering holds the engine's volume list): volumes are those found under {}, without their drivers' details",
+                        data_root.join("volumes").display()
+                    ));
+                    from_disk = scan
+                        .volumes
+                        .keys()
+                        .map(|name| Volume {
+                            name: name.clone(),
+                            driver: "local".into(),
+                            mountpoint: data_root
+                                .join("volumes")
+                                .join(name)
+                                .join("_data")
+                                .display()
+                                .to_string(),
+                            labels: None,
+                        })
+                        .collect();
+                    &from_disk
+                }
+            };
             let mut r = assemble(*scan, containers, images, volumes);
             r.build_cache =
                 build_cache_from_engine(facts.engine(), api, walks.deadline, snapshots).await;
@@ -249,7 +279,7 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
                     data_root.join("image").join(&driver).join("layerdb").display()
                 )),
             }
-            from_engine(facts.engine(), walks.deadline, containers, images, volumes)
+            from_engine(facts.engine(), walks.deadline, containers, images, volumes?)
                 .await
                 .map_err(|err| Gap::Engine {
                     what: "the engine did not answer /system/df",
@@ -305,14 +335,6 @@ fn empty_report(source: &str) -> DfReport {
         lower_bound: false,
         stuck: Vec::new(),
     }
-}
-
-/// A volume named by the engine (64 hex digits) rather than by a person.
-pub fn is_anonymous(v: &Volume) -> bool {
-    v.labels
-        .as_ref()
-        .is_some_and(|l| l.contains_key("com.docker.volume.anonymous"))
-        || (v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn container_images(containers: &[Container]) -> HashMap<String, usize> {
@@ -446,16 +468,28 @@ fn scan_disk(
     }
     let mut leftovers = LeftoversPart::default();
     let bk = storage::buildkit_snapshot_names(root);
-    let leaked = if driver == "overlay2" {
-        match storage::leaked_overlay2_dirs(
-            root,
-            &store.referenced_dirs(),
-            &|n| storage::bytes_contain(&bk, n),
-            LEAK_MIN_AGE,
-        ) {
-            Ok(l) => {
+    let leaked: Vec<LeakedDir> = if driver == "overlay2" {
+        let referenced = store.referenced_dirs();
+        match storage::overlay2_dirs(root) {
+            Ok(dirs) => {
                 leftovers.leaked_scan = "done".into();
-                l
+                dirs.into_iter()
+                    .filter_map(|d| {
+                        let base = d.name.strip_suffix("-removing").unwrap_or(&d.name);
+                        let leak = policy::storage::leaked_dir(
+                            &d.name,
+                            referenced.contains(base),
+                            storage::bytes_contain(&bk, base),
+                            d.age,
+                            LEAK_MIN_AGE,
+                        )?;
+                        Some(LeakedDir {
+                            path: d.path,
+                            removing: leak == policy::storage::Leak::Removing,
+                            age_s: d.age.as_secs(),
+                        })
+                    })
+                    .collect()
             }
             Err(e) => {
                 leftovers.leaked_scan = format!("skipped: {e}");
@@ -644,7 +678,7 @@ fn assemble(
             VolumeRow {
                 name: v.name.clone(),
                 driver: v.driver.clone(),
-                anonymous: is_anonymous(v),
+                anonymous: policy::volumes::is_anonymous(v),
                 containers: users.get(&v.name).copied().unwrap_or(0),
                 size: w.map(|w| w.bytes),
                 complete: w.is_none_or(|w| w.complete),
@@ -827,7 +861,7 @@ async fn from_engine(
         .map(|v| VolumeRow {
             name: v.name.clone(),
             driver: v.driver.clone(),
-            anonymous: is_anonymous(v),
+            anonymous: policy::volumes::is_anonymous(v),
             containers: users.get(&v.name).copied().unwrap_or(0),
             size: df_volumes
                 .get(&v.name)
@@ -847,16 +881,6 @@ async fn from_engine(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn anonymous_volumes_by_name_or_label() {
-        let v = |name: &str| Volume {
-            name: name.into(),
-            ..Volume::default()
-        };
-        assert!(is_anonymous(&v(&"a".repeat(64))));
-        assert!(!is_anonymous(&v("pgdata")));
-    }
 
     #[test]
     fn build_cache_counts_shared_once_and_in_use_as_active() {

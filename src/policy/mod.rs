@@ -11,3 +11,4 @@ pub mod ports;
 pub mod processes;
 pub mod pulls;
 pub mod storage;
+pub mod volumes;

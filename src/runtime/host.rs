@@ -285,6 +285,138 @@ pub fn mount_of(path: &Path) -> Option<(PathBuf, String)> {
     best
 }
 
+/// One mount from /proc/self/mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MountEntry {
+    pub mount_point: PathBuf,
+    pub fs_type: String,
+    /// The mount source (`server:/export`, `bindfs`, `overlay`, a device).
+    pub source: String,
+}
+
+/// The mounts at or below `dir` (as given, and as canonicalised), from /proc/self/mountinfo.
+/// Reads only the mount table: nothing under `dir` is touched.
+pub fn mounts_under(dir: &Path) -> Vec<MountEntry> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    parse_mounts_under(&text, dir)
+}
+
+/// The pure part of [`mounts_under`].
+pub fn parse_mounts_under(mountinfo: &str, dir: &Path) -> Vec<MountEntry> {
+    let mut out: Vec<MountEntry> = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(mp) = fields.get(4) else { continue };
+        let mp = PathBuf::from(unescape_mount(mp));
+        if !mp.starts_with(dir) {
+            continue;
+        }
+        let dash = fields.iter().position(|f| *f == "-");
+        let at = |k: usize| {
+            dash.and_then(|i| fields.get(i + k))
+                .map(|s| unescape_mount(s))
+                .unwrap_or_default()
+        };
+        let entry = MountEntry {
+            mount_point: mp,
+            fs_type: at(1),
+            source: at(2),
+        };
+        // A mount point mounted over twice is one place to ask.
+        if !out.iter().any(|e| e.mount_point == entry.mount_point) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+/// Asks every path's filesystem for its usage (`statfs`), `threads` at a time, each in a
+/// detached thread: a filesystem that does not answer within `stall` (a hung NFS or FUSE
+/// server) is given up on — its thread abandoned, a replacement started for the rest. Returns,
+/// per path, how long it took to answer, or `None` when it did not answer in time (or was never
+/// asked because the others ran out the time; `deadline` bounds the whole call).
+pub fn statfs_each(
+    paths: &[PathBuf],
+    stall: Duration,
+    deadline: std::time::Instant,
+    threads: usize,
+) -> Vec<Option<Duration>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Instant;
+    let n = paths.len();
+    let mut out = vec![None; n];
+    if n == 0 {
+        return out;
+    }
+    let paths = Arc::new(paths.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<(usize, Duration)>();
+    // Per worker: the item it is asking about and since when.
+    type Slot = Arc<Mutex<Option<(usize, Instant)>>>;
+    let spawn = |slots: &mut Vec<Slot>| {
+        let slot: Slot = Arc::new(Mutex::new(None));
+        slots.push(Arc::clone(&slot));
+        let (paths, next, tx) = (Arc::clone(&paths), Arc::clone(&next), tx.clone());
+        let _ = std::thread::Builder::new()
+            .name("dockhand-statfs".into())
+            .spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = paths.get(i) else { break };
+                    let t = Instant::now();
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some((i, t));
+                    }
+                    let _ = nix::sys::statvfs::statvfs(p.as_path());
+                    if let Ok(mut s) = slot.lock() {
+                        *s = None;
+                    }
+                    if tx.send((i, t.elapsed())).is_err() {
+                        break;
+                    }
+                }
+            });
+    };
+    let mut slots: Vec<Slot> = Vec::new();
+    for _ in 0..threads.clamp(1, 16).min(n) {
+        spawn(&mut slots);
+    }
+    let mut settled = vec![false; n];
+    let mut left = n;
+    while left > 0 && Instant::now() < deadline {
+        if let Ok((i, took)) = rx.recv_timeout(Duration::from_millis(20)) {
+            if !settled[i] {
+                settled[i] = true;
+                left -= 1;
+                out[i] = Some(took);
+            }
+            continue;
+        }
+        let mut stuck = Vec::new();
+        for (k, slot) in slots.iter().enumerate() {
+            if let Some((i, since)) = slot.lock().ok().and_then(|s| *s)
+                && since.elapsed() >= stall
+                && !settled[i]
+            {
+                settled[i] = true;
+                left -= 1;
+                stuck.push(k);
+            }
+        }
+        // A stuck worker is abandoned (its slot dropped from the watch); another takes over.
+        for k in stuck.into_iter().rev() {
+            slots.remove(k);
+            if next.load(Ordering::Relaxed) < n {
+                spawn(&mut slots);
+            }
+        }
+    }
+    out
+}
+
 /// mountinfo escapes space, tab, newline and backslash as octal.
 fn unescape_mount(s: &str) -> String {
     s.replace("\\040", " ")
@@ -331,6 +463,45 @@ mod tests {
         assert!(owners.listening);
         assert_eq!(owners.pids, vec![std::process::id() as i32]);
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn mounts_under_a_directory() {
+        let info = "\
+22 1 8:1 / / rw - ext4 /dev/vda rw
+90 22 0:50 / /var/lib/docker/volumes/pg/_data rw,nosuid - fuse.bindfs /srv/pg rw
+91 22 0:51 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay rw,lowerdir=x
+92 22 0:52 / /var/lib/docker-old/x rw - tmpfs tmpfs rw
+93 22 0:53 / /var/lib/docker/volumes/with\\040space/_data rw - nfs4 srv:/e rw
+";
+        let m = parse_mounts_under(info, Path::new("/var/lib/docker"));
+        let points: Vec<String> = m
+            .iter()
+            .map(|e| e.mount_point.display().to_string())
+            .collect();
+        assert_eq!(
+            points,
+            vec![
+                "/var/lib/docker/volumes/pg/_data",
+                "/var/lib/docker/overlay2/abc/merged",
+                "/var/lib/docker/volumes/with space/_data",
+            ]
+        );
+        assert_eq!(m[0].fs_type, "fuse.bindfs");
+        assert_eq!(m[0].source, "/srv/pg");
+        assert_eq!(m[2].source, "srv:/e");
+    }
+
+    #[test]
+    fn statfs_of_answering_filesystems() {
+        let far = std::time::Instant::now() + Duration::from_secs(10);
+        let got = statfs_each(
+            &[PathBuf::from("/"), PathBuf::from("/proc")],
+            Duration::from_secs(5),
+            far,
+            2,
+        );
+        assert!(got.iter().all(Option::is_some), "{got:?}");
     }
 
     #[test]

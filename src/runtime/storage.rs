@@ -180,25 +180,22 @@ pub struct LeakedDir {
     pub age_s: u64,
 }
 
-/// Lists overlay2 directories that no layer, container mount, init layer, registration in
-/// flight or BuildKit snapshot references, and that are older than `min_age` (a pull registers
-/// its directory a moment before its layer record). `l/` holds the short-name symlinks.
-pub fn leaked_overlay2_dirs(
-    data_root: &Path,
-    referenced: &HashSet<String>,
-    buildkit_refs: &dyn Fn(&str) -> bool,
-    min_age: Duration,
-) -> io::Result<Vec<LeakedDir>> {
+/// One directory under `overlay2/`, as found: its name, path and how long since it changed.
+#[derive(Debug, Clone)]
+pub struct DriverDir {
+    pub name: String,
+    pub path: PathBuf,
+    pub age: Duration,
+}
+
+/// Every directory under `<root>/overlay2` (its type from readdir, its age from one lstat of
+/// the entry itself — nothing below it is touched). [`crate::policy::storage::leaked_dir`]
+/// judges them.
+pub fn overlay2_dirs(data_root: &Path) -> io::Result<Vec<DriverDir>> {
     let now = SystemTime::now();
     let mut out = Vec::new();
     for entry in fs::read_dir(data_root.join("overlay2"))?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "l" || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let base = name.strip_suffix("-removing").unwrap_or(&name);
-        let removing = base.len() != name.len();
-        if !removing && (referenced.contains(base) || buildkit_refs(base)) {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let age = entry
@@ -207,13 +204,10 @@ pub fn leaked_overlay2_dirs(
             .and_then(|m| m.modified().ok())
             .and_then(|m| now.duration_since(m).ok())
             .unwrap_or(Duration::ZERO);
-        if age < min_age {
-            continue;
-        }
-        out.push(LeakedDir {
+        out.push(DriverDir {
+            name: entry.file_name().to_string_lossy().into_owned(),
             path: entry.path(),
-            removing,
-            age_s: age.as_secs(),
+            age,
         });
     }
     Ok(out)
@@ -793,28 +787,32 @@ mod tests {
         }
         let bk = b"....buildkitsnap....".to_vec();
         fs::create_dir_all(root.join("overlay2/buildkitsnap")).expect("mkdir");
-        let leaked = leaked_overlay2_dirs(&root, &refs, &|n| bytes_contain(&bk, n), Duration::ZERO)
-            .expect("scan");
-        let mut names: Vec<String> = leaked
-            .iter()
-            .map(|l| {
-                l.path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
-            .collect();
-        names.sort();
+        let dirs = overlay2_dirs(&root).expect("scan");
+        let leaked = |min_age: Duration| {
+            let mut names: Vec<String> = dirs
+                .iter()
+                .filter(|d| {
+                    let base = d.name.strip_suffix("-removing").unwrap_or(&d.name);
+                    crate::policy::storage::leaked_dir(
+                        &d.name,
+                        refs.contains(base),
+                        bytes_contain(&bk, base),
+                        d.age,
+                        min_age,
+                    )
+                    .is_some()
+                })
+                .map(|d| d.name.clone())
+                .collect();
+            names.sort();
+            names
+        };
         assert_eq!(
-            names,
+            leaked(Duration::ZERO),
             vec!["gone-removing".to_string(), "leaked".to_string()]
         );
         // A young directory may be a pull registering its layer: not reported.
-        assert!(
-            leaked_overlay2_dirs(&root, &refs, &|_| false, Duration::from_secs(3600))
-                .expect("scan")
-                .is_empty()
-        );
+        assert!(leaked(Duration::from_secs(3600)).is_empty());
         let _ = fs::remove_dir_all(root);
     }
 

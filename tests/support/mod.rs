@@ -7,6 +7,7 @@
 #![allow(dead_code)] // Not every test module uses every helper.
 
 pub mod daemon;
+pub mod fuse;
 pub mod procfs;
 pub mod registry;
 pub mod schema;
