@@ -1,6 +1,7 @@
-//! Small formatting helpers shared by the report layer and the runtime's sentences.
+//! Small formatting helpers shared by the report layer and the runtime's sentences, and the
+//! engine's timestamps read and written through jiff.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// "3 s", "500 ms", "1.5 s", "2 min" — how a deadline reads in a sentence.
 pub fn human_duration(d: Duration) -> String {
@@ -56,78 +57,28 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// An RFC 3339 time as the engine writes it ("2026-11-28T06:00:22.119332206Z", or with an
-/// offset) in seconds since the epoch. Go's zero time (year 1) and anything unreadable are
-/// `None`.
-pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if y <= 1 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        frac = format!("0.{}", &r[..digits]).parse::<f64>().ok()?;
-        rest = &r[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    Some((days * 86_400 + h * 3600 + mi * 60 + sec - offset) as f64 + frac)
-}
-
-/// Howard Hinnant's civil date → days since 1970-01-01.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// RFC 3339 in UTC with second precision ("2026-11-28T05:33:35Z"), without a date crate.
+/// RFC 3339 in UTC with second precision ("2026-11-28T05:33:35Z").
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let ts = jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    // Whole seconds: the fraction is noise in a report and would make the width vary.
+    jiff::Timestamp::from_second(ts.as_second())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_string()
 }
 
-/// Howard Hinnant's days → civil date.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// 0002-01-01T00:00:00Z: everything before is Go's zero time (year 1), which the engine writes
+/// for "never" (a container that never started or never finished).
+const GO_YEAR_TWO: i64 = -62_104_060_800;
+
+/// An RFC 3339 time as the engine writes it ("2026-11-28T06:00:22.119332206Z", or with an
+/// offset such as `+02:00`) in seconds since the epoch, with the fraction. Go's zero time and
+/// anything unreadable (no offset, not a date) are `None`.
+pub fn parse_rfc3339(s: &str) -> Option<f64> {
+    let ts: jiff::Timestamp = s.trim().parse().ok()?;
+    if ts.as_second() < GO_YEAR_TWO {
+        return None;
+    }
+    Some(ts.as_duration().as_secs_f64())
 }
 
 /// Makes an untrusted string (a container name, a command line from /proc) safe to print on a
@@ -147,6 +98,7 @@ pub fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn durations_read_naturally() {
@@ -180,6 +132,50 @@ mod tests {
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_is_read_as_the_engine_writes_it() {
+        let base = 1_795_845_622.0;
+        for (text, want) in [
+            ("1970-01-01T00:00:00Z", Some(0.0)),
+            ("2026-11-28T06:00:22Z", Some(base)),
+            ("2026-11-28T06:00:22.5Z", Some(base + 0.5)),
+            ("2026-11-28T06:00:22.119332206Z", Some(base + 0.119_332_206)),
+            ("2026-11-28T08:00:22.25+02:00", Some(base + 0.25)),
+            ("2026-11-28T01:30:22-04:30", Some(base)),
+            ("2026-11-28t06:00:22z", Some(base)),
+            ("1969-12-31T23:59:59.5Z", Some(-0.5)),
+            // Go's zero time, also with a fraction or an offset that keeps it in year 1.
+            ("0001-01-01T00:00:00Z", None),
+            ("0001-01-01T00:00:00.000000001Z", None),
+            ("0001-06-01T00:00:00+01:00", None),
+            // No offset: a local time nobody can place.
+            ("2026-11-28T06:00:22", None),
+            ("2026-13-28T06:00:22Z", None),
+            ("2026-02-30T06:00:22Z", None),
+            ("", None),
+            ("yesterday at noon, roughly", None),
+        ] {
+            let got = parse_rfc3339(text);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-6, "{text}: {g} != {w}"),
+                _ => assert_eq!(got, want, "{text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for secs in [0, 951_782_400, 1_795_845_215] {
+            let text = rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+            assert_eq!(parse_rfc3339(&text), Some(secs as f64), "{text}");
+        }
+        // The fraction is dropped on the way out.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_500)),
+            "1970-01-01T00:00:01Z"
         );
     }
 
