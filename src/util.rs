@@ -184,6 +184,24 @@ mod tests {
     }
 
     #[test]
+    fn parses_engine_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339(""), None);
+        assert_eq!(parse_rfc3339("2026-11-28T06:00:22Z"), Some(1_795_845_622.0));
+        let t = parse_rfc3339("2026-11-28T06:00:22.5Z").expect("fraction");
+        assert!((t - 1_795_845_622.5).abs() < 1e-6);
+        let n = parse_rfc3339("2026-11-28T06:00:22.119332206Z").expect("nanos");
+        assert!((n - 1_795_845_622.119_332).abs() < 1e-3);
+        assert_eq!(
+            parse_rfc3339("2026-11-28T07:00:22+01:00"),
+            Some(1_795_845_622.0)
+        );
+        assert_eq!(parse_rfc3339("2026-11-28T06:00:22"), None);
+        assert_eq!(parse_rfc3339("yesterday at noon, roughly"), None);
+    }
+
+    #[test]
     fn escapes_are_neutralised() {
         assert_eq!(sanitize("a\x1b[31mb"), "a\\u{1b}[31mb");
         assert_eq!(sanitize("plain name"), "plain name");
