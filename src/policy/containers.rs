@@ -274,6 +274,19 @@ pub enum Intent {
     Exposed(Vec<String>),
 }
 
+impl Intent {
+    /// How strongly it says so, 0 the strongest: a server that went to the background says what
+    /// happened and what to change; ports an image exposes say least.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Intent::Server(_) => 0,
+            Intent::RestartPolicy { .. } => 1,
+            Intent::Published(_) => 2,
+            Intent::Exposed(_) => 3,
+        }
+    }
+}
+
 /// A container that exited with 0 right after starting although it was meant to keep running.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuickExit {
@@ -284,6 +297,11 @@ pub struct QuickExit {
 }
 
 impl QuickExit {
+    /// Its strongest reason's [`Intent::rank`]: findings list the most telling first.
+    pub fn rank(&self) -> u8 {
+        self.intent.first().map_or(u8::MAX, Intent::rank)
+    }
+
     /// The known server behind it, if its program is one.
     pub fn server(&self) -> Option<Server> {
         self.intent.iter().find_map(|i| match i {
@@ -952,7 +970,15 @@ mod tests {
         failed.state.exit_code = 1;
         assert_eq!(exits_immediately(&failed, 1.0), None);
         let with = exits_immediately(&quick("busybox", &["httpd", "-p", "1"]), 1.0);
-        assert_eq!(with.and_then(|q| q.server()), Some(httpd));
+        assert_eq!(with.as_ref().and_then(QuickExit::server), Some(httpd));
+        assert_eq!(with.map(|q| q.rank()), Some(0));
+        // Intents come strongest first, so a verdict's rank is its first one's.
+        let mut ranked = quick("busybox", &["true"]);
+        ranked.config.exposed_ports = strs(&["80/tcp"]);
+        ranked.host_config.restart_policy.name = "always".into();
+        let q = exits_immediately(&ranked, 1.0).expect("found");
+        assert_eq!(q.rank(), 1);
+        assert!(q.intent.windows(2).all(|w| w[0].rank() < w[1].rank()));
     }
 
     #[test]

@@ -76,10 +76,12 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(f) => return f,
     };
     let max_run = ctx.th(ID, "max_run_seconds");
-    let found: Vec<(&ContainerRecord, QuickExit)> = all
+    let mut found: Vec<(&ContainerRecord, QuickExit)> = all
         .iter()
         .filter_map(|c| Some((c, policy::exits_immediately(c, max_run)?)))
         .collect();
+    // The most telling first: a known server names the option that fixes it.
+    found.sort_by_key(|(_, q)| q.rank());
     let thresholds = json!({ "max_run_seconds": max_run });
     let Some((c, q)) = found.first() else {
         return Finding::new(

@@ -99,12 +99,12 @@ fn and_others<'a>(rest: impl IntoIterator<Item = &'a str>) -> String {
     }
 }
 
-/// " (and 3 more containers)" after the first of several; nothing for one.
+/// " (and 3 more containers)" after the first of `n`; nothing for one.
 fn and_more(n: usize) -> String {
-    if n > 1 {
-        format!(" (and {} more)", plural(n - 1, "container", "containers"))
-    } else {
-        String::new()
+    match n {
+        0 | 1 => String::new(),
+        2 => " (and 1 more container)".to_string(),
+        n => format!(" (and {} more containers)", n - 1),
     }
 }
 
@@ -270,6 +270,16 @@ mod tests {
             assert_eq!(got, want, "{argv:?}");
             assert!(!got.contains(['\n', '\r']), "{got}");
         }
+    }
+
+    #[test]
+    fn others_in_words() {
+        assert_eq!(and_more(1), "");
+        assert_eq!(and_more(2), " (and 1 more container)");
+        assert_eq!(and_more(5), " (and 4 more containers)");
+        assert_eq!(and_others([]), "");
+        assert_eq!(and_others(["a", "b"]), ", and a, b");
+        assert_eq!(and_others(["a", "b", "c", "d"]), ", and a, b, c and 1 more");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Never flags: a container restarted a few times (under the thresholds), one waiting out its
 //! first back-off, or one that died once and was left stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use super::{Ctx, and_others, brief_with, capped, label, now, plural, records, wh
 use crate::doctor::checks::err_json;
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::containers::{self as policy, Die, LoopReason, LoopThresholds};
+use crate::runtime::inventory::ContainerRecord;
 use crate::util::human_age;
 
 const ID: &str = "containers.restart-loop";
@@ -155,8 +156,13 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         looping.push((v, label(c).to_string(), words.join(", ")));
     }
     // Names that die often but no longer exist: re-created each time.
+    let existing: HashSet<&str> = if dies_by_name.is_empty() {
+        HashSet::new()
+    } else {
+        all.iter().map(ContainerRecord::name).collect()
+    };
     for (name, n) in &dies_by_name {
-        if name.is_empty() || all.iter().any(|c| c.name() == *name) {
+        if name.is_empty() || existing.contains(name) {
             continue;
         }
         let why = policy::loop_reasons(false, 0, *n, th);
