@@ -151,7 +151,6 @@ restart_count = 1
 dies_per_hour = 1
 [checks."containers.exits-immediately"]
 max_run_seconds = 5
-same_image_count = 1
 [checks."containers.logs"]
 size_warn_mib = 0.001
 size_critical_mib = 0.002
@@ -410,70 +409,329 @@ fn containers_misplaced_flags_shows_the_corrected_command() {
     remove_all(&d);
 }
 
+/// Runs `containers.exits-immediately` until the finding lists every one of `names`: a container
+/// restarted by its policy is alive for a few ms between long back-offs, and a run that lands
+/// in one sees it running.
+fn exits_immediately_listing(d: &TestDaemon, cfg: Option<&Config>, names: &[&str]) -> (Run, Value) {
+    let mut last = None;
+    for _ in 0..10 {
+        let (r, c) = one(d, cfg, "containers.exits-immediately");
+        let seen = names_in(&c);
+        let all = names.iter().all(|n| seen.contains(&n.to_string()));
+        last = Some((r, c));
+        if all {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    last.unwrap()
+}
+
+fn names_in(c: &Value) -> Vec<String> {
+    names(&c["evidence"]["containers"])
+}
+
+/// The `kind`s of an evidence item's `intent`.
+fn intent_kinds(item: &Value) -> Vec<String> {
+    item["intent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
-fn containers_exits_immediately_reports_a_daemonizing_main_process() {
+fn containers_exits_immediately_reports_servers_meant_to_keep_running() {
     let d = TestDaemon::start();
-    // The main process backgrounds its work and exits 0 at once: with a restart policy it is
-    // restarted forever; without one, two detached runs of the same image do the same.
+    // busybox's httpd without -f forks, and its parent — the container's main process — exits
+    // with 0 at once: the container stops with it.
+    d.docker_ok([
+        "run", "-d", "--name", "httpd-bg", "busybox", "httpd", "-p", "8080",
+    ]);
+    // The same with a published port, and under a restart policy that brings it back forever.
     d.docker_ok([
         "run",
         "-d",
         "--name",
-        "bg",
+        "httpd-pub",
+        "-p",
+        "127.0.0.1::8080",
+        "busybox",
+        "httpd",
+        "-p",
+        "8080",
+    ]);
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "httpd-always",
+        "--restart",
+        "always",
+        "busybox",
+        "httpd",
+        "-p",
+        "8080",
+    ]);
+    // No known server, but its ports say it was to serve: published, or only exposed.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "pub-true",
+        "-p",
+        "127.0.0.1::9000",
+        "busybox",
+        "true",
+    ]);
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "exposed-true",
+        "--expose",
+        "9000",
+        "busybox",
+        "true",
+    ]);
+    wait_until("the detached ones exited", Duration::from_secs(30), || {
+        ["httpd-bg", "httpd-pub", "pub-true", "exposed-true"]
+            .iter()
+            .all(|n| inspect(&d, n, "{{.State.Status}}") == "exited")
+    });
+    wait_until(
+        "httpd-always restarted twice",
+        Duration::from_secs(30),
+        || restart_count(&d, "httpd-always") >= 2,
+    );
+    let all = [
+        "httpd-bg",
+        "httpd-pub",
+        "httpd-always",
+        "pub-true",
+        "exposed-true",
+    ];
+    let (r, c) = exits_immediately_listing(&d, None, &all);
+    assert_status(&r, &c, "warning");
+    r.assert_code(1);
+    let seen = names_in(&c);
+    for n in all {
+        assert!(seen.contains(&n.to_string()), "{n} missing\n{c:#}");
+    }
+    assert_eq!(c["evidence"]["count"], 5, "{c:#}");
+
+    let bg = item(&c, "containers", "httpd-bg");
+    assert_eq!(bg["exit_code"], 0, "{c:#}");
+    assert!(bg["ran_secs"].as_f64().unwrap() <= 1.0, "{c:#}");
+    assert_eq!(bg["detached"], true, "{c:#}");
+    assert_eq!(bg["command"], serde_json::json!(["httpd", "-p", "8080"]));
+    assert_eq!(
+        bg["server"],
+        serde_json::json!({ "program": "busybox httpd", "foreground": { "add": "-f" } }),
+        "{c:#}"
+    );
+    assert_eq!(intent_kinds(bg), ["server"], "{c:#}");
+    assert_eq!(bg["why"], "busybox httpd without `-f`", "{c:#}");
+    assert_eq!(
+        intent_kinds(item(&c, "containers", "httpd-pub")),
+        ["server", "published"],
+        "{c:#}"
+    );
+    let always = item(&c, "containers", "httpd-always");
+    assert_eq!(intent_kinds(always), ["server", "restart-policy"], "{c:#}");
+    assert_eq!(always["restart_policy"], "always", "{c:#}");
+    let published = item(&c, "containers", "pub-true");
+    assert_eq!(intent_kinds(published), ["published"], "{c:#}");
+    assert!(published["server"].is_null(), "{c:#}");
+    let exposed = item(&c, "containers", "exposed-true");
+    assert_eq!(
+        exposed["intent"],
+        serde_json::json!([{ "kind": "exposed", "ports": ["9000/tcp"] }]),
+        "{c:#}"
+    );
+
+    // The most telling first: a server, with the option that keeps it in the foreground.
+    let summary = c["summary"].as_str().unwrap();
+    assert!(summary.starts_with("httpd-"), "{c:#}");
+    assert!(summary.contains("busybox httpd without `-f`"), "{c:#}");
+    assert!(summary.contains("(and 4 more containers)"), "{c:#}");
+    let remedy = c["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("run busybox httpd in the foreground — add `-f`"),
+        "{c:#}"
+    );
+    assert!(remedy.contains("`httpd -p 8080`"), "{c:#}");
+    remove_all(&d);
+}
+
+#[test]
+fn containers_exits_immediately_ignores_one_shot_jobs_that_finished() {
+    let d = TestDaemon::start();
+    // A batch host: detached jobs of one image that finish at once, again and again — named,
+    // auto-named, plain and through a shell.
+    let mut jobs: Vec<String> = Vec::new();
+    for i in 0..5 {
+        let name = format!("job{i}");
+        d.docker_ok(["run", "-d", "--name", &name, "busybox", "true"]);
+        jobs.push(name);
+    }
+    for i in 0..3 {
+        let name = format!("echo{i}");
+        d.docker_ok([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo done",
+        ]);
+        jobs.push(name);
+    }
+    for _ in 0..3 {
+        jobs.push(d.docker_ok(["run", "-d", "busybox", "true"]));
+    }
+    // A script that leaves work in the background, run once: as far as anyone can tell, done.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "bg-once",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1 &",
+    ]);
+    jobs.push("bg-once".into());
+    // on-failure restarts only after a failure: 0 is the end of it.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "retry-job",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ]);
+    jobs.push("retry-job".into());
+    // A foreground run that finishes at once is doing what it was asked.
+    d.docker_ok(["run", "--name", "fg", "busybox", "true"]);
+    // A server in the foreground keeps running.
+    d.docker_ok([
+        "run", "-d", "--name", "httpd-fg", "busybox", "httpd", "-f", "-p", "8080",
+    ]);
+    wait_until("every job exited", Duration::from_secs(30), || {
+        jobs.iter()
+            .all(|n| inspect(&d, n, "{{.State.Status}}") == "exited")
+    });
+    for n in &jobs {
+        assert_eq!(inspect(&d, n, "{{.State.ExitCode}}"), "0", "{n}");
+    }
+
+    // Also with a run counted as immediate up to 5 s.
+    let lenient = config("[checks.\"containers.exits-immediately\"]\nmax_run_seconds = 5\n");
+    for cfg in [None, Some(&lenient)] {
+        let (r, c) = one(&d, cfg, "containers.exits-immediately");
+        assert_status(&r, &c, "ok");
+        r.assert_code(0);
+        assert_eq!(c["evidence"]["count"], 0, "{c:#}");
+        assert!(c["remedy"].is_null(), "{c:#}");
+    }
+    assert_eq!(inspect(&d, "httpd-fg", "{{.State.Status}}"), "running");
+    remove_all(&d);
+}
+
+#[test]
+fn containers_commands_read_as_one_line_in_the_table_and_whole_in_json() {
+    let d = TestDaemon::start();
+    let script = "echo a\necho b";
+    // A script of two lines, restarted after each clean exit; and the same script after
+    // options given after the image.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "multi",
         "--restart",
         "always",
         "busybox",
         "sh",
         "-c",
-        "sleep 100 &",
+        script,
     ]);
-    for name in ["bg1", "bg2"] {
-        d.docker_ok([
-            "run",
-            "-d",
-            "--name",
-            name,
-            "busybox",
-            "sh",
-            "-c",
-            "sleep 100 &",
-        ]);
-    }
-    // A foreground run that finishes at once is doing what it was asked.
-    d.docker_ok(["run", "--name", "fg", "busybox", "true"]);
-    wait_until("bg restarted 4 times", Duration::from_secs(30), || {
-        restart_count(&d, "bg") >= 4
+    d.docker_ok(["create", "busybox", "--name=web", "sh", "-c", script]);
+    wait_until("multi restarted", Duration::from_secs(30), || {
+        restart_count(&d, "multi") >= 1
     });
-    wait_until("bg1 and bg2 exited", Duration::from_secs(30), || {
-        ["bg1", "bg2"]
-            .iter()
-            .all(|n| inspect(&d, n, "{{.State.Status}}") == "exited")
-    });
-    // bg is alive for a few ms between long back-offs; a run that lands in one sees it running.
-    let mut last = None;
-    for _ in 0..5 {
-        let (r, c) = one(&d, None, "containers.exits-immediately");
-        let seen = names(&c["evidence"]["containers"]);
-        if seen.contains(&"bg".to_string()) {
-            last = Some((r, c));
+    let ids = ["containers.exits-immediately", "containers.misplaced-flags"];
+
+    // The table: each command on one line, its first, elided.
+    let mut table = None;
+    for _ in 0..10 {
+        let mut cmd = dockhand_cmd().args(["--host", &d.host(), "doctor"]);
+        for id in ids {
+            cmd = cmd.args(["--check", id]);
+        }
+        let r = cmd.run();
+        let done = r.stdout.contains("multi (`sh -c 'echo a…'`) exits with 0");
+        table = Some(r);
+        if done {
             break;
         }
-        last = Some((r, c));
         std::thread::sleep(Duration::from_millis(300));
     }
-    let (r, c) = last.unwrap();
-    assert_status(&r, &c, "warning");
-    let seen = names(&c["evidence"]["containers"]);
-    for n in ["bg", "bg1", "bg2"] {
-        assert!(seen.contains(&n.to_string()), "{n} missing\n{c:#}");
-    }
-    assert!(!seen.contains(&"fg".to_string()), "{c:#}");
-    let bg = item(&c, "containers", "bg");
-    assert!(bg["ran_secs"].as_f64().unwrap() <= 1.0, "{c:#}");
-    assert_eq!(bg["exit_code"], 0, "{c:#}");
-    assert_eq!(item(&c, "containers", "bg1")["detached"], true, "{c:#}");
+    let r = table.unwrap();
+    r.assert_code(1);
     assert!(
-        c["remedy"].as_str().unwrap().contains("foreground"),
+        r.stdout.contains("multi (`sh -c 'echo a…'`) exits with 0"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("Its command now: `sh -c 'echo a…'`."),
+        "{r}"
+    );
+    assert!(
+        r.stdout
+            .contains("then `docker create --name=web busybox sh -c 'echo a…'`."),
+        "{r}"
+    );
+    assert!(!r.stdout.contains("\\u{a}"), "{r}");
+
+    // The JSON: the whole command, and the whole corrected command line in the fix.
+    let (r, c) = exits_immediately_listing(&d, None, &["multi"]);
+    assert_status(&r, &c, "warning");
+    assert_eq!(
+        item(&c, "containers", "multi")["command"],
+        serde_json::json!(["sh", "-c", script]),
+        "{c:#}"
+    );
+    let (r, c) = one(&d, None, "containers.misplaced-flags");
+    assert_status(&r, &c, "warning");
+    let web = &c["evidence"]["containers"][0];
+    assert_eq!(
+        web["command"],
+        serde_json::json!(["--name=web", "sh", "-c", script])
+    );
+    assert_eq!(
+        web["corrected"],
+        format!("docker create --name=web busybox sh -c '{script}'"),
+        "{c:#}"
+    );
+    let steps = c["fix"]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().any(|s| s["argv"]
+            == serde_json::json!([
+                "docker",
+                "create",
+                "--name=web",
+                "busybox",
+                "sh",
+                "-c",
+                script
+            ])),
         "{c:#}"
     );
     remove_all(&d);

@@ -1,0 +1,208 @@
+//! `containers.ghost`: containers the engine calls running whose main process is gone from
+//! /proc, or is a zombie nobody reaps — the daemon missed the exit (moby#43491). The verdicts:
+//! [`policy::main_pid`], [`policy::pid_seen`].
+//!
+//! Never flags: a container that exited a moment ago (suspects are looked at again after a
+//! pause, and re-inspected: only those still running with the same pid count); anything when
+//! the daemon's pids mean nothing here (another host, another pid namespace, /proc hiding other
+//! users' processes) — then it says unknown.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Ctx, and_others, brief_with, label, plural, records, when};
+use crate::doctor::checks::processes::located_daemon;
+use crate::doctor::{Finding, Fix, Status};
+use crate::policy::containers::{self as policy, PidSeen};
+use crate::runtime::blocking;
+use crate::runtime::host::ProcRow;
+use crate::runtime::inventory::ContainerRecord;
+
+/// How long a suspect is given to turn out to have just exited.
+const SECOND_LOOK: Duration = Duration::from_millis(300);
+
+/// The state letter of a process, read now (`None`: no such process).
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the last ')' (the command name may contain anything).
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// A ghost: the container, what /proc says of its pid, its shim, the pid's parent.
+type Ghost<'a> = (
+    &'a ContainerRecord,
+    i32,
+    PidSeen,
+    Option<&'a ProcRow>,
+    Option<i32>,
+);
+
+pub async fn check(ctx: &Ctx<'_>) -> Finding {
+    let all = match records(ctx).await {
+        Ok(r) => r,
+        Err(f) => return f,
+    };
+    let daemon_pid = match located_daemon(ctx.located().await) {
+        Ok(d) => d.info.pid,
+        Err(f) => return *f,
+    };
+    // Containers' pids are numbers in the daemon's pid namespace: from another one (a rootless
+    // daemon with its own, dockhand in a container) every container would look gone.
+    let other_ns = blocking(ctx.timeout(), move || {
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        match (ns("self"), ns(&daemon_pid.to_string())) {
+            (Some(a), Some(b)) => a != b,
+            _ => false, // unreadable (not root): the visibility check below still applies
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if other_ns {
+        return Finding::new(
+            Status::Unknown,
+            format!(
+                "the daemon (pid {daemon_pid}) runs in another pid namespace: its containers' pids mean nothing here"
+            ),
+        );
+    }
+    let procs = match ctx.processes().await {
+        Ok(p) => p,
+        Err(g) => return crate::doctor::checks::gap(&g),
+    };
+    let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|p| (p.pid, p)).collect();
+    if !by_pid.contains_key(&daemon_pid) {
+        // /proc mounted with hidepid: other users' processes are invisible, not gone.
+        return Finding::new(
+            Status::Unknown,
+            format!(
+                "the daemon's process (pid {daemon_pid}) is not in this user's view of /proc (hidepid?): run as root"
+            ),
+        );
+    }
+    let running: Vec<(&ContainerRecord, i32)> = all
+        .iter()
+        .filter_map(|c| Some((c, policy::main_pid(c)?)))
+        .collect();
+    let suspects: Vec<(&ContainerRecord, i32)> = running
+        .iter()
+        .copied()
+        .filter(|(_, pid)| policy::pid_seen(by_pid.get(pid).map(|p| p.state)) != PidSeen::Alive)
+        .collect();
+    let all_alive = |note: &str| {
+        Finding::new(
+            Status::Ok,
+            format!(
+                "every running container's process is alive ({} checked{note})",
+                running.len()
+            ),
+        )
+        .evidence(json!({ "count": 0, "checked": running.len(), "containers": [] }))
+    };
+    if suspects.is_empty() {
+        return all_alive("");
+    }
+    // A container that exited a moment ago looks the same until the daemon hears of it: look
+    // again after a pause, and ask the engine once more about these few.
+    tokio::time::sleep(SECOND_LOOK).await;
+    let mut ghosts: Vec<Ghost> = Vec::new();
+    for (c, pid) in suspects {
+        let seen = blocking(ctx.timeout(), move || policy::pid_seen(proc_state(pid))).await;
+        let Some(seen) = seen.filter(|s| *s != PidSeen::Alive) else {
+            continue;
+        };
+        let still = match ctx
+            .engine
+            .get_json::<ContainerRecord>(&format!("/containers/{}/json", c.id))
+            .await
+        {
+            Ok(t) => policy::main_pid(&t.value) == Some(pid),
+            // Gone from the engine as well: not a ghost.
+            Err(_) => false,
+        };
+        if !still {
+            continue;
+        }
+        let shim = procs.iter().find(|p| {
+            p.comm.starts_with("containerd-shim")
+                && p.cmdline.windows(2).any(|w| w[0] == "-id" && w[1] == c.id)
+        });
+        let parent = by_pid.get(&pid).map(|p| p.ppid);
+        ghosts.push((c, pid, seen, shim, parent));
+    }
+    let Some(&(c, pid, seen, shim, _)) = ghosts.first() else {
+        return all_alive("; some had just exited");
+    };
+    let items: Vec<_> = ghosts
+        .iter()
+        .map(|(c, pid, seen, shim, parent)| {
+            brief_with(
+                c,
+                json!({
+                    "pid": pid,
+                    "process": match seen {
+                        PidSeen::Gone => "gone",
+                        PidSeen::Zombie => "zombie",
+                        PidSeen::Alive => "alive",
+                    },
+                    "parent_pid": parent,
+                    "shim": shim.map(|s| json!({ "pid": s.pid, "state": s.state.to_string() })),
+                    "started_at": c.state.started_at.map(when),
+                }),
+            )
+        })
+        .collect();
+    let what = match seen {
+        PidSeen::Zombie => "is dead but not reaped (a zombie)",
+        _ => "is gone",
+    };
+    let shim_note = match shim {
+        Some(s) if s.state == 'T' => format!("; its shim {} is stopped", s.pid),
+        Some(s) => format!("; its shim is pid {}", s.pid),
+        None => "; no shim serves it".to_string(),
+    };
+    let name = label(c);
+    let summary = format!(
+        "{} the engine calls running {} no process: {name}'s pid {pid} {what}{shim_note} (moby#43491){}",
+        plural(ghosts.len(), "container", "containers"),
+        if ghosts.len() == 1 { "has" } else { "have" },
+        and_others(ghosts[1..].iter().map(|g| label(g.0))),
+    );
+    let mut fix = Fix::default();
+    if let Some(s) = shim.filter(|s| s.state == 'T') {
+        let shim_pid = s.pid.to_string();
+        fix = fix.then_run(
+            &["kill", "-CONT", &shim_pid],
+            format!(
+                "Its shim (pid {shim_pid}) is stopped: `kill -CONT {shim_pid}` lets it collect the exit and tell the daemon."
+            ),
+        );
+    }
+    let fix = fix
+        .then_run(
+            &["docker", "rm", "-f", name],
+            format!(
+                "The daemon lost the container's exit. Try `docker rm -f {name}` (or `docker restart` it);"
+            ),
+        )
+        .then_run(
+            &["dockhand", "recover"],
+            "if the engine still says running, restart the daemon so it re-reads containerd's state — `dockhand recover` does it live-restore-aware.",
+        );
+    Finding::new(Status::Critical, summary)
+        .evidence(json!({ "count": ghosts.len(), "checked": running.len(), "containers": items }))
+        .fix(fix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_live_process_state() {
+        let me = std::process::id() as i32;
+        assert!(matches!(proc_state(me), Some('R' | 'S')));
+        assert_eq!(proc_state(i32::MAX), None);
+    }
+}
