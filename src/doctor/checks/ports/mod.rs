@@ -552,7 +552,7 @@ pub async fn conflict(ctx: &Ctx<'_>) -> Finding {
             let port = &b.port;
             let mut holders = Vec::new();
             for l in table
-                .host_on(b.port)
+                .host_on(crate::runtime::net::Proto::Tcp, b.port)
                 .filter(|l| bind_conflicts(b.ip, l.address))
             {
                 let owners: Vec<Value> = l
