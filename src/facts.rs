@@ -399,7 +399,7 @@ impl Facts {
             .map_err(Clone::clone)
     }
 
-    /// TCP listeners in every network namespace and their owning pids, read once.
+    /// TCP and UDP listeners in every network namespace, their owning pids and users, read once.
     pub async fn listeners(&self) -> Fact<'_, ListenerTable> {
         self.listeners
             .get_or_init(|| async {

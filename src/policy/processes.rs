@@ -1,1 +1,547 @@
-//! Verdicts of the processes area (see [`crate::policy`]).
+//! Verdicts of the processes area (see [`crate::policy`]): which containerd shims are this
+//! daemon's, which of them are orphans, which zombies hang under this daemon's processes and
+//! what to do about each zombie's parent.
+//!
+//! Inputs are plain data — rows of the process table ([`crate::runtime::host::ProcRow`]), parsed
+//! command lines, container ids and states — so `doctor` (which reports) and `dockhand reap`
+//! (which ends orphan shims with `--shims`, and the dead-container parents of zombies) agree.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::runtime::host::ProcRow;
+use crate::runtime::net::go_flag;
+
+// ---------------------------------------------------------------------------------------------
+// Shims
+// ---------------------------------------------------------------------------------------------
+
+/// What a containerd shim's command line says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shim {
+    pub namespace: String,
+    /// The container (task) id: `-id` (shim v2), else the last part of `-workdir` (shim v1).
+    pub id: String,
+    /// containerd's socket, as the shim was told it.
+    pub address: String,
+}
+
+/// Parses `containerd-shim-runc-v2 -namespace moby -id <id> -address <sock>` and the older
+/// `containerd-shim -namespace moby -workdir <dir>/moby/<id> -address <sock> …`.
+pub fn parse_shim(cmdline: &[String]) -> Option<Shim> {
+    let prog = cmdline.first()?.rsplit('/').next()?;
+    if !prog.starts_with("containerd-shim") {
+        return None;
+    }
+    let id = match go_flag(cmdline, "id") {
+        Some(id) => id.to_string(),
+        None => go_flag(cmdline, "workdir")?
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()?
+            .to_string(),
+    };
+    Some(Shim {
+        namespace: go_flag(cmdline, "namespace")
+            .unwrap_or("default")
+            .to_string(),
+        id,
+        address: go_flag(cmdline, "address")?.to_string(),
+    })
+}
+
+/// The containerd a daemon uses: its socket and namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerdOf {
+    pub address: PathBuf,
+    pub namespace: String,
+}
+
+/// The daemon's containerd from its command line, else its daemon.json, else the defaults
+/// (dockerd starts its own containerd at `<exec-root>/containerd/containerd.sock`).
+pub fn containerd_of(
+    cmdline: &[String],
+    daemon_json: Option<&Value>,
+    exec_root: &Path,
+) -> ContainerdOf {
+    let json = |k: &str| daemon_json.and_then(|j| j.get(k)).and_then(Value::as_str);
+    let address = go_flag(cmdline, "containerd")
+        .or_else(|| json("containerd"))
+        .map(|a| PathBuf::from(a.trim_start_matches("unix://")))
+        .unwrap_or_else(|| exec_root.join("containerd").join("containerd.sock"));
+    let namespace = go_flag(cmdline, "containerd-namespace")
+        .or_else(|| json("containerd-namespace"))
+        .unwrap_or("moby")
+        .to_string();
+    ContainerdOf { address, namespace }
+}
+
+/// Whether a shim is this daemon's: its namespace is the daemon's containerd namespace and its
+/// `-address` the daemon's containerd socket. `same_socket` compares two socket paths (the
+/// caller's I/O: resolving `/var/run` → `/run` touches the filesystem).
+pub fn shim_of_daemon(
+    shim: &Shim,
+    containerd: &ContainerdOf,
+    same_socket: impl FnOnce(&Path, &Path) -> bool,
+) -> bool {
+    shim.namespace == containerd.namespace
+        && same_socket(Path::new(&shim.address), &containerd.address)
+}
+
+/// The verdict on one shim of this daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum ShimVerdict {
+    /// Runs a container Docker lists.
+    Known,
+    /// Docker does not list its container: an orphan. `containerd_knows` is whether containerd
+    /// still has the task (`None`: containerd was not asked — doctor does not ask it).
+    Orphan { containerd_knows: Option<bool> },
+}
+
+impl ShimVerdict {
+    /// Whether `dockhand reap --shims` may end it: unknown to Docker *and* to containerd
+    /// (containerd#768: a shim containerd still manages is not safe to kill blindly).
+    pub fn reapable(self) -> bool {
+        matches!(
+            self,
+            ShimVerdict::Orphan {
+                containerd_knows: Some(false)
+            }
+        )
+    }
+}
+
+/// Judges one shim of this daemon against the ids of every container Docker lists (any state)
+/// and, when asked, the task ids containerd has in the daemon's namespace.
+pub fn judge_shim(
+    shim: &Shim,
+    docker_ids: &HashSet<&str>,
+    containerd_tasks: Option<&HashSet<&str>>,
+) -> ShimVerdict {
+    if docker_ids.contains(shim.id.as_str()) {
+        return ShimVerdict::Known;
+    }
+    ShimVerdict::Orphan {
+        containerd_knows: containerd_tasks.map(|t| t.contains(shim.id.as_str())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zombies
+// ---------------------------------------------------------------------------------------------
+
+/// The root among `roots` that `pid` is or descends from, by walking up the parent chain.
+pub fn descends_from(pid: i32, roots: &HashSet<i32>, parent: &HashMap<i32, i32>) -> Option<i32> {
+    let mut cur = pid;
+    // A chain longer than this is a loop in a torn snapshot, not a real tree.
+    for _ in 0..64 {
+        if roots.contains(&cur) {
+            return Some(cur);
+        }
+        match parent.get(&cur) {
+            Some(&p) if p > 0 && p != cur => cur = p,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The zombies (state Z) whose parent is one of `roots` (dockerd, this daemon's shims) or under
+/// one, each with the root it hangs under, in the table's order.
+pub fn zombies_under<'p>(procs: &'p [ProcRow], roots: &HashSet<i32>) -> Vec<(&'p ProcRow, i32)> {
+    let parent: HashMap<i32, i32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
+    procs
+        .iter()
+        .filter(|p| p.state == 'Z')
+        .filter_map(|z| descends_from(z.ppid, roots, &parent).map(|root| (z, root)))
+        .collect()
+}
+
+/// Whether this many zombies is critical (pid exhaustion near) rather than a warning.
+pub fn zombies_critical(count: usize, critical_count: f64) -> bool {
+    count as f64 >= critical_count
+}
+
+/// What Docker's container list says of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Listed {
+    Running,
+    /// Listed, in any other state (exited, dead, created, …).
+    NotRunning,
+    /// Not listed at all (an orphan shim's container).
+    Absent,
+}
+
+/// Where a zombie's parent sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZombieRoot {
+    /// Under dockerd: dockerd itself, its containerd, its docker-proxy children.
+    Daemon,
+    /// Under a shim of this daemon. `listed`: what Docker says of the shim's container; `None`
+    /// when the engine did not list its containers.
+    Container { listed: Option<Listed> },
+}
+
+/// What to do about the parent of zombies: only a parent can reap its children, and ending it
+/// hands them to the nearest subreaper (the shim, or init), which does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum ParentVerdict {
+    /// Stopped (T, t): it reaps once resumed (`kill -CONT`).
+    Stopped,
+    /// dockerd or one of its own processes (containerd, docker-proxy): cleared when the daemon
+    /// restarts.
+    Daemon,
+    /// The parent is the container's shim itself, which reaps its children as a subreaper:
+    /// one that does not is stuck. Never ended by the zombie rule (`reap --shims` is the way for
+    /// an orphan shim).
+    Shim,
+    /// A process of a running container (typically its pid 1, not written to reap): restart the
+    /// container, and run it with an init.
+    RunningContainer,
+    /// A process of a container that is not running, or that Docker does not list: nothing will
+    /// restart it. `dockhand reap` ends this parent so its zombies are reaped.
+    DeadContainer { listed: bool },
+    /// A process of a container whose state is not known (the engine did not list).
+    Container,
+}
+
+impl ParentVerdict {
+    /// Whether `dockhand reap` ends this parent.
+    pub fn reap_ends_parent(self) -> bool {
+        matches!(self, ParentVerdict::DeadContainer { .. })
+    }
+}
+
+/// Judges the parent of zombies: its state letter (`None`: gone), whether it is the root itself
+/// (dockerd, or the shim), and where it sits.
+pub fn zombie_parent(
+    parent_state: Option<char>,
+    parent_is_root: bool,
+    root: ZombieRoot,
+) -> ParentVerdict {
+    if matches!(parent_state, Some('T' | 't')) {
+        return ParentVerdict::Stopped;
+    }
+    match root {
+        ZombieRoot::Daemon => ParentVerdict::Daemon,
+        ZombieRoot::Container { .. } if parent_is_root => ParentVerdict::Shim,
+        ZombieRoot::Container { listed: None } => ParentVerdict::Container,
+        ZombieRoot::Container {
+            listed: Some(Listed::Running),
+        } => ParentVerdict::RunningContainer,
+        ZombieRoot::Container {
+            listed: Some(Listed::NotRunning),
+        } => ParentVerdict::DeadContainer { listed: true },
+        ZombieRoot::Container {
+            listed: Some(Listed::Absent),
+        } => ParentVerdict::DeadContainer { listed: false },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ages
+// ---------------------------------------------------------------------------------------------
+
+/// Seconds a process has run at `now` (seconds since the epoch), from its start time in clock
+/// ticks since boot (`/proc/<pid>/stat` field 22), the boot time and the clock's ticks per
+/// second. Never negative.
+pub fn age_s(start_ticks: u64, boot_s: f64, ticks_per_s: u64, now: f64) -> f64 {
+    let started = boot_s + start_ticks as f64 / ticks_per_s.max(1) as f64;
+    (now - started).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn shim_command_lines() {
+        type Want<'a> = Option<(&'a str, &'a str, &'a str)>;
+        let cases: &[(&str, Want)] = &[
+            (
+                "/usr/bin/containerd-shim-runc-v2 -namespace moby -id abc123 -address /run/docker/containerd/containerd.sock",
+                Some(("moby", "abc123", "/run/docker/containerd/containerd.sock")),
+            ),
+            (
+                "containerd-shim -namespace moby -workdir /var/lib/containerd/io.containerd.runtime.v1.linux/moby/def456 -address /run/containerd/containerd.sock -containerd-binary /usr/bin/containerd -runtime-root /var/run/docker/runtime-runc",
+                Some(("moby", "def456", "/run/containerd/containerd.sock")),
+            ),
+            (
+                "/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id x -address /run/containerd/containerd.sock",
+                Some(("k8s.io", "x", "/run/containerd/containerd.sock")),
+            ),
+            ("/usr/bin/containerd --config x", None),
+            ("containerd-shim-runc-v2 -namespace moby -address /a", None),
+            ("sleep 300", None),
+        ];
+        for (line, want) in cases {
+            let got = parse_shim(&args(line));
+            let got = got
+                .as_ref()
+                .map(|s| (s.namespace.as_str(), s.id.as_str(), s.address.as_str()));
+            assert_eq!(got, *want, "{line}");
+        }
+    }
+
+    #[test]
+    fn containerd_of_a_daemon() {
+        let exec = Path::new("/run/docker");
+        let j = json!({ "containerd": "unix:///srv/c.sock", "containerd-namespace": "ci" });
+        // (what, cmdline, daemon.json, address, namespace)
+        let cases = [
+            (
+                "defaults",
+                "dockerd",
+                None,
+                "/run/docker/containerd/containerd.sock",
+                "moby",
+            ),
+            (
+                "flag",
+                "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock",
+                None,
+                "/run/containerd/containerd.sock",
+                "moby",
+            ),
+            ("daemon.json", "dockerd", Some(&j), "/srv/c.sock", "ci"),
+            (
+                "the flag wins; --containerd-namespace is not --containerd",
+                "dockerd --containerd-namespace x --containerd /a.sock",
+                Some(&j),
+                "/a.sock",
+                "x",
+            ),
+        ];
+        for (what, cmd, dj, address, namespace) in cases {
+            assert_eq!(
+                containerd_of(&args(cmd), dj, exec),
+                ContainerdOf {
+                    address: address.into(),
+                    namespace: namespace.into()
+                },
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn shims_of_this_daemon() {
+        let ours = ContainerdOf {
+            address: "/run/docker/containerd/containerd.sock".into(),
+            namespace: "moby".into(),
+        };
+        let shim = |ns: &str, addr: &str| Shim {
+            namespace: ns.into(),
+            id: "x".into(),
+            address: addr.into(),
+        };
+        let by_path = |a: &Path, b: &Path| a == b;
+        let cases = [
+            (shim("moby", "/run/docker/containerd/containerd.sock"), true),
+            (
+                shim("k8s.io", "/run/docker/containerd/containerd.sock"),
+                false,
+            ),
+            (shim("moby", "/run/containerd/containerd.sock"), false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(shim_of_daemon(&s, &ours, by_path), want, "{s:?}");
+        }
+        // The comparison is the caller's: a symlinked /var/run is the same socket.
+        let s = shim("moby", "/var/run/docker/containerd/containerd.sock");
+        assert!(shim_of_daemon(&s, &ours, |_, _| true));
+    }
+
+    #[test]
+    fn shim_verdicts() {
+        let shim = |id: &str| Shim {
+            namespace: "moby".into(),
+            id: id.into(),
+            address: "/a".into(),
+        };
+        let docker: HashSet<&str> = ["known"].into();
+        let tasks: HashSet<&str> = ["known", "lost-by-docker"].into();
+        // (id, containerd asked, verdict, reapable)
+        let cases = [
+            ("known", false, ShimVerdict::Known, false),
+            ("known", true, ShimVerdict::Known, false),
+            (
+                "lost-by-docker",
+                false,
+                ShimVerdict::Orphan {
+                    containerd_knows: None,
+                },
+                false,
+            ),
+            (
+                "lost-by-docker",
+                true,
+                ShimVerdict::Orphan {
+                    containerd_knows: Some(true),
+                },
+                false,
+            ),
+            (
+                "unknown",
+                true,
+                ShimVerdict::Orphan {
+                    containerd_knows: Some(false),
+                },
+                true,
+            ),
+        ];
+        for (id, asked, want, reapable) in cases {
+            let got = judge_shim(&shim(id), &docker, asked.then_some(&tasks));
+            assert_eq!(got, want, "{id} {asked}");
+            assert_eq!(got.reapable(), reapable, "{id} {asked}");
+        }
+    }
+
+    #[test]
+    fn ancestry() {
+        // 1 ← 10 (shim) ← 11 (container pid 1) ← 12 (zombie); 20 unrelated.
+        let parent: HashMap<i32, i32> = [(10, 1), (11, 10), (12, 11), (20, 1)].into();
+        let roots: HashSet<i32> = [10].into();
+        let cases = [
+            (11, Some(10)),
+            (10, Some(10)),
+            (12, Some(10)),
+            (20, None),
+            (99, None),
+        ];
+        for (pid, want) in cases {
+            assert_eq!(descends_from(pid, &roots, &parent), want, "{pid}");
+        }
+        let looped: HashMap<i32, i32> = [(5, 6), (6, 5)].into();
+        assert_eq!(descends_from(5, &roots, &looped), None);
+    }
+
+    fn row(pid: i32, ppid: i32, state: char) -> ProcRow {
+        ProcRow {
+            pid,
+            ppid,
+            comm: format!("p{pid}"),
+            state,
+            cmdline: Vec::new(),
+            start_ticks: 0,
+            uid: Some(0),
+        }
+    }
+
+    #[test]
+    fn zombies_under_the_daemon_and_its_shims() {
+        // 100 dockerd; 200 a shim ← 201 pid 1 ← 202 zombie; 100 ← 101 zombie;
+        // 300 another shim (not ours) ← 301 zombie; 1 ← 2 zombie (init's business).
+        let procs = [
+            row(100, 1, 'S'),
+            row(101, 100, 'Z'),
+            row(200, 1, 'S'),
+            row(201, 200, 'S'),
+            row(202, 201, 'Z'),
+            row(203, 200, 'R'),
+            row(300, 1, 'S'),
+            row(301, 300, 'Z'),
+            row(2, 1, 'Z'),
+        ];
+        let roots: HashSet<i32> = [100, 200].into();
+        let got: Vec<(i32, i32)> = zombies_under(&procs, &roots)
+            .into_iter()
+            .map(|(z, root)| (z.pid, root))
+            .collect();
+        assert_eq!(got, vec![(101, 100), (202, 200)]);
+        let cases = [
+            (0, 1000.0, false),
+            (999, 1000.0, false),
+            (1000, 1000.0, true),
+            (1, 1.0, true),
+        ];
+        for (n, th, want) in cases {
+            assert_eq!(zombies_critical(n, th), want, "{n} {th}");
+        }
+    }
+
+    #[test]
+    fn zombie_parents() {
+        use ParentVerdict::*;
+        let c = |listed| ZombieRoot::Container { listed };
+        // (parent state, parent is the root, root, verdict, reap ends it)
+        let cases = [
+            (Some('S'), true, ZombieRoot::Daemon, Daemon, false),
+            (Some('S'), false, ZombieRoot::Daemon, Daemon, false),
+            (Some('T'), false, ZombieRoot::Daemon, Stopped, false),
+            (Some('t'), false, c(Some(Listed::Running)), Stopped, false),
+            (Some('S'), true, c(Some(Listed::Absent)), Shim, false),
+            (
+                Some('S'),
+                false,
+                c(Some(Listed::Running)),
+                RunningContainer,
+                false,
+            ),
+            (
+                Some('S'),
+                false,
+                c(Some(Listed::NotRunning)),
+                DeadContainer { listed: true },
+                true,
+            ),
+            (
+                Some('S'),
+                false,
+                c(Some(Listed::Absent)),
+                DeadContainer { listed: false },
+                true,
+            ),
+            (
+                Some('D'),
+                false,
+                c(Some(Listed::Absent)),
+                DeadContainer { listed: false },
+                true,
+            ),
+            (Some('S'), false, c(None), Container, false),
+            (
+                None,
+                false,
+                c(Some(Listed::Running)),
+                RunningContainer,
+                false,
+            ),
+        ];
+        for (state, is_root, root, want, reaps) in cases {
+            let got = zombie_parent(state, is_root, root);
+            assert_eq!(got, want, "{state:?} {is_root} {root:?}");
+            assert_eq!(got.reap_ends_parent(), reaps, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn ages_from_start_ticks() {
+        // (start ticks, boot, ticks/s, now, age)
+        let cases = [
+            (0, 1000.0, 100, 1000.0, 0.0),
+            (500, 1000.0, 100, 1010.0, 5.0),
+            (500, 1000.0, 100, 1001.0, 0.0),
+            (500, 1000.0, 0, 2000.0, 500.0),
+        ];
+        for (ticks, boot, tps, now, want) in cases {
+            assert_eq!(
+                age_s(ticks, boot, tps, now),
+                want,
+                "{ticks} {boot} {tps} {now}"
+            );
+        }
+    }
+}

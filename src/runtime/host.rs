@@ -4,7 +4,7 @@
 //! cmdline takes its mm lock); callers run it through [`super::blocking`] under a deadline.
 //! Processes vanish mid-scan: ENOENT/ESRCH mean "gone", never an error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -133,6 +133,34 @@ pub fn pids() -> Vec<i32> {
     rd.flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .collect()
+}
+
+/// User names by uid, from /etc/passwd (the host's, when dockhand runs on the host). Empty when
+/// the file cannot be read: names are a courtesy, uids stay the truth. Users known only to NSS
+/// (LDAP, sssd) have no entry here.
+pub fn user_names() -> HashMap<u32, String> {
+    std::fs::read_to_string("/etc/passwd")
+        .map(|t| parse_passwd(&t))
+        .unwrap_or_default()
+}
+
+/// `name:x:uid:gid:gecos:home:shell` lines → uid → name. The first entry of a uid wins (as
+/// getpwuid(3) answers); comments, blank and malformed lines are skipped.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut f = line.split(':');
+        let (Some(name), Some(_), Some(uid)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if let (false, Ok(uid)) = (name.is_empty(), uid.parse::<u32>()) {
+            out.entry(uid).or_insert_with(|| name.to_string());
+        }
+    }
+    out
 }
 
 /// Who holds a listening unix socket, and how well we could see.
@@ -502,6 +530,22 @@ mod tests {
             2,
         );
         assert!(got.iter().all(Option::is_some), "{got:?}");
+    }
+
+    #[test]
+    fn passwd_lines() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n# a comment\n\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\ntoor:x:0:0::/:/bin/sh\nbroken:x\n:x:7:7::/:/bin/sh\nbad:x:notanumber:1::/:/bin/sh\n+:::::: \n";
+        let got = parse_passwd(text);
+        let cases: &[(u32, Option<&str>)] = &[
+            (0, Some("root")),
+            (65534, Some("nobody")),
+            (7, None),
+            (1, None),
+        ];
+        for (uid, want) in cases {
+            assert_eq!(got.get(uid).map(String::as_str), *want, "uid {uid}");
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
     }
 
     #[test]

@@ -1,25 +1,60 @@
-//! TCP listeners and the processes that own them, in every network namespace; and the pure
-//! parsing of `docker-proxy` command lines.
+//! Listening sockets (TCP and UDP) and the processes that own them, in every network namespace;
+//! and the pure parsing of `docker-proxy` command lines.
 //!
-//! A listener is read from `/proc/net/tcp{,6}` (state `0A`, LISTEN) once per network namespace —
-//! the host's from /proc/self/net, each other namespace's from `/proc/<pid>/net/tcp{,6}` of one
-//! pid in it — then its socket inode is looked up among `/proc/*/fd` (`socket:[inode]`). Each
-//! read of /proc/net/tcp walks the kernel's hash table (a few ms), hence once per namespace.
-//! Processes vanish mid-scan: ENOENT/ESRCH mean "gone"; fds we may not read are counted, so a
-//! caller can say its view was reduced.
+//! A listener is read from `/proc/net/tcp{,6}` (state `0A`, LISTEN) and `/proc/net/udp{,6}`
+//! (state `07`: a bound, unconnected socket — UDP's way of listening; a connected one, `01`, talks
+//! to one peer and is not listed) once per network namespace — the host's from /proc/self/net,
+//! each other namespace's from `/proc/<pid>/net/…` of one pid in it — then its socket inode is
+//! looked up among `/proc/*/fd` (`socket:[inode]`). Each read of a socket table walks the kernel's
+//! hash table (a few ms), hence once per namespace. Processes vanish mid-scan: ENOENT/ESRCH mean
+//! "gone"; fds we may not read are counted, so a caller can say its view was reduced.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use procfs::net::{TcpNetEntry, TcpState};
+use procfs::net::{TcpNetEntry, TcpState, UdpNetEntry, UdpState};
 use procfs::process::{FDTarget, Process};
 use serde::Serialize;
 
-use super::host::pids;
+use super::host::{pids, user_names};
 
-/// One listening TCP socket.
-#[derive(Debug, Clone, Serialize)]
+/// A socket's transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// `"tcp"` / `"udp"`, as docker-proxy's `-proto` and a published port's key (`80/tcp`) say.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// Parses `tcp` / `udp` (any case); anything else (`sctp`) is `None`.
+    pub fn parse(s: &str) -> Option<Proto> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One listening socket: a TCP socket in LISTEN, or a bound, unconnected UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listener {
+    pub proto: Proto,
     pub address: IpAddr,
     pub port: u16,
     /// The socket's inode.
@@ -28,6 +63,11 @@ pub struct Listener {
     pub netns: u64,
     /// The namespace is the host's (the one dockhand runs in).
     pub host_ns: bool,
+    /// The socket's owner as the kernel records it (the uid of the process that created it),
+    /// seen from dockhand's user namespace.
+    pub uid: u32,
+    /// `uid`'s name in /etc/passwd; `None` when it has no entry there.
+    pub user: Option<String>,
     /// The processes holding the socket (several after a fork); empty when none could be seen.
     pub pids: Vec<i32>,
 }
@@ -45,11 +85,16 @@ pub struct ListenerTable {
 }
 
 impl ListenerTable {
-    /// Listeners in the host's namespace on `port`.
-    pub fn host_on(&self, port: u16) -> impl Iterator<Item = &Listener> {
+    /// Listeners of `proto` in the host's namespace on `port`.
+    pub fn host_on(&self, proto: Proto, port: u16) -> impl Iterator<Item = &Listener> {
         self.listeners
             .iter()
-            .filter(move |l| l.host_ns && l.port == port)
+            .filter(move |l| l.host_ns && l.proto == proto && l.port == port)
+    }
+
+    /// Listeners of one protocol, in every namespace.
+    pub fn of(&self, proto: Proto) -> impl Iterator<Item = &Listener> {
+        self.listeners.iter().filter(move |l| l.proto == proto)
     }
 }
 
@@ -64,11 +109,61 @@ pub fn parse_ns_link(s: &str) -> Option<u64> {
     s.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
 }
 
-fn listening(entries: Vec<TcpNetEntry>) -> impl Iterator<Item = TcpNetEntry> {
-    entries.into_iter().filter(|e| e.state == TcpState::Listen)
+/// A row of any of the four socket tables, reduced to what a listener needs.
+struct Row {
+    proto: Proto,
+    local: SocketAddr,
+    uid: u32,
+    inode: u64,
 }
 
-/// Reads every TCP listener on the host, in every network namespace, with its owners.
+fn tcp_listening(entries: Vec<TcpNetEntry>) -> Vec<Row> {
+    entries
+        .into_iter()
+        .filter(|e| e.state == TcpState::Listen)
+        .map(|e| Row {
+            proto: Proto::Tcp,
+            local: e.local_address,
+            uid: e.uid,
+            inode: e.inode,
+        })
+        .collect()
+}
+
+fn udp_listening(entries: Vec<UdpNetEntry>) -> Vec<Row> {
+    entries
+        .into_iter()
+        .filter(|e| e.state == UdpState::Close)
+        .map(|e| Row {
+            proto: Proto::Udp,
+            local: e.local_address,
+            uid: e.uid,
+            inode: e.inode,
+        })
+        .collect()
+}
+
+type TableRead = procfs::ProcResult<Vec<Row>>;
+
+/// The four tables of one namespace, each read once: (file name, rows or why not).
+fn read_tables(p: Option<&Process>) -> [(&'static str, TableRead); 4] {
+    match p {
+        None => [
+            ("tcp", procfs::net::tcp().map(tcp_listening)),
+            ("tcp6", procfs::net::tcp6().map(tcp_listening)),
+            ("udp", procfs::net::udp().map(udp_listening)),
+            ("udp6", procfs::net::udp6().map(udp_listening)),
+        ],
+        Some(p) => [
+            ("tcp", p.tcp().map(tcp_listening)),
+            ("tcp6", p.tcp6().map(tcp_listening)),
+            ("udp", p.udp().map(udp_listening)),
+            ("udp6", p.udp6().map(udp_listening)),
+        ],
+    }
+}
+
+/// Reads every TCP and UDP listener on the host, in every network namespace, with its owners.
 /// Synchronous and possibly slow on a huge host: run it through [`super::blocking`].
 pub fn listeners() -> ListenerTable {
     let mut table = ListenerTable::default();
@@ -83,32 +178,33 @@ pub fn listeners() -> ListenerTable {
             namespaces.entry(ns).or_insert(pid);
         }
     }
+    let users = user_names();
     let mut by_inode: HashMap<u64, usize> = HashMap::new();
-    let mut add = |table: &mut ListenerTable, ns: u64, entries: Vec<TcpNetEntry>| {
-        for e in listening(entries) {
+    let mut add = |table: &mut ListenerTable, ns: u64, rows: Vec<Row>| {
+        for r in rows {
             // Inode 0: a socket being torn down, owned by no fd.
-            if e.inode == 0 || by_inode.contains_key(&e.inode) {
+            if r.inode == 0 || by_inode.contains_key(&r.inode) {
                 continue;
             }
-            by_inode.insert(e.inode, table.listeners.len());
+            by_inode.insert(r.inode, table.listeners.len());
             table.listeners.push(Listener {
-                address: e.local_address.ip(),
-                port: e.local_address.port(),
-                inode: e.inode,
+                proto: r.proto,
+                address: r.local.ip(),
+                port: r.local.port(),
+                inode: r.inode,
                 netns: ns,
                 host_ns: ns == host_ns,
+                uid: r.uid,
+                user: users.get(&r.uid).cloned(),
                 pids: Vec::new(),
             });
         }
     };
-    for (v, read) in [
-        ("tcp", procfs::net::tcp as fn() -> procfs::ProcResult<_>),
-        ("tcp6", procfs::net::tcp6),
-    ] {
-        match read() {
-            Ok(entries) => add(&mut table, host_ns, entries),
-            // No IPv6 in the kernel: no tcp6 file, nothing to read.
-            Err(procfs::ProcError::NotFound(_)) if v == "tcp6" => {}
+    for (v, read) in read_tables(None) {
+        match read {
+            Ok(rows) => add(&mut table, host_ns, rows),
+            // No IPv6 in the kernel: no tcp6/udp6 file, nothing to read.
+            Err(procfs::ProcError::NotFound(_)) if v.ends_with('6') => {}
             Err(e) => table.errors.push(format!("host /proc/net/{v}: {e}")),
         }
     }
@@ -116,11 +212,11 @@ pub fn listeners() -> ListenerTable {
     for (&ns, &pid) in &namespaces {
         let Ok(p) = Process::new(pid) else { continue };
         let mut read_any = false;
-        for (v, entries) in [("tcp", p.tcp()), ("tcp6", p.tcp6())] {
-            match entries {
-                Ok(entries) => {
+        for (v, read) in read_tables(Some(&p)) {
+            match read {
+                Ok(rows) => {
                     read_any = true;
-                    add(&mut table, ns, entries);
+                    add(&mut table, ns, rows);
                 }
                 Err(procfs::ProcError::NotFound(_)) => {}
                 Err(e) => table
@@ -339,17 +435,93 @@ mod tests {
         assert_eq!(parse_ns_link("mnt:[1]"), None);
     }
 
+    /// The one listener with this protocol, address and port in the host's namespace.
+    fn find(t: &ListenerTable, proto: Proto, addr: SocketAddr) -> Option<&Listener> {
+        t.host_on(proto, addr.port())
+            .find(|l| l.address == addr.ip())
+    }
+
+    fn me() -> i32 {
+        std::process::id() as i32
+    }
+
+    fn my_uid() -> u32 {
+        nix::unistd::getuid().as_raw()
+    }
+
     #[test]
-    fn finds_our_own_listener() {
+    fn finds_our_own_tcp_listener() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
+        let addr = l.local_addr().expect("addr");
         let t = listeners();
-        let me = std::process::id() as i32;
-        let found = t
-            .host_on(port)
-            .find(|x| x.address == IpAddr::from([127, 0, 0, 1]))
-            .expect("our listener is listed");
-        assert!(found.pids.contains(&me), "{found:?}");
+        let found = find(&t, Proto::Tcp, addr).expect("our listener is listed");
+        assert!(found.pids.contains(&me()), "{found:?}");
+        assert_eq!(found.uid, my_uid(), "{found:?}");
+        assert!(found.host_ns);
         assert!(t.namespaces >= 1);
+        // The same port is not a UDP listener.
+        assert!(find(&t, Proto::Udp, addr).is_none(), "{t:?}");
+    }
+
+    #[test]
+    fn finds_our_own_udp_socket_with_its_user() {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = s.local_addr().expect("addr");
+        let t = listeners();
+        let found = find(&t, Proto::Udp, addr).expect("our UDP socket is listed");
+        assert!(found.pids.contains(&me()), "{found:?}");
+        assert_eq!(found.uid, my_uid(), "{found:?}");
+        let want = super::super::host::user_names().get(&my_uid()).cloned();
+        assert!(want.is_some(), "this test's user has no /etc/passwd entry");
+        assert_eq!(found.user, want, "{found:?}");
+        assert!(find(&t, Proto::Tcp, addr).is_none(), "{t:?}");
+    }
+
+    #[test]
+    fn a_connected_udp_socket_is_not_listening() {
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind peer");
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.connect(peer.local_addr().expect("peer addr"))
+            .expect("connect");
+        let addr = s.local_addr().expect("addr");
+        let t = listeners();
+        assert!(find(&t, Proto::Udp, addr).is_none(), "{addr} listed: {t:?}");
+        // Its unconnected peer is.
+        let p = peer.local_addr().expect("peer addr");
+        assert!(find(&t, Proto::Udp, p).is_some(), "{p} not listed");
+    }
+
+    #[test]
+    fn finds_ipv6_listeners_when_the_kernel_has_ipv6() {
+        if !std::path::Path::new("/proc/net/udp6").exists() {
+            eprintln!("no IPv6 in this kernel: nothing to look for");
+            return;
+        }
+        let u = std::net::UdpSocket::bind("[::]:0").expect("bind udp6");
+        let l = std::net::TcpListener::bind("[::]:0").expect("bind tcp6");
+        let (ua, la) = (u.local_addr().expect("addr"), l.local_addr().expect("addr"));
+        let t = listeners();
+        for (proto, a) in [(Proto::Udp, ua), (Proto::Tcp, la)] {
+            let found = find(&t, proto, a).unwrap_or_else(|| panic!("{proto} {a} not listed"));
+            assert!(found.address.is_ipv6(), "{found:?}");
+            assert!(found.pids.contains(&me()), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn protocol_names() {
+        let cases = [
+            ("tcp", Some(Proto::Tcp)),
+            ("UDP", Some(Proto::Udp)),
+            ("sctp", None),
+            ("", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(Proto::parse(s), want, "{s}");
+        }
+        assert_eq!(
+            serde_json::to_value(Proto::Udp).expect("json"),
+            serde_json::json!("udp")
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! The processes and ports checks against real problems: an orphan containerd shim, a leaked
-//! docker-proxy, a stopped listener, a stopped container whose published port was taken, and a
-//! zombie under a container's pid 1 — each made real on a throwaway daemon or by a process the
+//! The processes and ports checks against real problems: an orphan containerd shim, leaked
+//! docker-proxies (TCP and UDP), a stopped listener, a stopped container whose published port was
+//! taken, and a zombie under a container's pid 1 — each made real on a throwaway daemon or by a process the
 //! test spawns, and each cleaned up by pid.
 
 use std::net::TcpStream;
@@ -50,6 +50,28 @@ fn status_of(doc: &Value, id: &str) -> String {
     check(doc, id)["status"].as_str().unwrap().to_string()
 }
 
+/// The commands a check's fix runs, in order (`fix.steps[]` of kind `run`), each joined by spaces.
+fn runs(c: &Value) -> Vec<String> {
+    c["fix"]["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .filter(|s| s["kind"] == "run")
+                .map(|s| {
+                    let argv: Vec<&str> = s["argv"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap())
+                        .collect();
+                    argv.join(" ")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A TCP port on 127.0.0.1 nothing listens on right now.
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -74,6 +96,25 @@ fn listens_on_loopback(port: u16) -> bool {
         .any(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             f.get(1) == Some(&want.as_str()) && f.get(3) == Some(&"0A")
+        })
+}
+
+/// A UDP port on 127.0.0.1 nothing is bound to right now.
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// Whether /proc/net/udp has an unconnected socket (state 07) bound to 127.0.0.1:`port`.
+fn udp_bound_on_loopback(port: u16) -> bool {
+    let want = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&want.as_str()) && f.get(3) == Some(&"07")
         })
 }
 
@@ -206,6 +247,15 @@ fn orphan_shim_left_by_a_crash_is_reported() {
             .unwrap()
             .contains("dockhand reap --shims")
     );
+    let address = orphans[0]["address"].as_str().unwrap();
+    assert_eq!(
+        runs(c),
+        vec![
+            format!("ctr -a {address} -n moby tasks ls"),
+            "dockhand reap --shims".to_string()
+        ],
+        "{c:#}"
+    );
 
     // Clean up what the crash left: the container's process, its shim, the second dockerd.
     for s in child_pids(shim.pid) {
@@ -310,8 +360,34 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
         listens_on_loopback(proxy_port)
     });
 
+    // The same, for UDP: docker-proxy binds the host port and relays datagrams.
+    let udp_port = free_udp_port();
+    let mut udp_proxy = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "exec docker-proxy -proto udp -host-ip 127.0.0.1 -host-port {udp_port} -container-ip 172.31.255.253 -container-port 53 3>/dev/null"
+            ),
+        ])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn a UDP docker-proxy");
+    wait_for(
+        "the UDP docker-proxy to bind",
+        Duration::from_secs(10),
+        || {
+            if let Ok(Some(st)) = udp_proxy.try_wait() {
+                panic!("the UDP docker-proxy exited: {st}");
+            }
+            udp_bound_on_loopback(udp_port)
+        },
+    );
+
     // A stopped container with a restart policy whose port another process then takes.
     let conflict_port = free_port();
+    let udp_conflict_port = free_udp_port();
     d.docker_ok([
         "create",
         "--name",
@@ -322,11 +398,14 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
         "dhports",
         "-p",
         &format!("127.0.0.1:{conflict_port}:80"),
+        "-p",
+        &format!("127.0.0.1:{udp_conflict_port}:53/udp"),
         "busybox",
         "sleep",
         "1",
     ]);
     let holder = spawn_listener(conflict_port);
+    let _udp_holder = std::net::UdpSocket::bind(("127.0.0.1", udp_conflict_port)).unwrap();
 
     // A zombie: pid 1 of the container (sleep) never reaps the `sleep 1` it inherited.
     let zid = d.docker_ok([
@@ -370,6 +449,18 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
             .unwrap()
             .contains(&format!("dockhand ports free {proxy_port}"))
     );
+    assert!(
+        runs(c).contains(&format!("dockhand ports free {proxy_port}")),
+        "{c:#}"
+    );
+    // The UDP proxy is judged like the TCP one.
+    let u = leaked
+        .iter()
+        .find(|l| l["pid"] == udp_proxy.id())
+        .unwrap_or_else(|| panic!("the UDP proxy is not reported\n{c:#}"));
+    assert_eq!(u["proto"], "udp", "{c:#}");
+    assert_eq!(u["host_port"], udp_port, "{c:#}");
+    assert_eq!(u["reason"], "orphan", "{c:#}");
 
     let c = check(&doc, "ports.conflict");
     assert_eq!(c["status"], "warning", "{c:#}\n{r}");
@@ -379,6 +470,19 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
         .find(|x| x["name"] == "conflicted" && x["port"] == conflict_port)
         .unwrap_or_else(|| panic!("{c:#}"));
     assert_eq!(hit["holders"][0]["owners"][0]["pid"], holder.id(), "{c:#}");
+    assert_eq!(
+        runs(c),
+        vec![
+            format!("dockhand ports free {conflict_port}"),
+            "docker start conflicted".to_string()
+        ],
+        "{c:#}"
+    );
+    // TCP only: the UDP binding whose port a UDP socket holds is not judged.
+    assert!(
+        conflicts.iter().all(|x| x["port"] != udp_conflict_port),
+        "{c:#}"
+    );
 
     let c = check(&doc, "processes.zombies");
     assert_eq!(c["status"], "warning", "{c:#}\n{r}");
@@ -396,9 +500,14 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
             .any(|z| z["pid"] == zombie.pid),
         "{c:#}"
     );
+    // The container still runs: restart it, nothing for reap to end.
+    assert_eq!(p["verdict"], "running-container", "{c:#}");
+    let name = p["container_name"].as_str().unwrap();
+    assert_eq!(runs(c), vec![format!("docker restart {name}")], "{c:#}");
 
     // Gone again: the checks say ok.
     kill_child(proxy);
+    kill_child(udp_proxy);
     kill_child(holder);
     d.docker_ok(["rm", "-f", &zid]);
     let (r, doc) = doctor(&d.host());
@@ -441,6 +550,14 @@ fn stopped_listener_is_critical_and_ok_again_when_resumed() {
             .as_str()
             .unwrap()
             .contains(&format!("kill -CONT {pid}"))
+    );
+    assert_eq!(
+        runs(c),
+        vec![
+            format!("kill -CONT {pid}"),
+            format!("dockhand ports free {port}")
+        ],
+        "{c:#}"
     );
 
     kill(Pid::from_raw(pid), Signal::SIGCONT).unwrap();

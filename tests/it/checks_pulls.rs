@@ -165,6 +165,30 @@ fn pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob() {
         remedy.contains(&format!("dockhand pull {image}")),
         "{remedy}"
     );
+    let runs: Vec<String> = c["fix"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "run")
+        .map(|s| {
+            let argv: Vec<&str> = s["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            argv.join(" ")
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        vec![
+            format!("kill -USR1 {}", d.pid()),
+            "dockhand recover".to_string(),
+            format!("dockhand pull {image}"),
+        ],
+        "{c:#}"
+    );
     eprintln!("stall reported at {:?}: {}", t0.elapsed(), c["summary"]);
 
     // The daemon itself frozen: /proc still tells, without the engine.

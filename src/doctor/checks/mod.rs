@@ -158,6 +158,79 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// This daemon's process on this host, or the finding that says why a check cannot have it:
+    /// the one "where is the daemon" guard, with one sentence per reason, for every check that
+    /// looks at the daemon's processes or files.
+    pub async fn located_daemon(&self) -> Result<&crate::runtime::daemon::DaemonProcess, Finding> {
+        use super::{Fix, Status};
+        use crate::runtime::daemon::Located;
+        match self.located().await {
+            Ok(Located::Found(d)) => Ok(d),
+            // Without root the socket's owner cannot be found: the daemon may well be running.
+            Ok(Located::NotRunning { unreadable, .. }) if *unreadable > 0 => Err(Finding::new(
+                Status::Unknown,
+                format!(
+                    "the daemon's process could not be identified: {unreadable} processes' open files are not readable by this user"
+                ),
+            )
+            .fix(Fix::advice(
+                "Run dockhand as root to see the daemon's processes and files.",
+            ))
+            .evidence(json!({ "daemon_pid": null, "unreadable_processes": unreadable }))),
+            Ok(Located::NotRunning { .. }) => Err(Finding::new(
+                Status::Unknown,
+                "the daemon's process was not found on this host (see daemon.process)",
+            )
+            .evidence(json!({ "daemon_pid": null }))),
+            // `Facts::located` turns a remote engine into a gap; kept for completeness.
+            Ok(Located::Remote) => Err(gap(&Gap::Remote {
+                endpoint: self.engine.endpoint().to_string(),
+            })),
+            Err(g) => Err(gap(&g)),
+        }
+    }
+}
+
+/// A check's clock, read once per check: now, and the boot time that turns a process's start
+/// time (clock ticks since boot) into an age.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcClock {
+    /// Seconds since the epoch.
+    pub now: f64,
+    boot_s: Option<f64>,
+    ticks_per_s: u64,
+}
+
+impl ProcClock {
+    /// Reads the clock, and the boot time from /proc/stat under `deadline`.
+    pub async fn read(deadline: Duration) -> ProcClock {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let boot_s = crate::runtime::blocking(deadline, || procfs::boot_time_secs().ok())
+            .await
+            .flatten()
+            .map(|b| b as f64);
+        ProcClock {
+            now,
+            boot_s,
+            ticks_per_s: procfs::ticks_per_second(),
+        }
+    }
+
+    /// Seconds a process started `start_ticks` after boot has run; `None` without a boot time.
+    pub fn age_s(&self, start_ticks: u64) -> Option<f64> {
+        let boot = self.boot_s?;
+        Some(crate::policy::processes::age_s(
+            start_ticks,
+            boot,
+            self.ticks_per_s,
+            self.now,
+        ))
+    }
+}
+
 /// `"12.3 ms"` for sentences.
 pub(crate) fn ms(d: Duration) -> String {
     crate::util::human_duration(d)

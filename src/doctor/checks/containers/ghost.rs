@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Ctx, and_others, brief_with, label, plural, records, when};
-use crate::doctor::checks::processes::located_daemon;
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::containers::{self as policy, PidSeen};
 use crate::runtime::blocking;
@@ -44,9 +43,9 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Ok(r) => r,
         Err(f) => return f,
     };
-    let daemon_pid = match located_daemon(ctx.located().await) {
+    let daemon_pid = match ctx.located_daemon().await {
         Ok(d) => d.info.pid,
-        Err(f) => return *f,
+        Err(f) => return f,
     };
     // Containers' pids are numbers in the daemon's pid namespace: from another one (a rootless
     // daemon with its own, dockhand in a container) every container would look gone.

@@ -1,0 +1,463 @@
+//! `pulls.stalled`: an image download that stopped for good. dockerd downloads each layer blob
+//! into `<tmp>/GetImageBlob<n>` (`<tmp>` is `$DOCKER_TMPDIR`, else `<data-root>/tmp`) and its
+//! registry transport has no body-read timeout, so a registry or network that stops sending
+//! mid-blob leaves the pull waiting forever, with the file open at a fixed size (moby#15951,
+//! #6928, #12823).
+//!
+//! Looks at dockerd's open descriptors (from /proc and the files themselves, not the engine: it
+//! still works when the daemon does not answer); only when some are download files, samples
+//! them across a window and lets [`classify`] judge each.
+//!
+//! Never flags: a download that grows, one that is complete and being extracted (its offset
+//! moved or sits before the end), one closed during the window, one unchanged but written less
+//! than `stalled_after_s` ago (a slow link), deleted download files (complete, being cleaned
+//! up), files in `<tmp>` dockerd does not hold open (storage.tmp's business).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::doctor::checks::{Ctx, ms};
+use crate::doctor::{Finding, Fix, Status};
+use crate::policy::pulls::{Progress, Sample, classify, pulled_image};
+use crate::runtime::blocking;
+use crate::runtime::daemon::ServiceManager;
+use crate::runtime::host::ProcRow;
+use crate::util::{human_age, human_bytes};
+
+const ID: &str = "pulls.stalled";
+/// The name dockerd gives its blob download files (`os.CreateTemp("", "GetImageBlob")`).
+const BLOB_PREFIX: &str = "GetImageBlob";
+/// Samples taken across the window, the first at its start and the last at its end.
+const SAMPLES: u32 = 4;
+/// Evidence lists at most this many downloads.
+const MAX_LISTED: usize = 20;
+
+/// A download file dockerd holds open.
+#[derive(Debug, Clone)]
+struct Download {
+    fd: u32,
+    path: PathBuf,
+    ino: u64,
+}
+
+/// What the scan of dockerd's descriptors found.
+struct Scan {
+    tmp_dir: PathBuf,
+    tmp_source: &'static str,
+    downloads: Vec<Download>,
+}
+
+/// `<tmp>` as dockerd resolves it: `$DOCKER_TMPDIR` from its environment (readable as root),
+/// else `<data-root>/tmp`; canonical, because descriptor targets are.
+fn tmp_dir(pid: i32, data_root: &Path) -> (PathBuf, &'static str) {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let from_env = env
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"DOCKER_TMPDIR="))
+        .filter(|v| !v.is_empty())
+        .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()));
+    let (dir, source) = match from_env {
+        Some(d) => (d, "DOCKER_TMPDIR"),
+        None => (data_root.join("tmp"), "data root"),
+    };
+    (std::fs::canonicalize(&dir).unwrap_or(dir), source)
+}
+
+/// dockerd's open `GetImageBlob*` files in its tmp dir, from /proc/<pid>/fd. Files already
+/// deleted are complete downloads being cleaned up, not downloads.
+fn scan(pid: i32, data_root: &Path) -> std::io::Result<Scan> {
+    use std::os::unix::fs::MetadataExt;
+    let (tmp_dir, tmp_source) = tmp_dir(pid, data_root);
+    let mut downloads = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        // Descriptors close while we look: skip what vanished.
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        let is_blob = target.parent() == Some(tmp_dir.as_path())
+            && target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(BLOB_PREFIX) && !n.ends_with(" (deleted)"));
+        if !is_blob {
+            continue;
+        }
+        let (Ok(fd), Ok(meta)) = (
+            e.file_name().to_string_lossy().parse::<u32>(),
+            std::fs::metadata(e.path()),
+        ) else {
+            continue;
+        };
+        if meta.is_file() {
+            downloads.push(Download {
+                fd,
+                path: target,
+                ino: meta.ino(),
+            });
+        }
+    }
+    downloads.sort_by_key(|d| d.fd);
+    Ok(Scan {
+        tmp_dir,
+        tmp_source,
+        downloads,
+    })
+}
+
+/// One sample of each download: size and offset through dockerd's descriptor (fstat of
+/// /proc/<pid>/fd/<n> follows the open file, not the name), and the mtime's age. `None` when
+/// the descriptor closed or now points at another file.
+fn sample(pid: i32, downloads: &[Download]) -> Vec<Option<(u64, u64, Option<Duration>)>> {
+    use std::os::unix::fs::MetadataExt;
+    let now = SystemTime::now();
+    downloads
+        .iter()
+        .map(|d| {
+            let meta = std::fs::metadata(format!("/proc/{pid}/fd/{}", d.fd)).ok()?;
+            if meta.ino() != d.ino {
+                return None;
+            }
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", d.fd)).ok()?;
+            let pos = info
+                .lines()
+                .find_map(|l| l.strip_prefix("pos:"))
+                .and_then(|v| v.trim().parse().ok())?;
+            let idle = meta
+                .modified()
+                .ok()
+                .map(|m| now.duration_since(m).unwrap_or_default());
+            Some((meta.len(), pos, idle))
+        })
+        .collect()
+}
+
+pub async fn check(ctx: &Ctx<'_>) -> Finding {
+    let stalled_after = Duration::from_secs_f64(ctx.th(ID, "stalled_after_s").max(0.0));
+    // The window must leave room for the reads inside the probe's deadline.
+    let cap = ctx
+        .probe_deadline()
+        .saturating_sub(ctx.timeout() + Duration::from_secs(1))
+        .max(Duration::from_millis(100));
+    let asked = Duration::from_secs_f64(ctx.th(ID, "sample_ms").max(0.0) / 1000.0);
+    let window = asked.min(cap);
+
+    let d = match ctx.located_daemon().await {
+        Ok(d) => d,
+        Err(f) => return f,
+    };
+    let pid = d.info.pid;
+    let data_root = d.paths.data_root.clone();
+    let root = data_root.clone();
+    let found = match blocking(ctx.timeout(), move || scan(pid, &root)).await {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            let evidence = json!({ "pid": pid, "data_root": data_root, "error": e.to_string() });
+            return if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Finding::new(
+                    Status::Unknown,
+                    format!("cannot read dockerd's open files (/proc/{pid}/fd: permission denied)"),
+                )
+                .remedy("Run dockhand as root to see dockerd's downloads.")
+                .evidence(evidence)
+            } else {
+                Finding::new(
+                    Status::Unknown,
+                    format!("cannot read dockerd's open files (/proc/{pid}/fd): {e}"),
+                )
+                .evidence(evidence)
+            };
+        }
+        None => {
+            return Finding::new(
+                Status::Unknown,
+                format!(
+                    "reading dockerd's open files (/proc/{pid}/fd) did not finish within {}",
+                    ms(ctx.timeout())
+                ),
+            )
+            .evidence(json!({ "pid": pid, "data_root": data_root }));
+        }
+    };
+    let mut evidence = json!({
+        "pid": pid,
+        "tmp_dir": found.tmp_dir,
+        "tmp_dir_source": found.tmp_source,
+        "window_ms": crate::util::millis(window),
+        "stalled_after_s": stalled_after.as_secs_f64(),
+        "downloads": [],
+    });
+    if found.downloads.is_empty() {
+        // The clean case: nothing to sample, so no waiting.
+        return Finding::new(
+            Status::Ok,
+            format!(
+                "no image download in progress (dockerd pid {pid} holds no {BLOB_PREFIX} file in {})",
+                found.tmp_dir.display()
+            ),
+        )
+        .evidence(evidence);
+    }
+
+    // Something is downloading: watch it for the window.
+    let downloads = found.downloads;
+    let t0 = Instant::now();
+    let mut rows: Vec<Vec<Option<Sample>>> = vec![Vec::new(); downloads.len()];
+    let mut idle: Vec<Option<Duration>> = vec![None; downloads.len()];
+    for i in 0..SAMPLES {
+        if i > 0 {
+            let due = t0 + window * i / (SAMPLES - 1);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let at = t0.elapsed();
+        let dl = downloads.clone();
+        let got = blocking(ctx.timeout(), move || sample(pid, &dl))
+            .await
+            .unwrap_or_else(|| vec![None; downloads.len()]);
+        for (k, s) in got.into_iter().enumerate() {
+            rows[k].push(s.map(|(bytes, pos, _)| Sample { at, bytes, pos }));
+            if let Some((_, _, age)) = s {
+                idle[k] = age;
+            }
+        }
+    }
+    let results: Vec<(&Download, Progress, Option<Sample>)> = downloads
+        .iter()
+        .zip(&rows)
+        .zip(&idle)
+        .map(|((d, r), age)| {
+            (
+                d,
+                classify(r, *age, window, stalled_after),
+                r.iter().rev().flatten().next().copied(),
+            )
+        })
+        .collect();
+    let listed: Vec<Value> = results
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(d, p, last)| {
+            let mut v = json!({
+                "path": d.path,
+                "fd": d.fd,
+                "bytes": last.map(|s| s.bytes),
+                "position": last.map(|s| s.pos),
+                "state": p.name(),
+            });
+            if let (Some(o), Ok(Value::Object(extra))) =
+                (v.as_object_mut(), serde_json::to_value(p))
+            {
+                o.extend(extra.into_iter().filter(|(k, _)| k != "state"));
+            }
+            v
+        })
+        .collect();
+    if let Some(o) = evidence.as_object_mut() {
+        o.insert("downloads".into(), Value::Array(listed));
+        if results.len() > MAX_LISTED {
+            o.insert("downloads_total".into(), json!(results.len()));
+        }
+    }
+
+    let stalled: Vec<_> = results
+        .iter()
+        .filter_map(|(d, p, last)| match p {
+            Progress::Stalled { idle_s } => Some((*d, *idle_s, last.map_or(0, |s| s.bytes))),
+            _ => None,
+        })
+        .collect();
+    if let Some(&(first, idle_s, bytes)) = stalled.first() {
+        let clients = pull_clients(ctx).await;
+        let images: Vec<String> = clients.iter().filter_map(|(_, _, i)| i.clone()).collect();
+        if let Some(o) = evidence.as_object_mut() {
+            o.insert(
+                "pull_clients".into(),
+                Value::Array(
+                    clients
+                        .iter()
+                        .take(MAX_LISTED)
+                        .map(|(pid, cmd, image)| json!({ "pid": pid, "cmdline": cmd, "image": image }))
+                        .collect(),
+                ),
+            );
+        }
+        let more = match stalled.len() {
+            1 => String::new(),
+            n => format!(
+                " (and {} more stalled download{})",
+                n - 1,
+                if n == 2 { "" } else { "s" }
+            ),
+        };
+        let summary = format!(
+            "a pull is stalled: dockerd (pid {pid}) holds {} open at {} and it has not grown for {}{more}",
+            first.path.display(),
+            human_bytes(bytes),
+            human_age(idle_s as u64),
+        );
+        return Finding::new(Status::Critical, summary)
+            .fix(fix(pid, bytes, &images, &d.service))
+            .evidence(evidence);
+    }
+
+    let summary = progress_summary(&results);
+    Finding::new(Status::Ok, summary).evidence(evidence)
+}
+
+/// The sentence for downloads that are not stalled.
+fn progress_summary(results: &[(&Download, Progress, Option<Sample>)]) -> String {
+    let name = |d: &Download| {
+        d.path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    };
+    let bytes = |s: &Option<Sample>| human_bytes(s.map_or(0, |s| s.bytes));
+    let growing: Vec<_> = results
+        .iter()
+        .filter_map(|(d, p, s)| match p {
+            Progress::Growing { bytes_per_s } => Some((d, *bytes_per_s, s)),
+            _ => None,
+        })
+        .collect();
+    let others = results.len().saturating_sub(1);
+    let also = if others == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({} download{} in all)",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" }
+        )
+    };
+    if let Some((d, rate, s)) = growing.first() {
+        return format!(
+            "pull in progress: {} at {}, growing {}/s{also}",
+            name(d),
+            bytes(s),
+            human_bytes(*rate as u64)
+        );
+    }
+    if let Some((d, Progress::Idle { idle_s }, s)) = results
+        .iter()
+        .find(|(_, p, _)| matches!(p, Progress::Idle { .. }))
+    {
+        return format!(
+            "pull in progress: {} at {}, idle for {} (not yet counted as stalled){also}",
+            name(d),
+            bytes(s),
+            human_age(*idle_s as u64)
+        );
+    }
+    if let Some((d, _, s)) = results
+        .iter()
+        .find(|(_, p, _)| matches!(p, Progress::Downloaded))
+    {
+        return format!(
+            "pull in progress: {} is complete at {} and being extracted{also}",
+            name(d),
+            bytes(s)
+        );
+    }
+    "the downloads in progress finished while being watched".into()
+}
+
+/// Confirm, restart the daemon (`dockhand recover`), pull again; by hand, through the service
+/// manager.
+fn fix(pid: i32, bytes: u64, images: &[String], service: &ServiceManager) -> Fix {
+    let pid_s = pid.to_string();
+    let mut fix = Fix::run(
+        &["kill", "-USR1", &pid_s],
+        format!(
+            "Pulls cannot be cancelled through the API. Confirm the stall (run this check again: the file stays at {}; `kill -USR1 {pid}` dumps goroutines, with the transfer's network read stuck),",
+            human_bytes(bytes)
+        ),
+    )
+    .then_run(
+        &["dockhand", "recover"],
+        "then run `dockhand recover` (a live-restore-aware daemon restart),",
+    );
+    if images.is_empty() {
+        fix = fix.then_advice("then retry the pull: `dockhand pull <image>`.");
+    }
+    for (k, image) in images.iter().enumerate() {
+        let text = match (k, k + 1 == images.len()) {
+            (0, true) => format!("then retry the pull: `dockhand pull {image}`."),
+            (0, false) => format!("then retry the pull: `dockhand pull {image}`,"),
+            (_, true) => format!("`dockhand pull {image}`."),
+            (_, false) => format!("`dockhand pull {image}`,"),
+        };
+        fix = fix.then_run(&["dockhand", "pull", image], text);
+    }
+    fix.then_advice(format!(
+        "By hand: {} (without live-restore this stops every container), then pull again.",
+        manual_restart(service, pid)
+    ))
+}
+
+/// The exact manual restart for the daemon's service manager.
+fn manual_restart(service: &ServiceManager, pid: i32) -> String {
+    match service {
+        ServiceManager::Systemd { unit } => {
+            format!("restart the daemon through systemd, `systemctl restart {unit}`")
+        }
+        ServiceManager::Openrc => {
+            "restart the daemon through OpenRC, `rc-service docker restart`".into()
+        }
+        ServiceManager::Sysvinit { script } => {
+            format!("restart the daemon through its init script, `{script} restart`")
+        }
+        ServiceManager::None { parent_pid, parent } => format!(
+            "no service manager runs this daemon (it was started by {parent}, pid {parent_pid}): stop it (`kill -TERM {pid}`) and start it again the way it was started"
+        ),
+    }
+}
+
+/// `docker pull` clients on this host: (pid, command line, image).
+async fn pull_clients(ctx: &Ctx<'_>) -> Vec<(i32, String, Option<String>)> {
+    let Ok(procs) = ctx.processes().await else {
+        return Vec::new();
+    };
+    procs
+        .iter()
+        .filter_map(|p: &ProcRow| {
+            let image = pulled_image(&p.cmdline)?;
+            Some((p.pid, p.cmdline.join(" "), Some(image)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_restart_follows_the_service_manager() {
+        let cases = [
+            (
+                ServiceManager::Systemd {
+                    unit: "docker.service".into(),
+                },
+                "`systemctl restart docker.service`",
+            ),
+            (ServiceManager::Openrc, "`rc-service docker restart`"),
+            (
+                ServiceManager::Sysvinit {
+                    script: "/etc/init.d/docker".into(),
+                },
+                "`/etc/init.d/docker restart`",
+            ),
+            (
+                ServiceManager::None {
+                    parent_pid: 7,
+                    parent: "bash".into(),
+                },
+                "`kill -TERM 42`",
+            ),
+        ];
+        for (svc, want) in cases {
+            let got = manual_restart(&svc, 42);
+            assert!(got.contains(want), "{svc:?}: {got}");
+        }
+    }
+}
