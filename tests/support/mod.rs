@@ -7,7 +7,9 @@
 #![allow(dead_code)] // Not every test module uses every helper.
 
 pub mod daemon;
+pub mod fuse;
 pub mod procfs;
+pub mod proxy;
 pub mod registry;
 pub mod schema;
 

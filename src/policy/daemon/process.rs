@@ -2,10 +2,10 @@
 //! limit. doctor's `daemon.process` words these; `recover` decides from [`stuckness`] and
 //! [`main_state`] whether a restart can work at all (a thread in D cannot be killed).
 //!
-//! dockerd is a Go program: a goroutine blocked in a system call holds its own OS thread, which
-//! is almost never the main one. So a daemon wedged on a hung filesystem shows it in one of its
-//! threads (`/proc/<pid>/task/<tid>`), while the process's own state (the main thread's) says
-//! "sleeping". And a thread waiting on a FUSE server sleeps *interruptibly* (S, in
+//! dockerd is a Go program: a goroutine blocked in a system call holds the OS thread it ran on,
+//! which may be any of the daemon's threads. So a daemon wedged on a hung filesystem shows it in
+//! one of its threads (`/proc/<pid>/task/<tid>`), while the process's own state (the main
+//! thread's, what `ps` shows) usually says "sleeping". And a thread waiting on a FUSE server sleeps *interruptibly* (S, in
 //! `request_wait_answer`) until a signal reaches it, and only then uninterruptibly (D) — so
 //! both count, when they last: a thread is stuck when it stays in one such wait, without once
 //! being scheduled, across the whole sampling window.
@@ -62,7 +62,7 @@ pub fn wait_kind(t: &TaskState) -> Option<StuckKind> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StuckThread {
     pub tid: i32,
-    /// The main thread (tid = pid): the one `/proc/<pid>/stat` speaks for.
+    /// The main thread (tid = pid): the one `/proc/<pid>/stat` (and `ps`) speaks for.
     pub main: bool,
     pub kind: StuckKind,
     /// The state letter in the last sample (`D` or `S`).
@@ -123,22 +123,26 @@ pub fn stuck_threads(pid: i32, samples: &[Vec<TaskState>], min_samples: u32) -> 
 pub enum Stuckness {
     /// No thread is stuck.
     None,
-    /// Some threads are stuck while the main thread is not and the API still answers: the
-    /// daemon works, but whatever those threads serve (a volume, a container, `docker system
-    /// df`) hangs — and more threads will follow.
+    /// Threads are stuck while the API still answers: the daemon works, but whatever those
+    /// threads serve (a volume, a container, `docker system df`) hangs — and more threads will
+    /// follow, one for each call that touches the same thing.
     Partial,
-    /// The main thread is stuck, or the API does not answer while threads are: the daemon
-    /// cannot work, and a thread in D cannot be killed — a restart may not even finish.
+    /// Threads are stuck and the API does not answer: the daemon cannot work, and a thread in D
+    /// cannot be killed — a restart may not even finish.
     Fatal,
 }
 
+/// Which thread is stuck does not decide it: Go runs any goroutine on any of its threads, the
+/// main one included (a blocked `stat` lands on whichever thread ran it), so "the main thread
+/// is stuck" says nothing more about a Go daemon than "a thread is". Whether the API still
+/// answers does.
 pub fn stuckness(stuck: &[StuckThread], api_answers: bool) -> Stuckness {
     if stuck.is_empty() {
         Stuckness::None
-    } else if stuck.iter().any(|t| t.main) || !api_answers {
-        Stuckness::Fatal
-    } else {
+    } else if api_answers {
         Stuckness::Partial
+    } else {
+        Stuckness::Fatal
     }
 }
 
@@ -279,8 +283,10 @@ mod tests {
             (vec![s(103)], true, Stuckness::Partial),
             (vec![s(103), s(104)], true, Stuckness::Partial),
             (vec![s(103)], false, Stuckness::Fatal),
-            (vec![s(100)], true, Stuckness::Fatal),
-            (vec![s(100), s(103)], true, Stuckness::Fatal),
+            // The main thread is one thread among others in a Go daemon.
+            (vec![s(100)], true, Stuckness::Partial),
+            (vec![s(100), s(103)], true, Stuckness::Partial),
+            (vec![s(100)], false, Stuckness::Fatal),
         ];
         for (stuck, api, want) in cases {
             assert_eq!(stuckness(stuck, *api), *want, "{stuck:?} {api}");

@@ -238,9 +238,9 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
             .take(5)
             .map(|t| {
                 format!(
-                    "{} {} {}",
-                    if t.main { "its main thread" } else { "thread" },
+                    "thread {}{} {}",
                     t.tid,
+                    if t.main { " (the main thread)" } else { "" },
                     kind_words(t)
                 )
             })
@@ -264,14 +264,12 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
                     if stuck.len() == 1 { "is" } else { "are" },
                 ),
             ),
-            _ if stuck.iter().any(|t| t.main) => (
-                Status::Critical,
-                format!("dockerd pid {pid} is stuck in the kernel across {n} samples — {which}"),
-            ),
             _ => (
                 Status::Critical,
                 format!(
-                    "dockerd pid {pid} does not answer and has threads stuck in the kernel across {n} samples — {which}"
+                    "dockerd pid {pid} does not answer, and {} of its threads {} stuck in the kernel across {n} samples — {which}",
+                    stuck.len(),
+                    if stuck.len() == 1 { "is" } else { "are" },
                 ),
             ),
         };
