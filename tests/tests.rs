@@ -10,6 +10,8 @@ mod support;
 mod checks_config;
 #[path = "it/checks_containers.rs"]
 mod checks_containers;
+#[path = "it/checks_daemon.rs"]
+mod checks_daemon;
 #[path = "it/checks_ports.rs"]
 mod checks_ports;
 #[path = "it/checks_pulls.rs"]

@@ -68,6 +68,67 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     })
 }
 
+/// One thread of a process, as far as telling a stuck one from a busy one goes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TaskState {
+    pub tid: i32,
+    /// One letter, as for a process: S sleeping, D uninterruptible, …
+    pub state: char,
+    /// The kernel function it waits in (`wchan`), when readable and asleep.
+    pub wchan: Option<String>,
+    /// Context switches so far (voluntary + not): unchanged across a window means the thread
+    /// was not scheduled once in it. `None` when unreadable.
+    pub switches: Option<u64>,
+}
+
+/// The threads of `pid` (`only`: just these tids; else all): `/proc/<pid>/task/<tid>/stat`,
+/// `wchan` and `status`. `None` when the process is gone. A thread that exits mid-read is
+/// left out. A thread's stat and wchan never wait on the thread itself, so these reads do not
+/// block where the thread does — callers still run them under a deadline.
+pub fn tasks(pid: i32, only: Option<&[i32]>) -> Option<Vec<TaskState>> {
+    let dir = PathBuf::from(format!("/proc/{pid}/task"));
+    let tids: Vec<i32> = match only {
+        Some(t) => t.to_vec(),
+        None => std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect(),
+    };
+    Some(tids.into_iter().filter_map(|tid| task(&dir, tid)).collect())
+}
+
+fn task(dir: &Path, tid: i32) -> Option<TaskState> {
+    let base = dir.join(tid.to_string());
+    let stat = std::fs::read_to_string(base.join("stat")).ok()?;
+    // comm may hold spaces and parentheses: the state follows the last ')'.
+    let state = stat
+        .get(stat.rfind(')')? + 1..)?
+        .trim_start()
+        .chars()
+        .next()?;
+    let wchan = std::fs::read_to_string(base.join("wchan"))
+        .ok()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty() && w != "0");
+    let switches = std::fs::read_to_string(base.join("status"))
+        .ok()
+        .and_then(|st| {
+            let count = |key: &str| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            Some(count("voluntary_ctxt_switches:")? + count("nonvoluntary_ctxt_switches:")?)
+        });
+    Some(TaskState {
+        tid,
+        state,
+        wchan,
+        switches,
+    })
+}
+
 /// The cgroup a process is in, preferring the unified (v2) line, else v1's `name=systemd`.
 fn cgroup_of(pid: i32) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
@@ -473,6 +534,20 @@ mod tests {
         assert!(me.rss_bytes > 0);
         assert!(me.fds.is_some_and(|n| n > 0));
         assert!(me.started_at.is_some_and(|s| s <= now_secs()));
+    }
+
+    #[test]
+    fn reads_our_own_threads() {
+        let me = std::process::id() as i32;
+        let all = tasks(me, None).expect("self");
+        let main = all.iter().find(|t| t.tid == me).expect("the main thread");
+        assert!(matches!(main.state, 'R' | 'S'));
+        assert!(main.switches.is_some());
+        let one = tasks(me, Some(&[me])).expect("self");
+        assert_eq!(one.len(), 1);
+        assert!(tasks(i32::MAX, None).is_none());
+        // A tid that is not there is left out, not an error.
+        assert!(tasks(me, Some(&[i32::MAX])).expect("self").is_empty());
     }
 
     #[test]

@@ -89,10 +89,13 @@ fn doctor_healthy_daemon_exits_0_and_json_says_ok() {
     let process = check(&doc, "daemon.process");
     let ev = &process["evidence"];
     assert_eq!(ev["pid"], d.pid(), "{process:#}");
+    // A busy host (other tests' daemons) can catch the main thread in a brief disk wait (D):
+    // that is still a healthy process — the check samples before it calls one stuck.
     assert!(
-        matches!(ev["state"].as_str(), Some("S" | "R")),
+        matches!(ev["state"].as_str(), Some("S" | "R" | "D")),
         "{process:#}"
     );
+    assert_eq!(ev["stuck_threads"], serde_json::json!([]), "{process:#}");
     assert_eq!(
         ev["data_root"],
         d.data_root().to_str().unwrap(),

@@ -7,14 +7,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::daemon::WELL_CONFIGURED;
-use crate::support::fuse::BindMount;
+use crate::support::fuse::BindFs;
 use crate::support::{TempDir, TestDaemon, dockhand, host_clean};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A daemon with two volumes: `fine` (a file in it, used by a stopped container) and `slow`,
 /// whose `_data` is a bindfs mount. The mount is returned frozen.
-fn daemon_with_a_hung_volume() -> (TestDaemon, TempDir, BindMount) {
+fn daemon_with_a_hung_volume() -> (TestDaemon, TempDir, BindFs) {
     let d = TestDaemon::builder().daemon_json(WELL_CONFIGURED).start();
     d.docker_ok(["volume", "create", "fine"]);
     d.docker_ok(["volume", "create", "slow"]);
@@ -34,9 +34,9 @@ fn daemon_with_a_hung_volume() -> (TestDaemon, TempDir, BindMount) {
     ]);
     let src = TempDir::new();
     std::fs::write(src.join("g"), vec![1u8; 5_000]).unwrap();
-    let mount = BindMount::start(src.path(), &d.data_root().join("volumes/slow/_data"));
+    let mount = BindFs::start(src.path(), &d.data_root().join("volumes/slow/_data"));
     // It answers before the freeze.
-    assert!(std::fs::metadata(mount.path().join("g")).is_ok());
+    assert!(std::fs::metadata(mount.mountpoint().join("g")).is_ok());
     mount.freeze();
     (d, src, mount)
 }
@@ -49,7 +49,7 @@ fn secs(d: Duration) -> String {
 fn df_with_a_hung_volume_finishes_names_it_and_measures_the_rest() {
     // The guard drops first (declared last): thawed and detached before the daemon stops.
     let (d, _src, mount) = daemon_with_a_hung_volume();
-    let hung = mount.path().display().to_string();
+    let hung = mount.mountpoint().display().to_string();
 
     let r = dockhand([
         "--host",
@@ -113,7 +113,7 @@ fn doctor_with_a_hung_volume_finishes_names_it_and_judges_everything_else() {
     // Host-wide checks (ports, processes) must not see another test's breakage.
     let _clean = host_clean();
     let (d, _src, mount) = daemon_with_a_hung_volume();
-    let hung = mount.path().display().to_string();
+    let hung = mount.mountpoint().display().to_string();
 
     let r = dockhand([
         "--host",

@@ -373,6 +373,12 @@ fn validate_evidence(v: &mut V, p: &str, id: &str, ev: &Map<String, Value>, mode
                 ev.get("classification"),
                 CLASSIFICATIONS,
             );
+            v.nullable(
+                &format!("{p}.containers"),
+                ev.get("containers"),
+                Kind::UInt,
+                req,
+            );
             match ev.get("probes") {
                 Some(Value::Array(probes)) => {
                     if req && probes.is_empty() {
@@ -387,6 +393,7 @@ fn validate_evidence(v: &mut V, p: &str, id: &str, ev: &Map<String, Value>, mode
                         v.boolean(&format!("{pp}.ok"), pr.get("ok"));
                         v.number(&format!("{pp}.latency_ms"), pr.get("latency_ms"));
                         v.nullable(&format!("{pp}.error"), pr.get("error"), Kind::Str, true);
+                        v.number(&format!("{pp}.limit_ms"), pr.get("limit_ms"));
                     }
                 }
                 Some(other) => v.err(
@@ -412,9 +419,38 @@ fn validate_evidence(v: &mut V, p: &str, id: &str, ev: &Map<String, Value>, mode
                 ("pidfile_pid", Kind::UInt),
                 // The contract leaves its shape open: a name, or an object with a `kind`.
                 ("service_manager", Kind::StrOrObj),
+                ("threads_sampled", Kind::UInt),
+                ("samples", Kind::UInt),
             ];
             for (k, kind) in fields {
                 v.nullable(&format!("{p}.{k}"), ev.get(*k), *kind, req);
+            }
+            // Only a found process has threads to judge.
+            if let Some(st) = ev.get("stuck_threads") {
+                let sp = format!("{p}.stuck_threads");
+                match st {
+                    Value::Array(items) => {
+                        for (i, t) in items.iter().enumerate() {
+                            let tp = format!("{sp}[{i}]");
+                            let Some(t) = v.obj(&tp, Some(t)) else {
+                                continue;
+                            };
+                            v.uint(&format!("{tp}.tid"), t.get("tid"));
+                            v.boolean(&format!("{tp}.main"), t.get("main"));
+                            v.one_of(
+                                &format!("{tp}.kind"),
+                                t.get("kind"),
+                                &["uninterruptible", "filesystem-wait"],
+                            );
+                            v.nonempty_string(&format!("{tp}.state"), t.get("state"));
+                            v.nullable(&format!("{tp}.wchan"), t.get("wchan"), Kind::Str, true);
+                            v.uint(&format!("{tp}.samples"), t.get("samples"));
+                        }
+                    }
+                    other => v.err(&sp, format!("expected array, got {other}")),
+                }
+            } else if req {
+                v.err(&format!("{p}.stuck_threads"), "missing");
             }
             if req {
                 for k in ["pid", "state", "cmdline", "data_root"] {
