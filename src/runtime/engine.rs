@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::endpoint::Endpoint;
+pub use super::http::Method;
 use super::http::{Conn, Response};
 use crate::util::human_duration;
 
@@ -62,6 +63,25 @@ impl EngineError {
             EngineError::Io { .. } => "io",
         }
     }
+
+    /// The engine's HTTP status, when it answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            EngineError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// 409: the object is in use (a container running, an image a container uses). Callers that
+    /// remove things skip it and say so; they never retry with force.
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// 404: the object is gone (removed since the plan was made, or never existed).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
 }
 
 /// A successful answer and how long it took.
@@ -71,7 +91,8 @@ pub struct Timed<T> {
     pub elapsed: Duration,
 }
 
-/// The engine client. Cheap to create: nothing connects until the first call.
+/// The engine client. Cheap to create and to clone: nothing connects until the first call.
+#[derive(Debug, Clone)]
 pub struct Engine {
     endpoint: Endpoint,
     timeout: Duration,
@@ -89,6 +110,34 @@ impl Engine {
     /// The per-call deadline.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The same endpoint with another per-call deadline: removing a big container or pruning
+    /// build cache can take longer than a read.
+    pub fn with_timeout(&self, timeout: Duration) -> Engine {
+        Engine {
+            endpoint: self.endpoint.clone(),
+            timeout,
+        }
+    }
+
+    /// One request under the deadline, with an optional JSON body (sent as `application/json`):
+    /// the writes. A non-2xx status is an `Api` error with the engine's message; note the engine
+    /// answers 304 to stopping a stopped container.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Timed<Response>, EngineError> {
+        let bytes = match body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| EngineError::Protocol {
+                path: path.to_string(),
+                why: e.to_string(),
+            })?),
+            None => None,
+        };
+        self.exchange(method.as_str(), path, bytes.as_deref()).await
     }
 
     /// One GET under the deadline: connect and answer share it. A non-2xx status is an
@@ -193,6 +242,15 @@ impl Engine {
     }
 
     async fn request(&self, method: &str, path: &str) -> Result<Timed<Response>, EngineError> {
+        self.exchange(method, path, None).await
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Timed<Response>, EngineError> {
         let start = Instant::now();
         let deadline = tokio::time::Instant::now() + self.timeout;
         let conn = match tokio::time::timeout_at(deadline, Conn::connect(&self.endpoint)).await {
@@ -205,7 +263,7 @@ impl Engine {
                 });
             }
         };
-        let resp = match tokio::time::timeout_at(deadline, conn.request(method, path)).await {
+        let resp = match tokio::time::timeout_at(deadline, conn.send(method, path, body)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                 return Err(EngineError::Protocol {

@@ -13,6 +13,34 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::endpoint::Endpoint;
 
+/// The methods the engine API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An open connection to the engine.
 pub enum Conn {
     Unix(UnixStream),
@@ -49,9 +77,14 @@ impl Conn {
     /// Sends one request and reads the whole response. `Connection: close` keeps the framing
     /// simple: the body ends at Content-Length, the last chunk, or EOF.
     pub async fn request(self, method: &str, path: &str) -> io::Result<Response> {
+        self.send(method, path, None).await
+    }
+
+    /// [`Conn::request`] with an optional JSON body (sent as `application/json`).
+    pub async fn send(self, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Response> {
         match self {
-            Conn::Unix(s) => exchange(s, method, path).await,
-            Conn::Tcp(s) => exchange(s, method, path).await,
+            Conn::Unix(s) => exchange(s, method, path, body).await,
+            Conn::Tcp(s) => exchange(s, method, path, body).await,
         }
     }
 }
@@ -60,12 +93,26 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     method: &str,
     path: &str,
+    body: Option<&[u8]>,
 ) -> io::Result<Response> {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: dockhand/{}\r\nConnection: close\r\n\r\n",
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: dockhand/{}\r\nConnection: close\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    stream.write_all(req.as_bytes()).await?;
+    match body {
+        Some(b) => req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            b.len()
+        )),
+        // The engine reads a POST without a length as an empty body; say so explicitly.
+        None if method != "GET" && method != "HEAD" => req.push_str("Content-Length: 0\r\n\r\n"),
+        None => req.push_str("\r\n"),
+    }
+    let mut req = req.into_bytes();
+    if let Some(b) = body {
+        req.extend_from_slice(b);
+    }
+    stream.write_all(&req).await?;
     let mut buf = Vec::with_capacity(16 * 1024);
     // Read until the end of the headers.
     let head_end = loop {
@@ -180,7 +227,7 @@ mod tests {
             let _ = server.read(&mut req).await;
             let _ = server.write_all(reply).await;
         });
-        let r = exchange(client, "GET", "/_ping").await;
+        let r = exchange(client, "GET", "/_ping", None).await;
         let _ = srv.await;
         r
     }
