@@ -187,6 +187,20 @@ impl RunLock {
         &self.path
     }
 
+    /// Adds the run id to the holder written in the lock file, once the run has one, so
+    /// `dockhand journal` can tell the run in progress from one that died.
+    pub fn record_run(&mut self, run: &str) {
+        let Some(mut holder) = read_holder(&mut self.file) else {
+            return;
+        };
+        holder.run = Some(run.to_string());
+        if let Ok(text) = serde_json::to_string(&holder) {
+            let _ = self.file.set_len(0);
+            let _ = self.file.seek(SeekFrom::Start(0));
+            let _ = self.file.write_all(format!("{text}\n").as_bytes());
+        }
+    }
+
     /// A sentence to print when the lock was taken over from a dead holder.
     pub fn note(&self) -> Option<String> {
         self.taken_over.as_ref().map(|h| {

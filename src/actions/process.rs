@@ -637,7 +637,8 @@ mod tests {
             exe: None,
             ..live(600, 10)
         };
-        let cases: Vec<(&str, ProcTarget, Option<Observed>, &[ProcId], &str)> = vec![
+        type Case<'a> = (&'a str, ProcTarget, Option<Observed>, &'a [ProcId], &'a str);
+        let cases: Vec<Case> = vec![
             (
                 "pid 1",
                 target(1, 1, Scope::Any),
