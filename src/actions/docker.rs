@@ -293,8 +293,8 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
                 why: format!(
                     "{} now points at {} (the plan saw {})",
                     crate::util::sanitize(reference),
-                    now,
-                    id
+                    super::plan::short(&now),
+                    super::plan::short(id)
                 ),
             },
             after,

@@ -153,7 +153,8 @@ pub const KINDS: &[&str] = &[
     "daemon.start",
 ];
 
-fn short(id: &str) -> &str {
+/// The first 12 hex digits of an id, as docker prints them.
+pub fn short(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     id.get(..12).unwrap_or(id)
 }

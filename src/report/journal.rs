@@ -31,7 +31,7 @@ fn short_time(at: &str) -> String {
 fn outcome_word(style: Style, outcome: &str) -> String {
     let (mark, code) = match outcome {
         "done" => ("✔", "32"),
-        "already-gone" => ("·", "0"),
+        "already-gone" | "not-started" => ("·", "0"),
         "in-use" | "changed" | "refused" => ("–", "33"),
         "failed" | "unfinished" => ("✖", "31"),
         _ => ("?", "35"),
