@@ -557,7 +557,7 @@ fn actions_on_a_real_daemon_reverify_and_never_force() {
 }
 
 #[test]
-fn actions_engine_writes_classify_conflicts_and_missing_objects() {
+fn actions_engine_conflicts_networks_stops_build_cache_and_held_files() {
     let d = TestDaemon::start();
     d.docker_ok(["create", "--name", "holder", "busybox", "true"]);
     let busybox = image_id(&d, "busybox:latest");
@@ -583,6 +583,105 @@ fn actions_engine_writes_classify_conflicts_and_missing_objects() {
         assert_eq!(made.value.status, 201);
     });
     assert!(exists(&d, "made") && exists(&d, &busybox));
+
+    // Networks: one with a container on it, an empty one, one of the engine's own; build cache.
+    d.docker_ok(["network", "create", "busy-net"]);
+    d.docker_ok(["network", "create", "idle-net"]);
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "netuser",
+        "--network",
+        "busy-net",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let net = |n: &str| {
+        let id = d.docker_ok(["network", "inspect", "--format", "{{.Id}}", n]);
+        Action::RemoveNetwork {
+            id,
+            name: n.to_string(),
+        }
+    };
+    // Stopping: sleep is pid 1 in its container and ignores SIGTERM, so the engine kills it
+    // after t; a container that is not running is already as wanted.
+    d.docker_ok(["run", "-d", "--name", "stopme", "busybox", "sleep", "600"]);
+    let stop = |n: &str| Action::StopContainer {
+        id: n.to_string(),
+        name: n.to_string(),
+        timeout_s: 1,
+    };
+    let plan = Plan::new(vec![
+        step(net("busy-net")),
+        step(net("idle-net")),
+        step(net("none")),
+        step(Action::PruneBuildCache { keep_storage: None }),
+        step(stop("stopme")),
+        step(stop("made")),
+    ]);
+    let state = TempDir::new();
+    let r = rt().block_on(async {
+        let a = actor(&state, Some(&d), Shutdown::new()).await;
+        let r = actions::apply(&plan, &a, &ApplyOptions::default()).await;
+        a.finish().await.unwrap();
+        r
+    });
+    assert_eq!(
+        outcomes(&r),
+        ["in-use", "done", "refused", "done", "done", "already-gone"],
+        "{r:#?}"
+    );
+    assert!(r.steps[0].outcome.detail().unwrap().contains("netuser"));
+    assert!(exists(&d, "busy-net") && !exists(&d, "idle-net"));
+    assert_eq!(
+        d.docker_ok(["inspect", "--format", "{{.State.Status}}", "stopme"]),
+        "exited"
+    );
+
+    // A file held open by a process in a container (another mount namespace, another path):
+    // found by device and inode, left alone; once the container stops, removed.
+    let shared = TempDir::new();
+    let file = shared.write("blob", "some bytes");
+    let mount = format!("{}:/mnt", shared.path().display());
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "fileholder",
+        "-v",
+        &mount,
+        "busybox",
+        "sh",
+        "-c",
+        "exec 3</mnt/blob; exec sleep 600",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let stamp = actions::FileStamp::of(&file).unwrap();
+    let plan = Plan::new(vec![step(Action::RemoveFile {
+        path: file.clone(),
+        stamp,
+    })]);
+    let apply_once = |plan: &Plan| {
+        rt().block_on(async {
+            let a = actor(&state, Some(&d), Shutdown::new()).await;
+            let r = actions::apply(plan, &a, &ApplyOptions::default()).await;
+            a.finish().await.unwrap();
+            r
+        })
+    };
+    let r = apply_once(&plan);
+    assert_eq!(outcomes(&r), ["in-use"], "{r:#?}");
+    assert!(
+        r.steps[0].outcome.detail().unwrap().contains("(sleep)"),
+        "{r:#?}"
+    );
+    assert!(file.exists());
+    d.docker_ok(["rm", "-f", "fileholder"]);
+    let r = apply_once(&plan);
+    assert_eq!(outcomes(&r), ["done"], "{r:#?}");
+    assert!(!file.exists());
 }
 
 // -------------------------------------------------------------------------------- interrupted --
