@@ -106,6 +106,11 @@ pub enum LockError {
 
 fn held_sentence(path: &Path, holder: Option<&Holder>) -> String {
     match holder {
+        Some(h) if h.pid == 0 => format!(
+            "another run holds the lock {} ({}); wait for it to finish",
+            path.display(),
+            crate::util::sanitize(&h.command)
+        ),
         Some(h) => format!(
             "another dockhand run holds the lock {}: pid {} (dockhand {}, since {}); wait for it to finish, or stop it",
             path.display(),
@@ -204,6 +209,13 @@ impl RunLock {
     /// A sentence to print when the lock was taken over from a dead holder.
     pub fn note(&self) -> Option<String> {
         self.taken_over.as_ref().map(|h| {
+            if h.pid == 0 {
+                return format!(
+                    "the lock {} ({}) was left by a run that is gone; taken over",
+                    self.path.display(),
+                    crate::util::sanitize(&h.command)
+                );
+            }
             format!(
                 "the lock {} was left by pid {} (dockhand {}, since {}), which is gone; taken over",
                 self.path.display(),
@@ -234,7 +246,8 @@ fn read_holder(file: &mut File) -> Option<Holder> {
         return None;
     }
     serde_json::from_str(text).ok().or_else(|| {
-        // An unreadable file still names something: keep the text for the sentence.
+        // An unreadable file still says something: keep the text for the sentence, with pid 0
+        // marking a holder that cannot be named.
         Some(Holder {
             pid: 0,
             command: format!(
@@ -248,16 +261,12 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     })
 }
 
-/// Reads who holds the lock without taking it (for `journal` and diagnostics): `None` when it
-/// is free or has no readable holder.
+/// Reads who holds the lock (for `journal` and diagnostics): the holder named in the file, if
+/// that process still runs. Never touches the flock itself: a reader holding even a shared lock
+/// for an instant could turn a starting run away.
 pub fn current_holder(state_dir: &Path) -> Option<Holder> {
-    let path = state_dir.join(LOCK_FILE);
-    let mut file = File::open(&path).ok()?;
-    match file.try_lock_shared() {
-        // We got a shared lock: nobody holds it exclusively.
-        Ok(()) => None,
-        Err(_) => read_holder(&mut file),
-    }
+    let mut file = File::open(state_dir.join(LOCK_FILE)).ok()?;
+    read_holder(&mut file).filter(Holder::is_alive)
 }
 
 #[cfg(test)]
@@ -325,6 +334,20 @@ mod tests {
             note.contains(&format!("pid {}", dead.pid)) && note.contains("taken over"),
             "{note}"
         );
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn unreadable_lock_contents_are_quoted_not_trusted() {
+        let d = tmp("garbage");
+        std::fs::write(d.join(LOCK_FILE), "pid=12 (old format)").expect("seed");
+        let lock = RunLock::acquire(&d, "gc", None).expect("taken over");
+        let note = lock.note().expect("note");
+        assert!(
+            note.contains("unreadable lock contents") && note.contains("pid=12"),
+            "{note}"
+        );
+        drop(lock);
         let _ = std::fs::remove_dir_all(d);
     }
 

@@ -223,6 +223,36 @@ fn actions_terminate_of_a_process_that_honours_term_sends_no_kill() {
 }
 
 #[test]
+fn actions_terminate_continues_a_stopped_process_so_its_handler_runs() {
+    let state = TempDir::new();
+    // Exits cleanly on TERM, but only once it runs again.
+    let p = Proc::spawn("trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    kill(Pid::from_raw(p.pid()), Signal::SIGSTOP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while procfs::stat(p.pid()).unwrap().state != 'T' {
+        assert!(Instant::now() < deadline, "SIGSTOP did not take");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let target = p.target();
+    let r = rt().block_on(async {
+        let a = actor(&state, None, Shutdown::new()).await;
+        let plan = Plan::new(vec![step(Action::Terminate {
+            target,
+            grace: Duration::from_secs(5),
+        })]);
+        let r = actions::apply(&plan, &a, &ApplyOptions::default()).await;
+        a.finish().await.unwrap();
+        r
+    });
+    assert_eq!(outcomes(&r), ["done"], "{r:#?}");
+    let sigs = signals_of(&records(&state), r.steps[0].seq);
+    let names: Vec<&str> = sigs.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, ["SIGCONT", "SIGTERM"], "no KILL needed: {sigs:?}");
+    assert_eq!(sigs[1].1, "T");
+    assert_eq!(sigs[1].2, "gone");
+}
+
+#[test]
 fn actions_refuse_pid_1_kernel_threads_and_processes_outside_the_scope() {
     let state = TempDir::new();
     let d = TestDaemon::builder().without_busybox().start();
