@@ -1,21 +1,22 @@
 //! Runs one command with validated settings and returns its exit code.
+//!
+//! Shutdown is cooperative (see `shutdown`): a read-only command is raced against SIGINT/SIGTERM
+//! and stops at once; a mutating command receives the handle, finishes the action in flight,
+//! writes the journal, and the run exits 130. Each command says which it is
+//! (`Command::mutates`).
 
 use std::io::{self, BufWriter, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-use crate::cli::{Command, DfArgs, DoctorArgs, DoctorFormat, Format, Settings};
+use crate::actions::{self, Actor, ActorOptions, Journal, LockError, RunLock};
+use crate::cli::{Command, DfArgs, DoctorArgs, DoctorFormat, Format, JournalArgs, Settings};
 use crate::exit::ExitCode;
 use crate::report::{self, Style};
 use crate::runtime::engine::Engine;
+use crate::shutdown::Shutdown;
 
 pub fn run(settings: Settings) -> ExitCode {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Without the handler the default action still ends the run; with it we exit 130 cleanly.
-        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
-    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -27,11 +28,30 @@ pub fn run(settings: Settings) -> ExitCode {
         }
     };
     let code = rt.block_on(async {
-        tokio::select! {
-            code = dispatch(&settings) => code,
-            () = wait_for(&interrupted) => {
-                eprintln!("dockhand: interrupted");
+        let shutdown = match Shutdown::install() {
+            Ok(s) => s,
+            Err(e) => {
+                // Without the handler the default action still ends the run on Ctrl-C.
+                eprintln!("dockhand: cannot install the signal handlers ({e}); Ctrl-C will end the run abruptly");
+                Shutdown::new()
+            }
+        };
+        let work = dispatch(&settings, &shutdown);
+        if settings.command.mutates() {
+            let code = work.await;
+            if shutdown.is_triggered() {
+                eprintln!("dockhand: interrupted; the actions in flight finished, the rest were not started (see `dockhand journal`)");
                 ExitCode::Interrupted
+            } else {
+                code
+            }
+        } else {
+            tokio::select! {
+                code = work => code,
+                () = shutdown.wait() => {
+                    eprintln!("dockhand: interrupted");
+                    ExitCode::Interrupted
+                }
             }
         }
     });
@@ -40,17 +60,149 @@ pub fn run(settings: Settings) -> ExitCode {
     code
 }
 
-async fn wait_for(flag: &AtomicBool) {
-    while !flag.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn dispatch(settings: &Settings) -> ExitCode {
+async fn dispatch(settings: &Settings, _shutdown: &Shutdown) -> ExitCode {
     match &settings.command {
         Command::Doctor(args) => doctor(settings, args).await,
         Command::Df(args) => df(settings, args).await,
+        Command::Journal(args) => journal(settings, args).await,
     }
+}
+
+/// The frame of every mutating command: prepare the state dir, take the run lock, open the
+/// journal, start the run (run-start record), run `body` with the [`Actor`], end the run
+/// (run-end record), release the lock. Returns `body`'s code, or the code of whatever stopped
+/// the frame: 64 for an unusable state dir, 75 when another run holds the lock, 70 when the
+/// journal cannot be written.
+pub async fn mutating(
+    state_dir: &Path,
+    engine: &Engine,
+    shutdown: &Shutdown,
+    command: &str,
+    opts: ActorOptions,
+    body: impl AsyncFnOnce(&Actor) -> ExitCode,
+) -> ExitCode {
+    if let Err(e) = actions::prepare_state_dir(state_dir) {
+        eprintln!("dockhand: {e}");
+        return ExitCode::Usage;
+    }
+    let mut lock = match RunLock::acquire(state_dir, command, None) {
+        Ok(l) => l,
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("dockhand: {e}");
+            return ExitCode::Locked;
+        }
+        Err(e) => {
+            eprintln!("dockhand: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    if let Some(note) = lock.note() {
+        eprintln!("dockhand: note: {note}");
+    }
+    let path = state_dir.join(actions::journal::FILE_NAME);
+    let journal = match Journal::open(&path, opts.journal_timeout) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("dockhand: {e}; nothing was done");
+            return ExitCode::Internal;
+        }
+    };
+    for n in journal.notes() {
+        eprintln!("dockhand: note: {n}");
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let actor = match Actor::start(engine, journal, shutdown.clone(), command, args, opts).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("dockhand: {e}; nothing was done");
+            return ExitCode::Internal;
+        }
+    };
+    lock.record_run(actor.run_id());
+    let code = body(&actor).await;
+    match actor.finish().await {
+        Ok(_) => code,
+        Err(e) => {
+            eprintln!("dockhand: {e}");
+            code.max(ExitCode::Internal)
+        }
+    }
+}
+
+async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
+    let since = match args.since.as_deref() {
+        Some(s) => match actions::time::parse_since(s, SystemTime::now()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return ExitCode::Usage;
+            }
+        },
+        None => None,
+    };
+    if let Some(k) = args.kind.as_deref()
+        && let Err(e) = actions::history::check_kind(k)
+    {
+        eprintln!("dockhand: {e}");
+        return ExitCode::Usage;
+    }
+    let dir = settings.state_dir.clone();
+    if dir.exists() && !dir.is_dir() {
+        let e = actions::StateDirError {
+            path: dir,
+            why: "it exists and is not a directory".into(),
+        };
+        eprintln!("dockhand: {e}");
+        return ExitCode::Usage;
+    }
+    let filter = actions::history::Filter {
+        since,
+        kind: args.kind.clone(),
+    };
+    let path = dir.join(actions::journal::FILE_NAME);
+    let read_path = path.clone();
+    // Reading is local and linear, but a huge journal on a slow disk must still end.
+    const READ_DEADLINE: Duration = Duration::from_secs(60);
+    let loaded = crate::runtime::blocking(READ_DEADLINE, move || {
+        let live = actions::lock::current_holder(&dir).and_then(|h| h.run);
+        actions::history::load(&read_path, &filter, live.as_deref())
+    })
+    .await;
+    let history = match loaded {
+        Some(Ok(h)) => h,
+        Some(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+            eprintln!(
+                "dockhand: cannot read the journal {}: {e}; run as root, or pass the --state-dir the acting runs used",
+                path.display()
+            );
+            return ExitCode::Usage;
+        }
+        Some(Err(e)) => {
+            eprintln!("dockhand: cannot read the journal {}: {e}", path.display());
+            return ExitCode::Internal;
+        }
+        None => {
+            eprintln!(
+                "dockhand: reading the journal {} took longer than {}",
+                path.display(),
+                crate::util::human_duration(READ_DEADLINE)
+            );
+            return ExitCode::Internal;
+        }
+    };
+    let asked = report::journal::Asked {
+        since,
+        since_text: args.since.as_deref(),
+        kind: args.kind.as_deref(),
+    };
+    let style = Style {
+        color: settings.color,
+    };
+    emit(|out| match args.format {
+        Format::Table => report::journal::table(&history, &asked, style, out),
+        Format::Json => report::journal::json(&history, &asked, out),
+    })
+    .unwrap_or(ExitCode::Ok)
 }
 
 async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
@@ -163,5 +315,88 @@ fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
             eprintln!("dockhand: cannot write the report: {e}");
             Some(ExitCode::Internal)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::journal::{self as jr, Body};
+    use crate::runtime::endpoint::Endpoint;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("dockhand-app-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn engine() -> Engine {
+        Engine::new(
+            Endpoint::Unix("/nonexistent/docker.sock".into()),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_mutating_frame_journals_its_run_and_holds_the_lock_meanwhile() {
+        let dir = tmp("frame");
+        let shutdown = Shutdown::new();
+        let inner_dir = dir.clone();
+        let code = mutating(
+            &dir,
+            &engine(),
+            &shutdown,
+            "test",
+            ActorOptions::default(),
+            async |actor: &Actor| {
+                // While the body runs, a second mutating run is turned away.
+                let err = RunLock::acquire(&inner_dir, "other", None).expect_err("held");
+                assert!(err.to_string().contains("dockhand test"), "{err}");
+                let holder = actions::lock::current_holder(&inner_dir).expect("holder");
+                assert_eq!(holder.run.as_deref(), Some(actor.run_id()));
+                ExitCode::Ok
+            },
+        )
+        .await;
+        assert_eq!(code, ExitCode::Ok);
+        assert!(actions::lock::current_holder(&dir).is_none(), "released");
+        let c = jr::read(&dir.join(jr::FILE_NAME))
+            .expect("read")
+            .expect("exists");
+        assert!(matches!(&c.records[0].body, Body::RunStart { command, .. } if command == "test"));
+        assert!(matches!(&c.records[1].body, Body::RunEnd { status, .. } if status == "completed"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_exits_75_and_a_bad_state_dir_64() {
+        let dir = tmp("held");
+        actions::prepare_state_dir(&dir).expect("dir");
+        let _held = RunLock::acquire(&dir, "gc", None).expect("first");
+        let body = async |_: &Actor| -> ExitCode { panic!("must not run") };
+        let code = mutating(
+            &dir,
+            &engine(),
+            &Shutdown::new(),
+            "reap",
+            ActorOptions::default(),
+            body,
+        )
+        .await;
+        assert_eq!(code, ExitCode::Locked);
+        let file = dir.join("plain");
+        std::fs::write(&file, "x").expect("write");
+        let body = async |_: &Actor| -> ExitCode { panic!("must not run") };
+        let code = mutating(
+            &file,
+            &engine(),
+            &Shutdown::new(),
+            "reap",
+            ActorOptions::default(),
+            body,
+        )
+        .await;
+        assert_eq!(code, ExitCode::Usage);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -41,6 +41,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Where dockhand keeps its journal and run lock (created 0700 when a command needs it)
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::actions::lock::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +65,46 @@ pub enum Command {
     /// Where the disk went: images (shared and unique bytes), containers and their logs,
     /// volumes, build cache, and leftovers nothing accounts for
     Df(DfArgs),
+    /// What dockhand did on this host, when and why: every action of every run, with its
+    /// outcome, newest last (from the journal in --state-dir)
+    Journal(JournalArgs),
+}
+
+impl Command {
+    /// The command's name, as the journal and the run lock record it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Doctor(_) => "doctor",
+            Command::Df(_) => "df",
+            Command::Journal(_) => "journal",
+        }
+    }
+
+    /// Whether the command changes anything. A mutating command takes the run lock, journals
+    /// its actions, and on Ctrl-C finishes the action in flight before it exits; a read-only
+    /// one stops at once.
+    pub fn mutates(&self) -> bool {
+        match self {
+            Command::Doctor(_) | Command::Df(_) | Command::Journal(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// Only actions since then: an age (90s, 30m, 2h, 7d, 1w) or an RFC 3339 time
+    /// (2026-11-28T05:33:35Z)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only actions of this kind (container.remove, process.terminate, …) or area (container,
+    /// image, volume, network, buildcache, process, file, daemon)
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +169,7 @@ pub enum DoctorFormat {
 pub enum Format {
     /// A table for people
     Table,
-    /// One JSON document (schema dockhand.df/v1, see docs/json.md)
+    /// One JSON document (schema dockhand.<command>/v1, see docs/json.md)
     Json,
 }
 
@@ -138,6 +182,8 @@ pub struct Settings {
     pub color: bool,
     pub config: Config,
     pub catalog: Catalog,
+    /// Not checked here: only commands that use it prepare it (see actions::prepare_state_dir).
+    pub state_dir: PathBuf,
     pub command: Command,
 }
 
@@ -166,6 +212,7 @@ impl Settings {
             color,
             config,
             catalog,
+            state_dir: cli.state_dir,
             command: cli.command,
         })
     }

@@ -19,6 +19,8 @@ pub enum ExitCode {
     Usage = 64,
     /// dockhand itself failed (a bug, or output could not be written) (EX_SOFTWARE).
     Internal = 70,
+    /// Another mutating run holds the run lock; try again later (EX_TEMPFAIL).
+    Locked = 75,
     /// Interrupted by Ctrl-C / SIGTERM (128 + SIGINT).
     Interrupted = 130,
 }
@@ -45,4 +47,40 @@ Exit codes:
   64   usage: a bad flag, value, config file or check id
   69   unavailable: the engine did not answer a command that needs it (df)
   70   internal: dockhand failed (a bug, or output could not be written)
+  75   locked: another mutating dockhand run holds the lock; try again later
   130  interrupted: Ctrl-C or SIGTERM";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[ExitCode] = &[
+        ExitCode::Ok,
+        ExitCode::Warning,
+        ExitCode::Critical,
+        ExitCode::Unknown,
+        ExitCode::Usage,
+        ExitCode::Unavailable,
+        ExitCode::Internal,
+        ExitCode::Locked,
+        ExitCode::Interrupted,
+    ];
+
+    #[test]
+    fn every_code_is_in_the_help_table_and_the_docs() {
+        let docs = include_str!("../docs/exit-codes.md");
+        for c in ALL {
+            let n = c.code();
+            assert!(
+                TABLE
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{n} "))),
+                "{n} missing from the --help table"
+            );
+            assert!(
+                docs.lines().any(|l| l.starts_with(&format!("| {n} |"))),
+                "{n} missing from docs/exit-codes.md"
+            );
+        }
+    }
+}

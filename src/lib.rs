@@ -2,6 +2,7 @@
 //! the binary only parses, resolves settings, runs one command and exits with its code.
 //! See ARCHITECTURE.md in the project's shared notes for the house rules.
 
+pub mod actions;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -13,4 +14,5 @@ pub mod facts;
 pub mod policy;
 pub mod report;
 pub mod runtime;
+pub mod shutdown;
 pub mod util;

@@ -6,6 +6,8 @@
 
 mod support;
 
+#[path = "it/actions.rs"]
+mod actions;
 #[path = "it/checks_config.rs"]
 mod checks_config;
 #[path = "it/checks_containers.rs"]

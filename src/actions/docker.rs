@@ -1,0 +1,493 @@
+//! The engine's objects: re-verify each one just before the write, then write without force.
+//!
+//! Each function returns the step's outcome and what the re-check saw (`seen_after` in the
+//! journal). The rules: a 404 at any point is "already gone"; a 409 is "in use" and is never
+//! retried with force; a re-check that finds the object different from the plan is "changed";
+//! `dockhand.keep` is a refusal.
+
+use serde_json::{Value, json};
+
+use super::plan::{ContainerSeen, Outcome};
+use crate::runtime::engine::{Engine, EngineError, Method};
+
+/// The label that protects any object from every dockhand action.
+pub const KEEP_LABEL: &str = "dockhand.keep";
+
+/// The engine clients a step uses: reads under the read deadline, writes under the longer one.
+pub struct Engines<'a> {
+    pub reads: &'a Engine,
+    pub writes: &'a Engine,
+}
+
+type Exec = (Outcome, Value);
+
+/// Percent-encodes a query value (the `filters` JSON).
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes what would end or confuse a path segment; keeps `/`, `:` and `@`, which image
+/// references contain and the engine's router expects raw.
+pub fn path_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b':' | b'@')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn api_message(e: &EngineError) -> String {
+    match e {
+        EngineError::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The outcome of a failed write: 404 gone, 409 in use (never forced), 403 refused by the
+/// engine, anything else a failure with the engine's sentence.
+fn write_error(e: &EngineError) -> Outcome {
+    if e.is_not_found() {
+        Outcome::AlreadyGone
+    } else if e.is_conflict() {
+        Outcome::InUse {
+            why: format!("the engine refused: {}", api_message(e)),
+        }
+    } else if e.status() == Some(403) {
+        Outcome::Refused {
+            why: format!("the engine forbids it: {}", api_message(e)),
+        }
+    } else {
+        Outcome::Failed {
+            error: e.to_string(),
+        }
+    }
+}
+
+/// The outcome of a failed re-check read: 404 gone, anything else "could not re-check".
+fn recheck_error(what: &str, e: &EngineError) -> Outcome {
+    if e.is_not_found() {
+        Outcome::AlreadyGone
+    } else {
+        Outcome::Failed {
+            error: format!("could not re-check {what}, so it was left alone: {e}"),
+        }
+    }
+}
+
+async fn inspect(reads: &Engine, path: &str) -> Result<Value, EngineError> {
+    reads.get_json::<Value>(path).await.map(|t| t.value)
+}
+
+fn has_keep_label(labels: &Value) -> bool {
+    labels.get(KEEP_LABEL).is_some()
+}
+
+/// Containers (all states) matching one engine filter, as "name (state)" strings.
+async fn containers_matching(
+    reads: &Engine,
+    filter: &str,
+    value: &str,
+) -> Result<Vec<String>, EngineError> {
+    let filters = json!({ filter: [value] }).to_string();
+    let path = format!("/containers/json?all=1&filters={}", query_escape(&filters));
+    let list = reads.get_json::<Value>(&path).await?.value;
+    Ok(list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    let name = c["Names"][0]
+                        .as_str()
+                        .unwrap_or_else(|| c["Id"].as_str().unwrap_or("?"))
+                        .trim_start_matches('/');
+                    format!(
+                        "{} ({})",
+                        crate::util::sanitize(name),
+                        c["State"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn users_sentence(users: &[String]) -> String {
+    let shown: Vec<&str> = users.iter().take(3).map(String::as_str).collect();
+    let more = users.len().saturating_sub(shown.len());
+    let mut s = format!(
+        "used by container{} {}",
+        if users.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    );
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
+}
+
+pub async fn remove_container(
+    e: &Engines<'_>,
+    id: &str,
+    seen: &ContainerSeen,
+    bytes: Option<u64>,
+) -> Exec {
+    let c = match inspect(e.reads, &format!("/containers/{}/json", path_escape(id))).await {
+        Ok(c) => c,
+        Err(err) => return (recheck_error("the container", &err), Value::Null),
+    };
+    let state = &c["State"];
+    let status = state["Status"].as_str().unwrap_or("?").to_string();
+    let finished = state["FinishedAt"].as_str().unwrap_or("").to_string();
+    let after = json!({ "state": status, "finished_at": finished });
+    let busy = ["running", "restarting", "paused"].contains(&status.as_str())
+        || state["Running"].as_bool() == Some(true)
+        || state["Restarting"].as_bool() == Some(true);
+    if busy {
+        return (
+            Outcome::Changed {
+                why: format!(
+                    "it is {status} now (started at {})",
+                    state["StartedAt"].as_str().unwrap_or("?")
+                ),
+            },
+            after,
+        );
+    }
+    if finished != seen.finished_at {
+        return (
+            Outcome::Changed {
+                why: format!(
+                    "it ran again since the plan: finished at {finished}, the plan saw {}",
+                    seen.finished_at
+                ),
+            },
+            after,
+        );
+    }
+    if has_keep_label(&c["Config"]["Labels"]) {
+        return (
+            Outcome::Refused {
+                why: format!("labelled {KEEP_LABEL}"),
+            },
+            after,
+        );
+    }
+    // v=0: anonymous volumes are a decision of their own (volume.remove), never a side effect.
+    let path = format!("/containers/{}?force=0&v=0", path_escape(id));
+    match e.writes.send(Method::Delete, &path, None).await {
+        Ok(_) => (Outcome::Done { bytes }, after),
+        Err(err) => (write_error(&err), after),
+    }
+}
+
+pub async fn stop_container(e: &Engines<'_>, id: &str, timeout_s: u32) -> Exec {
+    let c = match inspect(e.reads, &format!("/containers/{}/json", path_escape(id))).await {
+        Ok(c) => c,
+        Err(err) => return (recheck_error("the container", &err), Value::Null),
+    };
+    let status = c["State"]["Status"].as_str().unwrap_or("?").to_string();
+    let after = json!({ "state": status });
+    if has_keep_label(&c["Config"]["Labels"]) {
+        return (
+            Outcome::Refused {
+                why: format!("labelled {KEEP_LABEL}"),
+            },
+            after,
+        );
+    }
+    if !matches!(status.as_str(), "running" | "restarting" | "paused") {
+        return (Outcome::AlreadyGone, after);
+    }
+    // The engine waits up to t seconds before it kills: the deadline must cover that.
+    let writes = e
+        .writes
+        .with_timeout(e.writes.timeout() + std::time::Duration::from_secs(u64::from(timeout_s)));
+    let path = format!("/containers/{}/stop?t={timeout_s}", path_escape(id));
+    match writes.send(Method::Post, &path, None).await {
+        Ok(_) => (Outcome::Done { bytes: None }, after),
+        // 304: it was already stopped.
+        Err(err) if err.status() == Some(304) => (Outcome::AlreadyGone, after),
+        Err(err) => (write_error(&err), after),
+    }
+}
+
+fn repo_tags(img: &Value) -> Vec<String> {
+    img["RepoTags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "<none>:<none>")
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec {
+    let img = match inspect(e.reads, &format!("/images/{}/json", path_escape(id))).await {
+        Ok(i) => i,
+        Err(err) => return (recheck_error("the image", &err), Value::Null),
+    };
+    let tags = repo_tags(&img);
+    let after = json!({ "id": img["Id"], "tags": tags });
+    if !tags.is_empty() {
+        // A build or pull tagged it since the plan: it is not dangling any more.
+        return (
+            Outcome::Changed {
+                why: format!("it was tagged since the plan: {}", tags.join(", ")),
+            },
+            after,
+        );
+    }
+    if has_keep_label(&img["Config"]["Labels"]) {
+        return (
+            Outcome::Refused {
+                why: format!("labelled {KEEP_LABEL}"),
+            },
+            after,
+        );
+    }
+    match containers_matching(e.reads, "ancestor", id).await {
+        Ok(users) if !users.is_empty() => {
+            return (
+                Outcome::InUse {
+                    why: users_sentence(&users),
+                },
+                after,
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return (recheck_error("the image's users", &err), after),
+    }
+    let path = format!("/images/{}?force=0&noprune=0", path_escape(id));
+    match e.writes.send(Method::Delete, &path, None).await {
+        Ok(_) => (Outcome::Done { bytes }, after),
+        Err(err) => (write_error(&err), after),
+    }
+}
+
+pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Option<u64>) -> Exec {
+    let img = match inspect(e.reads, &format!("/images/{}/json", path_escape(reference))).await {
+        Ok(i) => i,
+        Err(err) => return (recheck_error("the tag", &err), Value::Null),
+    };
+    let now = img["Id"].as_str().unwrap_or("?").to_string();
+    let after = json!({ "id": now, "tags": repo_tags(&img) });
+    if now != id {
+        return (
+            Outcome::Changed {
+                why: format!(
+                    "{} now points at {} (the plan saw {})",
+                    crate::util::sanitize(reference),
+                    super::plan::short(&now),
+                    super::plan::short(id)
+                ),
+            },
+            after,
+        );
+    }
+    if has_keep_label(&img["Config"]["Labels"]) {
+        return (
+            Outcome::Refused {
+                why: format!("labelled {KEEP_LABEL}"),
+            },
+            after,
+        );
+    }
+    // Without force the engine refuses (409) to remove the last tag of an image a container
+    // uses; with other tags left it only removes this name.
+    let path = format!("/images/{}?force=0&noprune=0", path_escape(reference));
+    match e.writes.send(Method::Delete, &path, None).await {
+        Ok(r) => {
+            // The image itself went only if the answer lists it as deleted.
+            let gone: Value = serde_json::from_slice(&r.value.body[..]).unwrap_or(Value::Null);
+            let deleted = gone
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x.get("Deleted").is_some()));
+            (
+                Outcome::Done {
+                    bytes: if deleted { bytes } else { Some(0) },
+                },
+                after,
+            )
+        }
+        Err(err) => (write_error(&err), after),
+    }
+}
+
+pub async fn remove_volume(e: &Engines<'_>, name: &str, bytes: Option<u64>) -> Exec {
+    let v = match inspect(e.reads, &format!("/volumes/{}", path_escape(name))).await {
+        Ok(v) => v,
+        Err(err) => return (recheck_error("the volume", &err), Value::Null),
+    };
+    let after = json!({ "driver": v["Driver"], "labels": v["Labels"] });
+    if has_keep_label(&v["Labels"]) {
+        return (
+            Outcome::Refused {
+                why: format!("labelled {KEEP_LABEL}"),
+            },
+            after,
+        );
+    }
+    match containers_matching(e.reads, "volume", name).await {
+        Ok(users) if !users.is_empty() => {
+            return (
+                Outcome::InUse {
+                    why: users_sentence(&users),
+                },
+                after,
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return (recheck_error("the volume's users", &err), after),
+    }
+    let path = format!("/volumes/{}?force=0", path_escape(name));
+    match e.writes.send(Method::Delete, &path, None).await {
+        Ok(_) => (Outcome::Done { bytes }, after),
+        Err(err) => (write_error(&err), after),
+    }
+}
+
+/// Networks the engine creates itself; removing them is never right.
+const PREDEFINED_NETWORKS: &[&str] = &["bridge", "host", "none"];
+
+pub async fn remove_network(e: &Engines<'_>, id: &str, name: &str) -> Exec {
+    let n = match inspect(e.reads, &format!("/networks/{}", path_escape(id))).await {
+        Ok(n) => n,
+        Err(err) => return (recheck_error("the network", &err), Value::Null),
+    };
+    let now = n["Name"].as_str().unwrap_or("?").to_string();
+    let endpoints: Vec<String> = n["Containers"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .map(|c| crate::util::sanitize(c["Name"].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let after = json!({ "name": now, "endpoints": endpoints });
+    if now != name {
+        return (
+            Outcome::Changed {
+                why: format!("it is named {now} now (the plan saw {name})"),
+            },
+            after,
+        );
+    }
+    if PREDEFINED_NETWORKS.contains(&now.as_str()) {
+        return (
+            Outcome::Refused {
+                why: format!("{now} is one of the engine's own networks"),
+            },
+            after,
+        );
+    }
+    if has_keep_label(&n["Labels"]) {
+        return (
+            Outcome::Refused {
+                why: format!("labelled {KEEP_LABEL}"),
+            },
+            after,
+        );
+    }
+    if !endpoints.is_empty() {
+        return (
+            Outcome::InUse {
+                why: users_sentence(&endpoints).replacen("used by", "connected:", 1),
+            },
+            after,
+        );
+    }
+    match e
+        .writes
+        .send(
+            Method::Delete,
+            &format!("/networks/{}", path_escape(id)),
+            None,
+        )
+        .await
+    {
+        Ok(_) => (Outcome::Done { bytes: None }, after),
+        Err(err) => (write_error(&err), after),
+    }
+}
+
+pub async fn prune_build_cache(e: &Engines<'_>, keep_storage: Option<u64>) -> Exec {
+    // Without `all`, the engine prunes only cache no build uses; it decides what is in use.
+    let path = match keep_storage {
+        Some(k) => format!("/build/prune?keep-storage={k}"),
+        None => "/build/prune".to_string(),
+    };
+    match e.writes.send(Method::Post, &path, None).await {
+        Ok(r) => {
+            let v: Value = serde_json::from_slice(&r.value.body[..]).unwrap_or(Value::Null);
+            let freed = v["SpaceReclaimed"].as_u64();
+            let count = v["CachesDeleted"].as_array().map_or(0, Vec::len);
+            (
+                Outcome::Done { bytes: freed },
+                json!({ "caches_deleted": count, "space_reclaimed": freed }),
+            )
+        }
+        Err(err) => (write_error(&err), Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            query_escape(r#"{"ancestor":["sha256:ab"]}"#),
+            "%7B%22ancestor%22%3A%5B%22sha256%3Aab%22%5D%7D"
+        );
+        assert_eq!(
+            path_escape("registry:5000/app:1.2"),
+            "registry:5000/app:1.2"
+        );
+        assert_eq!(path_escape("a b?c#d"), "a%20b%3Fc%23d");
+    }
+
+    #[test]
+    fn write_errors_map_to_outcomes() {
+        let api = |status| EngineError::Api {
+            path: "/x".into(),
+            status,
+            message: "conflict: unable to delete".into(),
+        };
+        assert_eq!(write_error(&api(404)), Outcome::AlreadyGone);
+        assert!(
+            matches!(write_error(&api(409)), Outcome::InUse { why } if why.contains("unable to delete"))
+        );
+        assert!(matches!(write_error(&api(403)), Outcome::Refused { .. }));
+        assert!(matches!(write_error(&api(500)), Outcome::Failed { .. }));
+        assert!(
+            matches!(recheck_error("it", &api(500)), Outcome::Failed { error } if error.contains("left alone"))
+        );
+    }
+
+    #[test]
+    fn users_are_named_up_to_three() {
+        let u: Vec<String> = (1..=5).map(|i| format!("c{i} (exited)")).collect();
+        assert_eq!(
+            users_sentence(&u),
+            "used by containers c1 (exited), c2 (exited), c3 (exited) and 2 more"
+        );
+        assert_eq!(users_sentence(&u[..1]), "used by container c1 (exited)");
+    }
+}
