@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use crate::actions::{self, Actor, ActorOptions, Journal, LockError, RunLock};
 use crate::cli::{Command, DfArgs, DoctorArgs, DoctorFormat, Format, JournalArgs, Settings};
 use crate::exit::ExitCode;
-use crate::report::{self, Style};
+use crate::report;
 use crate::runtime::engine::Engine;
 use crate::shutdown::Shutdown;
 
@@ -195,9 +195,7 @@ async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
         since_text: args.since.as_deref(),
         kind: args.kind.as_deref(),
     };
-    let style = Style {
-        color: settings.color,
-    };
+    let style = settings.style();
     emit(|out| match args.format {
         Format::Table => report::journal::table(&history, &asked, style, out),
         Format::Json => report::journal::json(&history, &asked, out),
@@ -231,9 +229,7 @@ async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
             return ExitCode::Unavailable;
         }
     };
-    let style = Style {
-        color: settings.color,
-    };
+    let style = settings.style();
     let endpoint = settings.endpoint.to_string();
     emit(|out| match args.format {
         Format::Table => report::df::df(report, args.verbose, args.top, style, out),
@@ -243,9 +239,7 @@ async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
 }
 
 async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
-    let style = Style {
-        color: settings.color,
-    };
+    let style = settings.style();
     if args.textfile.is_some() && args.format != DoctorFormat::Prometheus {
         eprintln!("dockhand: --textfile writes Prometheus metrics; add --format prometheus");
         return ExitCode::Usage;
@@ -253,7 +247,7 @@ async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
     if args.list_checks {
         return emit(|out| match args.format {
             DoctorFormat::Json => report::json::catalog(&settings.catalog, &settings.config, out),
-            _ => report::table::catalog(&settings.catalog, out),
+            _ => report::table::catalog(&settings.catalog, style, out),
         })
         .unwrap_or(ExitCode::Ok);
     }

@@ -138,11 +138,12 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "PATH")]
     pub textfile: Option<PathBuf>,
 
-    /// Run only this check (repeatable); see --list-checks
+    /// Run only these checks: ids or whole areas, repeated or comma-separated
+    /// (`--check daemon,ports.stuck`); see --list-checks
     #[arg(long = "check", value_name = "ID")]
     pub checks: Vec<String>,
 
-    /// Skip this check (repeatable)
+    /// Skip these checks: ids or areas, repeated or comma-separated
     #[arg(long = "skip", value_name = "ID")]
     pub skip: Vec<String>,
 
@@ -180,6 +181,8 @@ pub struct Settings {
     pub source: Source,
     pub timeout: Duration,
     pub color: bool,
+    /// The terminal's width, when stdout is one: tables and prose wrap to it.
+    pub width: Option<usize>,
     pub config: Config,
     pub catalog: Catalog,
     /// Not checked here: only commands that use it prepare it (see actions::prepare_state_dir).
@@ -188,6 +191,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How output is styled: colour and the terminal's width.
+    pub fn style(&self) -> crate::report::Style {
+        crate::report::Style {
+            color: self.color,
+            width: self.width,
+        }
+    }
+
     pub fn resolve(cli: Cli) -> Result<Settings, UsageError> {
         let inputs = endpoint::Inputs::from_env(cli.host.clone(), cli.context.clone());
         let (endpoint, source) = endpoint::resolve(&inputs)?;
@@ -210,6 +221,7 @@ impl Settings {
             source,
             timeout,
             color,
+            width: crate::report::terminal_width(),
             config,
             catalog,
             state_dir: cli.state_dir,

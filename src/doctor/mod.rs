@@ -264,23 +264,55 @@ pub fn select<'c>(
     only: &[String],
     skip: &[String],
 ) -> Result<Vec<&'c CheckDef>, crate::error::UsageError> {
-    for (flag, ids) in [("--check", only), ("--skip", skip)] {
-        if let Some(bad) = ids.iter().find(|id| catalog.get(id).is_none()) {
-            return Err(crate::error::UsageError::UnknownCheck {
-                id: bad.clone(),
-                flag: flag.to_string(),
-                valid: catalog.ids(),
-            });
-        }
-    }
+    let only = expand(catalog, "--check", only)?;
+    let skip = expand(catalog, "--skip", skip)?;
     Ok(catalog
         .checks
         .iter()
-        .filter(|c| only.is_empty() || only.contains(&c.id))
-        .filter(|c| !skip.contains(&c.id))
+        .filter(|c| only.is_empty() || only.contains(&c.id.as_str()))
+        .filter(|c| !skip.contains(&c.id.as_str()))
         // An explicit --check wins over the config's enabled = false.
-        .filter(|c| only.contains(&c.id) || !config.disabled.contains(&c.id))
+        .filter(|c| only.contains(&c.id.as_str()) || !config.disabled.contains(&c.id))
         .collect())
+}
+
+/// The check ids `--check`/`--skip` values name, as people type them: repeated flags, comma
+/// lists (`--check daemon.process,disk.data-root`), and whole areas (`--check daemon`). An
+/// unknown name is refused with the valid ones.
+fn expand<'c>(
+    catalog: &'c Catalog,
+    flag: &str,
+    values: &[String],
+) -> Result<Vec<&'c str>, crate::error::UsageError> {
+    let mut ids: Vec<&'c str> = Vec::new();
+    for name in values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if let Some(c) = catalog.get(name) {
+            ids.push(c.id.as_str());
+            continue;
+        }
+        let area: Vec<&'c str> = catalog
+            .checks
+            .iter()
+            .filter(|c| c.area == name)
+            .map(|c| c.id.as_str())
+            .collect();
+        if area.is_empty() {
+            let mut areas: Vec<&str> = catalog.checks.iter().map(|c| c.area.as_str()).collect();
+            areas.dedup();
+            return Err(crate::error::UsageError::UnknownCheck {
+                id: name.to_string(),
+                flag: flag.to_string(),
+                valid: format!("{}; or an area: {}", catalog.ids(), areas.join(", ")),
+            });
+        }
+        ids.extend(area);
+    }
+    Ok(ids)
 }
 
 /// Runs the selected checks against the engine: every probe at once, each under its own
@@ -358,6 +390,24 @@ mod tests {
         assert!(s.iter().all(|c| c.id != "disk.data-root"));
         let s = select(&cat, &cfg, &["daemon.process".into()], &[]).expect("valid");
         assert_eq!(s.len(), 1);
+        // Comma lists and whole areas, as people type them.
+        let s = select(
+            &cat,
+            &cfg,
+            &["daemon.process, disk.data-root".into(), "ports".into()],
+            &["ports.stuck".into()],
+        )
+        .expect("valid");
+        let ids: Vec<&str> = s.iter().map(|c| c.id.as_str()).collect();
+        assert!(ids.contains(&"daemon.process") && ids.contains(&"disk.data-root"));
+        assert!(ids.contains(&"ports.conflict") && !ids.contains(&"ports.stuck"));
+        let all_daemon = select(&cat, &cfg, &["daemon".into()], &[]).expect("valid");
+        assert!(all_daemon.len() > 3 && all_daemon.iter().all(|c| c.area == "daemon"));
+        let e = select(&cat, &cfg, &["daemon,nope".into()], &[]).expect_err("unknown");
+        assert!(
+            e.to_string().contains("\"nope\"") && e.to_string().contains("an area"),
+            "{e}"
+        );
         let cfg = Config {
             disabled: vec!["daemon.process".into()],
             ..Config::default()

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use comfy_table::{CellAlignment, Table};
 
 use super::Style;
 use crate::df::DfReport;
@@ -10,24 +10,13 @@ use crate::df::account::percent;
 use crate::runtime::host::now_secs;
 use crate::util::{human_age, human_bytes, sanitize};
 
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(header.to_vec());
-    t
-}
-
-fn write_table(mut t: Table, right: &[usize], out: &mut dyn Write) -> io::Result<()> {
+fn write_table(style: Style, mut t: Table, right: &[usize], out: &mut dyn Write) -> io::Result<()> {
     for i in right {
         if let Some(c) = t.column_mut(*i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    style.write_table(&t, out)
 }
 
 fn bytes_lb(n: u64, complete: bool) -> String {
@@ -60,19 +49,17 @@ pub fn df(
     style: Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write!(
-        out,
+    let mut head = format!(
         "Data root {} ({}",
         r.data_root.display(),
         if r.driver.is_empty() { "?" } else { &r.driver }
-    )?;
+    );
     if r.image_store == "containerd" {
-        write!(out, ", containerd image store")?;
+        head.push_str(", containerd image store");
     }
-    write!(out, ")")?;
+    head.push(')');
     if let Some(fs) = &r.filesystem {
-        write!(
-            out,
+        head.push_str(&format!(
             " on {} ({}): {} used of {} ({:.0} %), {} free",
             fs.mount_point
                 .as_ref()
@@ -82,12 +69,12 @@ pub fn df(
             human_bytes(fs.total_bytes),
             fs.used_percent,
             human_bytes(fs.free_bytes)
-        )?;
+        ));
         if fs.inodes_total > 0 {
-            write!(out, "; inodes {:.0} % used", fs.inodes_used_percent)?;
+            head.push_str(&format!("; inodes {:.0} % used", fs.inodes_used_percent));
         }
     }
-    writeln!(out)?;
+    writeln!(out, "{}", style.wrap(&head, 2))?;
     writeln!(out)?;
 
     let (i, c, v, b, l) = (
@@ -98,7 +85,7 @@ pub fn df(
         &r.leftovers,
     );
     let lb = !r.lower_bound;
-    let mut t = table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);
+    let mut t = style.table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);
     t.add_row(vec![
         "Images".into(),
         i.count.to_string(),
@@ -154,61 +141,73 @@ pub fn df(
             with_pct(l.reclaimable, l.total),
         ]);
     }
-    write_table(t, &[1, 2, 3, 4], out)?;
+    write_table(style, t, &[1, 2, 3, 4], out)?;
     writeln!(out)?;
-    writeln!(
+    let say = |out: &mut dyn Write, text: String| writeln!(out, "{}", style.wrap(&text, 2));
+    say(
         out,
-        "Images share {} of their {} (each layer counted once); {} is unique to one image. {} dangling.",
-        human_bytes(i.shared),
-        human_bytes(i.total),
-        human_bytes(i.unique),
-        i.dangling
+        format!(
+            "Images share {} of their {} (each layer counted once); {} is unique to one image. {} dangling.",
+            human_bytes(i.shared),
+            human_bytes(i.total),
+            human_bytes(i.unique),
+            i.dangling
+        ),
     )?;
     if c.unbounded_logs > 0 {
-        writeln!(
+        say(
             out,
-            "{} of {} containers log with json-file and no max-size: their logs grow without bound.",
-            c.unbounded_logs, c.count
+            format!(
+                "{} of {} containers log with json-file and no max-size: their logs grow without bound.",
+                c.unbounded_logs, c.count
+            ),
         )?;
     }
     if !l.leaked_layers.is_empty() || l.tmp_old.is_some() || !l.deleted_open.is_empty() {
-        writeln!(
+        say(
             out,
-            "Leftovers: {} leaked layer director{} ({}), {} tmp entr{}{}, {} deleted file{} still open ({}).",
-            l.leaked_layers.len(),
-            if l.leaked_layers.len() == 1 {
-                "y"
-            } else {
-                "ies"
-            },
-            human_bytes(l.leaked_layers.iter().map(|x| x.bytes).sum()),
-            l.tmp.len(),
-            if l.tmp.len() == 1 { "y" } else { "ies" },
-            if l.tmp_old.is_some() {
-                " and a lingering tmp-old"
-            } else {
-                ""
-            },
-            l.deleted_open.len(),
-            if l.deleted_open.len() == 1 { "" } else { "s" },
-            human_bytes(l.deleted_open.iter().map(|x| x.bytes).sum()),
+            format!(
+                "Leftovers: {} leaked layer director{} ({}), {} tmp entr{}{}, {} deleted file{} still open ({}).",
+                l.leaked_layers.len(),
+                if l.leaked_layers.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                human_bytes(l.leaked_layers.iter().map(|x| x.bytes).sum()),
+                l.tmp.len(),
+                if l.tmp.len() == 1 { "y" } else { "ies" },
+                if l.tmp_old.is_some() {
+                    " and a lingering tmp-old"
+                } else {
+                    ""
+                },
+                l.deleted_open.len(),
+                if l.deleted_open.len() == 1 { "" } else { "s" },
+                human_bytes(l.deleted_open.iter().map(|x| x.bytes).sum()),
+            ),
         )?;
     }
-    if r.lower_bound {
-        writeln!(
+    if r.lower_bound && r.stuck.is_empty() {
+        say(
             out,
-            "Some walks ran out of time (--walk-timeout): sizes marked ≥ are lower bounds."
+            "Some walks ran out of time (--walk-timeout): sizes marked ≥ are lower bounds.".into(),
+        )?;
+    } else if r.lower_bound {
+        say(
+            out,
+            "Sizes marked ≥ are lower bounds: a walk was cut short (see the notes).".into(),
         )?;
     }
     for n in &r.notes {
-        writeln!(out, "Note: {}", sanitize(n))?;
+        say(out, format!("Note: {}", sanitize(n)))?;
     }
 
     if verbose {
         let take = top.unwrap_or(usize::MAX);
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Images"))?;
-        let mut t = table(&[
+        let mut t = style.table(&[
             "ID",
             "TAGS",
             "SIZE",
@@ -228,11 +227,11 @@ pub fn df(
                 format!("{} ago", age(x.created)),
             ]);
         }
-        write_table(t, &[2, 3, 4, 5], out)?;
+        write_table(style, t, &[2, 3, 4, 5], out)?;
 
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Containers"))?;
-        let mut t = table(&["ID", "NAME", "STATE", "WRITABLE", "LOG", "LOG LIMIT"]);
+        let mut t = style.table(&["ID", "NAME", "STATE", "WRITABLE", "LOG", "LOG LIMIT"]);
         for x in c.items.iter().take(take) {
             let (log, limit) = match &x.log {
                 Some(l) if l.driver == "json-file" || l.driver == "local" => (
@@ -256,11 +255,11 @@ pub fn df(
                 limit,
             ]);
         }
-        write_table(t, &[3, 4], out)?;
+        write_table(style, t, &[3, 4], out)?;
 
         writeln!(out)?;
         writeln!(out, "{}", style.bold("Volumes"))?;
-        let mut t = table(&["NAME", "KIND", "CONTAINERS", "SIZE"]);
+        let mut t = style.table(&["NAME", "KIND", "CONTAINERS", "SIZE"]);
         for x in v.items.iter().take(take) {
             t.add_row(vec![
                 sanitize(&x.name),
@@ -274,7 +273,7 @@ pub fn df(
                     .map_or_else(|| "-".into(), |b| bytes_lb(b, x.complete)),
             ]);
         }
-        write_table(t, &[2, 3], out)?;
+        write_table(style, t, &[2, 3], out)?;
 
         if r.source == "disk" {
             writeln!(out)?;
@@ -335,12 +334,20 @@ pub fn df(
                 ));
             }
             rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-            let mut t = table(&["KIND", "PATH", "SIZE", "NOTE"]);
-            for (_, row) in rows.into_iter().take(take) {
-                t.add_row(row);
+            say(out, format!("leaked-layer scan: {}", l.leaked_scan))?;
+            if rows.is_empty() {
+                say(
+                    out,
+                    "none: no tmp entries, no leaked layer directories, no deleted files held open"
+                        .into(),
+                )?;
+            } else {
+                let mut t = style.table(&["KIND", "PATH", "SIZE", "NOTE"]);
+                for (_, row) in rows.into_iter().take(take) {
+                    t.add_row(row);
+                }
+                write_table(style, t, &[2], out)?;
             }
-            writeln!(out, "leaked-layer scan: {}", l.leaked_scan)?;
-            write_table(t, &[2], out)?;
         }
     }
     Ok(())

@@ -188,8 +188,9 @@ pub fn table(h: &History, asked: &Asked<'_>, style: Style, out: &mut dyn Write) 
             }
             line.push_str(&outcome_word(style, &r[4]));
             line.push_str(&" ".repeat(width[4].saturating_sub(14) + 2));
+            let reason_at = line.chars().count();
             line.push_str(&r[5]);
-            writeln!(out, "{}", line.trim_end())?;
+            writeln!(out, "{}", style.wrap(line.trim_end(), reason_at))?;
             for extra in [e.detail.as_deref().map(sanitize), signals_line(e)]
                 .into_iter()
                 .flatten()
@@ -288,7 +289,7 @@ mod tests {
 
     fn render(h: &History, asked: &Asked<'_>) -> String {
         let mut out = Vec::new();
-        table(h, asked, Style { color: false }, &mut out).expect("render");
+        table(h, asked, Style::default(), &mut out).expect("render");
         String::from_utf8(out).expect("utf8")
     }
 

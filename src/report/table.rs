@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Cell, ContentArrangement, Table, presets};
+use comfy_table::Cell;
 
 use super::Style;
 use crate::doctor::catalog::Catalog;
@@ -10,23 +10,34 @@ use crate::doctor::{Report, Status};
 use crate::util::{human_duration, sanitize};
 
 pub fn doctor(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec![
-        Cell::new(style.status_header()),
-        Cell::new("CHECK"),
-        Cell::new("FINDING"),
-    ]);
+    // Laid out without escape codes (so widths are true), then the marks are coloured.
+    let mut t = style.table(&["STATUS", "CHECK", "FINDING"]);
     for c in &report.checks {
         t.add_row(vec![
-            Cell::new(style.status(c.finding.status)),
+            Cell::new(Style::status_plain(c.finding.status)),
             Cell::new(&c.id),
             Cell::new(sanitize(&c.finding.summary)),
         ]);
     }
+    // The first two columns never wrap: the finding takes what is left.
+    for (i, w) in [(0usize, 11u16), (1, 30)] {
+        if let Some(col) = t.column_mut(i) {
+            col.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                comfy_table::Width::Fixed(
+                    w.min(
+                        report
+                            .checks
+                            .iter()
+                            .map(|c| if i == 0 { 11 } else { c.id.len() as u16 + 2 })
+                            .max()
+                            .unwrap_or(w),
+                    ),
+                ),
+            ));
+        }
+    }
     for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
+        writeln!(out, "{}", style.paint_statuses(line.trim_end()))?;
     }
     // One line per distinct remedy: when the daemon is down, three checks say the same thing.
     let mut todo: Vec<(Vec<&str>, &str)> = Vec::new();
@@ -47,13 +58,13 @@ pub fn doctor(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
         writeln!(out)?;
         writeln!(out, "{}", style.bold("What to do:"))?;
         for (ids, r) in todo {
-            writeln!(out, "  {}: {}", ids.join(", "), sanitize(r))?;
+            let line = format!("  {}: {}", ids.join(", "), sanitize(r));
+            writeln!(out, "{}", style.wrap(&line, 4))?;
         }
     }
     let s = report.summary();
     writeln!(out)?;
-    writeln!(
-        out,
+    let summary = format!(
         "{} check{}: {} ok, {} warning, {} critical, {} unknown in {} — {} ({})",
         report.checks.len(),
         if report.checks.len() == 1 { "" } else { "s" },
@@ -64,14 +75,12 @@ pub fn doctor(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
         human_duration(report.elapsed),
         report.endpoint,
         report.source
-    )
+    );
+    writeln!(out, "{}", style.wrap(&summary, 2))
 }
 
-pub fn catalog(cat: &Catalog, out: &mut dyn Write) -> io::Result<()> {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec!["ID", "AREA", "SEVERITY", "TITLE"]);
+pub fn catalog(cat: &Catalog, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let mut t = style.table(&["ID", "AREA", "SEVERITY", "TITLE"]);
     for c in &cat.checks {
         let sev = serde_json::to_value(c.severity)
             .ok()
@@ -84,8 +93,5 @@ pub fn catalog(cat: &Catalog, out: &mut dyn Write) -> io::Result<()> {
             c.title.as_str(),
         ]);
     }
-    for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    style.write_table(&t, out)
 }
