@@ -1,5 +1,6 @@
 //! Embeds the check catalog: every `checks/*.toml` becomes part of the binary, so adding a check
-//! is adding a file (and its probe), with no list to keep in step by hand.
+//! is adding a file (and its probe), with no list to keep in step by hand. Also records the git
+//! revision the binary was built from, for `--version` and `dockhand_build_info`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -32,4 +33,38 @@ fn main() {
     if let Err(e) = std::fs::write(&out, src) {
         panic!("cannot write {}: {e}", out.display());
     }
+    revision();
+}
+
+/// `DOCKHAND_GIT_REVISION`: as given in the environment (a packager building from a tarball),
+/// else `git describe` of the checkout (`4f877c5`, `4f877c5-dirty`), else "unknown".
+fn revision() {
+    println!("cargo:rerun-if-env-changed=DOCKHAND_GIT_REVISION");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in [".git/HEAD", ".git/index"] {
+        if root.join(f).exists() {
+            println!("cargo:rerun-if-changed={}", root.join(f).display());
+        }
+    }
+    let rev = std::env::var("DOCKHAND_GIT_REVISION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+        .or_else(|| {
+            let out = std::process::Command::new("git")
+                .args([
+                    "describe",
+                    "--always",
+                    "--dirty",
+                    "--abbrev=12",
+                    "--exclude",
+                    "*",
+                ])
+                .current_dir(root)
+                .output()
+                .ok()?;
+            let r = String::from_utf8(out.stdout).ok()?.trim().to_string();
+            (out.status.success() && !r.is_empty()).then_some(r)
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=DOCKHAND_GIT_REVISION={rev}");
 }

@@ -65,6 +65,8 @@ async fn dispatch(settings: &Settings, _shutdown: &Shutdown) -> ExitCode {
         Command::Doctor(args) => doctor(settings, args).await,
         Command::Df(args) => df(settings, args).await,
         Command::Journal(args) => journal(settings, args).await,
+        Command::Completions(args) => completions(args.shell),
+        Command::Man => man(),
     }
 }
 
@@ -295,6 +297,40 @@ async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
         DoctorFormat::Prometheus => report::prometheus::doctor(&report, out),
     })
     .unwrap_or(code)
+}
+
+/// `dockhand completions SHELL`: generated from the same clap definitions that parse the line,
+/// so they cannot drift from the flags.
+fn completions(shell: crate::cli::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        crate::cli::Shell::Bash => S::Bash,
+        crate::cli::Shell::Zsh => S::Zsh,
+        crate::cli::Shell::Fish => S::Fish,
+    };
+    // clap_complete panics on a write error (a closed pipe): generate into memory first.
+    let mut buf = Vec::new();
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "dockhand", &mut buf);
+    emit(|out| out.write_all(&buf)).unwrap_or(ExitCode::Ok)
+}
+
+/// `dockhand man`: the manual page, from the clap definitions, with every subcommand's page
+/// after the main one.
+fn man() -> ExitCode {
+    use clap::CommandFactory;
+    emit(|out| {
+        let cmd = crate::cli::Cli::command();
+        clap_mangen::Man::new(cmd.clone()).render(out)?;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("dockhand-{}", sub.get_name());
+            let sub = sub.clone().name(name);
+            clap_mangen::Man::new(sub).render(out)?;
+        }
+        Ok(())
+    })
+    .unwrap_or(ExitCode::Ok)
 }
 
 /// Writes to stdout. A closed pipe (`dockhand doctor | head -1`) ends the run quietly with the

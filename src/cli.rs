@@ -14,10 +14,18 @@ use crate::error::UsageError;
 use crate::exit;
 use crate::runtime::endpoint::{self, Endpoint, Source};
 
+/// `dockhand --version`: the release and the git revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("DOCKHAND_GIT_REVISION"),
+    ")"
+);
+
 /// Keeps Docker hosts healthy: finds hung daemons, stuck ports, orphans and leaked storage, and
 /// fixes them safely.
 #[derive(Debug, Parser)]
-#[command(name = "dockhand", version, after_help = exit::TABLE)]
+#[command(name = "dockhand", version = VERSION, after_help = exit::TABLE)]
 pub struct Cli {
     /// Engine address: unix:///path/to/docker.sock or tcp://host:port [default: DOCKER_HOST,
     /// then the docker context, then unix:///var/run/docker.sock]
@@ -68,6 +76,24 @@ pub enum Command {
     /// What dockhand did on this host, when and why: every action of every run, with its
     /// outcome, newest last (from the journal in --state-dir)
     Journal(JournalArgs),
+    /// Print shell completions to stdout: `dockhand completions bash > /etc/bash_completion.d/dockhand`
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `dockhand man > /usr/local/share/man/man1/dockhand.1`
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 impl Command {
@@ -77,6 +103,8 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Df(_) => "df",
             Command::Journal(_) => "journal",
+            Command::Completions(_) => "completions",
+            Command::Man => "man",
         }
     }
 
@@ -85,7 +113,11 @@ impl Command {
     /// one stops at once.
     pub fn mutates(&self) -> bool {
         match self {
-            Command::Doctor(_) | Command::Df(_) | Command::Journal(_) => false,
+            Command::Doctor(_)
+            | Command::Df(_)
+            | Command::Journal(_)
+            | Command::Completions(_)
+            | Command::Man => false,
         }
     }
 }
