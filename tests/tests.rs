@@ -20,6 +20,8 @@ mod checks_ports;
 mod checks_pulls;
 #[path = "it/checks_storage.rs"]
 mod checks_storage;
+#[path = "it/contrib.rs"]
+mod contrib;
 #[path = "it/df.rs"]
 mod df;
 #[path = "it/doctor.rs"]
