@@ -1264,6 +1264,9 @@ fn swarm_global_service_runs_doctor_on_the_node() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let text = std::fs::read_to_string(&prom).unwrap();
+    // node_exporter runs as another user: the file must be readable by it.
+    let mode = std::fs::metadata(&prom).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "textfile mode {mode:o}");
     let status_of = |check: &str| -> Option<String> {
         let key = format!("dockhand_check_status{{check=\"{check}\",");
         text.lines()
