@@ -22,6 +22,8 @@ mod checks_pulls;
 mod checks_storage;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/contrib.rs"]
+mod contrib;
 #[path = "it/df.rs"]
 mod df;
 #[path = "it/doctor.rs"]
