@@ -170,13 +170,7 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let containerd_store = info
-        .get("DriverStatus")
-        .and_then(Value::as_array)
-        .is_some_and(|s| {
-            s.iter()
-                .any(|kv| kv.to_string().contains("io.containerd.snapshotter"))
-        });
+    let containerd_store = containerd_image_store(info);
 
     let mut notes = Vec::new();
     let fs_root = data_root.clone();
@@ -279,12 +273,19 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
                     data_root.join("image").join(&driver).join("layerdb").display()
                 )),
             }
-            from_engine(facts.engine(), walks.deadline, containers, images, volumes?)
-                .await
-                .map_err(|err| Gap::Engine {
-                    what: "the engine did not answer /system/df",
-                    err,
-                })?
+            from_engine(
+                facts.engine(),
+                api,
+                walks.deadline,
+                containers,
+                images,
+                volumes?,
+            )
+            .await
+            .map_err(|err| Gap::Engine {
+                what: "the engine did not answer /system/df",
+                err,
+            })?
         }
     };
     report.data_root = data_root;
@@ -310,6 +311,18 @@ enum Scanned {
     ContainerdStore,
     /// The scan did not finish in time: the data root itself did not answer.
     TimedOut,
+}
+
+/// Whether the engine keeps images in containerd's image store: its `/info` then says
+/// `DriverStatus: [["driver-type", "io.containerd.snapshotter.v1"]]` (and `Driver` names the
+/// snapshotter, `overlayfs`), where a graph driver lists its own status (`Backing Filesystem`, …).
+pub(crate) fn containerd_image_store(info: &Value) -> bool {
+    info.get("DriverStatus")
+        .and_then(Value::as_array)
+        .is_some_and(|s| {
+            s.iter()
+                .any(|kv| kv.to_string().contains("io.containerd.snapshotter"))
+        })
 }
 
 pub fn parse_api(v: &str) -> Option<(u32, u32)> {
@@ -735,6 +748,19 @@ pub fn volumes_part(mut items: Vec<VolumeRow>) -> VolumesPart {
     p
 }
 
+/// The `/system/df` request for an engine of API `api`. From 1.52 the answer carries each kind's
+/// totals (`ImageUsage`, …) and lists its items only with `verbose=1`; the legacy arrays
+/// (`Images`, `LayersSize`, …) that 1.52 still sends without it are gone from the reference
+/// from 1.53. `type` (build cache alone) exists from 1.42; older engines ignore both.
+pub(crate) fn system_df_path(api: (u32, u32), build_cache_only: bool) -> &'static str {
+    match (api >= (1, 52), build_cache_only && api >= (1, 42)) {
+        (true, true) => "/system/df?type=build-cache&verbose=1",
+        (true, false) => "/system/df?verbose=1",
+        (false, true) => "/system/df?type=build-cache",
+        (false, false) => "/system/df",
+    }
+}
+
 /// Build cache from the engine: `/system/df?type=build-cache` from API 1.42; before that the
 /// filter does not exist and the whole `/system/df` is slow, so it is called only when a
 /// BuildKit snapshot exists on disk — without one nothing is cached.
@@ -745,18 +771,14 @@ async fn build_cache_from_engine(
     snapshots_on_disk: bool,
 ) -> BuildCachePart {
     let slow = engine.with_timeout(slow_deadline);
-    let path = if api >= (1, 42) {
-        "/system/df?type=build-cache"
-    } else if !snapshots_on_disk {
+    if api < (1, 42) && !snapshots_on_disk {
         return BuildCachePart {
             source: "disk".into(),
             ..BuildCachePart::default()
         };
-    } else {
-        "/system/df"
-    };
-    match slow.get_json::<Value>(path).await {
-        Ok(t) => build_cache_part(t.value.get("BuildCache")),
+    }
+    match slow.get_json::<Value>(system_df_path(api, true)).await {
+        Ok(t) => EngineDf::parse(&t.value).build_cache,
         Err(e) => BuildCachePart {
             source: format!("not measured: {e}"),
             ..BuildCachePart::default()
@@ -764,12 +786,14 @@ async fn build_cache_from_engine(
     }
 }
 
-fn build_cache_part(records: Option<&Value>) -> BuildCachePart {
+/// The build cache from its records (`Size`, `InUse`, `Shared`; `Parent` became `Parents` in
+/// 1.42 and `Type` gained values over the versions, neither of which is read).
+fn build_cache_part(records: &[Value]) -> BuildCachePart {
     let mut p = BuildCachePart {
         source: "engine".into(),
         ..BuildCachePart::default()
     };
-    for rec in records.and_then(Value::as_array).into_iter().flatten() {
+    for rec in records {
         let size = rec.get("Size").and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
         let in_use = rec.get("InUse").and_then(Value::as_bool).unwrap_or(false);
         let shared = rec.get("Shared").and_then(Value::as_bool).unwrap_or(false);
@@ -786,56 +810,154 @@ fn build_cache_part(records: Option<&Value>) -> BuildCachePart {
     p
 }
 
+/// An engine's `/system/df` answer, whatever its version, reduced to what the accounting uses.
+/// Per-item figures come from the legacy arrays (up to 1.52 without `verbose`) or from each
+/// kind's `Items` (1.52 and up with `verbose=1`); an answer with only the newer totals (the
+/// reference's 1.53 and up without `verbose`) gives totals and no per-item figures.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EngineDf {
+    /// Bytes of every image's layers and content, each counted once (`LayersSize`, or
+    /// `ImageUsage.TotalSize`). `None` when the engine did not say, or said 0 for a non-empty
+    /// image list (Podman's compat API up to 5.4 always sends `LayersSize: 0`).
+    pub layers_size: Option<u64>,
+    /// Image id without its `sha256:` (see [`EngineDf::image`]) → (`Size`, `SharedSize`); a
+    /// figure of -1 (not computed) is `None`.
+    pub images: HashMap<String, (Option<u64>, Option<u64>)>,
+    /// Container id → `SizeRw`. The field is `omitempty` in every version: a listed container
+    /// without it wrote nothing (0); `null` or a negative figure is `None`.
+    pub containers: HashMap<String, Option<u64>>,
+    /// Volume name → `UsageData.Size` (-1: the driver cannot tell, `None`).
+    pub volumes: HashMap<String, Option<u64>>,
+    pub build_cache: BuildCachePart,
+}
+
+impl EngineDf {
+    pub(crate) fn parse(df: &Value) -> EngineDf {
+        // The 1.52 kind (`ImageUsage`, …) and the legacy array (`Images`, …): items from
+        // whichever has them, the newer first. Borrowed: on a big host the answer is large.
+        fn items<'a>(df: &'a Value, usage: &str, legacy: &str) -> Option<&'a [Value]> {
+            df.pointer(&format!("/{usage}/Items"))
+                .and_then(Value::as_array)
+                .or_else(|| df.get(legacy).and_then(Value::as_array))
+                .map(Vec::as_slice)
+        }
+        let size = |v: &Value, key: &str| -> Option<u64> {
+            v.pointer(key)
+                .and_then(Value::as_i64)
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        let images = items(df, "ImageUsage", "Images").unwrap_or_default();
+        let layers_size = df
+            .get("LayersSize")
+            .or_else(|| df.pointer("/ImageUsage/TotalSize"))
+            .and_then(Value::as_i64)
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|n| *n > 0 || images.is_empty());
+        let by_key = |list: &[Value], key: &str, f: &dyn Fn(&Value) -> Option<u64>| {
+            list.iter()
+                .filter_map(|v| Some((v.get(key)?.as_str()?.to_string(), f(v))))
+                .collect::<HashMap<_, _>>()
+        };
+        let build_cache = match items(df, "BuildCacheUsage", "BuildCache") {
+            Some(recs) => build_cache_part(recs),
+            // Totals only (no records): the engine's own figures, whose total also counts
+            // shared records.
+            None => match df.get("BuildCacheUsage").filter(|u| u.is_object()) {
+                Some(u) => BuildCachePart {
+                    count: size(u, "/TotalCount").unwrap_or(0) as usize,
+                    active: size(u, "/ActiveCount").unwrap_or(0) as usize,
+                    total: size(u, "/TotalSize").unwrap_or(0),
+                    reclaimable: size(u, "/Reclaimable").unwrap_or(0),
+                    source: "engine".into(),
+                },
+                None => build_cache_part(&[]),
+            },
+        };
+        EngineDf {
+            layers_size,
+            images: images
+                .iter()
+                .filter_map(|v| {
+                    let id = image_key(v.get("Id")?.as_str()?).to_string();
+                    Some((id, (size(v, "/Size"), size(v, "/SharedSize"))))
+                })
+                .collect(),
+            containers: by_key(
+                items(df, "ContainerUsage", "Containers").unwrap_or_default(),
+                "Id",
+                &|v| match v.get("SizeRw") {
+                    None => Some(0),
+                    Some(_) => size(v, "/SizeRw"),
+                },
+            ),
+            volumes: by_key(
+                items(df, "VolumeUsage", "Volumes").unwrap_or_default(),
+                "Name",
+                &|v| size(v, "/UsageData/Size"),
+            ),
+            build_cache,
+        }
+    }
+
+    /// The figures of the image whose id (`sha256:…`, as `/images/json` writes it) is `id`.
+    pub(crate) fn image(&self, id: &str) -> (Option<u64>, Option<u64>) {
+        self.images.get(image_key(id)).copied().unwrap_or_default()
+    }
+}
+
+/// An image id without its algorithm: Docker writes `sha256:…` everywhere, Podman's compat
+/// `/system/df` writes the bare hex its `/images/json` prefixes.
+fn image_key(id: &str) -> &str {
+    id.strip_prefix("sha256:").unwrap_or(id)
+}
+
 /// The accounting from the engine's own `/system/df` (not root, or the containerd image store).
 async fn from_engine(
     engine: &Engine,
+    api: (u32, u32),
     slow_deadline: Duration,
     containers: &[Container],
     images: &[Image],
     volumes: &[Volume],
 ) -> Result<DfReport, EngineError> {
     let slow = engine.with_timeout(slow_deadline);
-    let df = slow.get_json::<Value>("/system/df").await?.value;
+    let df = EngineDf::parse(
+        &slow
+            .get_json::<Value>(system_df_path(api, false))
+            .await?
+            .value,
+    );
+    Ok(engine_report(df, containers, images, volumes))
+}
+
+/// The storage map from the engine's own figures: its lists, labelled with its `/system/df`.
+pub(crate) fn engine_report(
+    df: EngineDf,
+    containers: &[Container],
+    images: &[Image],
+    volumes: &[Volume],
+) -> DfReport {
     let mut r = empty_report("engine");
-    let by_id = |arr: Option<&Value>, key: &str| -> HashMap<String, Value> {
-        arr.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| Some((v.get(key)?.as_str()?.to_string(), v.clone())))
-            .collect()
-    };
-    let df_images = by_id(df.get("Images"), "Id");
     let ins: Vec<ImageIn> = images
         .iter()
         .map(|i| {
-            let d = df_images.get(&i.id);
-            let num = |k: &str| {
-                d.and_then(|d| d.get(k))
-                    .and_then(Value::as_i64)
-                    .filter(|n| *n >= 0)
-                    .map(|n| n as u64)
-            };
+            let (size, shared) = df.image(&i.id);
             ImageIn {
                 id: i.id.clone(),
                 tags: image_tags(i),
                 created: i.created,
-                engine_size: num("Size").unwrap_or(i.size.max(0) as u64),
-                engine_shared: num("SharedSize"),
+                engine_size: size.unwrap_or(i.size.max(0) as u64),
+                engine_shared: shared,
                 chain: None,
             }
         })
         .collect();
-    let layers_size = df
-        .get("LayersSize")
-        .and_then(Value::as_i64)
-        .map(|n| n.max(0) as u64);
     r.images = account::images(
         &ins,
         &HashMap::new(),
         &container_images(containers),
-        layers_size,
+        df.layers_size,
     );
-    let df_containers = by_id(df.get("Containers"), "Id");
     let rows = containers
         .iter()
         .map(|c| ContainerRow {
@@ -844,17 +966,12 @@ async fn from_engine(
             image: c.image.clone(),
             state: c.state.clone(),
             created: c.created,
-            rw_bytes: df_containers
-                .get(&c.id)
-                .and_then(|d| d.get("SizeRw"))
-                .and_then(Value::as_i64)
-                .map(|n| n.max(0) as u64),
+            rw_bytes: df.containers.get(&c.id).copied().flatten(),
             rw_complete: true,
             log: None,
         })
         .collect();
     r.containers = containers_part(rows);
-    let df_volumes = by_id(df.get("Volumes"), "Name");
     let users = volume_users(containers);
     let rows = volumes
         .iter()
@@ -863,20 +980,18 @@ async fn from_engine(
             driver: v.driver.clone(),
             anonymous: policy::volumes::is_anonymous(v),
             containers: users.get(&v.name).copied().unwrap_or(0),
-            size: df_volumes
-                .get(&v.name)
-                .and_then(|d| d.pointer("/UsageData/Size"))
-                .and_then(Value::as_i64)
-                .filter(|n| *n >= 0)
-                .map(|n| n as u64),
+            size: df.volumes.get(&v.name).copied().flatten(),
             complete: true,
         })
         .collect();
     r.volumes = volumes_part(rows);
-    r.build_cache = build_cache_part(df.get("BuildCache"));
+    r.build_cache = df.build_cache;
     r.leftovers.leaked_scan = "skipped: needs read access to the data root".into();
-    Ok(r)
+    r
 }
+
+#[cfg(test)]
+mod shapes;
 
 #[cfg(test)]
 mod tests {
@@ -889,7 +1004,7 @@ mod tests {
             {"Size": 50, "InUse": true, "Shared": false},
             {"Size": 30, "InUse": false, "Shared": true}
         ]);
-        let p = build_cache_part(Some(&recs));
+        let p = build_cache_part(recs.as_array().expect("a list"));
         assert_eq!(
             (p.count, p.active, p.total, p.reclaimable),
             (3, 1, 150, 100)

@@ -1,8 +1,12 @@
 //! Typed records of what the engine holds — containers in every state (the list and each one's
 //! record), images, volumes, networks. [`crate::facts::Facts`] gathers them once per run.
 //!
-//! Lean structs with defaults: the fields used here exist from API 1.24 through 1.53 and in
-//! Podman's compat API, and a field an engine leaves out is not an error.
+//! Lean structs with defaults: the fields used here exist from API 1.24 through 1.56 and in
+//! Podman's compat API, and a field an engine leaves out is not an error. What changes between
+//! versions (and Podman) is normalised here, once: a state in Podman's or the reference
+//! example's words becomes Docker's, and an image's `Containers` of -1 ("not counted", before
+//! API 1.51) is no count at all. `shapes.rs` feeds each version's documented shapes through these
+//! parsers (docs/engines.md).
 
 use std::collections::BTreeMap;
 
@@ -14,15 +18,20 @@ use super::engine::Engine;
 #[serde(rename_all = "PascalCase", default)]
 pub struct Container {
     pub id: String,
+    #[serde(deserialize_with = "de_null_default")]
     pub names: Vec<String>,
     pub image: String,
     #[serde(rename = "ImageID")]
     pub image_id: String,
     pub command: String,
     pub created: i64,
+    /// In Docker's words (see [`docker_state`]): created, running, paused, restarting,
+    /// removing, exited, dead.
+    #[serde(deserialize_with = "de_state")]
     pub state: String,
     pub status: String,
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(deserialize_with = "de_null_default")]
     pub mounts: Vec<MountPoint>,
     /// Only when listed with `size=1` (slow: the engine walks every writable layer).
     pub size_rw: Option<i64>,
@@ -55,7 +64,10 @@ pub struct Image {
     pub repo_digests: Option<Vec<String>>,
     pub created: i64,
     pub size: i64,
-    pub containers: i64,
+    /// Containers (any state) created from it, when the engine counted them: `-1` ("not
+    /// computed", what `/images/json` says before API 1.51) is `None`, never a count.
+    #[serde(deserialize_with = "de_count")]
+    pub containers: Option<u64>,
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -209,7 +221,9 @@ pub struct ContainerRecord {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RecordState {
-    /// Only in the engine's answer; the daemon's file has the flags below.
+    /// Only in the engine's answer; the daemon's file has the flags below. In Docker's words
+    /// (see [`docker_state`]).
+    #[serde(deserialize_with = "de_state")]
     pub status: String,
     pub running: bool,
     pub paused: bool,
@@ -398,6 +412,32 @@ impl ContainerRecord {
     }
 }
 
+/// A container's state in Docker's words. The engine's own answers are lower case already; the
+/// API reference's list example (1.41 to 1.47) writes `Exited`, and Podman's compat API has
+/// states Docker does not: `configured` and `initialized` (created, never run), `stopping` (still
+/// running until it stops), `stopped` (exited, not yet cleaned up). Anything else is kept, lower
+/// case.
+pub fn docker_state(word: &str) -> String {
+    let w = word.trim().to_ascii_lowercase();
+    match w.as_str() {
+        "configured" | "initialized" => "created".into(),
+        "stopping" => "running".into(),
+        "stopped" => "exited".into(),
+        _ => w,
+    }
+}
+
+fn de_state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.as_deref().map(docker_state).unwrap_or_default())
+}
+
+/// A count the engine may leave uncomputed: `-1` (or any negative number, or `null`) is `None`.
+fn de_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n: Option<i64> = Option::deserialize(d)?;
+    Ok(n.and_then(|n| u64::try_from(n).ok()))
+}
+
 /// An RFC 3339 time as the engine writes it, parsed once; Go's zero time and garbage are `None`.
 fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
@@ -433,6 +473,9 @@ fn de_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     let m: Option<BTreeMap<String, serde::de::IgnoredAny>> = Option::deserialize(d)?;
     Ok(m.map(|m| m.into_keys().collect()).unwrap_or_default())
 }
+
+#[cfg(test)]
+pub(crate) mod shapes;
 
 #[cfg(test)]
 mod tests {
