@@ -298,8 +298,12 @@ fn process_reports_a_thread_stuck_on_a_frozen_fuse_mount() {
     // answer to the interrupt): D. SIGURG is Go's preemption signal, which it ignores here.
     // SAFETY: tgkill only sends a signal to the thread named.
     assert_eq!(unsafe { tgkill(d.pid(), tid, nix::libc::SIGURG) }, 0);
+    // The wait channel reads 0 for the moment the thread is woken by the signal: wait until it
+    // is back asleep, in D, in the FUSE wait.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while thread_state(d.pid(), tid).is_some_and(|s| s.0 != 'D') && Instant::now() < deadline {
+    while thread_state(d.pid(), tid) != Some(('D', "request_wait_answer".into()))
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
