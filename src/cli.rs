@@ -68,6 +68,10 @@ pub enum Command {
     /// What dockhand did on this host, when and why: every action of every run, with its
     /// outcome, newest last (from the journal in --state-dir)
     Journal(JournalArgs),
+    /// Garbage collection for scheduled runs: stopped containers past a grace period, dangling
+    /// images, unused networks and build cache — and with flags unused images by last use,
+    /// anonymous volumes, watermarks. A dry run unless --apply (see docs/gc.md)
+    Gc(Box<crate::gc::GcArgs>),
 }
 
 impl Command {
@@ -77,6 +81,7 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Df(_) => "df",
             Command::Journal(_) => "journal",
+            Command::Gc(_) => "gc",
         }
     }
 
@@ -86,6 +91,7 @@ impl Command {
     pub fn mutates(&self) -> bool {
         match self {
             Command::Doctor(_) | Command::Df(_) | Command::Journal(_) => false,
+            Command::Gc(a) => a.mutates(),
         }
     }
 }

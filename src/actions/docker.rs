@@ -166,7 +166,7 @@ pub async fn remove_container(
             after,
         );
     }
-    if finished != seen.finished_at {
+    if !same_instant(&finished, &seen.finished_at) {
         return (
             Outcome::Changed {
                 why: format!(
@@ -190,6 +190,23 @@ pub async fn remove_container(
     match e.writes.send(Method::Delete, &path, None).await {
         Ok(_) => (Outcome::Done { bytes }, after),
         Err(err) => (write_error(&err), after),
+    }
+}
+
+/// Two engine timestamps name the same instant: equal strings, or both readable and within a
+/// millisecond (a plan may carry the time as read from the daemon's own file and rewritten, with
+/// less than nanosecond precision). A container that ran again finished seconds later at least.
+pub fn same_instant(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let zero = |s: &str| s.is_empty() || s.starts_with("0001-01-01");
+    if zero(a) || zero(b) {
+        return zero(a) && zero(b);
+    }
+    match (crate::util::parse_rfc3339(a), crate::util::parse_rfc3339(b)) {
+        (Some(x), Some(y)) => (x - y).abs() < 1e-3,
+        _ => false,
     }
 }
 
@@ -308,6 +325,20 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
             after,
         );
     }
+    // An image that gained a container since the plan is in use, whichever tag goes: the plan
+    // chose it because nothing used it.
+    match containers_matching(e.reads, "ancestor", id).await {
+        Ok(users) if !users.is_empty() => {
+            return (
+                Outcome::InUse {
+                    why: users_sentence(&users),
+                },
+                after,
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return (recheck_error("the image's users", &err), after),
+    }
     // Without force the engine refuses (409) to remove the last tag of an image a container
     // uses; with other tags left it only removes this name.
     let path = format!("/images/{}?force=0&noprune=0", path_escape(reference));
@@ -412,6 +443,20 @@ pub async fn remove_network(e: &Engines<'_>, id: &str, name: &str) -> Exec {
             after,
         );
     }
+    // The engine lists only running containers' endpoints; a stopped container attached to the
+    // network needs it to start again.
+    match containers_matching(e.reads, "network", id).await {
+        Ok(users) if !users.is_empty() => {
+            return (
+                Outcome::InUse {
+                    why: users_sentence(&users).replacen("used by", "attached:", 1),
+                },
+                after,
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return (recheck_error("the network's containers", &err), after),
+    }
     match e
         .writes
         .send(
@@ -426,12 +471,34 @@ pub async fn remove_network(e: &Engines<'_>, id: &str, name: &str) -> Exec {
     }
 }
 
-pub async fn prune_build_cache(e: &Engines<'_>, keep_storage: Option<u64>) -> Exec {
-    // Without `all`, the engine prunes only cache no build uses; it decides what is in use.
-    let path = match keep_storage {
-        Some(k) => format!("/build/prune?keep-storage={k}"),
-        None => "/build/prune".to_string(),
-    };
+/// The query of a build-cache prune.
+fn build_prune_path(keep_storage: Option<u64>, all: bool, until_s: Option<u64>) -> String {
+    let mut q: Vec<String> = Vec::new();
+    if let Some(k) = keep_storage {
+        q.push(format!("keep-storage={k}"));
+    }
+    if all {
+        q.push("all=1".into());
+    }
+    if let Some(u) = until_s.filter(|u| *u > 0) {
+        let filters = json!({ "until": [format!("{u}s")] }).to_string();
+        q.push(format!("filters={}", query_escape(&filters)));
+    }
+    if q.is_empty() {
+        "/build/prune".to_string()
+    } else {
+        format!("/build/prune?{}", q.join("&"))
+    }
+}
+
+pub async fn prune_build_cache(
+    e: &Engines<'_>,
+    keep_storage: Option<u64>,
+    all: bool,
+    until_s: Option<u64>,
+) -> Exec {
+    // The engine prunes only cache no build uses; it decides what is in use.
+    let path = build_prune_path(keep_storage, all, until_s);
     match e.writes.send(Method::Post, &path, None).await {
         Ok(r) => {
             let v: Value = serde_json::from_slice(&r.value.body[..]).unwrap_or(Value::Null);
@@ -478,6 +545,48 @@ mod tests {
         assert!(matches!(write_error(&api(500)), Outcome::Failed { .. }));
         assert!(
             matches!(recheck_error("it", &api(500)), Outcome::Failed { error } if error.contains("left alone"))
+        );
+    }
+
+    #[test]
+    fn finish_times_compare_as_instants() {
+        let cases = [
+            (
+                "2026-11-20T10:00:00.123456789Z",
+                "2026-11-20T10:00:00.123456789Z",
+                true,
+            ),
+            (
+                "2026-11-20T10:00:00.123456789Z",
+                "2026-11-20T10:00:00.123457Z",
+                true,
+            ),
+            (
+                "2026-11-20T10:00:00.123Z",
+                "2026-11-20T10:00:05.123Z",
+                false,
+            ),
+            ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z", true),
+            ("0001-01-01T00:00:00Z", "", true),
+            ("0001-01-01T00:00:00Z", "2026-11-20T10:00:00Z", false),
+            ("garbage", "2026-11-20T10:00:00Z", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(same_instant(a, b), want, "{a} vs {b}");
+            assert_eq!(same_instant(b, a), want, "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn build_prune_queries() {
+        assert_eq!(build_prune_path(None, false, None), "/build/prune");
+        assert_eq!(
+            build_prune_path(Some(10), true, Some(0)),
+            "/build/prune?keep-storage=10&all=1"
+        );
+        assert_eq!(
+            build_prune_path(None, false, Some(3600)),
+            "/build/prune?filters=%7B%22until%22%3A%5B%223600s%22%5D%7D"
         );
     }
 

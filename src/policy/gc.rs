@@ -1331,7 +1331,6 @@ mod tests {
         assert!(v.images.iter().all(|x| x.why == Why::UnderWatermark));
         assert_eq!(v.watermark.expect("w").need, 0);
         // Recently used images are not taken, whatever the pressure.
-        let mut input = input;
         input.disk = Some(Disk {
             used: 1000,
             capacity: 1000,

@@ -460,6 +460,7 @@ fn actions_on_a_real_daemon_reverify_and_never_force() {
         let opts = ApplyOptions {
             concurrency: 4,
             progress: Some(&progress),
+            ..ApplyOptions::default()
         };
         let r = actions::apply(&plan, &a, &opts).await;
         a.finish().await.unwrap();
@@ -647,7 +648,11 @@ fn actions_engine_conflicts_networks_stops_build_cache_and_held_files() {
         step(net("busy-net")),
         step(net("idle-net")),
         step(net("none")),
-        step(Action::PruneBuildCache { keep_storage: None }),
+        step(Action::PruneBuildCache {
+            keep_storage: None,
+            all: false,
+            until_s: None,
+        }),
         step(stop("stopme")),
         step(stop("made")),
     ]);
@@ -743,6 +748,7 @@ fn actions_interrupted_apply_finishes_the_step_in_flight_and_starts_nothing_more
         let opts = ApplyOptions {
             concurrency: 1,
             progress: None,
+            ..ApplyOptions::default()
         };
         let r = actions::apply(&plan, &a, &opts).await;
         let t = a.finish().await.unwrap();
@@ -876,6 +882,7 @@ fn actions_stop_and_start_a_daemon_without_a_service_manager() {
             &ApplyOptions {
                 concurrency: 1,
                 progress: None,
+                ..ApplyOptions::default()
             },
         )
         .await;
