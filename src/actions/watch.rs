@@ -151,7 +151,7 @@ fn secs(t: SystemTime) -> f64 {
 }
 
 fn when(at: f64) -> String {
-    crate::util::rfc3339(UNIX_EPOCH + Duration::from_secs_f64(at.max(0.0)))
+    super::time::rfc3339_ms(UNIX_EPOCH + Duration::from_secs_f64(at.max(0.0)))
 }
 
 impl Watch {
@@ -214,7 +214,7 @@ impl Watch {
         }
         let (k, t) = hits.into_iter().max_by(|a, b| a.1.at.total_cmp(&b.1.at))?;
         Some(format!(
-            "a {} of {} at {} touched it since the plan",
+            "touched since the plan: {} of {} at {}",
             t.what,
             crate::util::sanitize(k),
             when(t.at)
@@ -225,7 +225,7 @@ impl Watch {
         let s = self.lock();
         s.volumes
             .get(name)
-            .map(|t| format!("a {} at {} touched it since the plan", t.what, when(t.at)))
+            .map(|t| format!("touched since the plan: {} at {}", t.what, when(t.at)))
     }
 
     pub fn network_touched(&self, id: &str, name: &str) -> Option<String> {
@@ -233,7 +233,7 @@ impl Watch {
         s.networks
             .get(id)
             .or_else(|| s.networks.get(name))
-            .map(|t| format!("a {} at {} touched it since the plan", t.what, when(t.at)))
+            .map(|t| format!("touched since the plan: {} at {}", t.what, when(t.at)))
     }
 }
 
@@ -273,6 +273,11 @@ async fn run(
                                 continue;
                             };
                             let at = event_time(&ev);
+                            // `since` is inclusive and a reopened stream replays from the last
+                            // event: only what happened from the start on counts.
+                            if at < since {
+                                continue;
+                            }
                             from = from.max(at);
                             let mut s = lock(&seen);
                             s.events += 1;
@@ -400,6 +405,7 @@ mod tests {
         w.alias([("app:2", id.as_str())]);
         let why = w.image_touched(&id, &["app:1"]).expect("touched");
         assert!(why.contains("image pull of app:2"), "{why}");
+        assert!(why.starts_with("touched since the plan"), "{why}");
         // By a short id.
         let other = format!("sha256:{}", "cd".repeat(32));
         w.lock().images.insert(

@@ -125,6 +125,21 @@ pub fn uses_from_events(
     out
 }
 
+/// Whose state and plans these are: the engine's `/info` ID with its data root. The ID alone
+/// does not tell two daemons on one host apart (Docker 20.10 derives it from the host's
+/// /etc/docker/key.json); their data roots always differ.
+pub fn daemon_identity(info: &Value) -> String {
+    let id = info
+        .get("ID")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown");
+    match info.get("DockerRootDir").and_then(Value::as_str) {
+        Some(root) => format!("{id}@{root}"),
+        None => id.to_string(),
+    }
+}
+
 fn keep(labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
     labels.is_some_and(|l| l.contains_key(KEEP_LABEL))
 }
@@ -141,12 +156,7 @@ pub async fn gather(
     let now_t = SystemTime::now();
     let now = secs(now_t);
     let info = facts.info().await?;
-    let daemon_id = info
-        .get("ID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown")
-        .to_string();
+    let daemon_id = daemon_identity(info);
     let (listed, records, images, df) = tokio::join!(
         facts.containers(),
         facts.records(),
@@ -363,7 +373,8 @@ pub async fn gather(
     let bc = &df.build_cache;
     input.build_cache = match bc.source.as_str() {
         "disk" if bc.count == 0 => None,
-        "engine" | "disk" => (bc.reclaimable > 0).then_some(BuildCacheIn {
+        // Records no build uses: the engine prunes them even when they hold no bytes.
+        "engine" | "disk" => (bc.count > bc.active).then_some(BuildCacheIn {
             bytes: Some(bc.reclaimable),
         }),
         _ => Some(BuildCacheIn { bytes: None }),
@@ -473,6 +484,15 @@ mod tests {
                 ("sha256:0123456789abcdef".to_string(), 1_800_000_200.0),
             ]
         );
+    }
+
+    #[test]
+    fn daemons_are_told_apart_by_id_and_data_root() {
+        let a = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/var/lib/docker"});
+        let b = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/srv/docker"});
+        assert_eq!(daemon_identity(&a), "K:E:Y@/var/lib/docker");
+        assert_ne!(daemon_identity(&a), daemon_identity(&b));
+        assert_eq!(daemon_identity(&serde_json::json!({})), "unknown");
     }
 
     #[test]

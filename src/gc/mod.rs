@@ -296,10 +296,7 @@ impl Ctx<'_> {
         let mut notes = Vec::new();
         // Watch the engine from before the facts are read: anything touched from here on is
         // seen by the removals' re-checks.
-        let watch_since = self.args.apply_plan.as_ref().map_or_else(
-            || SystemTime::now() - Duration::from_secs(1),
-            |_| SystemTime::now(),
-        );
+        let watch_since = SystemTime::now();
         let mut watch = match actor {
             Some(_) if self.args.apply_plan.is_none() => {
                 Some(crate::actions::watch::Watch::start(&self.engine, watch_since).await)
@@ -336,11 +333,7 @@ impl Ctx<'_> {
         if let (Some(path), Some(key)) = (&self.args.apply_plan, &key) {
             // The daemon's identity first: a plan for another daemon is refused before anything.
             let id = match facts.info().await {
-                Ok(info) => info
-                    .get("ID")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_string(),
+                Ok(info) => gather::daemon_identity(info),
                 Err(g) => {
                     eprintln!("dockhand: gc needs the engine: {g}");
                     return ExitCode::Unavailable;

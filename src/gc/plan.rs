@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::gather::Gathered;
 use crate::actions::{Action, ContainerSeen, FileStamp, Plan, Step};
 use crate::policy::gc::{Object, Policy, Types, Verdicts, WatermarkOutcome, Watermarks, Why};
-use crate::util::{human_age, human_bytes, human_duration, sanitize};
+use crate::util::{human_age, human_bytes, sanitize};
 
 /// The kind of object an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,6 +69,8 @@ pub struct GcPlan {
     pub kept: Vec<Entry>,
     /// How many objects were left for an ordinary reason: rule → count.
     pub left: Vec<(&'static str, usize)>,
+    /// Every object left, by id: why (for a saved plan's steps that are no longer eligible).
+    pub why_not: HashMap<String, String>,
     pub watermark: Option<WatermarkOutcome>,
 }
 
@@ -83,15 +85,19 @@ fn age_text(s: f64) -> String {
     human_age(s.max(0.0) as u64)
 }
 
-fn grace_text(p: &Policy) -> String {
-    if p.min_age_s <= 0.0 {
-        "no grace period".into()
-    } else {
-        format!(
-            "the {} grace period",
-            human_duration(Duration::from_secs_f64(p.min_age_s))
-        )
+/// A whole duration as people write it: "1 h", "90 min", "7 d", "30 s".
+pub fn span_text(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    for (unit, n) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("min", 60)] {
+        if s >= n && s % n == 0 {
+            return format!("{} {unit}", s / n);
+        }
     }
+    human_age(s)
+}
+
+fn grace_text(p: &Policy) -> String {
+    format!("the {} grace period", span_text(p.min_age_s))
 }
 
 fn marks_text(m: &Watermarks) -> String {
@@ -102,6 +108,9 @@ fn marks_text(m: &Watermarks) -> String {
 pub fn reason(why: &Why, kind: Kind, p: &Policy, w: Option<&WatermarkOutcome>) -> String {
     let grace = grace_text(p);
     match why {
+        Why::StoppedPastGrace { age_s } if p.min_age_s <= 0.0 => {
+            format!("stopped {} ago (no grace period)", age_text(*age_s))
+        }
         Why::StoppedPastGrace { age_s } => {
             format!("stopped {} ago, past {grace}", age_text(*age_s))
         }
@@ -265,6 +274,7 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
             steps: Vec::new(),
         };
         if !verdict.why.collects() {
+            out.why_not.insert(entry.id.clone(), entry.reason.clone());
             if verdict.why.is_protection() {
                 out.kept.push(entry);
             } else {
@@ -496,7 +506,7 @@ pub struct PlanFile {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DaemonDoc {
-    /// The engine's `/info` ID.
+    /// The engine's `/info` ID and its data root (`ID@/var/lib/docker`).
     pub id: String,
     pub endpoint: String,
 }
@@ -697,12 +707,8 @@ pub fn still_eligible(saved: &Plan, now: &GcPlan) -> (Plan, Vec<(Step, String)>)
         .enumerate()
         .map(|(i, s)| (step_key(&s.action), i))
         .collect();
-    // Why an object that is not eligible any more stays: the kept entries' reasons.
-    let kept: HashMap<&str, &str> = now
-        .kept
-        .iter()
-        .map(|e| (e.id.as_str(), e.reason.as_str()))
-        .collect();
+    // Why an object that is not eligible any more stays.
+    let kept = &now.why_not;
     let mut go = Vec::new();
     let mut dropped = Vec::new();
     for s in &saved.steps {
@@ -717,9 +723,9 @@ pub fn still_eligible(saved: &Plan, now: &GcPlan) -> (Plan, Vec<(Step, String)>)
                 Action::RemoveVolume { name } => name.clone(),
                 _ => String::new(),
             };
-            let why = match kept.get(id.as_str()) {
+            let why = match kept.get(&id) {
                 Some(r) => format!("no longer eligible: {r}"),
-                None => "no longer eligible: gone, in use, or changed since the plan".into(),
+                None => "no longer eligible: gone, or changed since the plan".into(),
             };
             dropped.push((s.clone(), why));
         }
@@ -737,7 +743,10 @@ pub fn file_for(
 ) -> PlanFile {
     PlanFile {
         schema: PLAN_FILE_SCHEMA.into(),
-        created_at: crate::util::rfc3339(UNIX_EPOCH + Duration::from_secs_f64(g.now.max(0.0))),
+        // Milliseconds: applying watches the engine's events from this instant on.
+        created_at: crate::actions::time::rfc3339_ms(
+            UNIX_EPOCH + Duration::from_secs_f64(g.now.max(0.0)),
+        ),
         host: crate::actions::journal::machine_id(),
         daemon: DaemonDoc {
             id: g.daemon_id.clone(),
@@ -916,6 +925,22 @@ mod tests {
             Err(PlanFileError::NotAPlan { .. })
         ));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn spans_read_as_written() {
+        let cases = [
+            (3600.0, "1 h"),
+            (5400.0, "90 min"),
+            (604_800.0, "1 w"),
+            (172_800.0, "2 d"),
+            (30.0, "30 s"),
+            (0.0, "0 s"),
+            (3601.0, "1 h 0 min"),
+        ];
+        for (s, want) in cases {
+            assert_eq!(span_text(s), want, "{s}");
+        }
     }
 
     #[test]

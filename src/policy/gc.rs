@@ -244,6 +244,12 @@ impl ImageIn {
             .map_or(self.first_seen, |u| u.max(self.first_seen))
     }
 
+    /// Least-recently-used order: its last use when known (even one from before dockhand first
+    /// saw it), else its first sighting.
+    pub fn lru_key(&self) -> f64 {
+        self.last_used.unwrap_or(self.first_seen)
+    }
+
     /// For keep-last: the later of its build and its last use. (First sightings would rank
     /// every image alike on a host where dockhand arrived after them; a fresh pull is kept by the
     /// grace period anyway.)
@@ -693,6 +699,9 @@ pub fn judge(input: &Input, p: &Policy, now: f64) -> Verdicts {
                 Why::InUse { users }
             } else if v.keep_label {
                 Why::KeepLabel
+            } else if !v.anonymous && !p.types.named_volumes {
+                // Data: the lasting reason, whatever its age.
+                Why::NamedVolume
             } else if let Some(age_s) = after_grace(v.created, grace, now) {
                 Why::WithinGrace { age_s }
             } else if v.anonymous {
@@ -776,8 +785,8 @@ pub fn judge(input: &Input, p: &Policy, now: f64) -> Verdicts {
     let mut img_order: Vec<usize> = (0..input.images.len()).collect();
     img_order.sort_by(|&a, &b| {
         let (x, y) = (&input.images[a], &input.images[b]);
-        x.last_activity()
-            .total_cmp(&y.last_activity())
+        x.lru_key()
+            .total_cmp(&y.lru_key())
             .then_with(|| x.created.total_cmp(&y.created))
             .then_with(|| x.id.cmp(&y.id))
     });

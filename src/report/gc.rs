@@ -452,7 +452,7 @@ fn policy_line(r: &GcReport) -> String {
         if p.min_age_s <= 0.0 {
             "none".to_string()
         } else {
-            human_duration(Duration::from_secs_f64(p.min_age_s))
+            crate::gc::plan::span_text(p.min_age_s)
         },
         if doc.types.is_empty() {
             "nothing".to_string()
