@@ -894,7 +894,7 @@ impl Drop for LoopFs {
 
 #[test]
 fn gc_watermarks_bring_a_full_filesystem_under_the_low_mark_lru_first() {
-    let fs = LoopFs::new(160);
+    let fs = LoopFs::new(192);
     let d = TestDaemon::builder()
         .without_busybox()
         .data_root(fs.mount().join("docker"))
@@ -902,18 +902,18 @@ fn gc_watermarks_bring_a_full_filesystem_under_the_low_mark_lru_first() {
     let state = TempDir::new();
     // Six images of 14 MiB each on a busybox base; used one after another, oldest first.
     const N: usize = 6;
-    let mut specs = vec![base()];
+    // One load each: docker load stages the whole tarball in the data root's tmp first.
+    images::load(&d, &[base()]);
     for i in 0..N {
-        specs.push(child(&format!("w{i}:1"), &format!("w{i}"), 14 << 20));
+        images::load(&d, &[child(&format!("w{i}:1"), &format!("w{i}"), 14 << 20)]);
     }
-    images::load(&d, &specs);
     d.docker_ok(["run", "-d", "--name", "keep-base", "bb:1", "sleep", "600"]);
     for i in 0..N {
         d.docker_ok(["run", "--rm", &format!("w{i}:1"), "true"]);
         std::thread::sleep(Duration::from_millis(1100));
     }
     let used = fs.used_percent();
-    // High below what is used; low so that three images must go (each is ~9% of 160 MiB).
+    // High below what is used; low so that three images must go (each is ~7% of 192 MiB).
     let high = (used - 5.0).floor();
     let low = (used - 20.0).floor();
     assert!(low > 5.0, "the filesystem is too empty to test: {used:.1}%");
