@@ -241,6 +241,32 @@ pub async fn stop_container(e: &Engines<'_>, id: &str, timeout_s: u32) -> Exec {
     }
 }
 
+/// The repository of hold references: a tag dockhand puts on an image before it removes the
+/// image's last tag, so the image outlives its last tag until every `docker create` that had
+/// already resolved the tag has registered its container (see [`untag_image`]).
+pub const HOLD_REPO: &str = "dockhand-hold";
+
+/// The hold reference of an image id: `dockhand-hold:<first 12 hex digits>`.
+pub fn hold_ref(id: &str) -> String {
+    format!("{HOLD_REPO}:{}", super::plan::short(id))
+}
+
+/// A dockhand hold reference, not a tag anyone gave.
+pub fn is_hold(reference: &str) -> bool {
+    reference
+        .strip_prefix(HOLD_REPO)
+        .is_some_and(|r| r.starts_with(':'))
+}
+
+/// Whether the engine's delete answer lists the image itself as deleted (and not only
+/// untagged): with a container using it, a delete by id untags and quietly keeps it.
+fn deleted(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .is_some_and(|a| a.iter().any(|x| x.get("Deleted").is_some()))
+}
+
 fn repo_tags(img: &Value) -> Vec<String> {
     img["RepoTags"]
         .as_array()
@@ -259,10 +285,13 @@ pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec
         Ok(i) => i,
         Err(err) => return (recheck_error("the image", &err), Value::Null),
     };
-    let tags = repo_tags(&img);
-    let after = json!({ "id": img["Id"], "tags": tags });
+    let all_tags = repo_tags(&img);
+    let after = json!({ "id": img["Id"], "tags": all_tags });
+    // Its own hold reference (put there by the untag of its last tag) goes with it.
+    let tags: Vec<&String> = all_tags.iter().filter(|t| !is_hold(t)).collect();
     if !tags.is_empty() {
         // A build or pull tagged it since the plan: it is not dangling any more.
+        let tags: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
         return (
             Outcome::Changed {
                 why: format!("it was tagged since the plan: {}", tags.join(", ")),
@@ -292,7 +321,14 @@ pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec
     }
     let path = format!("/images/{}?force=0&noprune=0", path_escape(id));
     match e.writes.send(Method::Delete, &path, None).await {
-        Ok(_) => (Outcome::Done { bytes }, after),
+        Ok(r) if deleted(&r.value.body) => (Outcome::Done { bytes }, after),
+        // Untagged (its hold), but kept: a container registered since the re-check.
+        Ok(_) => (
+            Outcome::InUse {
+                why: "the engine kept it: a container uses it".into(),
+            },
+            after,
+        ),
         Err(err) => (write_error(&err), after),
     }
 }
@@ -339,23 +375,46 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
         Ok(_) => {}
         Err(err) => return (recheck_error("the image's users", &err), after),
     }
+    // The last tag: hold the image first. A `docker create` that resolved this tag a moment
+    // ago registers its container only later, and the engine's own in-use check looks at
+    // registered containers only; deleting now would leave that container without its image.
+    // Held, the image outlives the tag; `image.remove` takes it once they have registered.
+    let real: Vec<String> = repo_tags(&img)
+        .into_iter()
+        .filter(|t| !is_hold(t))
+        .collect();
+    let mut after = after;
+    if real.len() <= 1 {
+        let hold = hold_ref(id);
+        let (repo, tag) = hold.split_once(':').unwrap_or((HOLD_REPO, "x"));
+        let path = format!("/images/{}/tag?repo={repo}&tag={tag}", path_escape(id));
+        if let Err(err) = e.writes.send(Method::Post, &path, None).await {
+            return (
+                Outcome::Failed {
+                    error: format!(
+                        "could not hold the image as {hold} before removing its last tag, so it was left alone: {err}"
+                    ),
+                },
+                after,
+            );
+        }
+        after["held"] = Value::String(hold);
+    }
     // Without force the engine refuses (409) to remove the last tag of an image a container
     // uses; with other tags left it only removes this name.
     let path = format!("/images/{}?force=0&noprune=0", path_escape(reference));
     match e.writes.send(Method::Delete, &path, None).await {
-        Ok(r) => {
-            // The image itself went only if the answer lists it as deleted.
-            let gone: Value = serde_json::from_slice(&r.value.body[..]).unwrap_or(Value::Null);
-            let deleted = gone
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.get("Deleted").is_some()));
-            (
-                Outcome::Done {
-                    bytes: if deleted { bytes } else { Some(0) },
+        Ok(r) => (
+            Outcome::Done {
+                // The image itself went only if the answer lists it as deleted.
+                bytes: if deleted(&r.value.body) {
+                    bytes
+                } else {
+                    Some(0)
                 },
-                after,
-            )
-        }
+            },
+            after,
+        ),
         Err(err) => (write_error(&err), after),
     }
 }
@@ -546,6 +605,17 @@ mod tests {
         assert!(
             matches!(recheck_error("it", &api(500)), Outcome::Failed { error } if error.contains("left alone"))
         );
+    }
+
+    #[test]
+    fn holds_are_named_and_recognised() {
+        let id = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(hold_ref(&id), "dockhand-hold:abababababab");
+        assert!(is_hold(&hold_ref(&id)));
+        assert!(!is_hold("dockhand-holder:1") && !is_hold("app:dockhand-hold"));
+        assert!(deleted(br#"[{"Untagged":"a:1"},{"Deleted":"sha256:ab"}]"#));
+        assert!(!deleted(br#"[{"Untagged":"a:1"}]"#));
+        assert!(!deleted(b"not json"));
     }
 
     #[test]

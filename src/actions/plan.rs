@@ -88,11 +88,13 @@ pub enum Action {
         name: String,
         timeout_s: u32,
     },
-    /// `DELETE /images/{id}?force=0`: a dangling image, by id, only if it is still untagged and
-    /// no container uses it.
+    /// `DELETE /images/{id}?force=0`: an image by id, only if it has no tag (its dockhand hold
+    /// reference aside, see `image.untag`) and no container uses it.
     #[serde(rename = "image.remove")]
     RemoveImage { id: String },
-    /// `DELETE /images/{reference}?force=0`: one tag, only if it still points at `id`.
+    /// `DELETE /images/{reference}?force=0`: one tag, only if it still points at `id` and no
+    /// container uses the image. Before the image's last tag goes, the image is held by a
+    /// `dockhand-hold:<id>` reference: `image.remove` removes it afterwards.
     #[serde(rename = "image.untag")]
     UntagImage { reference: String, id: String },
     /// `DELETE /volumes/{name}?force=0`, only if no container mounts it.
@@ -229,7 +231,7 @@ impl Action {
             Action::StopContainer { timeout_s, .. } => {
                 format!("stop container {t} (kill after {timeout_s} s)")
             }
-            Action::RemoveImage { .. } => format!("remove dangling image {t}"),
+            Action::RemoveImage { .. } => format!("remove image {t}"),
             Action::UntagImage { .. } => format!("remove tag {t}"),
             Action::RemoveVolume { .. } => format!("remove volume {t}"),
             Action::RemoveNetwork { .. } => format!("remove network {t}"),

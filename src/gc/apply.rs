@@ -1,6 +1,12 @@
 //! Applying a gc plan in phases: containers first, then the images they freed (tags but the
-//! last of each image, then the last tags and dangling images), then volumes, networks, build
-//! cache and logs. Each phase goes through `actions::apply` — every object re-verified right
+//! last of each image; then the last tags, each holding its image by a `dockhand-hold`
+//! reference; a settling pause; then the images themselves, held or dangling), then volumes,
+//! networks, build cache and logs.
+//!
+//! The pause closes a race inside the engine: a `docker run` that resolved a tag just before it
+//! was removed registers its container a moment later, and the engine checks only registered
+//! containers before deleting an image. Held through the pause, the image is still there when
+//! that container registers; the removal then finds it in use (or the engine keeps it). Each phase goes through `actions::apply` — every object re-verified right
 //! before it is removed, never forced, journaled — and each removal checks the event watch too,
 //! so an image pulled, tagged or run since the plan is skipped.
 
@@ -9,11 +15,15 @@ use std::time::{Duration, Instant};
 
 use crate::actions::{self, Action, Actor, ApplyOptions, ApplyReport, Plan, StepReport};
 
-/// The phase of each step: 0 containers, 1 image tags but the last, 2 last tags and dangling
-/// images, 3 the rest. Works on any plan in gc's order (a saved one included).
+/// How long held images wait for `docker create`s that resolved their last tag to register
+/// their containers (tens of milliseconds on an idle host; this leaves room for a busy one).
+pub const HOLD_SETTLE: Duration = Duration::from_secs(1);
+
+/// The phase of each step: 0 containers, 1 image tags but the last, 2 last tags, 3 images
+/// (held or dangling), 4 the rest. Works on any plan in gc's order (a saved one included).
 pub fn phases(plan: &Plan) -> Vec<usize> {
     let mut later_tags: HashSet<&str> = HashSet::new();
-    let mut out = vec![3; plan.steps.len()];
+    let mut out = vec![4; plan.steps.len()];
     for (i, s) in plan.steps.iter().enumerate().rev() {
         out[i] = match &s.action {
             Action::RemoveContainer { .. } => 0,
@@ -24,8 +34,8 @@ pub fn phases(plan: &Plan) -> Vec<usize> {
                     1
                 }
             }
-            Action::RemoveImage { .. } => 2,
-            _ => 3,
+            Action::RemoveImage { .. } => 3,
+            _ => 4,
         };
     }
     out
@@ -45,10 +55,23 @@ pub async fn apply(plan: &Plan, actor: &Actor, o: &Options<'_>) -> ApplyReport {
     let start = Instant::now();
     let phase = phases(plan);
     let mut all = ApplyReport::default();
-    for p in 0..4 {
+    let mut held_at: Option<Instant> = None;
+    for p in 0..5 {
         let idx: Vec<usize> = (0..plan.steps.len()).filter(|i| phase[*i] == p).collect();
         if idx.is_empty() {
             continue;
+        }
+        if p == 3
+            && let Some(t) = held_at
+        {
+            let until = t + HOLD_SETTLE;
+            // Bounded by the run's own limit; Ctrl-C cuts it short (what follows then journals
+            // as not started).
+            let until = o.stop_at.map_or(until, |s| until.min(s));
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => {}
+                () = actor.shutdown().wait() => {}
+            }
         }
         let sub = Plan::new(idx.iter().map(|i| plan.steps[*i].clone()).collect());
         let opts = ApplyOptions {
@@ -69,6 +92,9 @@ pub async fn apply(plan: &Plan, actor: &Actor, o: &Options<'_>) -> ApplyReport {
             ..opts
         };
         let r = actions::apply(&sub, actor, &opts).await;
+        if p == 2 {
+            held_at = Some(Instant::now());
+        }
         all.interrupted |= r.interrupted;
         all.out_of_time |= r.out_of_time;
         all.journal_errors.extend(r.journal_errors);
@@ -122,6 +148,6 @@ mod tests {
             untag("a:3", "A"),
             Step::new(Action::RemoveVolume { name: "v".into() }, ""),
         ]);
-        assert_eq!(phases(&plan), [0, 1, 1, 2, 2, 2, 3]);
+        assert_eq!(phases(&plan), [0, 1, 1, 2, 3, 2, 4]);
     }
 }

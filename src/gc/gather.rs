@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::state::{self, DaemonState, Observation};
-use crate::actions::docker::{KEEP_LABEL, query_escape};
+use crate::actions::docker::{KEEP_LABEL, is_hold, query_escape};
 use crate::actions::watch::normalize_ref;
 use crate::df::DfReport;
 use crate::facts::{Facts, Gap};
@@ -125,6 +125,17 @@ pub fn uses_from_events(
     out
 }
 
+/// An image's tags, without `<none>:<none>` and without dockhand's own hold references (an
+/// image left held by an interrupted run is dangling: the next run removes it).
+fn real_tags(i: &crate::runtime::inventory::Image) -> Vec<String> {
+    i.repo_tags
+        .iter()
+        .flatten()
+        .filter(|t| *t != "<none>:<none>" && !is_hold(t))
+        .cloned()
+        .collect()
+}
+
 /// Whose state and plans these are: the engine's `/info` ID with its data root. The ID alone
 /// does not tell two daemons on one host apart (Docker 20.10 derives it from the host's
 /// /etc/docker/key.json); their data roots always differ.
@@ -183,16 +194,7 @@ pub async fn gather(
     let mut obs = Observation {
         images: images
             .iter()
-            .map(|i| {
-                let tags: Vec<String> = i
-                    .repo_tags
-                    .iter()
-                    .flatten()
-                    .filter(|t| *t != "<none>:<none>")
-                    .cloned()
-                    .collect();
-                (i.id.clone(), tags)
-            })
+            .map(|i| (i.id.clone(), real_tags(i)))
             .collect(),
         uses: records
             .iter()
@@ -316,13 +318,7 @@ pub async fn gather(
     for i in images {
         input.images.push(ImageIn {
             id: i.id.clone(),
-            tags: i
-                .repo_tags
-                .iter()
-                .flatten()
-                .filter(|t| *t != "<none>:<none>")
-                .cloned()
-                .collect(),
+            tags: real_tags(i),
             created: i.created as f64,
             keep_label: keep(i.labels.as_ref()),
             chain: df.chains.get(&i.id).cloned(),

@@ -89,7 +89,7 @@ fn age_text(s: f64) -> String {
 pub fn span_text(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     for (unit, n) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("min", 60)] {
-        if s >= n && s % n == 0 {
+        if s >= n && s.is_multiple_of(n) {
             return format!("{} {unit}", s / n);
         }
     }
@@ -184,11 +184,12 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
     let mut left: HashMap<&'static str, usize> = HashMap::new();
     let w = v.watermark.as_ref();
     let input = &g.input;
-    // Steps go in four buckets, then one after the other: containers; image tags but the last
-    // of each image; last tags and dangling images (these free the bytes); volumes, networks,
-    // build cache, logs. So the tags of one image never race each other, and images go once
-    // the containers that used them are gone.
-    let mut buckets: [Vec<Step>; 4] = Default::default();
+    // Steps go in five buckets, then one after the other: containers; image tags but the last
+    // of each image; last tags (each holds its image, see `actions::docker::untag_image`);
+    // the images themselves, held or dangling (these free the bytes); volumes, networks, build
+    // cache, logs. So the tags of one image never race each other, and images go once the
+    // containers that used them are gone.
+    let mut buckets: [Vec<Step>; 5] = Default::default();
     let mut placed: Vec<Vec<(usize, usize)>> = Vec::new();
     for o in &v.order {
         let Some(verdict) = v.verdict(*o) else {
@@ -305,41 +306,36 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
             }
             Object::Image(i) => {
                 let im = &input.images[i];
-                if im.tags.is_empty() {
-                    vec![(
-                        2,
-                        Step::new(Action::RemoveImage { id: im.id.clone() }, why_text)
-                            .with_bytes(verdict.bytes),
-                    )]
-                } else {
-                    let mut tags = im.tags.clone();
-                    tags.sort();
-                    let n = tags.len();
-                    tags.into_iter()
-                        .enumerate()
-                        .map(|(k, t)| {
-                            let last = k + 1 == n;
-                            (
-                                if last { 2 } else { 1 },
-                                Step::new(
-                                    Action::UntagImage {
-                                        reference: t,
-                                        id: im.id.clone(),
-                                    },
-                                    why_text.clone(),
-                                )
-                                .with_bytes(if last {
-                                    verdict.bytes
-                                } else {
-                                    Some(0)
-                                }),
+                let mut tags = im.tags.clone();
+                tags.sort();
+                let n = tags.len();
+                let mut steps: Vec<(usize, Step)> = tags
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        (
+                            if k + 1 == n { 2 } else { 1 },
+                            Step::new(
+                                Action::UntagImage {
+                                    reference: t,
+                                    id: im.id.clone(),
+                                },
+                                why_text.clone(),
                             )
-                        })
-                        .collect()
-                }
+                            .with_bytes(Some(0)),
+                        )
+                    })
+                    .collect();
+                // The last untag holds the image; this removes it, and frees the bytes.
+                steps.push((
+                    3,
+                    Step::new(Action::RemoveImage { id: im.id.clone() }, why_text)
+                        .with_bytes(verdict.bytes),
+                ));
+                steps
             }
             Object::Volume(i) => vec![(
-                3,
+                4,
                 Step::new(
                     Action::RemoveVolume {
                         name: input.volumes[i].name.clone(),
@@ -349,7 +345,7 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
                 .with_bytes(verdict.bytes),
             )],
             Object::Network(i) => vec![(
-                3,
+                4,
                 Step::new(
                     Action::RemoveNetwork {
                         id: input.networks[i].id.clone(),
@@ -359,7 +355,7 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
                 ),
             )],
             Object::BuildCache => vec![(
-                3,
+                4,
                 Step::new(
                     Action::PruneBuildCache {
                         keep_storage,
@@ -380,7 +376,7 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
                     .and_then(|p| FileStamp::of(p).ok().map(|s| (p, s)))
                 {
                     Some((path, stamp)) => vec![(
-                        3,
+                        4,
                         Step::new(
                             Action::TruncateLog {
                                 path: path.clone(),
@@ -408,8 +404,8 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
         );
         out.remove.push(entry);
     }
-    let mut offset = [0usize; 4];
-    for b in 1..4 {
+    let mut offset = [0usize; 5];
+    for b in 1..5 {
         offset[b] = offset[b - 1] + buckets[b - 1].len();
     }
     for (e, places) in out.remove.iter_mut().zip(placed) {
@@ -827,7 +823,7 @@ mod tests {
     }
 
     #[test]
-    fn images_untag_tag_by_tag_with_bytes_on_the_last() {
+    fn images_untag_tag_by_tag_then_go_by_id_with_the_bytes() {
         let g = gathered();
         let p = policy();
         let v = judge(&g.input, &p, g.now);
@@ -844,24 +840,25 @@ mod tests {
                 "container.remove old (c1)",
                 "image.untag a:1 (multi)",
                 "image.untag b:2 (multi)",
+                "image.untag c:3 (multi)",
                 "image.remove dang",
-                "image.untag c:3 (multi)"
+                "image.remove multi"
             ]
         );
-        assert_eq!(plan.plan.steps[4].bytes, Some(7));
-        assert_eq!(plan.plan.steps[1].bytes, Some(0));
+        assert_eq!(plan.plan.steps[5].bytes, Some(7));
+        assert_eq!(plan.plan.steps[3].bytes, Some(0));
         let multi = plan
             .remove
             .iter()
             .find(|e| e.id == "sha256:multi")
             .expect("entry");
-        assert_eq!(multi.steps, [1, 2, 4]);
+        assert_eq!(multi.steps, [1, 2, 3, 5]);
         let dang = plan
             .remove
             .iter()
             .find(|e| e.id == "sha256:dang")
             .expect("entry");
-        assert_eq!(dang.steps, [3]);
+        assert_eq!(dang.steps, [4]);
         assert_eq!(plan.kept.len(), 1);
         assert!(
             plan.kept[0].reason.contains("keep pattern keep:*"),

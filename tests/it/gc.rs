@@ -942,7 +942,7 @@ fn gc_watermarks_bring_a_full_filesystem_under_the_low_mark_lru_first() {
     // Least recently used first: w0, w1, … gone; the most recent stay.
     let gone: BTreeSet<String> = names(&doc.remove, "image");
     let k = gone.len();
-    assert!(k >= 2 && k < N, "{gone:?}");
+    assert!((2..N).contains(&k), "{gone:?}");
     let want: BTreeSet<String> = (0..k).map(|i| format!("w{i}:1")).collect();
     assert_eq!(gone, want, "least recently used first\n{}", r.stdout);
     for i in k..N {
