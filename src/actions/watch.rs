@@ -101,6 +101,8 @@ pub fn touches(ev: &Value) -> Vec<(&'static str, String, String)> {
     let attr = |k: &str| ev["Actor"]["Attributes"][k].as_str().unwrap_or("");
     let mut out = Vec::new();
     match (kind, action) {
+        // dockhand's own hold of an image about to go is not a use.
+        ("image", "tag") if super::docker::is_hold(attr("name")) => {}
         ("image", "pull" | "tag" | "import" | "load" | "push" | "save") => {
             out.push(("image", key_of(id), format!("image {action}")));
             // A tag event's new name is in `name`.
@@ -372,7 +374,8 @@ mod tests {
             json!({"Type":"network","Action":"connect","Actor":{"ID":"n1","Attributes":{"name":"net","container":"c1"}}}),
         );
         assert_eq!(connect.len(), 2);
-        // Our own removals touch nothing.
+        // Our own holds and removals touch nothing.
+        assert!(ev(json!({"Type":"image","Action":"tag","Actor":{"ID":"sha256:00112233445566778899","Attributes":{"name":"dockhand-hold:001122334455"}}})).is_empty());
         for a in ["untag", "delete"] {
             assert!(
                 ev(json!({"Type":"image","Action":a,"Actor":{"ID":"sha256:00112233445566778899"}}))

@@ -122,6 +122,47 @@ fn rule_of<'a>(v: &'a [dockhand::report::gc::EntryDoc], object: &str, name: &str
         .map_or("<absent>", |e| e.rule.as_str())
 }
 
+/// User-defined networks made by a test: each with a subnet of its own (the engine's default
+/// pools are shared with every other daemon on the host), removed when dropped — a bridge
+/// network's interface outlives its daemon otherwise.
+struct Nets<'a> {
+    d: &'a TestDaemon,
+    names: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Nets<'a> {
+    fn new(d: &'a TestDaemon) -> Nets<'a> {
+        Nets {
+            d,
+            names: Default::default(),
+        }
+    }
+
+    fn create(&self, name: &str) {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, n % 250);
+        self.d
+            .docker_ok(["network", "create", "--subnet", &subnet, name]);
+        self.names.borrow_mut().push(name.to_string());
+    }
+}
+
+impl Drop for Nets<'_> {
+    fn drop(&mut self) {
+        // Containers first: a network with endpoints cannot go.
+        let ids = self.d.docker(["ps", "-aq"]).stdout;
+        if !ids.trim().is_empty() {
+            let mut rm = vec!["rm", "-f"];
+            rm.extend(ids.split_whitespace());
+            let _ = self.d.docker(rm);
+        }
+        for n in self.names.borrow().iter() {
+            let _ = self.d.docker(["network", "rm", n]);
+        }
+    }
+}
+
 /// `docker create` `n` containers named `prefix-i` from `image`, four clients at once.
 fn create_many(d: &TestDaemon, prefix: &str, image: &str, n: usize) {
     let next = AtomicUsize::new(0);
@@ -220,9 +261,10 @@ fn gc_plan_then_apply_leaves_exactly_what_the_plan_said() {
             child("labelled:1", "labelled", 1024).label("dockhand.keep", ""),
         ],
     );
-    d.docker_ok(["network", "create", "busy-net"]);
-    d.docker_ok(["network", "create", "idle-net"]);
-    d.docker_ok(["network", "create", "kept-net"]);
+    let nets = Nets::new(&d);
+    nets.create("busy-net");
+    nets.create("idle-net");
+    nets.create("kept-net");
     d.docker_ok([
         "run",
         "-d",
@@ -421,7 +463,7 @@ fn gc_bad_input_is_one_sentence_and_exit_64() {
 
 /// The same objects on two daemons: loaded images (same ids), containers, networks, volumes and
 /// a BuildKit build's cache.
-fn seed_identically(d: &TestDaemon, round: &str) {
+fn seed_identically(d: &TestDaemon, nets: &Nets<'_>, round: &str) {
     images::load(
         d,
         &[
@@ -464,8 +506,8 @@ fn seed_identically(d: &TestDaemon, round: &str) {
             ],
         )],
     );
-    d.docker_ok(["network", "create", &format!("idle{round}")]);
-    d.docker_ok(["network", "create", &format!("stopped-net{round}")]);
+    nets.create(&format!("idle{round}"));
+    nets.create(&format!("stopped-net{round}"));
     d.docker_ok([
         "create",
         "--name",
@@ -522,9 +564,10 @@ fn gc_differential_against_docker_system_prune() {
     let a = TestDaemon::builder().without_busybox().start();
     let b = TestDaemon::builder().without_busybox().start();
     let state = TempDir::new();
-    for d in [&a, &b] {
+    let (na, nb) = (Nets::new(&a), Nets::new(&b));
+    for (d, nets) in [(&a, &na), (&b, &nb)] {
         images::load(d, &[base()]);
-        d.docker_ok(["network", "create", "busy"]);
+        nets.create("busy");
         d.docker_ok([
             "run",
             "-d",
@@ -536,7 +579,7 @@ fn gc_differential_against_docker_system_prune() {
             "sleep",
             "600",
         ]);
-        seed_identically(d, "a");
+        seed_identically(d, nets, "a");
     }
     // Built images differ by build time; everything else is alike.
     let strip_built = |mut h: Held| {
@@ -567,8 +610,8 @@ fn gc_differential_against_docker_system_prune() {
     assert!(hb.networks.contains("busy") && !hb.networks.contains("idlea"));
 
     // Again with more, and -a: unused tagged images too.
-    for d in [&a, &b] {
-        seed_identically(d, "b");
+    for (d, nets) in [(&a, &na), (&b, &nb)] {
+        seed_identically(d, nets, "b");
     }
     let r = run(
         {
