@@ -219,9 +219,10 @@ pub async fn gather(
         .and_then(DaemonState::observed_at)
         .unwrap_or(0.0);
     let filters = serde_json::json!({ "type": ["image", "container"] }).to_string();
+    // `until` in the past (to the nanosecond): the engine answers with its buffer and closes at
+    // once; an `until` even a little ahead would hold the answer until that instant.
     let path = format!(
-        "/events?since={since:.0}&until={:.0}&filters={}",
-        now.ceil(),
+        "/events?since={since:.9}&until={now:.9}&filters={}",
         query_escape(&filters)
     );
     match facts.engine().get(&path).await {
