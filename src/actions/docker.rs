@@ -307,17 +307,23 @@ pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec
             after,
         );
     }
-    match containers_matching(e.reads, "ancestor", id).await {
-        Ok(users) if !users.is_empty() => {
-            return (
-                Outcome::InUse {
-                    why: users_sentence(&users),
-                },
-                after,
-            );
+    // A held image had its users checked when its last tag went, a moment ago; now the engine's
+    // own check is the one that matters (it sees every container registered since, and keeps
+    // the image if one uses it, which the answer shows). An image never held is checked here.
+    let held = all_tags.iter().any(|t| is_hold(t));
+    if !held {
+        match containers_matching(e.reads, "ancestor", id).await {
+            Ok(users) if !users.is_empty() => {
+                return (
+                    Outcome::InUse {
+                        why: users_sentence(&users),
+                    },
+                    after,
+                );
+            }
+            Ok(_) => {}
+            Err(err) => return (recheck_error("the image's users", &err), after),
         }
-        Ok(_) => {}
-        Err(err) => return (recheck_error("the image's users", &err), after),
     }
     let path = format!("/images/{}?force=0&noprune=0", path_escape(id));
     match e.writes.send(Method::Delete, &path, None).await {
