@@ -200,6 +200,30 @@ fn done_removals(state: &TempDir) -> Vec<String> {
         .collect()
 }
 
+/// A raw `POST path` with a JSON body on a daemon's socket; the status code (0 on a broken
+/// connection).
+fn post(sock: &std::path::Path, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(DOCKER_TIMEOUT));
+    let req = format!(
+        "POST {path} HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A dockhand process of ours, killed when dropped.
 struct Proc(Child);
 
@@ -642,7 +666,7 @@ fn gc_race_with_containers_created_from_candidate_images() {
     let mut skipped_in_use = 0;
     let mut created_total = 0;
     const ROUNDS: usize = 50;
-    const PER_ROUND: usize = 10;
+    const PER_ROUND: usize = 16;
     for round in 0..ROUNDS {
         let specs: Vec<ImageSpec> = (0..PER_ROUND)
             .map(|k| {
@@ -656,30 +680,28 @@ fn gc_race_with_containers_created_from_candidate_images() {
         images::load(&d, &specs);
         let stop = Arc::new(AtomicBool::new(false));
         let created = Arc::new(AtomicUsize::new(0));
-        // Two racers start containers from the candidates while gc runs, from the newest tag
-        // down (gc goes the other way), each after its own delay so across the rounds some land
-        // between the plan and the removals.
-        let racers: Vec<_> = (0..2)
+        // Three racers create and start containers from the candidates straight through the
+        // API (no CLI start-up, no pull when a tag is gone) while gc runs, each from its own
+        // tag on, each after its own small delay, so across the rounds they land before the
+        // plan, between the plan and the removals, and during them.
+        let racers: Vec<_> = (0..3)
             .map(|w| {
                 let stop = stop.clone();
                 let created = created.clone();
-                let host = d.host();
-                let cfg = d.dir().join("docker-cli");
+                let sock = d.socket();
                 std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(((round * 37 + w * 53) % 400) as u64));
-                    let mut k = PER_ROUND;
+                    std::thread::sleep(Duration::from_millis(((round * 37 + w * 53) % 150) as u64));
+                    let mut k = (w * 3 + round) % PER_ROUND;
                     let mut n = 0;
                     while !stop.load(Ordering::SeqCst) {
-                        k = if k == 0 { PER_ROUND - 1 } else { k - 1 };
-                        let mut c = Command::new(crate::support::daemon::docker_cli());
-                        c.args(["-H", &host, "run", "-d", "--name"])
-                            .arg(format!("r{round}-{w}-{n}"))
-                            .arg(format!("cand{round}:{k}"))
-                            .args(["sleep", "300"])
-                            .env("DOCKER_CONFIG", &cfg);
+                        k = (k + 1) % PER_ROUND;
+                        let name = format!("r{round}-{w}-{n}");
                         n += 1;
-                        if run(c, DOCKER_TIMEOUT).success() {
+                        let body =
+                            format!(r#"{{"Image":"cand{round}:{k}","Cmd":["sleep","300"]}}"#);
+                        if post(&sock, &format!("/containers/create?name={name}"), &body) == 201 {
                             created.fetch_add(1, Ordering::SeqCst);
+                            post(&sock, &format!("/containers/{name}/start"), "");
                         }
                     }
                 })
@@ -694,7 +716,7 @@ fn gc_race_with_containers_created_from_candidate_images() {
                 "--min-age",
                 "0s",
                 "--concurrency",
-                "2",
+                "1",
             ],
         );
         stop.store(true, Ordering::SeqCst);
