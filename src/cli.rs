@@ -76,6 +76,10 @@ pub enum Command {
     /// What dockhand did on this host, when and why: every action of every run, with its
     /// outcome, newest last (from the journal in --state-dir)
     Journal(JournalArgs),
+    /// Garbage collection for scheduled runs: stopped containers past a grace period, dangling
+    /// images, unused networks and build cache — and with flags unused images by last use,
+    /// anonymous volumes, watermarks. A dry run unless --apply (see docs/gc.md)
+    Gc(Box<crate::gc::GcArgs>),
     /// Print shell completions to stdout: `dockhand completions bash > /etc/bash_completion.d/dockhand`
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout: `dockhand man > /usr/local/share/man/man1/dockhand.1`
@@ -105,6 +109,7 @@ impl Command {
             Command::Journal(_) => "journal",
             Command::Completions(_) => "completions",
             Command::Man => "man",
+            Command::Gc(_) => "gc",
         }
     }
 
@@ -118,6 +123,7 @@ impl Command {
             | Command::Journal(_)
             | Command::Completions(_)
             | Command::Man => false,
+            Command::Gc(a) => a.mutates(),
         }
     }
 }

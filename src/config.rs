@@ -5,6 +5,8 @@
 //! space_warn_percent = 80
 //! [checks."daemon.process"]
 //! enabled = false
+//! [gc]
+//! min_age = "2h"
 //! ```
 //! Read from `--config FILE`, else `/etc/dockhand/config.toml` if it exists. Every error names the
 //! file, the line and the key.
@@ -27,6 +29,8 @@ pub struct Config {
     /// check id → threshold name → value.
     pub thresholds: BTreeMap<String, BTreeMap<String, f64>>,
     pub disabled: Vec<String>,
+    /// The `[gc]` section (see `gc::options`).
+    pub gc: crate::gc::options::GcConfig,
 }
 
 impl Config {
@@ -47,6 +51,8 @@ impl Config {
 struct Raw {
     #[serde(default)]
     checks: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    #[serde(default)]
+    gc: Option<crate::gc::options::GcSection>,
 }
 
 /// Loads the config: `explicit` must exist; the default path is optional.
@@ -77,6 +83,10 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
         path: Some(path.to_path_buf()),
         ..Config::default()
     };
+    if let Some(section) = &raw.gc {
+        cfg.gc = crate::gc::options::resolve_section(section)
+            .map_err(|(offset, what)| at(offset, what))?;
+    }
     for (id, table) in raw.checks {
         let Some(def) = catalog.get(id.get_ref()) else {
             return Err(at(
@@ -251,5 +261,9 @@ mod tests {
         assert!(e.contains("space_critical_percent"), "{e}");
         let e = err("[checks.\"disk.data-root\"]\nspace_warn_percent = 150\n");
         assert!(e.contains("out of range"), "{e}");
+        let e = err("[gc]\nmin_age = \"1h\"\nkeep_last = \"three\"\n");
+        assert!(e.contains(":3:") && e.contains("gc.keep_last"), "{e}");
+        let e = err("[gc]\nkeep_lats = 3\n");
+        assert!(e.contains(":2:") && e.contains("keep_lats"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! The one table of exit codes. doctor's 0–3 follow the Nagios plugin convention; every other
-//! failure uses a code that collides with none of them.
+//! outcome uses a code that collides with none of them. Acting commands (gc, …) end 0 when they
+//! did everything they planned (or printed a plan), and 10–12 otherwise.
 
 use std::process;
 
@@ -13,6 +14,13 @@ pub enum ExitCode {
     Critical = 2,
     /// A check could not tell (no permission, not on this host); nothing critical.
     Unknown = 3,
+    /// An acting command found nothing to do (a dry run: the plan is empty).
+    NothingToDo = 10,
+    /// An acting command did some of its plan; the rest was skipped by a safety rule (in use,
+    /// changed since the plan, protected), or not started (`--max-duration`).
+    Partial = 11,
+    /// An acting command tried something and it failed (the engine refused or did not answer).
+    ActionFailed = 12,
     /// The engine did not answer a command that needs it (df, gc, …) (EX_UNAVAILABLE).
     Unavailable = 69,
     /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
@@ -40,12 +48,15 @@ impl From<ExitCode> for process::ExitCode {
 /// Shown at the end of `--help`.
 pub const TABLE: &str = "\
 Exit codes:
-  0    ok: every check passed
+  0    ok: every check passed; gc did all it planned, or printed its plan
   1    warning: at least one warning, nothing worse
   2    critical: at least one critical finding
   3    unknown: a check could not tell (e.g. no permission), nothing critical
+  10   nothing to do: gc found nothing to remove
+  11   partial: gc removed some; others were skipped (in use, changed, protected) or not started
+  12   failed: gc tried to remove something and failed
   64   usage: a bad flag, value, config file or check id
-  69   unavailable: the engine did not answer a command that needs it (df)
+  69   unavailable: the engine did not answer a command that needs it (df, gc)
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later
   130  interrupted: Ctrl-C or SIGTERM";
@@ -59,6 +70,9 @@ mod tests {
         ExitCode::Warning,
         ExitCode::Critical,
         ExitCode::Unknown,
+        ExitCode::NothingToDo,
+        ExitCode::Partial,
+        ExitCode::ActionFailed,
         ExitCode::Usage,
         ExitCode::Unavailable,
         ExitCode::Internal,

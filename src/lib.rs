@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod error;
 pub mod exit;
 pub mod facts;
+pub mod gc;
 pub mod policy;
 pub mod report;
 pub mod runtime;

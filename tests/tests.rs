@@ -30,6 +30,8 @@ mod df;
 mod doctor;
 #[path = "it/formats.rs"]
 mod formats;
+#[path = "it/gc.rs"]
+mod gc;
 #[path = "it/harness.rs"]
 mod harness;
 #[path = "it/hung_mount.rs"]

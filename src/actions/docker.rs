@@ -166,7 +166,7 @@ pub async fn remove_container(
             after,
         );
     }
-    if finished != seen.finished_at {
+    if !same_instant(&finished, &seen.finished_at) {
         return (
             Outcome::Changed {
                 why: format!(
@@ -190,6 +190,23 @@ pub async fn remove_container(
     match e.writes.send(Method::Delete, &path, None).await {
         Ok(_) => (Outcome::Done { bytes }, after),
         Err(err) => (write_error(&err), after),
+    }
+}
+
+/// Two engine timestamps name the same instant: equal strings, or both readable and within a
+/// millisecond (a plan may carry the time as read from the daemon's own file and rewritten, with
+/// less than nanosecond precision). A container that ran again finished seconds later at least.
+pub fn same_instant(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let zero = |s: &str| s.is_empty() || s.starts_with("0001-01-01");
+    if zero(a) || zero(b) {
+        return zero(a) && zero(b);
+    }
+    match (crate::util::parse_rfc3339(a), crate::util::parse_rfc3339(b)) {
+        (Some(x), Some(y)) => (x - y).abs() < 1e-3,
+        _ => false,
     }
 }
 
@@ -224,6 +241,32 @@ pub async fn stop_container(e: &Engines<'_>, id: &str, timeout_s: u32) -> Exec {
     }
 }
 
+/// The repository of hold references: a tag dockhand puts on an image before it removes the
+/// image's last tag, so the image outlives its last tag until every `docker create` that had
+/// already resolved the tag has registered its container (see [`untag_image`]).
+pub const HOLD_REPO: &str = "dockhand-hold";
+
+/// The hold reference of an image id: `dockhand-hold:<first 12 hex digits>`.
+pub fn hold_ref(id: &str) -> String {
+    format!("{HOLD_REPO}:{}", super::plan::short(id))
+}
+
+/// A dockhand hold reference, not a tag anyone gave.
+pub fn is_hold(reference: &str) -> bool {
+    reference
+        .strip_prefix(HOLD_REPO)
+        .is_some_and(|r| r.starts_with(':'))
+}
+
+/// Whether the engine's delete answer lists the image itself as deleted (and not only
+/// untagged): with a container using it, a delete by id untags and quietly keeps it.
+fn deleted(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .is_some_and(|a| a.iter().any(|x| x.get("Deleted").is_some()))
+}
+
 fn repo_tags(img: &Value) -> Vec<String> {
     img["RepoTags"]
         .as_array()
@@ -242,10 +285,13 @@ pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec
         Ok(i) => i,
         Err(err) => return (recheck_error("the image", &err), Value::Null),
     };
-    let tags = repo_tags(&img);
-    let after = json!({ "id": img["Id"], "tags": tags });
+    let all_tags = repo_tags(&img);
+    let after = json!({ "id": img["Id"], "tags": all_tags });
+    // Its own hold reference (put there by the untag of its last tag) goes with it.
+    let tags: Vec<&String> = all_tags.iter().filter(|t| !is_hold(t)).collect();
     if !tags.is_empty() {
         // A build or pull tagged it since the plan: it is not dangling any more.
+        let tags: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
         return (
             Outcome::Changed {
                 why: format!("it was tagged since the plan: {}", tags.join(", ")),
@@ -261,21 +307,34 @@ pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec
             after,
         );
     }
-    match containers_matching(e.reads, "ancestor", id).await {
-        Ok(users) if !users.is_empty() => {
-            return (
-                Outcome::InUse {
-                    why: users_sentence(&users),
-                },
-                after,
-            );
+    // A held image had its users checked when its last tag went, a moment ago; now the engine's
+    // own check is the one that matters (it sees every container registered since, and keeps
+    // the image if one uses it, which the answer shows). An image never held is checked here.
+    let held = all_tags.iter().any(|t| is_hold(t));
+    if !held {
+        match containers_matching(e.reads, "ancestor", id).await {
+            Ok(users) if !users.is_empty() => {
+                return (
+                    Outcome::InUse {
+                        why: users_sentence(&users),
+                    },
+                    after,
+                );
+            }
+            Ok(_) => {}
+            Err(err) => return (recheck_error("the image's users", &err), after),
         }
-        Ok(_) => {}
-        Err(err) => return (recheck_error("the image's users", &err), after),
     }
     let path = format!("/images/{}?force=0&noprune=0", path_escape(id));
     match e.writes.send(Method::Delete, &path, None).await {
-        Ok(_) => (Outcome::Done { bytes }, after),
+        Ok(r) if deleted(&r.value.body) => (Outcome::Done { bytes }, after),
+        // Untagged (its hold), but kept: a container registered since the re-check.
+        Ok(_) => (
+            Outcome::InUse {
+                why: "the engine kept it: a container uses it".into(),
+            },
+            after,
+        ),
         Err(err) => (write_error(&err), after),
     }
 }
@@ -308,23 +367,60 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
             after,
         );
     }
+    // An image that gained a container since the plan is in use, whichever tag goes: the plan
+    // chose it because nothing used it.
+    match containers_matching(e.reads, "ancestor", id).await {
+        Ok(users) if !users.is_empty() => {
+            return (
+                Outcome::InUse {
+                    why: users_sentence(&users),
+                },
+                after,
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return (recheck_error("the image's users", &err), after),
+    }
+    // The last tag: hold the image first. A `docker create` that resolved this tag a moment
+    // ago registers its container only later, and the engine's own in-use check looks at
+    // registered containers only; deleting now would leave that container without its image.
+    // Held, the image outlives the tag; `image.remove` takes it once they have registered.
+    let real: Vec<String> = repo_tags(&img)
+        .into_iter()
+        .filter(|t| !is_hold(t))
+        .collect();
+    let mut after = after;
+    if real.len() <= 1 {
+        let hold = hold_ref(id);
+        let (repo, tag) = hold.split_once(':').unwrap_or((HOLD_REPO, "x"));
+        let path = format!("/images/{}/tag?repo={repo}&tag={tag}", path_escape(id));
+        if let Err(err) = e.writes.send(Method::Post, &path, None).await {
+            return (
+                Outcome::Failed {
+                    error: format!(
+                        "could not hold the image as {hold} before removing its last tag, so it was left alone: {err}"
+                    ),
+                },
+                after,
+            );
+        }
+        after["held"] = Value::String(hold);
+    }
     // Without force the engine refuses (409) to remove the last tag of an image a container
     // uses; with other tags left it only removes this name.
     let path = format!("/images/{}?force=0&noprune=0", path_escape(reference));
     match e.writes.send(Method::Delete, &path, None).await {
-        Ok(r) => {
-            // The image itself went only if the answer lists it as deleted.
-            let gone: Value = serde_json::from_slice(&r.value.body[..]).unwrap_or(Value::Null);
-            let deleted = gone
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.get("Deleted").is_some()));
-            (
-                Outcome::Done {
-                    bytes: if deleted { bytes } else { Some(0) },
+        Ok(r) => (
+            Outcome::Done {
+                // The image itself went only if the answer lists it as deleted.
+                bytes: if deleted(&r.value.body) {
+                    bytes
+                } else {
+                    Some(0)
                 },
-                after,
-            )
-        }
+            },
+            after,
+        ),
         Err(err) => (write_error(&err), after),
     }
 }
@@ -412,6 +508,20 @@ pub async fn remove_network(e: &Engines<'_>, id: &str, name: &str) -> Exec {
             after,
         );
     }
+    // The engine lists only running containers' endpoints; a stopped container attached to the
+    // network needs it to start again.
+    match containers_matching(e.reads, "network", id).await {
+        Ok(users) if !users.is_empty() => {
+            return (
+                Outcome::InUse {
+                    why: users_sentence(&users).replacen("used by", "attached:", 1),
+                },
+                after,
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return (recheck_error("the network's containers", &err), after),
+    }
     match e
         .writes
         .send(
@@ -426,12 +536,34 @@ pub async fn remove_network(e: &Engines<'_>, id: &str, name: &str) -> Exec {
     }
 }
 
-pub async fn prune_build_cache(e: &Engines<'_>, keep_storage: Option<u64>) -> Exec {
-    // Without `all`, the engine prunes only cache no build uses; it decides what is in use.
-    let path = match keep_storage {
-        Some(k) => format!("/build/prune?keep-storage={k}"),
-        None => "/build/prune".to_string(),
-    };
+/// The query of a build-cache prune.
+fn build_prune_path(keep_storage: Option<u64>, all: bool, until_s: Option<u64>) -> String {
+    let mut q: Vec<String> = Vec::new();
+    if let Some(k) = keep_storage {
+        q.push(format!("keep-storage={k}"));
+    }
+    if all {
+        q.push("all=1".into());
+    }
+    if let Some(u) = until_s.filter(|u| *u > 0) {
+        let filters = json!({ "until": [format!("{u}s")] }).to_string();
+        q.push(format!("filters={}", query_escape(&filters)));
+    }
+    if q.is_empty() {
+        "/build/prune".to_string()
+    } else {
+        format!("/build/prune?{}", q.join("&"))
+    }
+}
+
+pub async fn prune_build_cache(
+    e: &Engines<'_>,
+    keep_storage: Option<u64>,
+    all: bool,
+    until_s: Option<u64>,
+) -> Exec {
+    // The engine prunes only cache no build uses; it decides what is in use.
+    let path = build_prune_path(keep_storage, all, until_s);
     match e.writes.send(Method::Post, &path, None).await {
         Ok(r) => {
             let v: Value = serde_json::from_slice(&r.value.body[..]).unwrap_or(Value::Null);
@@ -478,6 +610,59 @@ mod tests {
         assert!(matches!(write_error(&api(500)), Outcome::Failed { .. }));
         assert!(
             matches!(recheck_error("it", &api(500)), Outcome::Failed { error } if error.contains("left alone"))
+        );
+    }
+
+    #[test]
+    fn holds_are_named_and_recognised() {
+        let id = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(hold_ref(&id), "dockhand-hold:abababababab");
+        assert!(is_hold(&hold_ref(&id)));
+        assert!(!is_hold("dockhand-holder:1") && !is_hold("app:dockhand-hold"));
+        assert!(deleted(br#"[{"Untagged":"a:1"},{"Deleted":"sha256:ab"}]"#));
+        assert!(!deleted(br#"[{"Untagged":"a:1"}]"#));
+        assert!(!deleted(b"not json"));
+    }
+
+    #[test]
+    fn finish_times_compare_as_instants() {
+        let cases = [
+            (
+                "2026-11-20T10:00:00.123456789Z",
+                "2026-11-20T10:00:00.123456789Z",
+                true,
+            ),
+            (
+                "2026-11-20T10:00:00.123456789Z",
+                "2026-11-20T10:00:00.123457Z",
+                true,
+            ),
+            (
+                "2026-11-20T10:00:00.123Z",
+                "2026-11-20T10:00:05.123Z",
+                false,
+            ),
+            ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z", true),
+            ("0001-01-01T00:00:00Z", "", true),
+            ("0001-01-01T00:00:00Z", "2026-11-20T10:00:00Z", false),
+            ("garbage", "2026-11-20T10:00:00Z", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(same_instant(a, b), want, "{a} vs {b}");
+            assert_eq!(same_instant(b, a), want, "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn build_prune_queries() {
+        assert_eq!(build_prune_path(None, false, None), "/build/prune");
+        assert_eq!(
+            build_prune_path(Some(10), true, Some(0)),
+            "/build/prune?keep-storage=10&all=1"
+        );
+        assert_eq!(
+            build_prune_path(None, false, Some(3600)),
+            "/build/prune?filters=%7B%22until%22%3A%5B%223600s%22%5D%7D"
         );
     }
 

@@ -20,6 +20,7 @@ pub mod lock;
 pub mod plan;
 pub mod process;
 pub mod time;
+pub mod watch;
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -223,6 +224,12 @@ pub struct ApplyOptions<'a> {
     pub concurrency: usize,
     /// Called after each step ends, in the order they end (a progress bar).
     pub progress: Option<&'a (dyn Fn(&StepReport) + Sync)>,
+    /// What touched the engine's objects since the plan: an image, volume or network touched
+    /// is skipped as changed (see [`watch`]).
+    pub watch: Option<&'a watch::Watch>,
+    /// Start nothing new after this instant (a run's `--max-duration`): the steps in flight
+    /// finish, the rest are journaled as not started.
+    pub stop_at: Option<Instant>,
 }
 
 /// The default number of steps in flight.
@@ -233,6 +240,8 @@ impl Default for ApplyOptions<'_> {
         ApplyOptions {
             concurrency: DEFAULT_CONCURRENCY,
             progress: None,
+            watch: None,
+            stop_at: None,
         }
     }
 }
@@ -242,6 +251,8 @@ impl std::fmt::Debug for ApplyOptions<'_> {
         f.debug_struct("ApplyOptions")
             .field("concurrency", &self.concurrency)
             .field("progress", &self.progress.is_some())
+            .field("watch", &self.watch.is_some())
+            .field("stop_at", &self.stop_at)
             .finish()
     }
 }
@@ -267,6 +278,8 @@ pub struct ApplyReport {
     pub steps: Vec<StepReport>,
     /// The shutdown was triggered: some steps may be `NotStarted`.
     pub interrupted: bool,
+    /// The time limit (`stop_at`) was reached: some steps may be `NotStarted`.
+    pub out_of_time: bool,
     pub elapsed: Duration,
     /// Journal writes that failed after a step acted (its intent was on disk; its outcome is
     /// not). The run should end with an error: the record is incomplete.
@@ -302,11 +315,11 @@ pub async fn apply(plan: &Plan, actor: &Actor, opts: &ApplyOptions<'_>) -> Apply
     loop {
         while in_flight.len() < limit && stopped_at.is_none() {
             let Some((i, step)) = next.next() else { break };
-            if actor.shutdown.is_triggered() {
+            if actor.shutdown.is_triggered() || opts.stop_at.is_some_and(|t| Instant::now() >= t) {
                 stopped_at = Some(i);
                 break;
             }
-            in_flight.push(run_step(actor, i, step));
+            in_flight.push(run_step(actor, i, step, opts.watch));
         }
         match in_flight.next().await {
             Some((report, jerr)) => {
@@ -323,6 +336,11 @@ pub async fn apply(plan: &Plan, actor: &Actor, opts: &ApplyOptions<'_>) -> Apply
         }
     }
     // What never started: the step the loop stopped at and everything after it.
+    let why_not = if actor.shutdown.is_triggered() {
+        "the run was interrupted before this step started"
+    } else {
+        "the run's time limit was reached before this step started"
+    };
     if let Some(first) = stopped_at {
         let mut recs = Vec::new();
         for (i, step) in plan.steps.iter().enumerate().skip(first) {
@@ -340,7 +358,7 @@ pub async fn apply(plan: &Plan, actor: &Actor, opts: &ApplyOptions<'_>) -> Apply
                     kind: step.action.kind().to_string(),
                     target: step.action.target(),
                     outcome: outcome.name().to_string(),
-                    detail: Some("the run was interrupted before this step started".into()),
+                    detail: Some(why_not.into()),
                     bytes: None,
                     seen_after: Value::Null,
                     elapsed_ms: 0.0,
@@ -378,13 +396,19 @@ pub async fn apply(plan: &Plan, actor: &Actor, opts: &ApplyOptions<'_>) -> Apply
     ApplyReport {
         steps: results.into_iter().flatten().collect(),
         interrupted: actor.shutdown.is_triggered(),
+        out_of_time: stopped_at.is_some() && !actor.shutdown.is_triggered(),
         elapsed: start.elapsed(),
         journal_errors,
     }
 }
 
 /// One step: intent (durable) → re-verify and act → outcome.
-async fn run_step(actor: &Actor, index: usize, step: &Step) -> (StepReport, Option<String>) {
+async fn run_step(
+    actor: &Actor,
+    index: usize,
+    step: &Step,
+    watch: Option<&watch::Watch>,
+) -> (StepReport, Option<String>) {
     let seq = actor.next_step.fetch_add(1, Ordering::SeqCst);
     let started = Instant::now();
     let kind = step.action.kind();
@@ -404,7 +428,10 @@ async fn run_step(actor: &Actor, index: usize, step: &Step) -> (StepReport, Opti
     );
     let (outcome, seen_after, mut jerr) = match actor.journal.append(&intent).await {
         Ok(()) => {
-            let (o, seen) = execute(actor, seq, step).await;
+            let (o, seen) = match watch.and_then(|w| touched(w, &step.action)) {
+                Some(why) => (Outcome::Changed { why }, Value::Null),
+                None => execute(actor, seq, step).await,
+            };
             (o, seen, None)
         }
         // Nothing acts unless its intent is on disk.
@@ -454,6 +481,17 @@ async fn run_step(actor: &Actor, index: usize, step: &Step) -> (StepReport, Opti
     )
 }
 
+/// Whether the watch saw the step's object touched since the plan.
+fn touched(w: &watch::Watch, action: &Action) -> Option<String> {
+    match action {
+        Action::RemoveImage { id } => w.image_touched(id, &[]),
+        Action::UntagImage { reference, id } => w.image_touched(id, &[reference]),
+        Action::RemoveVolume { name } => w.volume_touched(name),
+        Action::RemoveNetwork { id, name } => w.network_touched(id, name),
+        _ => None,
+    }
+}
+
 async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
     let engines = docker::Engines {
         reads: &actor.reads,
@@ -491,9 +529,11 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
         }
         Action::RemoveVolume { name } => docker::remove_volume(&engines, name, step.bytes).await,
         Action::RemoveNetwork { id, name } => docker::remove_network(&engines, id, name).await,
-        Action::PruneBuildCache { keep_storage } => {
-            docker::prune_build_cache(&engines, *keep_storage).await
-        }
+        Action::PruneBuildCache {
+            keep_storage,
+            all,
+            until_s,
+        } => docker::prune_build_cache(&engines, *keep_storage, *all, *until_s).await,
         Action::Signal { target, signal } => match nix::sys::signal::Signal::from_str(signal) {
             Ok(sig) => {
                 let end = process::signal(target, sig, limits, &mut on_signal).await;

@@ -88,11 +88,13 @@ pub enum Action {
         name: String,
         timeout_s: u32,
     },
-    /// `DELETE /images/{id}?force=0`: a dangling image, by id, only if it is still untagged and
-    /// no container uses it.
+    /// `DELETE /images/{id}?force=0`: an image by id, only if it has no tag (its dockhand hold
+    /// reference aside, see `image.untag`) and no container uses it.
     #[serde(rename = "image.remove")]
     RemoveImage { id: String },
-    /// `DELETE /images/{reference}?force=0`: one tag, only if it still points at `id`.
+    /// `DELETE /images/{reference}?force=0`: one tag, only if it still points at `id` and no
+    /// container uses the image. Before the image's last tag goes, the image is held by a
+    /// `dockhand-hold:<id>` reference: `image.remove` removes it afterwards.
     #[serde(rename = "image.untag")]
     UntagImage { reference: String, id: String },
     /// `DELETE /volumes/{name}?force=0`, only if no container mounts it.
@@ -101,9 +103,17 @@ pub enum Action {
     /// `DELETE /networks/{id}`, only if nothing is connected to it.
     #[serde(rename = "network.remove")]
     RemoveNetwork { id: String, name: String },
-    /// `POST /build/prune`: unused build cache, keeping `keep_storage` bytes if given.
+    /// `POST /build/prune`: unused build cache, keeping `keep_storage` bytes if given; with
+    /// `all`, not only dangling cache (as `docker builder prune -a`); with `until_s`, only cache
+    /// unused for that long.
     #[serde(rename = "buildcache.prune")]
-    PruneBuildCache { keep_storage: Option<u64> },
+    PruneBuildCache {
+        keep_storage: Option<u64>,
+        #[serde(default)]
+        all: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_s: Option<u64>,
+    },
     /// One signal, through a pidfd, after re-verifying the process.
     #[serde(rename = "process.signal")]
     Signal {
@@ -221,17 +231,28 @@ impl Action {
             Action::StopContainer { timeout_s, .. } => {
                 format!("stop container {t} (kill after {timeout_s} s)")
             }
-            Action::RemoveImage { .. } => format!("remove dangling image {t}"),
+            Action::RemoveImage { .. } => format!("remove image {t}"),
             Action::UntagImage { .. } => format!("remove tag {t}"),
             Action::RemoveVolume { .. } => format!("remove volume {t}"),
             Action::RemoveNetwork { .. } => format!("remove network {t}"),
-            Action::PruneBuildCache { keep_storage } => match keep_storage {
-                Some(k) => format!(
-                    "prune unused build cache, keeping {}",
-                    crate::util::human_bytes(*k)
-                ),
-                None => "prune unused build cache".to_string(),
-            },
+            Action::PruneBuildCache {
+                keep_storage,
+                all,
+                until_s,
+            } => {
+                let mut s = if *all {
+                    "prune all unused build cache".to_string()
+                } else {
+                    "prune unused build cache".to_string()
+                };
+                if let Some(u) = until_s.filter(|u| *u > 0) {
+                    s.push_str(&format!(" unused for {}", crate::util::human_age(u)));
+                }
+                if let Some(k) = keep_storage {
+                    s.push_str(&format!(", keeping {}", crate::util::human_bytes(*k)));
+                }
+                s
+            }
             Action::Signal { signal, .. } => format!("send {signal} to {t}"),
             Action::Terminate { grace, .. } => format!(
                 "terminate {t} (SIGTERM, SIGKILL after {})",
@@ -457,6 +478,8 @@ mod tests {
             },
             Action::PruneBuildCache {
                 keep_storage: Some(1 << 30),
+                all: true,
+                until_s: Some(3600),
             },
             Action::Signal {
                 target: target(),

@@ -138,6 +138,13 @@ pub struct DfReport {
     pub lower_bound: bool,
     /// Walks given up on because their filesystem stopped answering.
     pub stuck: Vec<StuckRow>,
+    /// Image id → its layer chain, base first, from the layer store (empty when the engine's
+    /// figures stood in): gc's base-image protection and bytes freed per removal.
+    #[serde(skip)]
+    pub chains: HashMap<String, Vec<String>>,
+    /// Layer chain id → its own size.
+    #[serde(skip)]
+    pub layer_sizes: HashMap<String, u64>,
 }
 
 /// One walk given up on because its filesystem stopped answering, and what it belongs to.
@@ -243,6 +250,7 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
                                 .display()
                                 .to_string(),
                             labels: None,
+                            created_at: None,
                         })
                         .collect();
                     &from_disk
@@ -347,6 +355,8 @@ fn empty_report(source: &str) -> DfReport {
         notes: Vec::new(),
         lower_bound: false,
         stuck: Vec::new(),
+        chains: HashMap::new(),
+        layer_sizes: HashMap::new(),
     }
 }
 
@@ -664,6 +674,8 @@ fn assemble(
         r.notes.push("some images' layer chains could not be read from the layer store: image sizes are the engine's".into());
     }
     r.images = account::images(&ins, &scan.layer_sizes, &container_images(containers), None);
+    r.chains = scan.chains;
+    r.layer_sizes = scan.layer_sizes;
     let rows = containers
         .iter()
         .map(|c| {

@@ -6,6 +6,7 @@
 pub mod containers;
 pub mod daemon;
 pub mod disk;
+pub mod gc;
 pub mod images;
 pub mod ports;
 pub mod processes;

@@ -1,6 +1,7 @@
 //! Renderers. Commands hand a finished report here; nothing else prints.
 
 pub mod df;
+pub mod gc;
 pub mod journal;
 pub mod json;
 pub mod nagios;

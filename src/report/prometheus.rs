@@ -108,41 +108,13 @@ pub fn doctor(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-/// Writes `render`'s output to `path` atomically: a temporary file in the same directory,
-/// flushed to disk, then renamed over `path`. On any error the temporary file is removed and
-/// `path` is left as it was.
+/// Writes the textfile atomically, readable by the collector (which may run as another user).
+/// See [`crate::runtime::files::write_atomically`].
 pub fn write_atomically(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "names no file"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        {
-            let mut w = io::BufWriter::new(&mut f);
-            render(&mut w)?;
-            w.flush()?;
-        }
-        // Readable by the collector, which may run as another user.
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::runtime::files::write_atomically(path, 0o644, render)
 }
 
 #[cfg(test)]
@@ -152,28 +124,5 @@ mod tests {
     #[test]
     fn labels_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
-
-    #[test]
-    fn atomic_write_replaces_or_leaves_untouched() {
-        let d = std::env::temp_dir().join(format!("dockhand-prom-{}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("mkdir");
-        let p = d.join("dockhand.prom");
-        std::fs::write(&p, "old\n").expect("write");
-        write_atomically(&p, |w| writeln!(w, "new")).expect("writes");
-        assert_eq!(std::fs::read_to_string(&p).expect("read"), "new\n");
-        let failed = write_atomically(&p, |w| {
-            writeln!(w, "half")?;
-            Err(io::Error::other("render failed"))
-        });
-        assert!(failed.is_err());
-        assert_eq!(
-            std::fs::read_to_string(&p).expect("read"),
-            "new\n",
-            "left as it was"
-        );
-        let leftovers = std::fs::read_dir(&d).expect("ls").count();
-        assert_eq!(leftovers, 1, "no temporary file left behind");
-        let _ = std::fs::remove_dir_all(d);
     }
 }

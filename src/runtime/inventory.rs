@@ -87,6 +87,8 @@ pub struct Volume {
     pub driver: String,
     pub mountpoint: String,
     pub labels: Option<BTreeMap<String, String>>,
+    /// RFC 3339, as the engine writes it (API 1.26 and up).
+    pub created_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
+pub mod files;
 pub mod host;
 pub mod http;
 pub mod inventory;

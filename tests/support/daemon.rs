@@ -56,6 +56,7 @@ pub struct Builder {
     extra_args: Vec<String>,
     daemon_json: String,
     busybox: bool,
+    data_root: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -64,6 +65,7 @@ impl Default for Builder {
             extra_args: Vec::new(),
             daemon_json: "{}\n".to_owned(),
             busybox: true,
+            data_root: None,
         }
     }
 }
@@ -78,6 +80,13 @@ impl Builder {
     /// Contents of the daemon.json passed with `--config-file` (default `{}`).
     pub fn daemon_json(mut self, json: impl Into<String>) -> Self {
         self.daemon_json = json.into();
+        self
+    }
+
+    /// Keep the data root at `path` (e.g. on a small filesystem of the test's own) instead of
+    /// inside the daemon's private dir. The test owns `path` and removes it.
+    pub fn data_root(mut self, path: impl Into<PathBuf>) -> Self {
+        self.data_root = Some(path.into());
         self
     }
 
@@ -105,6 +114,7 @@ struct State {
 #[derive(Debug)]
 pub struct TestDaemon {
     dir: TempDir,
+    data_root: PathBuf,
     pid: i32,
     state: Mutex<State>,
 }
@@ -123,6 +133,7 @@ impl TestDaemon {
         super::scratch(); // registers the exit hook; sweeps stale dirs
         let dir = TempDir::new();
         let root = dir.path().to_owned();
+        let data_root = b.data_root.clone().unwrap_or_else(|| root.join("data"));
         std::fs::write(root.join("daemon.json"), &b.daemon_json).unwrap();
         let log = std::fs::File::create(root.join("dockerd.log")).unwrap();
         let log_err = log.try_clone().unwrap();
@@ -130,7 +141,7 @@ impl TestDaemon {
         cmd.arg("--config-file")
             .arg(root.join("daemon.json"))
             .arg("--data-root")
-            .arg(root.join("data"))
+            .arg(&data_root)
             .arg("--exec-root")
             .arg(root.join("exec"))
             .arg("--pidfile")
@@ -161,6 +172,7 @@ impl TestDaemon {
         let pid = child.id() as i32;
         let d = TestDaemon {
             dir,
+            data_root,
             pid,
             state: Mutex::new(State {
                 child: Some(child),
@@ -229,7 +241,7 @@ impl TestDaemon {
     }
 
     pub fn data_root(&self) -> PathBuf {
-        self.dir.join("data")
+        self.data_root.clone()
     }
 
     pub fn exec_root(&self) -> PathBuf {
@@ -425,7 +437,7 @@ fn busybox_rootfs_tar() -> Vec<u8> {
     t
 }
 
-fn tar_entry(out: &mut Vec<u8>, name: &str, kind: u8, mode: u32, link: &str, data: &[u8]) {
+pub fn tar_entry(out: &mut Vec<u8>, name: &str, kind: u8, mode: u32, link: &str, data: &[u8]) {
     let mut h = [0u8; 512];
     let put = |h: &mut [u8; 512], at: usize, len: usize, s: &[u8]| {
         h[at..at + s.len().min(len)].copy_from_slice(&s[..s.len().min(len)]);
