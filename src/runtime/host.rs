@@ -179,6 +179,29 @@ pub fn process_table() -> Vec<ProcRow> {
         .collect()
 }
 
+/// A process's state as a judge of "can it accept" needs it, read fresh: state letter, wchan,
+/// parent, start time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProcState {
+    pub state: char,
+    pub wchan: Option<String>,
+    pub ppid: i32,
+    pub start_ticks: u64,
+}
+
+/// Reads `/proc/<pid>/stat` and `wchan` (neither takes the process's memory lock, so a process
+/// in D does not block them). `None` when it is gone.
+pub fn proc_state(pid: i32) -> Option<ProcState> {
+    let p = Process::new(pid).ok()?;
+    let st = p.stat().ok()?;
+    Some(ProcState {
+        state: st.state,
+        wchan: p.wchan().ok().filter(|w| !w.is_empty() && w != "0"),
+        ppid: st.ppid,
+        start_ticks: st.starttime,
+    })
+}
+
 /// The comm name of a process, cheaply.
 pub fn comm(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
