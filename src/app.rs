@@ -60,11 +60,13 @@ pub fn run(settings: Settings) -> ExitCode {
     code
 }
 
-async fn dispatch(settings: &Settings, _shutdown: &Shutdown) -> ExitCode {
+async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
     match &settings.command {
         Command::Doctor(args) => doctor(settings, args).await,
         Command::Df(args) => df(settings, args).await,
         Command::Journal(args) => journal(settings, args).await,
+        Command::Ports(args) => crate::ports::run(settings, args, shutdown).await,
+        Command::Reap(args) => crate::reap::run(settings, args, shutdown).await,
     }
 }
 

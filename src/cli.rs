@@ -68,6 +68,13 @@ pub enum Command {
     /// What dockhand did on this host, when and why: every action of every run, with its
     /// outcome, newest last (from the journal in --state-dir)
     Journal(JournalArgs),
+    /// Who holds every port: each listening TCP and UDP socket, in every network namespace,
+    /// with its process, user, container and status; `ports free PORT` frees one
+    Ports(crate::ports::PortsArgs),
+    /// Clean up what Docker leaked: leaked docker-proxy processes, a stale pid file, orphan
+    /// shims (--shims), parents of zombies of dead containers, tmp leftovers, containers stuck
+    /// in dead. Dry run unless --apply
+    Reap(crate::reap::ReapArgs),
 }
 
 impl Command {
@@ -77,6 +84,8 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Df(_) => "df",
             Command::Journal(_) => "journal",
+            Command::Ports(_) => "ports",
+            Command::Reap(_) => "reap",
         }
     }
 
@@ -86,6 +95,8 @@ impl Command {
     pub fn mutates(&self) -> bool {
         match self {
             Command::Doctor(_) | Command::Df(_) | Command::Journal(_) => false,
+            Command::Ports(a) => a.mutates(),
+            Command::Reap(a) => a.apply,
         }
     }
 }

@@ -13,6 +13,13 @@ pub enum ExitCode {
     Critical = 2,
     /// A check could not tell (no permission, not on this host); nothing critical.
     Unknown = 3,
+    /// An acting command (`ports free`, `reap`) acted and something did not work out: a step
+    /// failed, or the port is still held (or was taken again) afterwards.
+    Failed = 4,
+    /// `ports free` leaves a holder alone by rule: not Docker's (without --force-foreign),
+    /// stuck in the kernel (D), the engine itself, another daemon's, or not seen. The port
+    /// stays held.
+    Refused = 5,
     /// The engine did not answer a command that needs it (df, gc, …) (EX_UNAVAILABLE).
     Unavailable = 69,
     /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
@@ -44,8 +51,10 @@ Exit codes:
   1    warning: at least one warning, nothing worse
   2    critical: at least one critical finding
   3    unknown: a check could not tell (e.g. no permission), nothing critical
+  4    failed: ports free / reap acted and a step failed, or the port is still held
+  5    refused: ports free leaves a holder alone (not Docker's, stuck in D, …)
   64   usage: a bad flag, value, config file or check id
-  69   unavailable: the engine did not answer a command that needs it (df)
+  69   unavailable: the engine (df, reap) or /proc (ports) did not answer
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later
   130  interrupted: Ctrl-C or SIGTERM";
@@ -59,6 +68,8 @@ mod tests {
         ExitCode::Warning,
         ExitCode::Critical,
         ExitCode::Unknown,
+        ExitCode::Failed,
+        ExitCode::Refused,
         ExitCode::Usage,
         ExitCode::Unavailable,
         ExitCode::Internal,

@@ -12,6 +12,8 @@ pub mod error;
 pub mod exit;
 pub mod facts;
 pub mod policy;
+pub mod ports;
+pub mod reap;
 pub mod report;
 pub mod runtime;
 pub mod shutdown;

@@ -528,7 +528,10 @@ mod tests {
         let Outcome::InUse { why } = remove_tree(&t, &stamp, Some(4)).0 else {
             panic!("in use")
         };
-        assert!(why.contains(&format!("pid {}", std::process::id())), "{why}");
+        assert!(
+            why.contains(&format!("pid {}", std::process::id())),
+            "{why}"
+        );
         drop(held);
 
         // An entry added since the plan: changed.
@@ -572,11 +575,9 @@ mod tests {
         std::fs::write(&f, b"999999").expect("write");
         let stamp = FileStamp::of(&f).expect("stamp");
         let me = std::process::id() as i32;
-        let daemon = super::super::process::ProcTarget::capture(
-            me,
-            super::super::process::Scope::Any,
-        )
-        .expect("self");
+        let daemon =
+            super::super::process::ProcTarget::capture(me, super::super::process::Scope::Any)
+                .expect("self");
         let mut gone = daemon.clone();
         gone.id.start_ticks += 1;
         assert!(matches!(
@@ -587,10 +588,7 @@ mod tests {
             rewrite_pidfile(&f, &stamp, &daemon).0,
             Outcome::Done { bytes: None }
         );
-        assert_eq!(
-            std::fs::read_to_string(&f).expect("read"),
-            me.to_string()
-        );
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), me.to_string());
         // The file now differs from the plan: a second run of the same step leaves it.
         assert!(matches!(
             rewrite_pidfile(&f, &stamp, &daemon).0,

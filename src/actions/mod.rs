@@ -19,6 +19,7 @@ pub mod journal;
 pub mod lock;
 pub mod plan;
 pub mod process;
+pub mod saved_plan;
 pub mod time;
 
 use std::str::FromStr;

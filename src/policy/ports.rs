@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::inventory::{ContainerRecord, PortBinding};
 use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts, in_subnet};
@@ -179,7 +179,7 @@ impl ProxyScope<'_> {
 }
 
 /// Why a docker-proxy is leaked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Leak {
     /// A child of this daemon, but no running container publishes its port to its address.
@@ -189,7 +189,7 @@ pub enum Leak {
 }
 
 /// The verdict on one docker-proxy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum ProxyVerdict {
     /// Forwards for a running container of this daemon (its id).
@@ -259,7 +259,7 @@ pub fn judge_proxy(
 // ---------------------------------------------------------------------------------------------
 
 /// Why an owner of a listening socket cannot serve it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stuck {
     /// Its parent is a zombie: whoever started it died and nobody reaped the parent.
@@ -416,7 +416,7 @@ pub fn conflicts_of<'r>(
 // ---------------------------------------------------------------------------------------------
 
 /// How a listener was tied to a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BelongsBy {
     /// Its owner is a docker-proxy forwarding to the container.
@@ -472,7 +472,7 @@ pub fn listener_container<'r>(
 // ---------------------------------------------------------------------------------------------
 
 /// What kind of process owns a listening socket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum OwnerKind {
     /// A docker-proxy, judged by [`judge_proxy`]; `verdict` is `None` when it could not be
@@ -497,7 +497,7 @@ impl OwnerKind {
 }
 
 /// What is wrong with a listener, as `dockhand ports` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "problem", rename_all = "kebab-case")]
 pub enum Problem {
     /// No owner can accept: every one is stopped, stuck in D, traced, or under a zombie parent.
@@ -508,6 +508,7 @@ pub enum Problem {
     /// restart policy: its next start fails.
     Conflict {
         container: String,
+        name: String,
         restart_policy: String,
     },
 }
@@ -541,6 +542,7 @@ pub fn listener_problems(
     for c in conflicts {
         let p = Problem::Conflict {
             container: c.container.id.clone(),
+            name: c.container.name().to_string(),
             restart_policy: c.restart_policy.to_string(),
         };
         if !out.contains(&p) {
@@ -551,7 +553,7 @@ pub fn listener_problems(
 }
 
 /// Why `ports free` leaves a holder alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Refusal {
     /// Not Docker's: only with `--force-foreign`.
@@ -572,6 +574,9 @@ pub enum Refusal {
     /// A docker-proxy of this daemon that could not be judged: the engine did not list its
     /// containers.
     Unjudged,
+    /// No owner could be seen: its fds are not readable by this user, or no process holds the
+    /// socket (a kernel socket, one being torn down). Decided for a listener, not an owner.
+    Unseen,
 }
 
 impl Refusal {
@@ -582,7 +587,7 @@ impl Refusal {
 }
 
 /// What `dockhand ports free` does about one process holding the port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum FreeVerdict {
     /// A leaked docker-proxy: terminate it.
@@ -640,12 +645,41 @@ pub fn free_verdict(
         },
         OwnerKind::Container { id } => {
             if belongs_running == Some(id.as_str()) {
-                StopContainer { container: id.clone() }
+                StopContainer {
+                    container: id.clone(),
+                }
             } else {
-                KillLeftover { container: id.clone() }
+                KillLeftover {
+                    container: id.clone(),
+                }
             }
         }
         OwnerKind::Other => refused(Refusal::Foreign),
+    }
+}
+
+/// The port after `ports free` acted, from who held it before and who holds it now (each a
+/// pid and its start time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterFree {
+    /// Nothing listens on it any more.
+    Free,
+    /// Some of the processes that held it still do.
+    StillHeld,
+    /// Only processes that did not hold it before do: something took it again at once (a
+    /// supervisor restarting the service, a container restarting).
+    TakenAgain,
+}
+
+/// Judges the port after acting: `before` the holders the plan saw, `now` the holders now.
+pub fn after_free(before: &[(i32, u64)], now: &[(i32, u64)]) -> AfterFree {
+    if now.is_empty() {
+        AfterFree::Free
+    } else if now.iter().any(|h| before.contains(h)) {
+        AfterFree::StillHeld
+    } else {
+        AfterFree::TakenAgain
     }
 }
 
@@ -1211,7 +1245,13 @@ mod tests {
                 false,
                 vec![],
             ),
-            ("leaked proxy", vec![None], vec![leaked.clone()], false, vec!["leaked-proxy"]),
+            (
+                "leaked proxy",
+                vec![None],
+                vec![leaked.clone()],
+                false,
+                vec!["leaked-proxy"],
+            ),
             (
                 "a stopped leaked proxy that blocks a stopped container",
                 vec![Some(Stopped)],
@@ -1219,8 +1259,20 @@ mod tests {
                 true,
                 vec!["stuck", "leaked-proxy", "conflict"],
             ),
-            ("a proxy not judged", vec![None], vec![unjudged], false, vec![]),
-            ("conflict", vec![None], vec![OwnerKind::Other], true, vec!["conflict"]),
+            (
+                "a proxy not judged",
+                vec![None],
+                vec![unjudged],
+                false,
+                vec![],
+            ),
+            (
+                "conflict",
+                vec![None],
+                vec![OwnerKind::Other],
+                true,
+                vec!["conflict"],
+            ),
         ];
         for (what, stuck, kinds, conflict, want) in cases {
             let cs: &[Conflict] = if conflict { &conflicts } else { &[] };
@@ -1235,6 +1287,7 @@ mod tests {
             p,
             vec![Problem::Conflict {
                 container: "db".into(),
+                name: String::new(),
                 restart_policy: "always".into()
             }]
         );
@@ -1353,7 +1406,14 @@ mod tests {
                 false,
                 refused(Refusal::Foreign),
             ),
-            ("foreign, forced", OwnerKind::Other, false, None, true, KillForeign),
+            (
+                "foreign, forced",
+                OwnerKind::Other,
+                false,
+                None,
+                true,
+                KillForeign,
+            ),
             (
                 "foreign in D, forced",
                 OwnerKind::Other,
@@ -1365,6 +1425,22 @@ mod tests {
         ];
         for (what, kind, d, belongs, force, want) in cases {
             assert_eq!(free_verdict(&kind, d, belongs, force), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_port_after_acting() {
+        let before = [(10, 5), (11, 6)];
+        let cases: &[(&[(i32, u64)], AfterFree)] = &[
+            (&[], AfterFree::Free),
+            (&[(10, 5)], AfterFree::StillHeld),
+            (&[(11, 6), (99, 1)], AfterFree::StillHeld),
+            (&[(99, 1)], AfterFree::TakenAgain),
+            // The same pid, another process: it was reused by a newcomer.
+            (&[(10, 7)], AfterFree::TakenAgain),
+        ];
+        for (now, want) in cases {
+            assert_eq!(after_free(&before, now), *want, "{now:?}");
         }
     }
 }

@@ -48,7 +48,11 @@ pub fn parse_task_ids(out: &str) -> HashSet<String> {
 }
 
 /// Asks containerd for its tasks in `namespace`, within `deadline` in all.
-pub async fn tasks(address: &Path, namespace: &str, deadline: Duration) -> Result<TaskList, String> {
+pub async fn tasks(
+    address: &Path,
+    namespace: &str,
+    deadline: Duration,
+) -> Result<TaskList, String> {
     let started = std::time::Instant::now();
     let ctr_err = match ask_ctr(address, namespace, deadline).await {
         Ok(ids) => {
@@ -60,7 +64,9 @@ pub async fn tasks(address: &Path, namespace: &str, deadline: Duration) -> Resul
         }
         Err(e) => e,
     };
-    let left = deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
+    let left = deadline
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(200));
     let dirs = bundle_dirs(address, namespace);
     let read = super::blocking(left, move || {
         for d in dirs {
@@ -112,13 +118,19 @@ async fn ask_ctr(
         "ls".into(),
         "-q".into(),
     ];
-    let shown = format!("ctr --address {} -n {namespace} tasks ls", address.display());
+    let shown = format!(
+        "ctr --address {} -n {namespace} tasks ls",
+        address.display()
+    );
     let ran = super::blocking(deadline + Duration::from_secs(1), move || {
         run_capture(&argv, deadline)
     })
     .await;
     match ran {
-        None | Some(Ok(Captured { timed_out: true, .. })) => Err(format!(
+        None
+        | Some(Ok(Captured {
+            timed_out: true, ..
+        })) => Err(format!(
             "containerd did not answer `{shown}` within {}",
             crate::util::human_duration(deadline)
         )),
@@ -169,8 +181,18 @@ fn run_capture(argv: &[String], deadline: Duration) -> std::io::Result<Captured>
             s
         })
     };
-    let out = drain(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
     let end = std::time::Instant::now() + deadline;
     let mut timed_out = false;
     let status = loop {
@@ -205,7 +227,10 @@ mod tests {
 
     #[test]
     fn bundle_dirs_for_docker_and_system_containerd() {
-        let got = bundle_dirs(Path::new("/var/run/docker/containerd/containerd.sock"), "moby");
+        let got = bundle_dirs(
+            Path::new("/var/run/docker/containerd/containerd.sock"),
+            "moby",
+        );
         assert_eq!(
             got,
             [
@@ -227,7 +252,9 @@ mod tests {
         assert!(err.contains("state directory"), "{err}");
         let bundles = dir.join("daemon/io.containerd.runtime.v2.task/moby");
         std::fs::create_dir_all(bundles.join("c1")).expect("mkdir");
-        let got = tasks(&sock, "moby", Duration::from_secs(2)).await.expect("state dir");
+        let got = tasks(&sock, "moby", Duration::from_secs(2))
+            .await
+            .expect("state dir");
         assert_eq!(got.source, "state-dir");
         assert!(got.ids.contains("c1"), "{got:?}");
         let _ = std::fs::remove_dir_all(&dir);

@@ -14,12 +14,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use procfs::net::{TcpNetEntry, TcpState, UdpNetEntry, UdpState};
 use procfs::process::{FDTarget, Process};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::host::{pids, user_names};
 
 /// A socket's transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
@@ -102,6 +102,11 @@ impl ListenerTable {
 fn netns_of(pid: &str) -> Option<u64> {
     let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
     parse_ns_link(&link.to_string_lossy())
+}
+
+/// The inode of `pid`'s network namespace; `None` when it is gone or not ours to read.
+pub fn netns_of_pid(pid: i32) -> Option<u64> {
+    netns_of(&pid.to_string())
 }
 
 /// `net:[4026531840]` → 4026531840.
