@@ -414,6 +414,11 @@ fn push_terminations(
     for (i, (t, reason)) in captured.into_iter().enumerate() {
         let cat = cats.get(i).copied().unwrap_or(Category::ZombieParent);
         match t {
+            // One process, one step: a container's pid 1 under an orphan shim may also be the
+            // parent of zombies.
+            Ok(t) if p.steps.iter().any(|(_, s)| {
+                matches!(&s.action, Action::Terminate { target, .. } if target.id == t.id)
+            }) => {}
             Ok(t) => p.push(
                 cat,
                 Step::new(Action::Terminate { target: t, grace }, reason),

@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod fuse;
+pub mod leaks;
 pub mod procfs;
 pub mod proxy;
 pub mod registry;
