@@ -32,3 +32,5 @@ mod harness;
 mod hung_mount;
 #[path = "it/ports.rs"]
 mod ports;
+#[path = "it/reap.rs"]
+mod reap;

@@ -15,8 +15,8 @@ use dockhand::runtime::net::Proto;
 use nix::sys::signal::Signal;
 
 use crate::support::leaks::{
-    free_port, free_port_v6, free_udp_port, spawn_listener, spawn_proxy, tcp6_listening,
-    tcp_listening, udp_bound, wait_for,
+    free_port, free_port_v6, free_udp_port, spawn_listener, spawn_proxy, tcp_listening,
+    tcp6_listening, udp_bound, wait_for,
 };
 use crate::support::{Run, TempDir, TestDaemon, dockhand, dockhand_cmd, procfs, shared};
 
@@ -50,7 +50,10 @@ pub fn journal_steps(state: &TempDir) -> Vec<(String, String, Vec<String>)> {
     for r in &c.records {
         let (step, kind, outcome, sig) = match &r.body {
             Body::Outcome {
-                step, kind, outcome, ..
+                step,
+                kind,
+                outcome,
+                ..
             } => (*step, Some(kind.clone()), Some(outcome.clone()), None),
             Body::Signal { step, event } => (
                 *step,
@@ -96,7 +99,10 @@ fn ports_lists_and_frees_leaked_proxies_started_by_hand_tcp_udp_and_ipv6() {
     r.assert_code(0);
     let doc = ports_doc(&r);
     assert_eq!(doc.schema, "dockhand.ports/v1");
-    assert!(doc.namespaces >= 1 && doc.daemon_pid == Some(d.pid()), "{doc:#?}");
+    assert!(
+        doc.namespaces >= 1 && doc.daemon_pid == Some(d.pid()),
+        "{doc:#?}"
+    );
     for (proto, port, pid, addr) in [
         (Proto::Tcp, tcp, p4.pid(), "127.0.0.1"),
         (Proto::Udp, udp, pu.pid(), "127.0.0.1"),
@@ -135,19 +141,36 @@ fn ports_lists_and_frees_leaked_proxies_started_by_hand_tcp_udp_and_ipv6() {
     assert!(rows[0].contains("docker-proxy"), "{r}");
 
     // The dry run explains and plans, and changes nothing.
-    let r = dockhand(["--host", &host, "ports", "free", &tcp.to_string(), "--format", "json"]);
+    let r = dockhand([
+        "--host",
+        &host,
+        "ports",
+        "free",
+        &tcp.to_string(),
+        "--format",
+        "json",
+    ]);
     r.assert_code(0);
     let fd = free_doc(&r);
     assert_eq!(fd.schema, "dockhand.ports-free/v1");
     assert!(!fd.applied && fd.after.is_none());
     assert_eq!(fd.holders.len(), 1, "{fd:#?}");
     assert_eq!(fd.holders[0].pid, Some(p4.pid()));
-    assert_eq!(fd.holders[0].verdict, FreeVerdict::KillProxy { why: Leak::Orphan });
-    assert!(fd.holders[0].explain.contains("leaked docker-proxy"), "{fd:#?}");
+    assert_eq!(
+        fd.holders[0].verdict,
+        FreeVerdict::KillProxy { why: Leak::Orphan }
+    );
+    assert!(
+        fd.holders[0].explain.contains("leaked docker-proxy"),
+        "{fd:#?}"
+    );
     assert_eq!(fd.steps.len(), 1);
     assert_eq!(fd.steps[0].kind, "process.terminate");
     assert!(fd.steps[0].outcome.is_none());
-    assert!(p4.alive() && tcp_listening(tcp), "a dry run changed something");
+    assert!(
+        p4.alive() && tcp_listening(tcp),
+        "a dry run changed something"
+    );
 
     // Applied: terminated, journaled, and the port is seen free.
     let state = TempDir::new();
@@ -189,8 +212,15 @@ fn ports_lists_and_frees_leaked_proxies_started_by_hand_tcp_udp_and_ipv6() {
     let steps = journal_steps(&state);
     assert_eq!(steps.len(), 3, "{steps:?}");
     for (kind, outcome, signals) in &steps {
-        assert_eq!((kind.as_str(), outcome.as_str()), ("process.terminate", "done"));
-        assert_eq!(signals.first().map(|s| &s[..8]), Some("SIGTERM "), "{signals:?}");
+        assert_eq!(
+            (kind.as_str(), outcome.as_str()),
+            ("process.terminate", "done")
+        );
+        assert_eq!(
+            signals.first().map(|s| &s[..8]),
+            Some("SIGTERM "),
+            "{signals:?}"
+        );
     }
 
     // Nothing holds it now: free, exit 0.
@@ -251,7 +281,8 @@ fn doctor_remedies_for_a_leaked_proxy_run_as_written() {
             .run();
         r.assert_code(0);
         assert!(
-            r.stdout.contains(&format!("pid {} (docker-proxy)", p.pid())),
+            r.stdout
+                .contains(&format!("pid {} (docker-proxy)", p.pid())),
             "{}\n{r}",
             argv.join(" ")
         );
@@ -271,12 +302,25 @@ fn a_stopped_listener_shows_stuck_and_is_freed_only_when_forced() {
         procfs::stat(l.pid()).is_some_and(|s| s.state == 'T')
     });
 
-    let r = dockhand(["--host", &host, "ports", "--port", &port.to_string(), "--format", "json"]);
+    let r = dockhand([
+        "--host",
+        &host,
+        "ports",
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+    ]);
     r.assert_code(0);
     let doc = ports_doc(&r);
     let row = row(&doc, Proto::Tcp, port);
     assert_eq!(row.status, "stuck", "{row:#?}");
-    assert_eq!(row.problems, vec![Problem::Stuck { why: Stuck::Stopped }]);
+    assert_eq!(
+        row.problems,
+        vec![Problem::Stuck {
+            why: Stuck::Stopped
+        }]
+    );
     assert_eq!(row.owners[0].state, "T");
     assert_eq!(row.owners[0].kind, OwnerKind::Other);
     assert_eq!(row.owners[0].stuck, Some(Stuck::Stopped));
@@ -297,7 +341,10 @@ fn a_stopped_listener_shows_stuck_and_is_freed_only_when_forced() {
     r.assert_code(5);
     assert!(r.stdout.contains("--force-foreign"), "{r}");
     assert!(r.stdout.contains("is still held"), "{r}");
-    assert!(procfs::stat(l.pid()).is_some_and(|s| s.state == 'T'), "it was touched");
+    assert!(
+        procfs::stat(l.pid()).is_some_and(|s| s.state == 'T'),
+        "it was touched"
+    );
 
     // Forced: SIGTERM (and SIGCONT, so a stopped process handles it), gone, port free.
     let r = dockhand([
@@ -318,13 +365,25 @@ fn a_stopped_listener_shows_stuck_and_is_freed_only_when_forced() {
     r.assert_code(0);
     let fd = free_doc(&r);
     assert_eq!(fd.holders[0].verdict, FreeVerdict::KillForeign);
-    assert_eq!(fd.after.as_ref().and_then(|a| a.verdict), Some(AfterFree::Free), "{fd:#?}");
-    wait_for("the listener to exit", Duration::from_secs(5), || !l.alive());
+    assert_eq!(
+        fd.after.as_ref().and_then(|a| a.verdict),
+        Some(AfterFree::Free),
+        "{fd:#?}"
+    );
+    wait_for("the listener to exit", Duration::from_secs(5), || {
+        !l.alive()
+    });
     let steps = journal_steps(&state);
     let (_, outcome, signals) = steps.last().unwrap();
     assert_eq!(outcome, "done");
-    assert!(signals.iter().any(|s| s.starts_with("SIGCONT T→")), "{signals:?}");
-    assert!(signals.iter().any(|s| s.starts_with("SIGTERM T→gone")), "{signals:?}");
+    assert!(
+        signals.iter().any(|s| s.starts_with("SIGCONT T→")),
+        "{signals:?}"
+    );
+    assert!(
+        signals.iter().any(|s| s.starts_with("SIGTERM T→gone")),
+        "{signals:?}"
+    );
 }
 
 #[test]
@@ -351,7 +410,10 @@ fn a_listener_that_ignores_sigterm_is_killed_after_the_grace() {
     wait_for("the listener to die", Duration::from_secs(5), || !l.alive());
     let steps = journal_steps(&state);
     let (kind, outcome, signals) = steps.last().unwrap();
-    assert_eq!((kind.as_str(), outcome.as_str()), ("process.terminate", "done"));
+    assert_eq!(
+        (kind.as_str(), outcome.as_str()),
+        ("process.terminate", "done")
+    );
     // SIGTERM did nothing in its second; SIGKILL did.
     assert_eq!(signals.len(), 2, "{signals:?}");
     assert!(signals[0].starts_with("SIGTERM S→S"), "{signals:?}");
@@ -384,7 +446,15 @@ fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopp
         tcp_listening(hp)
     });
     let host = d.host();
-    let r = dockhand(["--host", &host, "ports", "--container", "web", "--format", "json"]);
+    let r = dockhand([
+        "--host",
+        &host,
+        "ports",
+        "--container",
+        "web",
+        "--format",
+        "json",
+    ]);
     r.assert_code(0);
     let doc = ports_doc(&r);
     // Inside its namespace: httpd on 8080, the container's own process.
@@ -394,10 +464,16 @@ fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopp
         .find(|l| !l.host_namespace && l.port == 8080)
         .unwrap_or_else(|| panic!("no listener in the container's namespace: {doc:#?}"));
     let c = inside.container.as_ref().expect("its container");
-    assert_eq!((c.name.as_str(), c.by, c.running), ("web", BelongsBy::Namespace, true));
+    assert_eq!(
+        (c.name.as_str(), c.by, c.running),
+        ("web", BelongsBy::Namespace, true)
+    );
     assert_eq!(c.id, id);
     assert_eq!(inside.owners[0].comm, "httpd");
-    assert_eq!(inside.owners[0].kind, OwnerKind::Container { id: id.clone() });
+    assert_eq!(
+        inside.owners[0].kind,
+        OwnerKind::Container { id: id.clone() }
+    );
     assert_eq!(inside.status, "ok");
     // On the host: its docker-proxy, serving it.
     let published = row(&doc, Proto::Tcp, hp);
@@ -406,20 +482,28 @@ fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopp
     assert_eq!(
         published.owners[0].kind,
         OwnerKind::Proxy {
-            verdict: Some(ProxyVerdict::Serving { container: id.clone() })
+            verdict: Some(ProxyVerdict::Serving {
+                container: id.clone()
+            })
         }
     );
     assert_eq!(published.status, "ok");
     // The table names it too.
     let r = dockhand(["--host", &host, "ports", "--container", "web"]);
-    assert!(r.stdout.contains("web (netns)") && r.stdout.contains("web (proxy)"), "{r}");
+    assert!(
+        r.stdout.contains("web (netns)") && r.stdout.contains("web (proxy)"),
+        "{r}"
+    );
 
     // Freeing the published port stops the container, named in the plan.
     let r = dockhand(["--host", &host, "ports", "free", &hp.to_string()]);
     r.assert_code(0);
     assert!(r.stdout.contains("stop container web"), "{r}");
     assert!(r.stdout.contains("holds it for container web"), "{r}");
-    assert_eq!(d.docker_ok(["inspect", "-f", "{{.State.Running}}", "web"]), "true");
+    assert_eq!(
+        d.docker_ok(["inspect", "-f", "{{.State.Running}}", "web"]),
+        "true"
+    );
     let state = TempDir::new();
     let r = dockhand([
         "--host",
@@ -439,8 +523,14 @@ fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopp
     let fd = free_doc(&r);
     assert_eq!(fd.steps[0].kind, "container.stop");
     assert_eq!(fd.steps[0].outcome.as_deref(), Some("done"), "{fd:#?}");
-    assert_eq!(fd.after.as_ref().and_then(|a| a.verdict), Some(AfterFree::Free));
-    assert_eq!(d.docker_ok(["inspect", "-f", "{{.State.Running}}", "web"]), "false");
+    assert_eq!(
+        fd.after.as_ref().and_then(|a| a.verdict),
+        Some(AfterFree::Free)
+    );
+    assert_eq!(
+        d.docker_ok(["inspect", "-f", "{{.State.Running}}", "web"]),
+        "false"
+    );
     assert!(!tcp_listening(hp));
 }
 
@@ -469,7 +559,9 @@ fn a_port_taken_again_at_once_names_the_newcomer() {
     let _sup = Group(crate::support::leaks::Kid(
         crate::support::daemon::spawn_tied(cmd, Signal::SIGKILL).unwrap(),
     ));
-    wait_for("the listener", Duration::from_secs(10), || tcp_listening(port));
+    wait_for("the listener", Duration::from_secs(10), || {
+        tcp_listening(port)
+    });
     let state = TempDir::new();
     let r = dockhand([
         "--host",
@@ -520,7 +612,15 @@ fn without_root_ports_shows_what_it_can_and_says_what_it_cannot() {
     assert_eq!(l.uid, 0);
     // And ports free says why it cannot act.
     let r = dockhand_cmd()
-        .args(["--host", &host, "ports", "free", &port.to_string(), "--format", "json"])
+        .args([
+            "--host",
+            &host,
+            "ports",
+            "free",
+            &port.to_string(),
+            "--format",
+            "json",
+        ])
         .run_as_nobody();
     r.assert_code(5);
     let fd = free_doc(&r);
@@ -540,9 +640,19 @@ fn bad_input_is_one_sentence_and_exit_64() {
         (vec!["ports", "free", "0"], "1-65535"),
         (vec!["ports", "free", "80", "--grace", "soon"], "--grace"),
         (vec!["ports", "--port", "70000"], "1-65535"),
-        (vec!["ports", "free", "80", "--plan", "/nonexistent/plan.json"], "--apply"),
         (
-            vec!["ports", "free", "80", "--apply", "--plan", "/nonexistent/plan.json"],
+            vec!["ports", "free", "80", "--plan", "/nonexistent/plan.json"],
+            "--apply",
+        ),
+        (
+            vec![
+                "ports",
+                "free",
+                "80",
+                "--apply",
+                "--plan",
+                "/nonexistent/plan.json",
+            ],
             "/nonexistent/plan.json",
         ),
     ] {
