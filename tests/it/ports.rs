@@ -31,7 +31,7 @@ fn free_doc(r: &Run) -> FreeDoc {
 }
 
 #[track_caller]
-fn row<'d>(doc: &'d PortsDoc, proto: Proto, port: u16) -> &'d ListenerRow {
+fn row(doc: &PortsDoc, proto: Proto, port: u16) -> &ListenerRow {
     doc.listeners
         .iter()
         .find(|r| r.proto == proto && r.port == port && r.host_namespace)
