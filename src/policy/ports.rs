@@ -552,6 +552,27 @@ pub fn listener_problems(
     out
 }
 
+/// A listener's status: fine, or its worst problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListenerStatus {
+    Ok,
+    Stuck,
+    LeakedProxy,
+    Conflict,
+}
+
+/// The status of a listener with these problems (worst first, as [`listener_problems`] orders
+/// them).
+pub fn listener_status(problems: &[Problem]) -> ListenerStatus {
+    match problems.first() {
+        None => ListenerStatus::Ok,
+        Some(Problem::Stuck { .. }) => ListenerStatus::Stuck,
+        Some(Problem::LeakedProxy { .. }) => ListenerStatus::LeakedProxy,
+        Some(Problem::Conflict { .. }) => ListenerStatus::Conflict,
+    }
+}
+
 /// Why `ports free` leaves a holder alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

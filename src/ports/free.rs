@@ -386,10 +386,10 @@ mod tests {
             netns: if host { 1 } else { 2 },
             inode: 9,
             uid: 0,
-            user: Some("root".into()),
-            owners,
+            user: Some(std::sync::Arc::from("root")),
+            owners: owners.into_iter().map(std::sync::Arc::new).collect(),
             container,
-            status: "ok".into(),
+            status: crate::policy::ports::ListenerStatus::Ok,
             problems: Vec::<Problem>::new(),
         }
     }

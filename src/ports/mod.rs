@@ -174,9 +174,10 @@ async fn list(settings: &Settings, args: &PortsArgs) -> ExitCode {
         }
         s.rows.retain(|r| row_is_about(r, c));
     }
+    let rows = std::mem::take(&mut s.rows);
     let doc = PortsDoc::new(
         &s,
-        s.rows.clone(),
+        rows,
         settings.endpoint.to_string(),
         started_at,
         t0.elapsed(),

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::actions::ProcId;
 use crate::facts::{Facts, Gap};
 use crate::policy::ports::{
-    BelongsBy, OwnerKind, Problem, ProxyOwner, ProxyScope, ProxySeen, Stuck, classify_owner,
-    conflicts_of, judge_proxy, listener_container, listener_problems, proxy_owner,
+    BelongsBy, ListenerStatus, OwnerKind, Problem, ProxyOwner, ProxyScope, ProxySeen, Stuck,
+    classify_owner, conflicts_of, judge_proxy, listener_container, listener_problems,
+    listener_status, proxy_owner,
 };
 use crate::policy::processes::{containerd_of, descends_from, parse_shim, shim_of_daemon};
 use crate::runtime::blocking;
@@ -90,12 +92,13 @@ pub struct ListenerRow {
     pub inode: u64,
     /// The socket's owner as the kernel records it, and its name in /etc/passwd.
     pub uid: u32,
-    pub user: Option<String>,
-    /// The processes holding it; empty when none could be seen.
-    pub owners: Vec<OwnerRow>,
+    pub user: Option<Arc<str>>,
+    /// The processes holding it; empty when none could be seen. Shared between the listeners
+    /// of one process (a host may have thousands of sockets and a handful of owners).
+    pub owners: Vec<Arc<OwnerRow>>,
     pub container: Option<ContainerRef>,
     /// `ok`, or the first problem's name: `stuck`, `leaked-proxy`, `conflict`.
-    pub status: String,
+    pub status: ListenerStatus,
     /// Everything wrong with it, worst first.
     pub problems: Vec<Problem>,
 }
@@ -399,37 +402,23 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
     };
     let netns_ref: HashMap<&str, u64> = netns.iter().map(|(k, v)| (k.as_str(), *v)).collect();
 
+    // One row per owner, shared by all its listeners.
+    let owner_rows: HashMap<i32, Arc<OwnerRow>> = owner_pids_of(&table.listeners)
+        .map(|pid| {
+            let row = by_pid.get(&pid).copied();
+            (pid, Arc::new(owner_row(pid, row, states.get(&pid), &kinds)))
+        })
+        .collect();
     let recs = records.unwrap_or(&[]);
     for l in &table.listeners {
-        let owners: Vec<OwnerRow> = l
+        let owners: Vec<Arc<OwnerRow>> = l
             .pids
             .iter()
-            .map(|&pid| {
-                let row = by_pid.get(&pid);
-                let (st, parent_state, d) = match states.get(&pid) {
-                    Some((st, p, d)) => (Some(st), *p, *d),
-                    None => (None, None, false),
-                };
-                let state = st.map(|s| s.state);
-                let stuck = state.and_then(|c| {
-                    let v = classify_owner(c, st.and_then(|s| s.wchan.as_deref()), parent_state)?;
-                    // A D state counts only when seen in every sample.
-                    (!v.needs_confirmation() || d).then_some(v)
-                });
-                OwnerRow {
-                    pid,
-                    comm: row.map(|r| r.comm.clone()).unwrap_or_default(),
-                    state: state.map_or_else(|| "?".to_string(), |c| c.to_string()),
-                    wchan: st.and_then(|s| s.wchan.clone()),
-                    ppid: st.map(|s| s.ppid).or(row.map(|r| r.ppid)).unwrap_or(0),
-                    start_ticks: st
-                        .map(|s| s.start_ticks)
-                        .or(row.map(|r| r.start_ticks))
-                        .unwrap_or(0),
-                    cmdline: row.map(|r| r.cmdline.clone()).unwrap_or_default(),
-                    kind: kinds.get(&pid).cloned().unwrap_or(OwnerKind::Other),
-                    stuck,
-                }
+            .map(|pid| {
+                owner_rows
+                    .get(pid)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(owner_row(*pid, None, None, &kinds)))
             })
             .collect();
         let owner_proxies: Vec<Option<&ProxyArgs>> =
@@ -463,7 +452,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
             user: l.user.clone(),
             owners,
             container,
-            status: problems.first().map_or("ok", Problem::as_str).to_string(),
+            status: listener_status(&problems),
             problems,
         });
     }
@@ -477,6 +466,37 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         ))
     });
     Ok(s)
+}
+
+/// One owner as the listing shows it: from the process table's row, a fresh read of its state
+/// (`(state, parent's state, D seen in every sample)`), and its kind.
+fn owner_row(
+    pid: i32,
+    row: Option<&ProcRow>,
+    fresh: Option<&(ProcState, Option<char>, bool)>,
+    kinds: &HashMap<i32, OwnerKind>,
+) -> OwnerRow {
+    let st = fresh.map(|(s, _, _)| s);
+    let state = st.map(|s| s.state);
+    let stuck = fresh.and_then(|(s, parent_state, d)| {
+        let v = classify_owner(s.state, s.wchan.as_deref(), *parent_state)?;
+        // A D state counts only when seen in every sample.
+        (!v.needs_confirmation() || *d).then_some(v)
+    });
+    OwnerRow {
+        pid,
+        comm: row.map(|r| r.comm.clone()).unwrap_or_default(),
+        state: state.map_or_else(|| "?".to_string(), |c| c.to_string()),
+        wchan: st.and_then(|s| s.wchan.clone()),
+        ppid: st.map(|s| s.ppid).or(row.map(|r| r.ppid)).unwrap_or(0),
+        start_ticks: st
+            .map(|s| s.start_ticks)
+            .or(row.map(|r| r.start_ticks))
+            .unwrap_or(0),
+        cmdline: row.map(|r| r.cmdline.clone()).unwrap_or_default(),
+        kind: kinds.get(&pid).cloned().unwrap_or(OwnerKind::Other),
+        stuck,
+    }
 }
 
 /// Every owner pid of the table, once.
@@ -527,7 +547,7 @@ mod tests {
                 by: BelongsBy::Proxy,
                 running: true,
             }),
-            status: "ok".into(),
+            status: ListenerStatus::Ok,
             problems: conflict
                 .map(|(id, name)| Problem::Conflict {
                     container: id.into(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Style;
 use super::acting::{StepView, outcome_counts, planned, steps_table};
 use crate::exit::ExitCode;
-use crate::policy::ports::{AfterFree, BelongsBy, Leak, OwnerKind, Problem, Stuck};
+use crate::policy::ports::{AfterFree, BelongsBy, Leak, ListenerStatus, OwnerKind, Problem, Stuck};
 use crate::ports::free::{Elsewhere, FreeOptions, FreePlan, Holder, endpoint};
 use crate::ports::survey::{ListenerRow, Survey};
 use crate::runtime::net::Proto;
@@ -71,11 +71,11 @@ impl PortsDoc {
             ..PortsSummary::default()
         };
         for r in &rows {
-            match r.status.as_str() {
-                "stuck" => summary.stuck += 1,
-                "leaked-proxy" => summary.leaked_proxy += 1,
-                "conflict" => summary.conflict += 1,
-                _ => summary.ok += 1,
+            match r.status {
+                ListenerStatus::Stuck => summary.stuck += 1,
+                ListenerStatus::LeakedProxy => summary.leaked_proxy += 1,
+                ListenerStatus::Conflict => summary.conflict += 1,
+                ListenerStatus::Ok => summary.ok += 1,
             }
         }
         PortsDoc {
@@ -198,23 +198,27 @@ fn visible_width(s: &str) -> usize {
     n
 }
 
-/// Writes rows of cells with columns padded to their widest cell, as shown. A plain writer,
-/// not a table library: `dockhand ports` may print ten thousand rows.
-fn columns(rows: &[Vec<String>], out: &mut dyn Write) -> io::Result<()> {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut width = vec![0usize; n];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(visible_width(c));
+/// Writes rows of cells with columns padded to their widest cell, as shown. Two passes over
+/// `cells(i)` (widths, then lines) rather than a table held in memory: `dockhand ports` may
+/// print ten thousand rows. Row 0 is the header.
+fn columns(n: usize, cells: impl Fn(usize) -> Vec<String>, out: &mut dyn Write) -> io::Result<()> {
+    let mut width: Vec<usize> = Vec::new();
+    for i in 0..n {
+        for (j, c) in cells(i).iter().enumerate() {
+            if width.len() <= j {
+                width.push(0);
+            }
+            width[j] = width[j].max(visible_width(c));
         }
     }
     let mut line = String::new();
-    for r in rows {
+    for i in 0..n {
         line.clear();
-        for (i, c) in r.iter().enumerate() {
+        let row = cells(i);
+        for (j, c) in row.iter().enumerate() {
             line.push_str(c);
-            if i + 1 < r.len() {
-                for _ in visible_width(c)..width[i] + 2 {
+            if j + 1 < row.len() {
+                for _ in visible_width(c)..width[j] + 2 {
                     line.push(' ');
                 }
             }
@@ -224,56 +228,59 @@ fn columns(rows: &[Vec<String>], out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-pub fn table(doc: &PortsDoc, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    let mut rows: Vec<Vec<String>> = Vec::with_capacity(doc.listeners.len() + 1);
-    rows.push(
-        [
-            "PROTO",
-            "ADDRESS",
-            "PID",
-            "PROCESS",
-            "USER",
-            "CONTAINER",
-            "NETNS",
-            "STATUS",
-        ]
-        .iter()
-        .map(|h| style.bold(h))
-        .collect(),
-    );
-    for r in &doc.listeners {
-        let pids = if r.owners.is_empty() {
+/// The cells of one listener's row.
+fn row_cells(r: &ListenerRow, style: Style) -> Vec<String> {
+    let pids = if r.owners.is_empty() {
+        "?".to_string()
+    } else {
+        r.owners
+            .iter()
+            .map(|o| o.pid.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut comms: Vec<String> = r.owners.iter().map(|o| sanitize(&o.comm)).collect();
+    comms.dedup();
+    vec![
+        r.proto.to_string(),
+        addr_port(r.address, r.port),
+        pids,
+        if comms.is_empty() {
             "?".to_string()
         } else {
-            r.owners
-                .iter()
-                .map(|o| o.pid.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let mut comms: Vec<String> = r.owners.iter().map(|o| sanitize(&o.comm)).collect();
-        comms.dedup();
-        rows.push(vec![
-            r.proto.to_string(),
-            addr_port(r.address, r.port),
-            pids,
-            if comms.is_empty() {
-                "?".to_string()
-            } else {
-                comms.join(",")
-            },
-            r.user
-                .as_deref()
-                .map_or_else(|| r.uid.to_string(), sanitize),
-            container_text(r),
-            if r.host_namespace {
-                "host".to_string()
-            } else {
-                r.netns.to_string()
-            },
-            status_text(r, style),
-        ]);
-    }
+            comms.join(",")
+        },
+        r.user
+            .as_deref()
+            .map_or_else(|| r.uid.to_string(), sanitize),
+        container_text(r),
+        if r.host_namespace {
+            "host".to_string()
+        } else {
+            r.netns.to_string()
+        },
+        status_text(r, style),
+    ]
+}
+
+pub fn table(doc: &PortsDoc, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let header: Vec<String> = [
+        "PROTO",
+        "ADDRESS",
+        "PID",
+        "PROCESS",
+        "USER",
+        "CONTAINER",
+        "NETNS",
+        "STATUS",
+    ]
+    .iter()
+    .map(|h| style.bold(h))
+    .collect();
+    let cells = |i: usize| match i {
+        0 => header.clone(),
+        i => row_cells(&doc.listeners[i - 1], style),
+    };
     if doc.listeners.is_empty() {
         let what = match (&doc.filters.port, &doc.filters.container) {
             (Some(p), _) => format!("nothing listens on port {p}"),
@@ -287,7 +294,7 @@ pub fn table(doc: &PortsDoc, style: Style, out: &mut dyn Write) -> io::Result<()
             if doc.namespaces == 1 { "" } else { "s" }
         )?;
     } else {
-        columns(&rows, out)?;
+        columns(doc.listeners.len() + 1, cells, out)?;
     }
     let s = &doc.summary;
     let mut parts = vec![format!("{} ok", s.ok)];
@@ -531,12 +538,12 @@ mod tests {
 
     #[test]
     fn columns_line_up() {
-        let rows = vec![
+        let rows = [
             vec!["A".to_string(), "BB".to_string(), "C".to_string()],
             vec!["long".to_string(), "x".to_string(), "y".to_string()],
         ];
         let mut out = Vec::new();
-        columns(&rows, &mut out).expect("write");
+        columns(2, |i| rows[i].clone(), &mut out).expect("write");
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             "A     BB  C\nlong  x   y\n"

@@ -9,6 +9,7 @@ pub mod host;
 pub mod http;
 pub mod inventory;
 pub mod net;
+pub mod sockdiag;
 pub mod storage;
 
 use std::time::Duration;
