@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use dockhand::actions::journal::{self, Body};
 use dockhand::policy::ports::{
-    AfterFree, BelongsBy, FreeVerdict, Leak, OwnerKind, Problem, ProxyVerdict, Refusal, Stuck,
+    AfterFree, BelongsBy, FreeVerdict, Leak, ListenerStatus, OwnerKind, Problem, ProxyVerdict,
+    Refusal, Stuck,
 };
 use dockhand::ports::survey::ListenerRow;
 use dockhand::report::ports::{FreeDoc, PortsDoc};
@@ -110,7 +111,7 @@ fn ports_lists_and_frees_leaked_proxies_started_by_hand_tcp_udp_and_ipv6() {
     ] {
         let l = row(&doc, proto, port);
         assert_eq!(l.address.to_string(), addr, "{l:#?}");
-        assert_eq!(l.status, "leaked-proxy", "{l:#?}");
+        assert_eq!(l.status, ListenerStatus::LeakedProxy, "{l:#?}");
         assert_eq!(
             l.problems,
             vec![Problem::LeakedProxy { why: Leak::Orphan }],
@@ -314,7 +315,7 @@ fn a_stopped_listener_shows_stuck_and_is_freed_only_when_forced() {
     r.assert_code(0);
     let doc = ports_doc(&r);
     let row = row(&doc, Proto::Tcp, port);
-    assert_eq!(row.status, "stuck", "{row:#?}");
+    assert_eq!(row.status, ListenerStatus::Stuck, "{row:#?}");
     assert_eq!(
         row.problems,
         vec![Problem::Stuck {
@@ -474,7 +475,7 @@ fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopp
         inside.owners[0].kind,
         OwnerKind::Container { id: id.clone() }
     );
-    assert_eq!(inside.status, "ok");
+    assert_eq!(inside.status, ListenerStatus::Ok);
     // On the host: its docker-proxy, serving it.
     let published = row(&doc, Proto::Tcp, hp);
     let c = published.container.as_ref().expect("its container");
@@ -487,7 +488,7 @@ fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopp
             })
         }
     );
-    assert_eq!(published.status, "ok");
+    assert_eq!(published.status, ListenerStatus::Ok);
     // The table names it too.
     let r = dockhand(["--host", &host, "ports", "--container", "web"]);
     assert!(
