@@ -270,6 +270,26 @@ mod tests {
     }
 
     #[test]
+    fn the_command_lines_doctors_fixes_name_parse() {
+        // doctor's fixes (ports.*, processes.*, daemon.pidfile, storage.tmp) name these.
+        for line in [
+            "dockhand ports free 8080",
+            "dockhand reap",
+            "dockhand reap --shims",
+            "dockhand ports",
+        ] {
+            let argv: Vec<&str> = line.split(' ').collect();
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert!(!cli.command.mutates(), "{line} must be a dry run");
+        }
+        let cli = Cli::try_parse_from(["dockhand", "reap", "--apply"]).expect("parses");
+        assert!(cli.command.mutates());
+        let cli =
+            Cli::try_parse_from(["dockhand", "ports", "free", "53", "--apply"]).expect("parses");
+        assert!(cli.command.mutates());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("3").expect("3"), Duration::from_secs(3));
         assert_eq!(parse_duration("3s").expect("3s"), Duration::from_secs(3));

@@ -20,7 +20,8 @@ pub enum ExitCode {
     /// stuck in the kernel (D), the engine itself, another daemon's, or not seen. The port
     /// stays held.
     Refused = 5,
-    /// The engine did not answer a command that needs it (df, gc, …) (EX_UNAVAILABLE).
+    /// What a command needs did not answer: the engine (df, gc, …), /proc (ports), or the
+    /// engine is on another host (reap) (EX_UNAVAILABLE).
     Unavailable = 69,
     /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
     Usage = 64,
@@ -54,7 +55,7 @@ Exit codes:
   4    failed: ports free / reap acted and a step failed, or the port is still held
   5    refused: ports free leaves a holder alone (not Docker's, stuck in D, …)
   64   usage: a bad flag, value, config file or check id
-  69   unavailable: the engine (df, reap) or /proc (ports) did not answer
+  69   unavailable: the engine (df) or /proc (ports) did not answer; reap on a remote engine
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later
   130  interrupted: Ctrl-C or SIGTERM";

@@ -186,6 +186,24 @@ fn user_of(row: &ListenerRow) -> String {
         .map_or_else(|| format!("uid {}", row.uid), sanitize)
 }
 
+/// The rule behind a terminate step, short (the holder's sentence says the rest).
+fn step_reason(row: &ListenerRow, v: &FreeVerdict, port: u16) -> String {
+    let what = match v {
+        FreeVerdict::KillProxy { why: Leak::Orphan } => {
+            "a leaked docker-proxy (its parent is not a live dockerd)"
+        }
+        FreeVerdict::KillProxy {
+            why: Leak::ContainerGone,
+        } => "a leaked docker-proxy (no running container publishes it)",
+        FreeVerdict::KillLeftover { .. } => "a process left under a container that does not run",
+        _ => "not Docker's, and --force-foreign allows it",
+    };
+    format!(
+        "it holds {} (ports free {port}): {what}",
+        endpoint(row.address, row.port, row.proto)
+    )
+}
+
 /// Plans what frees the port: one holder row per owner of each listener on it, and a step per
 /// process to terminate or container to stop. `capture` reads a process as a target (its
 /// executable and start time now); a holder that changed since the survey is left out, with a
@@ -215,9 +233,14 @@ pub fn plan_free(
         if row.owners.is_empty() {
             let explain = if survey.unreadable > 0 {
                 format!(
-                    "no process could be seen holding {}: {} processes' open files are not readable by this user (run as root)",
+                    "no process could be seen holding {}: {} processes' open files are not readable by this user{}",
                     endpoint(row.address, row.port, row.proto),
-                    survey.unreadable
+                    survey.unreadable,
+                    if nix::unistd::geteuid().is_root() {
+                        " (a sandbox or a security module forbids it)"
+                    } else {
+                        " (run as root)"
+                    }
                 )
             } else {
                 format!(
@@ -307,7 +330,7 @@ pub fn plan_free(
                                     target: t,
                                     grace: opts.grace,
                                 },
-                                explain.clone(),
+                                step_reason(row, v, opts.port),
                             )),
                             _ => {
                                 fp.notes.push(format!(

@@ -181,10 +181,18 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
     };
     s.notes.extend(table.errors.iter().cloned());
     if table.unreadable > 0 {
-        s.notes.push(format!(
-            "{} processes' open files could not be read: sockets they hold show no owner (run as root to see all)",
-            table.unreadable
-        ));
+        let n = table.unreadable;
+        s.notes.push(if nix::unistd::geteuid().is_root() {
+            format!(
+                "{n} {} open files could not be read even as root (a sandbox or a security module forbids it): sockets {} hold show no owner",
+                if n == 1 { "process's" } else { "processes'" },
+                if n == 1 { "it may" } else { "they may" }
+            )
+        } else {
+            format!(
+                "{n} processes' open files could not be read: sockets they hold show no owner (run as root to see all)"
+            )
+        });
     }
     let procs: &[ProcRow] = match facts.processes().await {
         Ok(p) => p,

@@ -99,3 +99,45 @@ pub fn metrics(report: &Report) -> Vec<(String, String, f64)> {
     }
     out
 }
+
+/// The keys of `doc` (at every depth) that the section `## \`schema\`` of docs/json.md does not
+/// name in backquotes: a JSON document and its documentation must not drift apart.
+#[cfg(test)]
+pub(crate) fn undocumented(schema: &str, doc: &serde_json::Value) -> Vec<String> {
+    fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    out.insert(k.clone());
+                    keys(v, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let text = include_str!("../../docs/json.md");
+    let head = format!("## `{schema}`");
+    let Some(start) = text.find(&head) else {
+        return vec![format!("no section {head}")];
+    };
+    let rest = &text[start + head.len()..];
+    let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    // The tables and prose, not the example (which shows every key by construction).
+    let section = section.rsplit("```").next().unwrap_or(section);
+    let mut all = std::collections::BTreeSet::new();
+    keys(doc, &mut all);
+    all.into_iter()
+        .filter(|k| {
+            ![
+                format!("`{k}`"),
+                format!("`{k}[]`"),
+                format!(".{k}`"),
+                format!(".{k}[]`"),
+                format!("\"{k}\""),
+            ]
+            .iter()
+            .any(|form| section.contains(form.as_str()))
+        })
+        .collect()
+}

@@ -425,7 +425,7 @@ pub fn free_json(doc: &FreeDoc, out: &mut dyn Write) -> io::Result<()> {
 
 fn kind_word(h: &Holder) -> &'static str {
     match &h.kind {
-        Some(OwnerKind::Proxy { .. }) => "docker-proxy",
+        Some(OwnerKind::Proxy { .. }) => "a docker-proxy",
         Some(OwnerKind::Engine) => "the engine",
         Some(OwnerKind::Container { .. }) => "a container's process",
         Some(OwnerKind::Other) => "not Docker's",
@@ -560,5 +560,142 @@ mod tests {
     fn addresses_print_with_brackets_for_ipv6() {
         assert_eq!(addr_port([0, 0, 0, 0].into(), 80), "0.0.0.0:80");
         assert_eq!(addr_port("::".parse().expect("ip"), 53), "[::]:53");
+    }
+
+    fn sample_row() -> ListenerRow {
+        use crate::policy::ports::{ProxyVerdict, Stuck};
+        use crate::ports::survey::{ContainerRef, OwnerRow};
+        ListenerRow {
+            proto: Proto::Tcp,
+            address: [127, 0, 0, 1].into(),
+            port: 9000,
+            host_namespace: true,
+            netns: 1,
+            inode: 2,
+            uid: 0,
+            user: Some("root".into()),
+            owners: vec![std::sync::Arc::new(OwnerRow {
+                pid: 5,
+                comm: "docker-proxy".into(),
+                state: "T".into(),
+                wchan: None,
+                ppid: 1,
+                start_ticks: 9,
+                cmdline: vec!["docker-proxy".into()],
+                kind: OwnerKind::Proxy {
+                    verdict: Some(ProxyVerdict::Leaked { why: Leak::Orphan }),
+                },
+                stuck: Some(Stuck::Stopped),
+            })],
+            container: Some(ContainerRef {
+                id: "abc".into(),
+                name: "web".into(),
+                by: BelongsBy::Proxy,
+                running: true,
+            }),
+            status: ListenerStatus::Stuck,
+            problems: vec![
+                Problem::Stuck {
+                    why: Stuck::Stopped,
+                },
+                Problem::LeakedProxy { why: Leak::Orphan },
+                Problem::Conflict {
+                    container: "def".into(),
+                    name: "db".into(),
+                    restart_policy: "always".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_documents_is_documented_and_they_read_back() {
+        use crate::policy::ports::{FreeVerdict, Refusal};
+        let s = Survey::default();
+        let doc = PortsDoc::new(
+            &s,
+            vec![sample_row()],
+            "unix:///x".into(),
+            SystemTime::now(),
+            Duration::ZERO,
+            Some(9000),
+            None,
+        );
+        let v = serde_json::to_value(&doc).expect("json");
+        assert_eq!(
+            super::super::undocumented(PORTS_SCHEMA, &v),
+            Vec::<String>::new()
+        );
+        let back: PortsDoc = serde_json::from_value(v).expect("reads back");
+        assert_eq!(back, doc);
+
+        let holder = |verdict| Holder {
+            proto: Proto::Udp,
+            address: [0, 0, 0, 0].into(),
+            port: 9000,
+            pid: Some(5),
+            comm: Some("x".into()),
+            state: Some("S".into()),
+            wchan: Some("w".into()),
+            user: "root".into(),
+            kind: Some(OwnerKind::Container { id: "abc".into() }),
+            container: sample_row().container,
+            verdict,
+            explain: "e".into(),
+        };
+        let free = FreeDoc {
+            schema: FREE_SCHEMA.into(),
+            version: "0".into(),
+            started_at: "t".into(),
+            elapsed_ms: 1.0,
+            endpoint: "e".into(),
+            port: 9000,
+            proto: Some(Proto::Tcp),
+            applied: true,
+            force_foreign: false,
+            holders: vec![
+                holder(FreeVerdict::StopContainer {
+                    container: "abc".into(),
+                }),
+                holder(FreeVerdict::Refused {
+                    why: Refusal::Foreign,
+                }),
+            ],
+            elsewhere: vec![Elsewhere {
+                proto: Proto::Tcp,
+                address: [0, 0, 0, 0].into(),
+                netns: 7,
+                container: Some("web".into()),
+            }],
+            steps: vec![StepView {
+                kind: "container.stop".into(),
+                target: "web".into(),
+                describe: "d".into(),
+                reason: "r".into(),
+                bytes: None,
+                outcome: Some("done".into()),
+                detail: None,
+                elapsed_ms: Some(1.0),
+            }],
+            after: Some(After {
+                verdict: Some(AfterFree::TakenAgain),
+                holders: vec![NowHolder {
+                    pid: Some(6),
+                    start_ticks: 10,
+                    comm: "x".into(),
+                    proto: Proto::Tcp,
+                    address: [0, 0, 0, 0].into(),
+                }],
+            }),
+            exit_code: 4,
+            notes: vec!["n".into()],
+        };
+        let v = serde_json::to_value(&free).expect("json");
+        assert_eq!(
+            super::super::undocumented(FREE_SCHEMA, &v),
+            Vec::<String>::new()
+        );
+        let back: FreeDoc = serde_json::from_value(v).expect("reads back");
+        assert_eq!(back, free);
     }
 }

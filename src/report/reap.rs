@@ -188,3 +188,50 @@ pub fn table(doc: &ReapDoc, style: Style, out: &mut dyn Write) -> io::Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_documented_and_reads_back() {
+        let doc = ReapDoc {
+            schema: REAP_SCHEMA.into(),
+            version: "0".into(),
+            started_at: "t".into(),
+            elapsed_ms: 1.0,
+            endpoint: "e".into(),
+            daemon_pid: Some(1),
+            applied: true,
+            shims: true,
+            steps: vec![ReapStep {
+                category: "tmp".into(),
+                step: StepView {
+                    kind: "file.remove".into(),
+                    target: "/x".into(),
+                    describe: "d".into(),
+                    reason: "r".into(),
+                    bytes: Some(1),
+                    outcome: Some("done".into()),
+                    detail: Some("x".into()),
+                    elapsed_ms: Some(1.0),
+                },
+            }],
+            skipped: vec![Skipped {
+                category: "orphan-shim".into(),
+                target: "t".into(),
+                why: "w".into(),
+            }],
+            totals: Some(Totals::default()),
+            exit_code: 0,
+            notes: vec!["n".into()],
+        };
+        let v = serde_json::to_value(&doc).expect("json");
+        assert_eq!(
+            super::super::undocumented(REAP_SCHEMA, &v),
+            Vec::<String>::new()
+        );
+        let back: ReapDoc = serde_json::from_value(v).expect("reads back");
+        assert_eq!(back, doc);
+    }
+}
