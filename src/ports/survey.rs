@@ -173,7 +173,9 @@ async fn subnets(facts: &Facts) -> Vec<String> {
 /// Surveys every listener of the host. Fails only when the socket tables themselves could not
 /// be read; everything else missing is a note.
 pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> {
-    let table = facts.listeners().await?;
+    // Independent reads, each under its own deadline: at once.
+    let (table, procs, _) = tokio::join!(facts.listeners(), facts.processes(), facts.located());
+    let table = table?;
     let mut s = Survey {
         namespaces: table.namespaces,
         unreadable: table.unreadable,
@@ -194,7 +196,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
             )
         });
     }
-    let procs: &[ProcRow] = match facts.processes().await {
+    let procs: &[ProcRow] = match procs {
         Ok(p) => p,
         Err(g) => {
             s.notes.push(format!("owners are shown by pid only: {g}"));

@@ -218,7 +218,24 @@ pub fn listeners() -> ListenerTable {
         .chain(namespaces.iter().map(|(&ns, &pid)| (ns, Some(pid))))
         .collect();
     let pids_in: Vec<Option<i32>> = order.iter().map(|(_, p)| *p).collect();
-    let diag = super::sockdiag::in_namespaces(&pids_in);
+    // The dumps run on their own thread while this one reads every process's fds.
+    let pending = super::sockdiag::start(&pids_in);
+    let mut owners_of: HashMap<u64, Vec<i32>> = HashMap::new();
+    for &pid in &all {
+        match socket_inodes(pid) {
+            FdScan::Sockets(inodes) => {
+                for ino in inodes {
+                    let v = owners_of.entry(ino).or_default();
+                    if !v.contains(&pid) {
+                        v.push(pid);
+                    }
+                }
+            }
+            FdScan::Unreadable => table.unreadable += 1,
+            FdScan::Gone => {}
+        }
+    }
+    let diag = pending.wait();
     for ((ns, pid), dumped) in order.into_iter().zip(diag) {
         if let Ok(socks) = dumped {
             let rows = socks
@@ -261,23 +278,9 @@ pub fn listeners() -> ListenerTable {
             table.namespaces += 1;
         }
     }
-    if table.listeners.is_empty() {
-        return table;
-    }
-    for pid in all {
-        match socket_inodes(pid) {
-            FdScan::Sockets(inodes) => {
-                for ino in inodes {
-                    if let Some(&i) = by_inode.get(&ino)
-                        && let Some(l) = table.listeners.get_mut(i)
-                        && !l.pids.contains(&pid)
-                    {
-                        l.pids.push(pid);
-                    }
-                }
-            }
-            FdScan::Unreadable => table.unreadable += 1,
-            FdScan::Gone => {}
+    for l in &mut table.listeners {
+        if let Some(pids) = owners_of.remove(&l.inode) {
+            l.pids = pids;
         }
     }
     table

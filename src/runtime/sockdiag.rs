@@ -238,10 +238,32 @@ pub fn listening(fd: &OwnedFd) -> io::Result<Vec<DiagSocket>> {
     Ok(all)
 }
 
-/// The listening sockets of the caller's namespace (`None`) and of each namespace given by a
-/// pid in it, read on a thread of its own that enters them in turn. One result per entry, in
-/// order; an error is the namespace's alone (the caller reads /proc for it instead).
-pub fn in_namespaces(pids: &[Option<i32>]) -> Vec<io::Result<Vec<DiagSocket>>> {
+/// The answers of [`start`], one per namespace asked, in order.
+pub type Dumps = Vec<io::Result<Vec<DiagSocket>>>;
+
+/// A dump under way on its own thread (see [`start`]).
+pub struct Pending {
+    worker: io::Result<std::thread::JoinHandle<Dumps>>,
+    n: usize,
+}
+
+impl Pending {
+    /// Waits for the dumps.
+    pub fn wait(self) -> Dumps {
+        match self.worker.map(|h| h.join()) {
+            Ok(Ok(v)) => v,
+            _ => (0..self.n)
+                .map(|_| Err(io::Error::other("the sock_diag thread failed")))
+                .collect(),
+        }
+    }
+}
+
+/// Starts reading the listening sockets of the caller's namespace (`None`) and of each
+/// namespace given by a pid in it, on a thread of its own that enters them in turn, so the
+/// caller can do other work meanwhile. One result per entry, in order; an error is the
+/// namespace's alone (the caller reads /proc for it instead).
+pub fn start(pids: &[Option<i32>]) -> Pending {
     let pids = pids.to_vec();
     let n = pids.len();
     // The caller's namespace, to come back to for a `None` after entering others.
@@ -267,12 +289,12 @@ pub fn in_namespaces(pids: &[Option<i32>]) -> Vec<io::Result<Vec<DiagSocket>>> {
                 })
                 .collect::<Vec<_>>()
         });
-    match worker.map(|h| h.join()) {
-        Ok(Ok(v)) => v,
-        _ => (0..n)
-            .map(|_| Err(io::Error::other("the sock_diag thread failed")))
-            .collect(),
-    }
+    Pending { worker, n }
+}
+
+/// [`start`] and wait.
+pub fn in_namespaces(pids: &[Option<i32>]) -> Dumps {
+    start(pids).wait()
 }
 
 /// Moves the calling thread into the network namespace `ns` (a `/proc/*/ns/net` file).
