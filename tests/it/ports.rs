@@ -662,3 +662,93 @@ fn bad_input_is_one_sentence_and_exit_64() {
         assert!(r.stderr.contains(want), "{args:?}\n{r}");
     }
 }
+
+#[test]
+fn a_holder_stuck_in_the_kernel_is_never_signalled_and_the_plan_says_why() {
+    use crate::support::fuse::BindFs;
+    // A listener stuck in D is a host-wide problem doctor's ports.stuck sees.
+    let _host = crate::support::host_problem();
+    let src = TempDir::new();
+    let mnt = TempDir::new();
+    let fs = BindFs::start(src.path(), mnt.path());
+    let port = free_port();
+    // Listens, then keeps looking up new names under the FUSE mount: once its server is
+    // frozen, the next lookup waits in the kernel for an answer that never comes — first
+    // interruptibly (S); a signal it handles makes FUSE send an interrupt and wait on,
+    // uninterruptibly (D).
+    let code = format!(
+        "import os,signal,socket,time\nsignal.signal(signal.SIGUSR1, lambda *a: None)\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',{port}))\ns.listen(8)\ni=0\nwhile True:\n  i+=1\n  try: os.stat('{}/n%d' % i)\n  except FileNotFoundError: pass\n  time.sleep(0.05)",
+        mnt.path().display()
+    );
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    use std::os::unix::process::CommandExt;
+    cmd.args(["-c", &code])
+        .stdin(std::process::Stdio::null())
+        .process_group(0);
+    let l = crate::support::leaks::Kid(
+        crate::support::daemon::spawn_tied(cmd, Signal::SIGKILL).unwrap(),
+    );
+    wait_for("the listener", Duration::from_secs(10), || {
+        tcp_listening(port)
+    });
+    fs.freeze();
+    wait_for(
+        "the listener to wait on the mount",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(format!("/proc/{}/wchan", l.pid()))
+                .is_ok_and(|w| w.contains("request_wait_answer"))
+        },
+    );
+    l.signal(Signal::SIGUSR1);
+    wait_for(
+        "the listener to be stuck in D",
+        Duration::from_secs(10),
+        || procfs::stat(l.pid()).is_some_and(|s| s.state == 'D'),
+    );
+    let host = shared().host();
+    let r = dockhand(["--host", &host, "ports", "--port", &port.to_string()]);
+    assert!(r.stdout.contains("stuck: stuck in D"), "{r}");
+
+    // Even with --force-foreign and --apply: refused, with its wchan, and no signal sent.
+    let state = TempDir::new();
+    let r = dockhand([
+        "--host",
+        &host,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "ports",
+        "free",
+        &port.to_string(),
+        "--force-foreign",
+        "--apply",
+        "--format",
+        "json",
+    ]);
+    r.assert_code(5);
+    let fd = free_doc(&r);
+    assert_eq!(
+        fd.holders[0].verdict,
+        FreeVerdict::Refused {
+            why: Refusal::Uninterruptible
+        },
+        "{fd:#?}"
+    );
+    let wchan = fd.holders[0].wchan.clone().unwrap_or_default();
+    assert!(!wchan.is_empty(), "{fd:#?}");
+    let explain = &fd.holders[0].explain;
+    assert!(
+        explain.contains(&wchan)
+            && explain.contains("reboot")
+            && explain.contains("cannot be killed"),
+        "{explain}"
+    );
+    assert!(fd.steps.is_empty(), "{fd:#?}");
+    assert_eq!(
+        fd.after.as_ref().and_then(|a| a.verdict),
+        Some(AfterFree::StillHeld)
+    );
+    // Thawed, it runs again: the guards then kill it and unmount.
+    fs.thaw();
+    drop(l);
+}
