@@ -88,12 +88,13 @@ pub fn journal_steps(state: &TempDir) -> Vec<(String, String, Vec<String>)> {
 fn ports_lists_and_frees_leaked_proxies_started_by_hand_tcp_udp_and_ipv6() {
     let d = TestDaemon::start();
     // The proxies forward into this daemon's network: with other daemons on the host, that is
-    // how an orphan proxy is told to be this daemon's.
-    d.docker_ok(["network", "create", "--subnet", "172.31.241.0/24", "dhp1"]);
+    // how an orphan proxy is told to be this daemon's. The tests' subnets are outside Docker's
+    // default pools (172.17-31/16, 192.168/16), which concurrent tests' daemons draw from.
+    let _net = crate::support::leaks::Network::create(&d, "10.213.241.0/24", "dhp1");
     let (tcp, udp, v6) = (free_port(), free_udp_port(), free_port_v6());
-    let p4 = spawn_proxy("tcp", "127.0.0.1", tcp, "172.31.241.254", 80);
-    let pu = spawn_proxy("udp", "127.0.0.1", udp, "172.31.241.253", 53);
-    let p6 = spawn_proxy("tcp", "::1", v6, "172.31.241.252", 80);
+    let p4 = spawn_proxy("tcp", "127.0.0.1", tcp, "10.213.241.254", 80);
+    let pu = spawn_proxy("udp", "127.0.0.1", udp, "10.213.241.253", 53);
+    let p6 = spawn_proxy("tcp", "::1", v6, "10.213.241.252", 80);
     let host = d.host();
 
     let r = dockhand(["--host", &host, "ports", "--format", "json"]);
@@ -233,9 +234,9 @@ fn ports_lists_and_frees_leaked_proxies_started_by_hand_tcp_udp_and_ipv6() {
 #[test]
 fn doctor_remedies_for_a_leaked_proxy_run_as_written() {
     let d = TestDaemon::start();
-    d.docker_ok(["network", "create", "--subnet", "172.31.244.0/24", "dhp4"]);
+    let _net = crate::support::leaks::Network::create(&d, "10.213.244.0/24", "dhp4");
     let port = free_port();
-    let p = spawn_proxy("tcp", "127.0.0.1", port, "172.31.244.254", 80);
+    let p = spawn_proxy("tcp", "127.0.0.1", port, "10.213.244.254", 80);
     let r = dockhand([
         "--host",
         &d.host(),
@@ -424,7 +425,7 @@ fn a_listener_that_ignores_sigterm_is_killed_after_the_grace() {
 #[test]
 fn a_containers_listener_shows_with_its_container_and_its_port_is_freed_by_stopping_it() {
     let d = TestDaemon::start();
-    d.docker_ok(["network", "create", "--subnet", "172.31.243.0/24", "dhp3"]);
+    let _net = crate::support::leaks::Network::create(&d, "10.213.243.0/24", "dhp3");
     let hp = free_port();
     let id = d.docker_ok([
         "run",

@@ -50,7 +50,7 @@ fn reap_stops_a_proxy_left_behind_by_kill_9_of_a_daemon() {
     // The stopped proxy is a stuck listener, which doctor's ports.stuck sees host-wide.
     let _host = crate::support::host_problem();
     let d = TestDaemon::start();
-    d.docker_ok(["network", "create", "--subnet", "172.31.245.0/24", "dhr1"]);
+    let _net = crate::support::leaks::Network::create(&d, "10.213.245.0/24", "dhr1");
     let port = free_port();
     d.docker_ok([
         "run",
@@ -343,9 +343,9 @@ fn reap_ends_orphan_shims_only_when_unknown_to_docker_and_containerd_and_asked()
 #[test]
 fn reap_refuses_a_pid_reused_between_the_plan_and_its_apply() {
     let d = TestDaemon::start();
-    d.docker_ok(["network", "create", "--subnet", "172.31.246.0/24", "dhr2"]);
+    let _net = crate::support::leaks::Network::create(&d, "10.213.246.0/24", "dhr2");
     let port = free_port();
-    let proxy = spawn_proxy("tcp", "127.0.0.1", port, "172.31.246.254", 80);
+    let proxy = spawn_proxy("tcp", "127.0.0.1", port, "10.213.246.254", 80);
     let pid = proxy.pid();
     let state = TempDir::new();
     let plan = state.path().join("plan.json");

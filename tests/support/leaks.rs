@@ -313,3 +313,30 @@ pub fn spawn_at_pid(pid: i32) -> Option<PidGuard> {
     });
     Some(PidGuard(pid))
 }
+
+/// A user network of a test daemon, whose bridge device is deleted when dropped: dockerd leaves
+/// a user network's bridge behind when it stops, and leftover bridges use up the address pools
+/// that other tests' `docker network create` draws from.
+pub struct Network {
+    bridge: String,
+}
+
+impl Network {
+    /// `docker network create --subnet SUBNET NAME` on `d`.
+    pub fn create(d: &TestDaemon, subnet: &str, name: &str) -> Network {
+        let id = d.docker_ok(["network", "create", "--subnet", subnet, name]);
+        Network {
+            bridge: format!("br-{}", id.get(..12).unwrap_or(&id)),
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
