@@ -68,6 +68,8 @@ async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
         Command::Completions(args) => completions(args.shell),
         Command::Man => man(),
         Command::Gc(args) => crate::gc::run(settings, args, shutdown).await,
+        Command::Ports(args) => crate::ports::run(settings, args, shutdown).await,
+        Command::Reap(args) => crate::reap::run(settings, args, shutdown).await,
     }
 }
 

@@ -80,6 +80,13 @@ pub enum Command {
     /// images, unused networks and build cache — and with flags unused images by last use,
     /// anonymous volumes, watermarks. A dry run unless --apply (see docs/gc.md)
     Gc(Box<crate::gc::GcArgs>),
+    /// Who holds every port: each listening TCP and UDP socket, in every network namespace,
+    /// with its process, user, container and status; `ports free PORT` frees one
+    Ports(crate::ports::PortsArgs),
+    /// Clean up what Docker leaked: leaked docker-proxy processes, a stale pid file, orphan
+    /// shims (--shims), parents of zombies of dead containers, tmp leftovers, containers stuck
+    /// in dead. Dry run unless --apply
+    Reap(crate::reap::ReapArgs),
     /// Print shell completions to stdout: `dockhand completions bash > /etc/bash_completion.d/dockhand`
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout: `dockhand man > /usr/local/share/man/man1/dockhand.1`
@@ -110,6 +117,8 @@ impl Command {
             Command::Completions(_) => "completions",
             Command::Man => "man",
             Command::Gc(_) => "gc",
+            Command::Ports(_) => "ports",
+            Command::Reap(_) => "reap",
         }
     }
 
@@ -124,6 +133,8 @@ impl Command {
             | Command::Completions(_)
             | Command::Man => false,
             Command::Gc(a) => a.mutates(),
+            Command::Ports(a) => a.mutates(),
+            Command::Reap(a) => a.apply,
         }
     }
 }
@@ -306,6 +317,26 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_command_lines_doctors_fixes_name_parse() {
+        // doctor's fixes (ports.*, processes.*, daemon.pidfile, storage.tmp) name these.
+        for line in [
+            "dockhand ports free 8080",
+            "dockhand reap",
+            "dockhand reap --shims",
+            "dockhand ports",
+        ] {
+            let argv: Vec<&str> = line.split(' ').collect();
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert!(!cli.command.mutates(), "{line} must be a dry run");
+        }
+        let cli = Cli::try_parse_from(["dockhand", "reap", "--apply"]).expect("parses");
+        assert!(cli.command.mutates());
+        let cli =
+            Cli::try_parse_from(["dockhand", "ports", "free", "53", "--apply"]).expect("parses");
+        assert!(cli.command.mutates());
     }
 
     #[test]

@@ -14,6 +14,13 @@ pub enum ExitCode {
     Critical = 2,
     /// A check could not tell (no permission, not on this host); nothing critical.
     Unknown = 3,
+    /// An acting command (`ports free`, `reap`) acted and something did not work out: a step
+    /// failed, or the port is still held (or was taken again) afterwards.
+    Failed = 4,
+    /// `ports free` leaves a holder alone by rule: not Docker's (without --force-foreign),
+    /// stuck in the kernel (D), the engine itself, another daemon's, or not seen. The port
+    /// stays held.
+    Refused = 5,
     /// An acting command found nothing to do (a dry run: the plan is empty).
     NothingToDo = 10,
     /// An acting command did some of its plan; the rest was skipped by a safety rule (in use,
@@ -21,7 +28,8 @@ pub enum ExitCode {
     Partial = 11,
     /// An acting command tried something and it failed (the engine refused or did not answer).
     ActionFailed = 12,
-    /// The engine did not answer a command that needs it (df, gc, …) (EX_UNAVAILABLE).
+    /// What a command needs did not answer: the engine (df, gc, …), /proc (ports), or the
+    /// engine is on another host (reap) (EX_UNAVAILABLE).
     Unavailable = 69,
     /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
     Usage = 64,
@@ -52,11 +60,13 @@ Exit codes:
   1    warning: at least one warning, nothing worse
   2    critical: at least one critical finding
   3    unknown: a check could not tell (e.g. no permission), nothing critical
+  4    failed: ports free / reap acted and a step failed, or the port is still held
+  5    refused: ports free leaves a holder alone (not Docker's, stuck in D, …)
   10   nothing to do: gc found nothing to remove
   11   partial: gc removed some; others were skipped (in use, changed, protected) or not started
   12   failed: gc tried to remove something and failed
   64   usage: a bad flag, value, config file or check id
-  69   unavailable: the engine did not answer a command that needs it (df, gc)
+  69   unavailable: the engine (df, gc) or /proc (ports) did not answer; reap on a remote engine
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later
   130  interrupted: Ctrl-C or SIGTERM";
@@ -70,6 +80,8 @@ mod tests {
         ExitCode::Warning,
         ExitCode::Critical,
         ExitCode::Unknown,
+        ExitCode::Failed,
+        ExitCode::Refused,
         ExitCode::NothingToDo,
         ExitCode::Partial,
         ExitCode::ActionFailed,

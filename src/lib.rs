@@ -13,6 +13,8 @@ pub mod exit;
 pub mod facts;
 pub mod gc;
 pub mod policy;
+pub mod ports;
+pub mod reap;
 pub mod report;
 pub mod runtime;
 pub mod shutdown;

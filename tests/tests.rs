@@ -38,3 +38,7 @@ mod harness;
 mod hung_mount;
 #[path = "it/terminal.rs"]
 mod terminal;
+#[path = "it/ports.rs"]
+mod ports;
+#[path = "it/reap.rs"]
+mod reap;

@@ -19,6 +19,7 @@ pub mod journal;
 pub mod lock;
 pub mod plan;
 pub mod process;
+pub mod saved_plan;
 pub mod time;
 pub mod watch;
 
@@ -566,6 +567,28 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
             let shown = path.display().to_string();
             crate::runtime::blocking(actor.opts.read_timeout, move || {
                 files::truncate_log(&path, &stamp)
+            })
+            .await
+            .unwrap_or_else(|| timed_out(&shown, actor.opts.read_timeout))
+        }
+        Action::RemoveTree { path, stamp } => {
+            let (path, stamp, bytes) = (path.clone(), *stamp, step.bytes);
+            let shown = path.display().to_string();
+            crate::runtime::blocking(actor.opts.scan_timeout, move || {
+                files::remove_tree(&path, &stamp, bytes)
+            })
+            .await
+            .unwrap_or_else(|| timed_out(&shown, actor.opts.scan_timeout))
+        }
+        Action::RewritePidfile {
+            path,
+            stamp,
+            daemon,
+        } => {
+            let (path, stamp, daemon) = (path.clone(), *stamp, daemon.clone());
+            let shown = path.display().to_string();
+            crate::runtime::blocking(actor.opts.read_timeout, move || {
+                files::rewrite_pidfile(&path, &stamp, &daemon)
             })
             .await
             .unwrap_or_else(|| timed_out(&shown, actor.opts.read_timeout))

@@ -136,6 +136,18 @@ pub enum Action {
     /// is the same file (dev, inode).
     #[serde(rename = "file.truncate")]
     TruncateLog { path: PathBuf, stamp: FileStamp },
+    /// Remove a directory and what is in it, only if it is the same directory (dev, inode,
+    /// mtime), nothing under it is held open or mounted.
+    #[serde(rename = "file.remove-tree")]
+    RemoveTree { path: PathBuf, stamp: FileStamp },
+    /// Write the running daemon's pid into its pid file, only if the file is unchanged since the
+    /// plan (it names a pid that is gone or is not dockerd) and the daemon is still `daemon`.
+    #[serde(rename = "file.rewrite-pid")]
+    RewritePidfile {
+        path: PathBuf,
+        stamp: FileStamp,
+        daemon: ProcTarget,
+    },
     #[serde(rename = "daemon.stop")]
     StopDaemon {
         how: DaemonStop,
@@ -159,6 +171,8 @@ pub const KINDS: &[&str] = &[
     "process.terminate",
     "file.remove",
     "file.truncate",
+    "file.remove-tree",
+    "file.rewrite-pid",
     "daemon.stop",
     "daemon.start",
 ];
@@ -184,6 +198,8 @@ impl Action {
             Action::Terminate { .. } => "process.terminate",
             Action::RemoveFile { .. } => "file.remove",
             Action::TruncateLog { .. } => "file.truncate",
+            Action::RemoveTree { .. } => "file.remove-tree",
+            Action::RewritePidfile { .. } => "file.rewrite-pid",
             Action::StopDaemon { .. } => "daemon.stop",
             Action::StartDaemon { .. } => "daemon.start",
         }
@@ -205,9 +221,10 @@ impl Action {
             Action::RemoveNetwork { id, name } => format!("{} ({})", sanitize(name), short(id)),
             Action::PruneBuildCache { .. } => "build cache".to_string(),
             Action::Signal { target, .. } | Action::Terminate { target, .. } => target.label(),
-            Action::RemoveFile { path, .. } | Action::TruncateLog { path, .. } => {
-                sanitize(&path.to_string_lossy())
-            }
+            Action::RemoveFile { path, .. }
+            | Action::TruncateLog { path, .. }
+            | Action::RemoveTree { path, .. }
+            | Action::RewritePidfile { path, .. } => sanitize(&path.to_string_lossy()),
             Action::StopDaemon { how, .. } => match how {
                 DaemonStop::Systemd { unit } => sanitize(unit),
                 DaemonStop::Process { target } => target.label(),
@@ -262,6 +279,10 @@ impl Action {
                 format!("remove file {t} ({})", crate::util::human_bytes(stamp.size))
             }
             Action::TruncateLog { .. } => format!("truncate log {t}"),
+            Action::RemoveTree { .. } => format!("remove directory {t} and its contents"),
+            Action::RewritePidfile { daemon, .. } => {
+                format!("write the daemon's pid {} into {t}", daemon.id.pid)
+            }
             Action::StopDaemon { how, grace } => match how {
                 DaemonStop::Systemd { .. } => format!("stop the daemon: systemctl stop {t}"),
                 DaemonStop::Process { .. } => format!(
@@ -496,6 +517,15 @@ mod tests {
             Action::TruncateLog {
                 path: "/var/lib/docker/containers/x/x-json.log".into(),
                 stamp,
+            },
+            Action::RemoveTree {
+                path: "/var/lib/docker/tmp-old".into(),
+                stamp,
+            },
+            Action::RewritePidfile {
+                path: "/var/run/docker.pid".into(),
+                stamp,
+                daemon: target(),
             },
             Action::StopDaemon {
                 how: DaemonStop::Process { target: target() },

@@ -31,6 +31,13 @@ pub fn stopped(c: &ContainerRecord) -> bool {
     matches!(c.state_word(), "exited" | "created" | "dead")
 }
 
+/// Stuck in `dead`: a removal that failed half-way (a busy mount, moby#27381). The engine keeps
+/// it until removed again; `dockhand reap` removes it (without force: a 409 leaves it).
+/// `removing` is a removal under way and is never touched.
+pub fn stuck_dead(c: &ContainerRecord) -> bool {
+    c.state_word() == "dead"
+}
+
 /// When a stopped container stopped: its `FinishedAt`, or its creation when it never ran (or
 /// the engine kept no finish time, as for some dead ones). `None` for a container that is not
 /// stopped, or has no time at all.
@@ -629,6 +636,26 @@ mod tests {
         let never = rec("", None, None);
         assert!(stopped(&never), "created");
         assert_eq!(stopped_since(&never), Some(100.0));
+    }
+
+    #[test]
+    fn only_dead_containers_are_stuck_dead() {
+        // (Status from the engine, or "" with the daemon's flags: dead, removal in progress)
+        let cases = [
+            ("dead", false, false, true),
+            ("exited", false, false, false),
+            ("removing", false, false, false),
+            ("running", false, false, false),
+            ("", true, false, true),
+            ("", true, true, false),
+            ("", false, false, false),
+        ];
+        for (status, dead, removing, want) in cases {
+            let mut c = rec(status, Some(200.0), Some(300.0));
+            c.state.dead = dead;
+            c.state.removal_in_progress = removing;
+            assert_eq!(stuck_dead(&c), want, "{status:?} {dead} {removing}");
+        }
     }
 
     #[test]

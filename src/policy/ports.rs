@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::inventory::{ContainerRecord, PortBinding};
 use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts, in_subnet};
@@ -179,7 +179,7 @@ impl ProxyScope<'_> {
 }
 
 /// Why a docker-proxy is leaked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Leak {
     /// A child of this daemon, but no running container publishes its port to its address.
@@ -189,7 +189,7 @@ pub enum Leak {
 }
 
 /// The verdict on one docker-proxy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum ProxyVerdict {
     /// Forwards for a running container of this daemon (its id).
@@ -259,7 +259,7 @@ pub fn judge_proxy(
 // ---------------------------------------------------------------------------------------------
 
 /// Why an owner of a listening socket cannot serve it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stuck {
     /// Its parent is a zombie: whoever started it died and nobody reaped the parent.
@@ -416,13 +416,16 @@ pub fn conflicts_of<'r>(
 // ---------------------------------------------------------------------------------------------
 
 /// How a listener was tied to a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BelongsBy {
     /// Its owner is a docker-proxy forwarding to the container.
     Proxy,
     /// It lives in the container's network namespace.
     Namespace,
+    /// Its owner runs under the container's shim: a container on the host's network
+    /// (`--network host`) listens in the host's namespace, with no published port.
+    Process,
     /// It is in the host's namespace on a port a running container publishes (the daemon holds
     /// published ports itself when the userland proxy is off, on newer engines).
     Published,
@@ -430,27 +433,275 @@ pub enum BelongsBy {
 
 /// The container a listener belongs to, if any: by its owner's docker-proxy arguments
 /// (`owner_proxy`), else by network namespace (`netns`: a running container's id → the inode of
-/// its namespace, read from its `State.Pid`), else by a running container's published port.
+/// its namespace, read from its `State.Pid`), else by its owner's place under a container's shim
+/// (`owner_tree`: that container's id), else by a running container's published port.
 pub fn listener_container<'r>(
     l: &Listener,
     owner_proxy: Option<&ProxyArgs>,
+    owner_tree: Option<&str>,
     records: &'r [ContainerRecord],
     netns: &HashMap<&str, u64>,
 ) -> Option<(&'r ContainerRecord, BelongsBy)> {
     if let Some(c) = owner_proxy.and_then(|p| serving_container(records, p)) {
         return Some((c, BelongsBy::Proxy));
     }
-    if !l.host_ns {
-        return records
+    if !l.host_ns
+        && let Some(c) = records
             .iter()
             .find(|c| c.state.running && l.netns != 0 && netns.get(c.id.as_str()) == Some(&l.netns))
-            .map(|c| (c, BelongsBy::Namespace));
+    {
+        return Some((c, BelongsBy::Namespace));
+    }
+    if let Some(id) = owner_tree
+        && let Some(c) = records.iter().find(|c| c.id == id)
+    {
+        return Some((c, BelongsBy::Process));
+    }
+    if !l.host_ns {
+        return None;
     }
     records
         .iter()
         .filter(|c| c.state.running)
         .find(|c| published(c).iter().any(|b| b.held_by(l)))
         .map(|c| (c, BelongsBy::Published))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Owners, a listener's problems, and what `ports free` does about each holder
+// ---------------------------------------------------------------------------------------------
+
+/// What kind of process owns a listening socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum OwnerKind {
+    /// A docker-proxy, judged by [`judge_proxy`]; `verdict` is `None` when it could not be
+    /// judged (a child of this daemon while the engine did not list its containers).
+    Proxy { verdict: Option<ProxyVerdict> },
+    /// The engine itself: dockerd, containerd, podman.
+    Engine,
+    /// A process under the shim of this daemon's container `id`: the container's own.
+    Container { id: String },
+    /// Anything else: not Docker's.
+    Other,
+}
+
+impl OwnerKind {
+    /// The reason a docker-proxy owner is leaked, when it is.
+    pub fn leak(&self) -> Option<Leak> {
+        match self {
+            OwnerKind::Proxy { verdict: Some(v) } => v.leak(),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong with a listener, as `dockhand ports` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum Problem {
+    /// No owner can accept: every one is stopped, stuck in D, traced, or under a zombie parent.
+    Stuck { why: Stuck },
+    /// An owner is a leaked docker-proxy.
+    LeakedProxy { why: Leak },
+    /// It blocks a published port of stopped container `container` (its id), which has a
+    /// restart policy: its next start fails.
+    Conflict {
+        container: String,
+        name: String,
+        restart_policy: String,
+    },
+}
+
+impl Problem {
+    /// `stuck`, `leaked-proxy`, `conflict`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Problem::Stuck { .. } => "stuck",
+            Problem::LeakedProxy { .. } => "leaked-proxy",
+            Problem::Conflict { .. } => "conflict",
+        }
+    }
+}
+
+/// A listener's problems, worst first: stuck (as [`listener_stuck`] judges its owners'
+/// verdicts `stuck`), then a leaked docker-proxy among its owners (`kinds`), then the stopped
+/// containers whose published port it blocks ([`conflicts_of`]). Empty: it is fine.
+pub fn listener_problems(
+    stuck: &[Option<Stuck>],
+    kinds: &[OwnerKind],
+    conflicts: &[Conflict<'_>],
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(why) = listener_stuck(stuck) {
+        out.push(Problem::Stuck { why });
+    }
+    if let Some(why) = kinds.iter().find_map(OwnerKind::leak) {
+        out.push(Problem::LeakedProxy { why });
+    }
+    for c in conflicts {
+        let p = Problem::Conflict {
+            container: c.container.id.clone(),
+            name: c.container.name().to_string(),
+            restart_policy: c.restart_policy.to_string(),
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A listener's status: fine, or its worst problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListenerStatus {
+    Ok,
+    Stuck,
+    LeakedProxy,
+    Conflict,
+}
+
+/// The status of a listener with these problems (worst first, as [`listener_problems`] orders
+/// them).
+pub fn listener_status(problems: &[Problem]) -> ListenerStatus {
+    match problems.first() {
+        None => ListenerStatus::Ok,
+        Some(Problem::Stuck { .. }) => ListenerStatus::Stuck,
+        Some(Problem::LeakedProxy { .. }) => ListenerStatus::LeakedProxy,
+        Some(Problem::Conflict { .. }) => ListenerStatus::Conflict,
+    }
+}
+
+/// Why `ports free` leaves a holder alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// Not Docker's: only with `--force-foreign`.
+    Foreign,
+    /// In uninterruptible sleep (D, seen in every sample): no signal reaches it until its call
+    /// into the kernel returns; if that never happens, only a reboot frees the port.
+    Uninterruptible,
+    /// The engine itself (dockerd, containerd) on a port no container publishes: its API, or
+    /// its own business. `dockhand recover` restarts it.
+    Engine,
+    /// A docker-proxy of another live daemon on this host.
+    OtherDaemon,
+    /// A docker-proxy of a container still starting (younger than the grace period).
+    Starting,
+    /// An orphan docker-proxy forwarding into none of this daemon's networks while other
+    /// daemons run: probably another daemon's. Stopped only with `--force-foreign`.
+    Unattributed,
+    /// A docker-proxy of this daemon that could not be judged: the engine did not list its
+    /// containers.
+    Unjudged,
+    /// No owner could be seen: its fds are not readable by this user, or no process holds the
+    /// socket (a kernel socket, one being torn down). Decided for a listener, not an owner.
+    Unseen,
+}
+
+impl Refusal {
+    /// `--force-foreign` would allow it.
+    pub fn forcible(self) -> bool {
+        matches!(self, Refusal::Foreign | Refusal::Unattributed)
+    }
+}
+
+/// What `dockhand ports free` does about one process holding the port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum FreeVerdict {
+    /// A leaked docker-proxy: terminate it.
+    KillProxy { why: Leak },
+    /// It serves a running container (its id): stop that container; its proxy goes with it.
+    StopContainer { container: String },
+    /// A process left under the shim of a container that no longer runs: terminate it.
+    KillLeftover { container: String },
+    /// Not Docker's, and the user allowed it (`--force-foreign`): terminate it.
+    KillForeign,
+    /// Left alone, and why.
+    Refused { why: Refusal },
+}
+
+/// Decides what `ports free` does about one holder: its kind, whether it is stuck in D (seen in
+/// every sample), the running container the listener belongs to (by [`listener_container`],
+/// only when that container runs), and whether the user allowed foreign processes.
+///
+/// D comes first: no signal, and no container stop, reaches a process stuck in the kernel.
+pub fn free_verdict(
+    kind: &OwnerKind,
+    uninterruptible: bool,
+    belongs_running: Option<&str>,
+    force_foreign: bool,
+) -> FreeVerdict {
+    use FreeVerdict::{KillForeign, KillLeftover, KillProxy, Refused, StopContainer};
+    let refused = |why: Refusal| {
+        if force_foreign && why.forcible() {
+            KillForeign
+        } else {
+            Refused { why }
+        }
+    };
+    if uninterruptible {
+        return Refused {
+            why: Refusal::Uninterruptible,
+        };
+    }
+    match kind {
+        OwnerKind::Proxy { verdict: None } => refused(Refusal::Unjudged),
+        OwnerKind::Proxy { verdict: Some(v) } => match v {
+            ProxyVerdict::Leaked { why } => KillProxy { why: *why },
+            ProxyVerdict::Serving { container } => StopContainer {
+                container: container.clone(),
+            },
+            ProxyVerdict::Starting { .. } => refused(Refusal::Starting),
+            ProxyVerdict::OtherDaemon => refused(Refusal::OtherDaemon),
+            ProxyVerdict::Unattributed => refused(Refusal::Unattributed),
+        },
+        OwnerKind::Engine => match belongs_running {
+            Some(c) => StopContainer {
+                container: c.to_string(),
+            },
+            None => refused(Refusal::Engine),
+        },
+        OwnerKind::Container { id } => {
+            if belongs_running == Some(id.as_str()) {
+                StopContainer {
+                    container: id.clone(),
+                }
+            } else {
+                KillLeftover {
+                    container: id.clone(),
+                }
+            }
+        }
+        OwnerKind::Other => refused(Refusal::Foreign),
+    }
+}
+
+/// The port after `ports free` acted, from who held it before and who holds it now (each a
+/// pid and its start time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterFree {
+    /// Nothing listens on it any more.
+    Free,
+    /// Some of the processes that held it still do.
+    StillHeld,
+    /// Only processes that did not hold it before do: something took it again at once (a
+    /// supervisor restarting the service, a container restarting).
+    TakenAgain,
+}
+
+/// Judges the port after acting: `before` the holders the plan saw, `now` the holders now.
+pub fn after_free(before: &[(i32, u64)], now: &[(i32, u64)]) -> AfterFree {
+    if now.is_empty() {
+        AfterFree::Free
+    } else if now.iter().any(|h| before.contains(h)) {
+        AfterFree::StillHeld
+    } else {
+        AfterFree::TakenAgain
+    }
 }
 
 #[cfg(test)]
@@ -881,11 +1132,12 @@ mod tests {
         let netns: HashMap<&str, u64> = [("web", 11), ("ns-only", 12)].into();
         let serving = proxy("tcp", 8080, "172.17.0.2");
         let leaked = proxy("tcp", 9999, "172.17.0.77");
-        // (what, listener, owner's proxy args, want)
+        // (what, listener, owner's proxy args, owner's container by process tree, want)
         type Case<'a> = (
             &'a str,
             Listener,
             Option<&'a ProxyArgs>,
+            Option<&'a str>,
             Option<(&'a str, BelongsBy)>,
         );
         let cases: Vec<Case> = vec![
@@ -893,6 +1145,7 @@ mod tests {
                 "its proxy",
                 listener(Proto::Tcp, "0.0.0.0", 8080, true, 1),
                 Some(&serving),
+                None,
                 Some(("web", BelongsBy::Proxy)),
             ),
             (
@@ -900,10 +1153,12 @@ mod tests {
                 listener(Proto::Tcp, "0.0.0.0", 9999, true, 1),
                 Some(&leaked),
                 None,
+                None,
             ),
             (
                 "inside its namespace",
                 listener(Proto::Tcp, "0.0.0.0", 80, false, 12),
+                None,
                 None,
                 Some(("ns-only", BelongsBy::Namespace)),
             ),
@@ -912,10 +1167,33 @@ mod tests {
                 listener(Proto::Tcp, "0.0.0.0", 80, false, 99),
                 None,
                 None,
+                None,
+            ),
+            (
+                "an unknown namespace, owned under a shim",
+                listener(Proto::Tcp, "0.0.0.0", 80, false, 99),
+                None,
+                Some("old"),
+                Some(("old", BelongsBy::Process)),
+            ),
+            (
+                "on the host's network, under its shim",
+                listener(Proto::Tcp, "0.0.0.0", 7000, true, 1),
+                None,
+                Some("ns-only"),
+                Some(("ns-only", BelongsBy::Process)),
+            ),
+            (
+                "under the shim of a container Docker does not list",
+                listener(Proto::Tcp, "0.0.0.0", 7001, true, 1),
+                None,
+                Some("gone"),
+                None,
             ),
             (
                 "held by the daemon on a published port",
                 listener(Proto::Udp, "::", 5353, true, 1),
+                None,
                 None,
                 Some(("web", BelongsBy::Published)),
             ),
@@ -924,11 +1202,12 @@ mod tests {
                 listener(Proto::Tcp, "0.0.0.0", 22, true, 1),
                 None,
                 None,
+                None,
             ),
         ];
-        for (what, l, p, want) in cases {
-            let got =
-                listener_container(&l, p, &records, &netns).map(|(c, by)| (c.id.as_str(), by));
+        for (what, l, p, tree, want) in cases {
+            let got = listener_container(&l, p, tree, &records, &netns)
+                .map(|(c, by)| (c.id.as_str(), by));
             assert_eq!(got, want, "{what}");
         }
     }
@@ -945,5 +1224,244 @@ mod tests {
         let got: Vec<(u16, Option<IpAddr>)> =
             published(&c).iter().map(|b| (b.port, b.ip)).collect();
         assert_eq!(got, vec![(8080, Some([0, 0, 0, 0].into())), (8081, None)]);
+    }
+
+    #[test]
+    fn a_listeners_problems_worst_first() {
+        use Stuck::*;
+        let c = stopped(
+            "db",
+            "172.18.0.5",
+            "always",
+            json!({ "5432/tcp": [ { "HostIp": "", "HostPort": "5432" } ] }),
+        );
+        let l = listener(Proto::Tcp, "0.0.0.0", 5432, true, 1);
+        let conflicts = conflicts_of(&l, &[None], std::slice::from_ref(&c));
+        let leaked = OwnerKind::Proxy {
+            verdict: Some(ProxyVerdict::Leaked { why: Leak::Orphan }),
+        };
+        let unjudged = OwnerKind::Proxy { verdict: None };
+        // (what, owners' stuck verdicts, owners' kinds, conflicts?, problems)
+        type Case<'a> = (
+            &'a str,
+            Vec<Option<Stuck>>,
+            Vec<OwnerKind>,
+            bool,
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            ("fine", vec![None], vec![OwnerKind::Other], false, vec![]),
+            ("no owners seen", vec![], vec![], false, vec![]),
+            (
+                "stopped",
+                vec![Some(Stopped)],
+                vec![OwnerKind::Other],
+                false,
+                vec!["stuck"],
+            ),
+            (
+                "one worker still runs",
+                vec![Some(Stopped), None],
+                vec![OwnerKind::Other, OwnerKind::Other],
+                false,
+                vec![],
+            ),
+            (
+                "leaked proxy",
+                vec![None],
+                vec![leaked.clone()],
+                false,
+                vec!["leaked-proxy"],
+            ),
+            (
+                "a stopped leaked proxy that blocks a stopped container",
+                vec![Some(Stopped)],
+                vec![leaked],
+                true,
+                vec!["stuck", "leaked-proxy", "conflict"],
+            ),
+            (
+                "a proxy not judged",
+                vec![None],
+                vec![unjudged],
+                false,
+                vec![],
+            ),
+            (
+                "conflict",
+                vec![None],
+                vec![OwnerKind::Other],
+                true,
+                vec!["conflict"],
+            ),
+        ];
+        for (what, stuck, kinds, conflict, want) in cases {
+            let cs: &[Conflict] = if conflict { &conflicts } else { &[] };
+            let got: Vec<&str> = listener_problems(&stuck, &kinds, cs)
+                .iter()
+                .map(Problem::as_str)
+                .collect();
+            assert_eq!(got, want, "{what}");
+        }
+        let p = listener_problems(&[None], &[OwnerKind::Other], &conflicts);
+        assert_eq!(
+            p,
+            vec![Problem::Conflict {
+                container: "db".into(),
+                name: String::new(),
+                restart_policy: "always".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn what_ports_free_does_about_each_holder() {
+        use FreeVerdict::*;
+        let proxy = |v: ProxyVerdict| OwnerKind::Proxy { verdict: Some(v) };
+        let web = || "web".to_string();
+        // (what, kind, in D, running container it belongs to, --force-foreign, want)
+        type Case<'a> = (&'a str, OwnerKind, bool, Option<&'a str>, bool, FreeVerdict);
+        let refused = |why| Refused { why };
+        let cases: Vec<Case> = vec![
+            (
+                "leaked proxy",
+                proxy(ProxyVerdict::Leaked { why: Leak::Orphan }),
+                false,
+                None,
+                false,
+                KillProxy { why: Leak::Orphan },
+            ),
+            (
+                "leaked proxy stuck in D",
+                proxy(ProxyVerdict::Leaked { why: Leak::Orphan }),
+                true,
+                None,
+                true,
+                refused(Refusal::Uninterruptible),
+            ),
+            (
+                "a running container's proxy",
+                proxy(ProxyVerdict::Serving { container: web() }),
+                false,
+                Some("web"),
+                false,
+                StopContainer { container: web() },
+            ),
+            (
+                "a starting container's proxy",
+                proxy(ProxyVerdict::Starting { age_s: 2.0 }),
+                false,
+                None,
+                true,
+                refused(Refusal::Starting),
+            ),
+            (
+                "another daemon's proxy, even forced",
+                proxy(ProxyVerdict::OtherDaemon),
+                false,
+                None,
+                true,
+                refused(Refusal::OtherDaemon),
+            ),
+            (
+                "an unattributed orphan",
+                proxy(ProxyVerdict::Unattributed),
+                false,
+                None,
+                false,
+                refused(Refusal::Unattributed),
+            ),
+            (
+                "an unattributed orphan, forced",
+                proxy(ProxyVerdict::Unattributed),
+                false,
+                None,
+                true,
+                KillForeign,
+            ),
+            (
+                "a proxy not judged",
+                OwnerKind::Proxy { verdict: None },
+                false,
+                None,
+                true,
+                refused(Refusal::Unjudged),
+            ),
+            (
+                "dockerd on a published port",
+                OwnerKind::Engine,
+                false,
+                Some("web"),
+                false,
+                StopContainer { container: web() },
+            ),
+            (
+                "dockerd on its own port, even forced",
+                OwnerKind::Engine,
+                false,
+                None,
+                true,
+                refused(Refusal::Engine),
+            ),
+            (
+                "a running container's process (host network)",
+                OwnerKind::Container { id: web() },
+                false,
+                Some("web"),
+                false,
+                StopContainer { container: web() },
+            ),
+            (
+                "a process left under a dead container's shim",
+                OwnerKind::Container { id: web() },
+                false,
+                None,
+                false,
+                KillLeftover { container: web() },
+            ),
+            (
+                "foreign",
+                OwnerKind::Other,
+                false,
+                None,
+                false,
+                refused(Refusal::Foreign),
+            ),
+            (
+                "foreign, forced",
+                OwnerKind::Other,
+                false,
+                None,
+                true,
+                KillForeign,
+            ),
+            (
+                "foreign in D, forced",
+                OwnerKind::Other,
+                true,
+                None,
+                true,
+                refused(Refusal::Uninterruptible),
+            ),
+        ];
+        for (what, kind, d, belongs, force, want) in cases {
+            assert_eq!(free_verdict(&kind, d, belongs, force), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_port_after_acting() {
+        let before = [(10, 5), (11, 6)];
+        let cases: &[(&[(i32, u64)], AfterFree)] = &[
+            (&[], AfterFree::Free),
+            (&[(10, 5)], AfterFree::StillHeld),
+            (&[(11, 6), (99, 1)], AfterFree::StillHeld),
+            (&[(99, 1)], AfterFree::TakenAgain),
+            // The same pid, another process: it was reused by a newcomer.
+            (&[(10, 7)], AfterFree::TakenAgain),
+        ];
+        for (now, want) in cases {
+            assert_eq!(after_free(&before, now), *want, "{now:?}");
+        }
     }
 }

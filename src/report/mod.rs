@@ -1,19 +1,38 @@
 //! Renderers. Commands hand a finished report here; nothing else prints.
 
+pub mod acting;
 pub mod df;
 pub mod gc;
 pub mod journal;
 pub mod json;
 pub mod nagios;
 pub mod npd;
+pub mod ports;
 pub mod prometheus;
+pub mod reap;
 pub mod table;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
 use crate::doctor::{Report, Status};
+use crate::exit::ExitCode;
+
+/// Writes a command's output to stdout. A closed pipe (`dockhand ports | head -1`) ends the run
+/// quietly with the run's own code (`None`); any other write error is reported and is 70.
+pub fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match f(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => None,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => None,
+        Err(e) => {
+            eprintln!("dockhand: cannot write the report: {e}");
+            Some(ExitCode::Internal)
+        }
+    }
+}
 
 /// How the run's output is styled.
 #[derive(Debug, Clone, Copy, Default)]
@@ -235,6 +254,48 @@ pub fn metrics(report: &Report) -> Vec<(String, String, f64)> {
         }
     }
     out
+}
+
+/// The keys of `doc` (at every depth) that the section `## \`schema\`` of docs/json.md does not
+/// name in backquotes: a JSON document and its documentation must not drift apart.
+#[cfg(test)]
+pub(crate) fn undocumented(schema: &str, doc: &serde_json::Value) -> Vec<String> {
+    fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    out.insert(k.clone());
+                    keys(v, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let text = include_str!("../../docs/json.md");
+    let head = format!("## `{schema}`");
+    let Some(start) = text.find(&head) else {
+        return vec![format!("no section {head}")];
+    };
+    let rest = &text[start + head.len()..];
+    let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    // The tables and prose, not the example (which shows every key by construction).
+    let section = section.rsplit("```").next().unwrap_or(section);
+    let mut all = std::collections::BTreeSet::new();
+    keys(doc, &mut all);
+    all.into_iter()
+        .filter(|k| {
+            ![
+                format!("`{k}`"),
+                format!("`{k}[]`"),
+                format!(".{k}`"),
+                format!(".{k}[]`"),
+                format!("\"{k}\""),
+            ]
+            .iter()
+            .any(|form| section.contains(form.as_str()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

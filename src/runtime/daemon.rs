@@ -136,6 +136,15 @@ pub fn is_engine(info: &ProcInfo) -> bool {
     )
 }
 
+/// What a pid named in a pid file is, for [`crate::policy::daemon::classify_pidfile`]: `None`
+/// when it is gone, `Some(true)` for a live container engine, `Some(false)` for anything else —
+/// a zombie included: dockerd's start-up check (`kill(pid, 0)`) still sees a zombie and refuses
+/// to start, and a zombie serves nothing, so its pid file is stale.
+pub fn pidfile_probe(pid: i32) -> Option<bool> {
+    let info = host::proc_info(pid)?;
+    Some(!matches!(info.state, 'Z' | 'X' | 'x') && is_engine(&info))
+}
+
 fn describe(info: ProcInfo, found_by: &'static str) -> DaemonProcess {
     let paths = paths_from(&info.cmdline, None);
     let pidfile_pid = read_pidfile(&paths.pidfile);

@@ -179,11 +179,86 @@ pub fn process_table() -> Vec<ProcRow> {
         .collect()
 }
 
+/// A process's state as a judge of "can it accept" needs it, read fresh: state letter, wchan,
+/// parent, start time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProcState {
+    pub state: char,
+    pub wchan: Option<String>,
+    pub ppid: i32,
+    pub start_ticks: u64,
+}
+
+/// Reads `/proc/<pid>/stat` and `wchan` (neither takes the process's memory lock, so a process
+/// in D does not block them). `None` when it is gone.
+pub fn proc_state(pid: i32) -> Option<ProcState> {
+    let p = Process::new(pid).ok()?;
+    let st = p.stat().ok()?;
+    Some(ProcState {
+        state: st.state,
+        wchan: p.wchan().ok().filter(|w| !w.is_empty() && w != "0"),
+        ppid: st.ppid,
+        start_ticks: st.starttime,
+    })
+}
+
+/// A check's clock, read once per check: now, and the boot time that turns a process's start
+/// time (clock ticks since boot) into an age.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcClock {
+    /// Seconds since the epoch.
+    pub now: f64,
+    boot_s: Option<f64>,
+    ticks_per_s: u64,
+}
+
+impl ProcClock {
+    /// Reads the clock, and the boot time from /proc/stat under `deadline`.
+    pub async fn read(deadline: Duration) -> ProcClock {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let boot_s = super::blocking(deadline, || procfs::boot_time_secs().ok())
+            .await
+            .flatten()
+            .map(|b| b as f64);
+        ProcClock {
+            now,
+            boot_s,
+            ticks_per_s: procfs::ticks_per_second(),
+        }
+    }
+
+    /// Seconds a process started `start_ticks` after boot has run; `None` without a boot time.
+    pub fn age_s(&self, start_ticks: u64) -> Option<f64> {
+        let boot = self.boot_s?;
+        Some(crate::policy::processes::age_s(
+            start_ticks,
+            boot,
+            self.ticks_per_s,
+            self.now,
+        ))
+    }
+}
+
 /// The comm name of a process, cheaply.
 pub fn comm(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|s| s.trim_end().to_string())
+}
+
+/// Whether two unix socket paths name the same socket, allowing for symlinked directories
+/// (`/var/run` → `/run`). Touches the filesystem: call it through [`super::blocking`].
+pub fn same_socket(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    let canon = |p: &Path| {
+        let dir = p.parent().and_then(|d| std::fs::canonicalize(d).ok())?;
+        Some(dir.join(p.file_name()?))
+    };
+    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// All pids in /proc.

@@ -1,6 +1,7 @@
 //! The runtime core: the only code that talks to the outside world — the engine API, /proc,
 //! the kernel, the data root on disk. Commands ask it; they never call these directly.
 
+pub mod containerd;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
@@ -9,6 +10,7 @@ pub mod host;
 pub mod http;
 pub mod inventory;
 pub mod net;
+pub mod sockdiag;
 pub mod storage;
 
 use std::time::Duration;

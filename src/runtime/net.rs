@@ -11,15 +11,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use procfs::net::{TcpNetEntry, TcpState, UdpNetEntry, UdpState};
-use procfs::process::{FDTarget, Process};
-use serde::Serialize;
+use procfs::process::Process;
+use serde::{Deserialize, Serialize};
 
 use super::host::{pids, user_names};
 
 /// A socket's transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
@@ -66,8 +67,9 @@ pub struct Listener {
     /// The socket's owner as the kernel records it (the uid of the process that created it),
     /// seen from dockhand's user namespace.
     pub uid: u32,
-    /// `uid`'s name in /etc/passwd; `None` when it has no entry there.
-    pub user: Option<String>,
+    /// `uid`'s name in /etc/passwd; `None` when it has no entry there. Shared: thousands of
+    /// sockets have a handful of owners.
+    pub user: Option<Arc<str>>,
     /// The processes holding the socket (several after a fork); empty when none could be seen.
     pub pids: Vec<i32>,
 }
@@ -102,6 +104,11 @@ impl ListenerTable {
 fn netns_of(pid: &str) -> Option<u64> {
     let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
     parse_ns_link(&link.to_string_lossy())
+}
+
+/// The inode of `pid`'s network namespace; `None` when it is gone or not ours to read.
+pub fn netns_of_pid(pid: i32) -> Option<u64> {
+    netns_of(&pid.to_string())
 }
 
 /// `net:[4026531840]` → 4026531840.
@@ -165,6 +172,10 @@ fn read_tables(p: Option<&Process>) -> [(&'static str, TableRead); 4] {
 
 /// Reads every TCP and UDP listener on the host, in every network namespace, with its owners.
 /// Synchronous and possibly slow on a huge host: run it through [`super::blocking`].
+///
+/// Each namespace is read once: through sock_diag ([`super::sockdiag`], as root), else — not
+/// root, or an old kernel — from its four /proc tables. Then one pass over every process's fds
+/// maps the sockets' inodes to their owners.
 pub fn listeners() -> ListenerTable {
     let mut table = ListenerTable::default();
     let host_ns = netns_of("self").unwrap_or(0);
@@ -178,7 +189,10 @@ pub fn listeners() -> ListenerTable {
             namespaces.entry(ns).or_insert(pid);
         }
     }
-    let users = user_names();
+    let users: HashMap<u32, Arc<str>> = user_names()
+        .into_iter()
+        .map(|(uid, name)| (uid, Arc::from(name)))
+        .collect();
     let mut by_inode: HashMap<u64, usize> = HashMap::new();
     let mut add = |table: &mut ListenerTable, ns: u64, rows: Vec<Row>| {
         for r in rows {
@@ -200,59 +214,142 @@ pub fn listeners() -> ListenerTable {
             });
         }
     };
-    for (v, read) in read_tables(None) {
-        match read {
-            Ok(rows) => add(&mut table, host_ns, rows),
-            // No IPv6 in the kernel: no tcp6/udp6 file, nothing to read.
-            Err(procfs::ProcError::NotFound(_)) if v.ends_with('6') => {}
-            Err(e) => table.errors.push(format!("host /proc/net/{v}: {e}")),
+    let order: Vec<(u64, Option<i32>)> = std::iter::once((host_ns, None))
+        .chain(namespaces.iter().map(|(&ns, &pid)| (ns, Some(pid))))
+        .collect();
+    let pids_in: Vec<Option<i32>> = order.iter().map(|(_, p)| *p).collect();
+    // The dumps run on their own thread while this one reads every process's fds.
+    let pending = super::sockdiag::start(&pids_in);
+    let mut owners_of: HashMap<u64, Vec<i32>> = HashMap::new();
+    for &pid in &all {
+        match socket_inodes(pid) {
+            FdScan::Sockets(inodes) => {
+                for ino in inodes {
+                    let v = owners_of.entry(ino).or_default();
+                    if !v.contains(&pid) {
+                        v.push(pid);
+                    }
+                }
+            }
+            FdScan::Unreadable => table.unreadable += 1,
+            FdScan::Gone => {}
         }
     }
-    table.namespaces = 1;
-    for (&ns, &pid) in &namespaces {
-        let Ok(p) = Process::new(pid) else { continue };
+    let diag = pending.wait();
+    for ((ns, pid), dumped) in order.into_iter().zip(diag) {
+        if let Ok(socks) = dumped {
+            let rows = socks
+                .into_iter()
+                .map(|d| Row {
+                    proto: d.proto,
+                    local: d.local,
+                    uid: d.uid,
+                    inode: d.inode,
+                })
+                .collect();
+            add(&mut table, ns, rows);
+            table.namespaces += 1;
+            continue;
+        }
+        let proc = match pid {
+            Some(pid) => match Process::new(pid) {
+                Ok(p) => Some(p),
+                // Gone since the scan: its namespace may have gone with it.
+                Err(_) => continue,
+            },
+            None => None,
+        };
         let mut read_any = false;
-        for (v, read) in read_tables(Some(&p)) {
+        for (v, read) in read_tables(proc.as_ref()) {
             match read {
                 Ok(rows) => {
                     read_any = true;
                     add(&mut table, ns, rows);
                 }
+                // No IPv6 in the kernel: no tcp6/udp6 file, nothing to read.
                 Err(procfs::ProcError::NotFound(_)) => {}
-                Err(e) => table
-                    .errors
-                    .push(format!("/proc/{pid}/net/{v} (netns {ns}): {e}")),
+                Err(e) => table.errors.push(match pid {
+                    None => format!("host /proc/net/{v}: {e}"),
+                    Some(pid) => format!("/proc/{pid}/net/{v} (netns {ns}): {e}"),
+                }),
             }
         }
-        if read_any {
+        if read_any || pid.is_none() {
             table.namespaces += 1;
         }
     }
-    if table.listeners.is_empty() {
-        return table;
-    }
-    for pid in all {
-        let Ok(p) = Process::new(pid) else { continue };
-        let fds = match p.fd() {
-            Ok(fds) => fds,
-            Err(procfs::ProcError::PermissionDenied(_)) => {
-                table.unreadable += 1;
-                continue;
-            }
-            // Gone, or a kernel thread without an fd table.
-            Err(_) => continue,
-        };
-        for fd in fds.flatten() {
-            if let FDTarget::Socket(ino) = fd.target
-                && let Some(&i) = by_inode.get(&ino)
-                && let Some(l) = table.listeners.get_mut(i)
-                && !l.pids.contains(&pid)
-            {
-                l.pids.push(pid);
-            }
+    for l in &mut table.listeners {
+        if let Some(pids) = owners_of.remove(&l.inode) {
+            l.pids = pids;
         }
     }
     table
+}
+
+/// What a process's fd table showed.
+enum FdScan {
+    /// The inodes of the sockets it holds.
+    Sockets(Vec<u64>),
+    /// Not ours to read (not root): its sockets' owners stay unknown.
+    Unreadable,
+    /// Gone mid-scan, or a kernel thread with no fd table.
+    Gone,
+}
+
+/// `socket:[12345]` → 12345.
+pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The socket inodes among `pid`'s fds: one `readlinkat` per fd relative to the open fd
+/// directory (no path walk from /, no stat).
+fn socket_inodes(pid: i32) -> FdScan {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = format!("/proc/{pid}/fd");
+    let (entries, handle) = match (std::fs::read_dir(&dir), std::fs::File::open(&dir)) {
+        (Ok(e), Ok(h)) => (e, h),
+        (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return FdScan::Unreadable;
+        }
+        _ => return FdScan::Gone,
+    };
+    let mut out = Vec::new();
+    let mut denied = false;
+    let mut name = Vec::with_capacity(16);
+    let mut buf = [0u8; 64];
+    for e in entries.flatten() {
+        name.clear();
+        name.extend_from_slice(e.file_name().as_bytes());
+        name.push(0);
+        // SAFETY: `name` is NUL-terminated, `buf` is ours and its length is passed; the
+        // directory fd stays open for the call.
+        let n = unsafe {
+            nix::libc::readlinkat(
+                handle.as_raw_fd(),
+                name.as_ptr().cast(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            // Listing is allowed and reading is not: pid 1 under some sandboxes.
+            if std::io::Error::last_os_error().raw_os_error() == Some(nix::libc::EACCES) {
+                denied = true;
+            }
+            continue;
+        }
+        // A target longer than the buffer is a path, not "socket:[…]": cut, and no match.
+        if let Some(ino) = buf.get(..n as usize).and_then(parse_socket_link) {
+            out.push(ino);
+        }
+    }
+    if denied && out.is_empty() {
+        FdScan::Unreadable
+    } else {
+        FdScan::Sockets(out)
+    }
 }
 
 /// What a `docker-proxy` command line says it forwards.
@@ -430,6 +527,38 @@ mod tests {
     }
 
     #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[4026]"), Some(4026));
+        assert_eq!(parse_socket_link(b"pipe:[4026]"), None);
+        assert_eq!(parse_socket_link(b"/dev/null"), None);
+        assert_eq!(parse_socket_link(b"socket:[x]"), None);
+    }
+
+    #[test]
+    fn the_proc_tables_and_sock_diag_agree() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let (la, ua) = (l.local_addr().expect("addr"), u.local_addr().expect("addr"));
+        let mut from_proc: Vec<(Proto, SocketAddr, u64)> = read_tables(None)
+            .into_iter()
+            .filter_map(|(_, r)| r.ok())
+            .flatten()
+            .map(|r| (r.proto, r.local, r.inode))
+            .collect();
+        let mut from_diag: Vec<(Proto, SocketAddr, u64)> =
+            match super::super::sockdiag::in_namespaces(&[None]).pop() {
+                Some(Ok(v)) => v.into_iter().map(|d| (d.proto, d.local, d.inode)).collect(),
+                other => panic!("sock_diag in our own namespace: {other:?}"),
+            };
+        for v in [&mut from_proc, &mut from_diag] {
+            v.retain(|(_, a, _)| *a == la || *a == ua);
+            v.sort();
+        }
+        assert_eq!(from_proc.len(), 2, "{from_proc:?}");
+        assert_eq!(from_proc, from_diag);
+    }
+
+    #[test]
     fn namespace_links() {
         assert_eq!(parse_ns_link("net:[4026531840]"), Some(4026531840));
         assert_eq!(parse_ns_link("mnt:[1]"), None);
@@ -471,7 +600,9 @@ mod tests {
         let found = find(&t, Proto::Udp, addr).expect("our UDP socket is listed");
         assert!(found.pids.contains(&me()), "{found:?}");
         assert_eq!(found.uid, my_uid(), "{found:?}");
-        let want = super::super::host::user_names().get(&my_uid()).cloned();
+        let want: Option<Arc<str>> = super::super::host::user_names()
+            .get(&my_uid())
+            .map(|n| Arc::from(n.as_str()));
         assert!(want.is_some(), "this test's user has no /etc/passwd entry");
         assert_eq!(found.user, want, "{found:?}");
         assert!(find(&t, Proto::Tcp, addr).is_none(), "{t:?}");

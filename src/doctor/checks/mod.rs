@@ -192,44 +192,8 @@ impl Ctx<'_> {
     }
 }
 
-/// A check's clock, read once per check: now, and the boot time that turns a process's start
-/// time (clock ticks since boot) into an age.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcClock {
-    /// Seconds since the epoch.
-    pub now: f64,
-    boot_s: Option<f64>,
-    ticks_per_s: u64,
-}
-
-impl ProcClock {
-    /// Reads the clock, and the boot time from /proc/stat under `deadline`.
-    pub async fn read(deadline: Duration) -> ProcClock {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let boot_s = crate::runtime::blocking(deadline, || procfs::boot_time_secs().ok())
-            .await
-            .flatten()
-            .map(|b| b as f64);
-        ProcClock {
-            now,
-            boot_s,
-            ticks_per_s: procfs::ticks_per_second(),
-        }
-    }
-
-    /// Seconds a process started `start_ticks` after boot has run; `None` without a boot time.
-    pub fn age_s(&self, start_ticks: u64) -> Option<f64> {
-        let boot = self.boot_s?;
-        Some(crate::policy::processes::age_s(
-            start_ticks,
-            boot,
-            self.ticks_per_s,
-            self.now,
-        ))
-    }
-}
+/// Process ages from start ticks (moved to the runtime core, which reads the clock and /proc).
+pub use crate::runtime::host::ProcClock;
 
 /// `"12.3 ms"` for sentences.
 pub(crate) fn ms(d: Duration) -> String {

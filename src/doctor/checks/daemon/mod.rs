@@ -22,7 +22,7 @@ use crate::doctor::{Finding, Fix, Status};
 use crate::facts::Gap;
 use crate::policy::daemon::{PidfileState, classify_pidfile};
 use crate::runtime::blocking;
-use crate::runtime::daemon::{Located, ServiceManager, is_engine};
+use crate::runtime::daemon::{Located, ServiceManager, pidfile_probe};
 use crate::runtime::host::{self, ProcInfo};
 
 pub fn probes() -> Vec<Probe> {
@@ -103,9 +103,7 @@ async fn read_pidfile(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.to_string()),
         };
-        let state = classify_pidfile(content, daemon, |pid| {
-            host::proc_info(pid).map(|i| is_engine(&i))
-        });
+        let state = classify_pidfile(content, daemon, pidfile_probe);
         let named = state.named_pid().and_then(host::proc_info);
         (state, named)
     })

@@ -42,14 +42,7 @@ fn short(id: &str) -> &str {
 
 /// The same socket path, allowing for symlinks (`/var/run` → `/run`). Touches the filesystem.
 fn same_socket(a: &Path, b: &Path) -> bool {
-    if a == b {
-        return true;
-    }
-    let canon = |p: &Path| {
-        let dir = p.parent().and_then(|d| std::fs::canonicalize(d).ok())?;
-        Some(dir.join(p.file_name()?))
-    };
-    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
+    crate::runtime::host::same_socket(a, b)
 }
 
 /// The process is still there, the same one (pid and start time), and in one of `states`.

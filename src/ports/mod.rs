@@ -1,0 +1,416 @@
+//! `dockhand ports`: who holds every port — each listening TCP and UDP socket of the host, in
+//! every network namespace, with its owners, user, container and status — and
+//! `dockhand ports free PORT`, which explains who holds a port and frees it: a leaked
+//! docker-proxy is terminated, a container is stopped, a foreign process only with
+//! `--force-foreign`, a process stuck in the kernel never. See docs/ports.md.
+
+pub mod free;
+pub mod survey;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::actions::{self, ActorOptions, ApplyOptions, ProcTarget};
+use crate::cli::{Format, Settings};
+use crate::exit::ExitCode;
+use crate::facts::Facts;
+use crate::policy::ports::{AfterFree, after_free};
+use crate::report::ports::{After, FreeDoc, NowHolder, PortsDoc};
+use crate::report::{self, Style};
+use crate::runtime::engine::Engine;
+use crate::runtime::net::Proto;
+use crate::shutdown::Shutdown;
+
+use free::{FreeOptions, FreePlan, plan_free};
+use survey::{Survey, SurveyOptions, row_is_about, survey};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PortsArgs {
+    #[command(subcommand)]
+    pub action: Option<PortsAction>,
+
+    /// Only listeners on this port (any protocol, any network namespace)
+    #[arg(long, value_name = "N", value_parser = parse_port)]
+    pub port: Option<u16>,
+
+    /// Only what belongs to this container (name or id prefix), and what blocks its published
+    /// ports
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+impl PortsArgs {
+    /// Only `ports free --apply` changes anything.
+    pub fn mutates(&self) -> bool {
+        matches!(&self.action, Some(PortsAction::Free(f)) if f.apply)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortsAction {
+    /// Explain who holds PORT and free it: a leaked docker-proxy is terminated, a container is
+    /// stopped, a process that is not Docker's only with --force-foreign; a process stuck in
+    /// the kernel (D) cannot be. Dry run unless --apply; then says whether the port is free
+    Free(FreeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtoArg {
+    Tcp,
+    Udp,
+}
+
+impl From<ProtoArg> for Proto {
+    fn from(p: ProtoArg) -> Proto {
+        match p {
+            ProtoArg::Tcp => Proto::Tcp,
+            ProtoArg::Udp => Proto::Udp,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FreeArgs {
+    /// The port to free, in the host's network namespace (1-65535)
+    #[arg(value_name = "PORT", value_parser = parse_port)]
+    pub port: u16,
+
+    /// Only the TCP or only the UDP listener [default: both]
+    #[arg(long, value_enum)]
+    pub proto: Option<ProtoArg>,
+
+    /// Act on the plan: terminate, stop, then check that the port is free. Without it nothing
+    /// is changed
+    #[arg(long)]
+    pub apply: bool,
+
+    /// Also terminate a holder that is not Docker's (SIGTERM, then SIGKILL after --grace)
+    #[arg(long)]
+    pub force_foreign: bool,
+
+    /// How long a process gets after SIGTERM before SIGKILL: 10s, 1.5s, 500ms, 1m
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub grace: String,
+
+    /// How long a container gets to stop before the engine kills it, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub stop_timeout: u32,
+
+    /// Save the dry run's plan to FILE, to apply it later with --apply --plan FILE
+    #[arg(long, value_name = "FILE", conflicts_with = "apply")]
+    pub plan_out: Option<PathBuf>,
+
+    /// Apply this saved plan — exactly its steps, each re-checked just before it acts —
+    /// instead of planning anew
+    #[arg(long, value_name = "FILE", requires = "apply")]
+    pub plan: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// A port number, 1-65535, with a sentence when it is not one.
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n @ 1..=65535) => Ok(n as u16),
+        _ => Err(format!("{s:?} is not a port number; use 1-65535")),
+    }
+}
+
+/// The survey's thresholds, from the catalog and the config file: the same as doctor's.
+pub fn survey_options(settings: &Settings) -> SurveyOptions {
+    let th = |check: &str, name: &str| settings.config.threshold(&settings.catalog, check, name);
+    SurveyOptions {
+        d_state_samples: th("ports.stuck", "d_state_samples").max(1.0) as u32,
+        proxy_grace_s: th("ports.leaked-proxy", "grace_seconds"),
+    }
+}
+
+pub async fn run(settings: &Settings, args: &PortsArgs, shutdown: &Shutdown) -> ExitCode {
+    match &args.action {
+        Some(PortsAction::Free(f)) => free_port(settings, f, shutdown).await,
+        None => list(settings, args).await,
+    }
+}
+
+fn style(settings: &Settings) -> Style {
+    settings.style()
+}
+
+async fn take_survey(settings: &Settings, facts: &Facts) -> Result<Survey, ExitCode> {
+    survey(facts, &survey_options(settings)).await.map_err(|g| {
+        eprintln!("dockhand: cannot read this host's sockets: {g}");
+        ExitCode::Unavailable
+    })
+}
+
+async fn list(settings: &Settings, args: &PortsArgs) -> ExitCode {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let mut s = match take_survey(settings, &facts).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(p) = args.port {
+        s.rows.retain(|r| r.port == p);
+    }
+    if let Some(c) = &args.container {
+        if !s.engine {
+            s.notes.push(format!(
+                "--container {c}: containers could not be named, so nothing matches"
+            ));
+        }
+        s.rows.retain(|r| row_is_about(r, c));
+    }
+    let rows = std::mem::take(&mut s.rows);
+    let doc = PortsDoc::new(
+        &s,
+        rows,
+        settings.endpoint.to_string(),
+        started_at,
+        t0.elapsed(),
+        args.port,
+        args.container.clone(),
+    );
+    report::emit(|out| match args.format {
+        Format::Table => report::ports::table(&doc, style(settings), out),
+        Format::Json => report::ports::json(&doc, out),
+    })
+    .unwrap_or(ExitCode::Ok)
+}
+
+/// Who holds the port now: (pid, start ticks, comm, listener), from a fresh survey of the
+/// sockets only.
+async fn holders_now(
+    settings: &Settings,
+    port: u16,
+    proto: Option<Proto>,
+) -> Option<Vec<NowHolder>> {
+    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let table = facts.listeners().await.ok()?;
+    let found: Vec<(i32, Proto, IpAddr)> = table
+        .listeners
+        .iter()
+        .filter(|l| l.host_ns && l.port == port && proto.is_none_or(|p| p == l.proto))
+        .flat_map(|l| l.pids.iter().map(move |p| (*p, l.proto, l.address)))
+        .collect();
+    let unseen = table.listeners.iter().any(|l| {
+        l.host_ns && l.port == port && proto.is_none_or(|p| p == l.proto) && l.pids.is_empty()
+    });
+    crate::runtime::blocking(settings.timeout, move || {
+        let mut out: Vec<NowHolder> = found
+            .into_iter()
+            .map(|(pid, proto, address)| {
+                let st = crate::runtime::host::proc_state(pid);
+                NowHolder {
+                    pid: Some(pid),
+                    start_ticks: st.as_ref().map_or(0, |s| s.start_ticks),
+                    comm: crate::runtime::host::comm(pid).unwrap_or_default(),
+                    proto,
+                    address,
+                }
+            })
+            .collect();
+        if unseen && out.is_empty() {
+            out.push(NowHolder {
+                pid: None,
+                start_ticks: 0,
+                comm: String::new(),
+                proto: proto.unwrap_or(Proto::Tcp),
+                address: IpAddr::from([0, 0, 0, 0]),
+            });
+        }
+        out
+    })
+    .await
+}
+
+/// Checks the port after acting: polls until it is free (or `settle` passed), then once more a
+/// moment later, to catch a supervisor that takes it again at once.
+async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Proto>) -> After {
+    const SETTLE: Duration = Duration::from_secs(3);
+    const RECHECK: Duration = Duration::from_millis(300);
+    let deadline = Instant::now() + SETTLE;
+    let judge = |now: &[NowHolder]| {
+        let ids: Vec<(i32, u64)> = now
+            .iter()
+            .map(|h| (h.pid.unwrap_or(0), h.start_ticks))
+            .collect();
+        after_free(&fp.before, &ids)
+    };
+    loop {
+        let Some(now) = holders_now(settings, port, proto).await else {
+            return After {
+                verdict: None,
+                holders: Vec::new(),
+            };
+        };
+        let v = judge(&now);
+        if v == AfterFree::Free {
+            tokio::time::sleep(RECHECK).await;
+            let again = holders_now(settings, port, proto).await.unwrap_or_default();
+            return After {
+                verdict: Some(judge(&again)),
+                holders: again,
+            };
+        }
+        if v == AfterFree::TakenAgain || Instant::now() >= deadline {
+            return After {
+                verdict: Some(v),
+                holders: now,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) -> ExitCode {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let grace = match crate::cli::parse_duration(&args.grace) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "dockhand: {}",
+                e.to_string().replace("--timeout", "--grace")
+            );
+            return ExitCode::Usage;
+        }
+    };
+    let subject = args.port.to_string();
+    let saved = match &args.plan {
+        Some(path) => match actions::saved_plan::load(path, "ports free", Some(&subject)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return ExitCode::Usage;
+            }
+        },
+        None => None,
+    };
+    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let s = match take_survey(settings, &facts).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = FreeOptions {
+        port: args.port,
+        proto: args.proto.map(Proto::from),
+        force_foreign: args.force_foreign,
+        grace,
+        stop_timeout_s: args.stop_timeout,
+        proxy_grace_s: survey_options(settings).proxy_grace_s,
+    };
+    let mut notes = s.notes.clone();
+    let plan_opts = opts.clone();
+    let Some(mut fp) = crate::runtime::blocking(settings.timeout * 2, move || {
+        plan_free(&s, &plan_opts, ProcTarget::capture)
+    })
+    .await
+    else {
+        eprintln!(
+            "dockhand: reading the holders of port {} took longer than {}",
+            args.port,
+            crate::util::human_duration(settings.timeout * 2)
+        );
+        return ExitCode::Unavailable;
+    };
+    notes.append(&mut fp.notes);
+    if let (Some(saved), Some(path)) = (&saved, &args.plan) {
+        notes.push(format!(
+            "applying the plan saved in {} at {} ({} steps), each step re-checked; the holders above are as seen now",
+            path.display(),
+            saved.created_at,
+            saved.steps.len()
+        ));
+        fp.plan = saved.plan();
+    }
+    let endpoint = settings.endpoint.to_string();
+    let mut doc = FreeDoc::new(&opts, endpoint.clone(), started_at, args.apply, &fp);
+    if !args.apply {
+        if let Some(path) = &args.plan_out {
+            let sp = actions::saved_plan::SavedPlan::new(
+                "ports free",
+                Some(subject),
+                &endpoint,
+                &fp.plan,
+            );
+            if let Err(e) = actions::saved_plan::save(path, &sp) {
+                eprintln!("dockhand: cannot write --plan-out {}: {e}", path.display());
+                return ExitCode::Usage;
+            }
+            notes.push(format!("plan saved to {}", path.display()));
+        }
+        let code = if fp.refused() {
+            ExitCode::Refused
+        } else {
+            ExitCode::Ok
+        };
+        doc.finish(code, notes, t0.elapsed());
+        return emit_free(settings, args, &doc).unwrap_or(code);
+    }
+    let engine = facts.engine().clone();
+    crate::app::mutating(
+        &settings.state_dir,
+        &engine,
+        shutdown,
+        "ports free",
+        ActorOptions::default(),
+        async |actor: &actions::Actor| {
+            let r = actions::apply(&fp.plan, actor, &ApplyOptions::default()).await;
+            doc.steps = report::acting::applied(&r.steps, &fp.plan);
+            for e in &r.journal_errors {
+                notes.push(format!("the journal could not record an outcome: {e}"));
+            }
+            if !r.interrupted && !fp.before.is_empty() {
+                doc.after = Some(verify(settings, &fp, args.port, opts.proto).await);
+            }
+            let freed = doc
+                .after
+                .as_ref()
+                .is_none_or(|a| a.verdict == Some(AfterFree::Free));
+            let code = if fp.refused() {
+                ExitCode::Refused
+            } else if r.failed() || !freed {
+                ExitCode::Failed
+            } else {
+                ExitCode::Ok
+            };
+            doc.finish(code, std::mem::take(&mut notes), t0.elapsed());
+            emit_free(settings, args, &doc).unwrap_or(code)
+        },
+    )
+    .await
+}
+
+fn emit_free(settings: &Settings, args: &FreeArgs, doc: &FreeDoc) -> Option<ExitCode> {
+    report::emit(|out| match args.format {
+        Format::Table => report::ports::free_table(doc, style(settings), out),
+        Format::Json => report::ports::free_json(doc, out),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_with_a_sentence() {
+        assert_eq!(parse_port("8080"), Ok(8080));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        for bad in ["0", "65536", "http", "-1", ""] {
+            let e = parse_port(bad).expect_err(bad);
+            assert!(e.contains("1-65535") && e.contains(bad), "{e}");
+        }
+    }
+}

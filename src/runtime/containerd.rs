@@ -1,0 +1,262 @@
+//! What containerd runs: the task ids of one namespace, for deciding whether a shim Docker does
+//! not know is also unknown to containerd (only then may `dockhand reap --shims` end it:
+//! containerd#768).
+//!
+//! Asked two ways, under one deadline: containerd itself (`ctr --address SOCK -n NS tasks ls
+//! -q`), else — when containerd does not answer or `ctr` is missing — its state directory, where
+//! the v2 runtime keeps one bundle directory per task (`<state>/io.containerd.runtime.v2.task/
+//! <ns>/<id>`) and from which a restarted containerd re-adopts its shims. When neither can be
+//! read the answer is an error that says why, and no shim is called unknown to containerd.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// containerd's tasks in one namespace, and where the list came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskList {
+    pub ids: HashSet<String>,
+    /// `ctr` (containerd answered) or `state-dir` (its bundle directories, at `path`).
+    pub source: &'static str,
+    /// The state directory read, for `state-dir`.
+    pub path: Option<PathBuf>,
+}
+
+/// The v2 runtime's bundle directory of `namespace` for the containerd listening at `address`:
+/// a containerd started by dockerd keeps its socket at `<exec-root>/containerd/containerd.sock`
+/// and its state in `<exec-root>/containerd/daemon`; a system containerd keeps both in
+/// `/run/containerd`. The first that exists.
+pub fn bundle_dirs(address: &Path, namespace: &str) -> Vec<PathBuf> {
+    let Some(dir) = address.parent() else {
+        return Vec::new();
+    };
+    [dir.join("daemon"), dir.to_path_buf()]
+        .into_iter()
+        .map(|state| state.join("io.containerd.runtime.v2.task").join(namespace))
+        .collect()
+}
+
+/// Parses `ctr tasks ls -q`: one task id per line.
+pub fn parse_task_ids(out: &str) -> HashSet<String> {
+    out.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Asks containerd for its tasks in `namespace`, within `deadline` in all.
+pub async fn tasks(
+    address: &Path,
+    namespace: &str,
+    deadline: Duration,
+) -> Result<TaskList, String> {
+    let started = std::time::Instant::now();
+    let ctr_err = match ask_ctr(address, namespace, deadline).await {
+        Ok(ids) => {
+            return Ok(TaskList {
+                ids,
+                source: "ctr",
+                path: None,
+            });
+        }
+        Err(e) => e,
+    };
+    let left = deadline
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(200));
+    let dirs = bundle_dirs(address, namespace);
+    let read = super::blocking(left, move || {
+        for d in dirs {
+            match std::fs::read_dir(&d) {
+                Ok(rd) => {
+                    let ids = rd
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
+                    return Ok((ids, d));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", d.display())),
+            }
+        }
+        Err("no state directory of the v2 runtime next to its socket".to_string())
+    })
+    .await;
+    match read {
+        Some(Ok((ids, path))) => Ok(TaskList {
+            ids,
+            source: "state-dir",
+            path: Some(path),
+        }),
+        Some(Err(e)) => Err(format!("{ctr_err}; and its state directory: {e}")),
+        None => Err(format!(
+            "{ctr_err}; and reading its state directory took longer than {}",
+            crate::util::human_duration(left)
+        )),
+    }
+}
+
+async fn ask_ctr(
+    address: &Path,
+    namespace: &str,
+    deadline: Duration,
+) -> Result<HashSet<String>, String> {
+    let argv: Vec<String> = vec![
+        "ctr".into(),
+        "--address".into(),
+        address.display().to_string(),
+        "--namespace".into(),
+        namespace.into(),
+        // ctr's own bound on dialling: a socket nobody listens on must not eat the deadline.
+        "--connect-timeout".into(),
+        format!("{}ms", (deadline.as_millis() / 2).max(100)),
+        "tasks".into(),
+        "ls".into(),
+        "-q".into(),
+    ];
+    let shown = format!(
+        "ctr --address {} -n {namespace} tasks ls",
+        address.display()
+    );
+    let ran = super::blocking(deadline + Duration::from_secs(1), move || {
+        run_capture(&argv, deadline)
+    })
+    .await;
+    match ran {
+        None
+        | Some(Ok(Captured {
+            timed_out: true, ..
+        })) => Err(format!(
+            "containerd did not answer `{shown}` within {}",
+            crate::util::human_duration(deadline)
+        )),
+        Some(Err(e)) => Err(format!("cannot run `{shown}`: {e}")),
+        Some(Ok(c)) if c.status == Some(0) => Ok(parse_task_ids(&c.stdout)),
+        Some(Ok(c)) => {
+            let line = c.stderr.lines().last().unwrap_or("").trim().to_string();
+            Err(format!(
+                "containerd did not list its tasks (`{shown}`: {})",
+                if line.is_empty() {
+                    "no output".to_string()
+                } else {
+                    crate::util::sanitize(&line)
+                }
+            ))
+        }
+    }
+}
+
+/// What a bounded command printed.
+struct Captured {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+    timed_out: bool,
+}
+
+/// Runs `argv` with stdin closed, capturing its output, killing it when it overruns
+/// `deadline`. Synchronous: call it through [`super::blocking`].
+fn run_capture(argv: &[String], deadline: Duration) -> std::io::Result<Captured> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let end = std::time::Instant::now() + deadline;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if std::time::Instant::now() >= end {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Captured {
+        status: status.code(),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        timed_out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_from_ctr() {
+        let got = parse_task_ids("abc\n\n  def  \n");
+        assert_eq!(got, ["abc", "def"].iter().map(|s| s.to_string()).collect());
+        assert!(parse_task_ids("").is_empty());
+    }
+
+    #[test]
+    fn bundle_dirs_for_docker_and_system_containerd() {
+        let got = bundle_dirs(
+            Path::new("/var/run/docker/containerd/containerd.sock"),
+            "moby",
+        );
+        assert_eq!(
+            got,
+            [
+                "/var/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby",
+                "/var/run/docker/containerd/io.containerd.runtime.v2.task/moby"
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_socket_falls_back_to_the_state_dir_or_says_why() {
+        let dir = std::env::temp_dir().join(format!("dockhand-ctrd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sock = dir.join("containerd.sock");
+        let err = tasks(&sock, "moby", Duration::from_secs(2))
+            .await
+            .expect_err("nothing to read");
+        assert!(err.contains("state directory"), "{err}");
+        let bundles = dir.join("daemon/io.containerd.runtime.v2.task/moby");
+        std::fs::create_dir_all(bundles.join("c1")).expect("mkdir");
+        let got = tasks(&sock, "moby", Duration::from_secs(2))
+            .await
+            .expect("state dir");
+        assert_eq!(got.source, "state-dir");
+        assert!(got.ids.contains("c1"), "{got:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
