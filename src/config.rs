@@ -27,6 +27,23 @@ pub struct Config {
     /// check id → threshold name → value.
     pub thresholds: BTreeMap<String, BTreeMap<String, f64>>,
     pub disabled: Vec<String>,
+    /// `[recover]`: how `dockhand recover` starts a daemon no service manager runs.
+    pub recover: RecoverConfig,
+}
+
+/// The `[recover]` section:
+///
+/// ```toml
+/// [recover]
+/// start_cmd = ["dockerd", "--config-file", "/etc/docker/daemon.json"]   # or one string
+/// log_file = "/var/log/dockerd.log"
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoverConfig {
+    /// The daemon's command line (a string is split as a shell would, without expansions).
+    pub start_cmd: Option<Vec<String>>,
+    /// Where the started daemon's output goes, and where the incident bundle reads its log.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -47,6 +64,15 @@ impl Config {
 struct Raw {
     #[serde(default)]
     checks: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    #[serde(default)]
+    recover: Option<Spanned<RawRecover>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecover {
+    start_cmd: Option<Spanned<toml::Value>>,
+    log_file: Option<PathBuf>,
 }
 
 /// Loads the config: `explicit` must exist; the default path is optional.
@@ -77,6 +103,43 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
         path: Some(path.to_path_buf()),
         ..Config::default()
     };
+    if let Some(r) = raw.recover {
+        let r = r.into_inner();
+        if let Some(cmd) = r.start_cmd {
+            let words = match cmd.get_ref() {
+                toml::Value::String(s) => crate::util::split_words(s)
+                    .map_err(|why| at(cmd.span().start, format!("recover.start_cmd: {why}")))?,
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        at(
+                            cmd.span().start,
+                            "recover.start_cmd must be a list of strings or one string".into(),
+                        )
+                    })?,
+                other => {
+                    return Err(at(
+                        cmd.span().start,
+                        format!(
+                            "recover.start_cmd must be a command line (a string or a list of strings, e.g. [\"dockerd\"]), not {}",
+                            describe(other)
+                        ),
+                    ));
+                }
+            };
+            if words.is_empty() {
+                return Err(at(
+                    cmd.span().start,
+                    "recover.start_cmd is empty; give the daemon's command line, e.g. [\"dockerd\"]"
+                        .into(),
+                ));
+            }
+            cfg.recover.start_cmd = Some(words);
+        }
+        cfg.recover.log_file = r.log_file;
+    }
     for (id, table) in raw.checks {
         let Some(def) = catalog.get(id.get_ref()) else {
             return Err(at(
@@ -251,5 +314,38 @@ mod tests {
         assert!(e.contains("space_critical_percent"), "{e}");
         let e = err("[checks.\"disk.data-root\"]\nspace_warn_percent = 150\n");
         assert!(e.contains("out of range"), "{e}");
+        let e = err("[recover]\nstart_cmd = 3\n");
+        assert!(e.contains(":2:") && e.contains("recover.start_cmd"), "{e}");
+        let e = err("[recover]\nstart = \"dockerd\"\n");
+        assert!(e.contains(":2:") && e.contains("start"), "{e}");
+    }
+
+    #[test]
+    fn the_recover_section() {
+        let c = parse(
+            Path::new("c.toml"),
+            "[recover]\nstart_cmd = \"dockerd --data-root '/srv/my docker'\"\nlog_file = \"/var/log/d.log\"\n",
+            &cat(),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.recover.start_cmd,
+            Some(vec![
+                "dockerd".into(),
+                "--data-root".into(),
+                "/srv/my docker".into()
+            ])
+        );
+        assert_eq!(c.recover.log_file, Some(PathBuf::from("/var/log/d.log")));
+        let c = parse(
+            Path::new("c.toml"),
+            "[recover]\nstart_cmd = [\"dockerd\", \"-D\"]\n",
+            &cat(),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.recover.start_cmd,
+            Some(vec!["dockerd".into(), "-D".into()])
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod host;
 pub mod http;
+pub mod incident;
 pub mod inventory;
 pub mod net;
 pub mod storage;
