@@ -60,11 +60,13 @@ pub fn run(settings: Settings) -> ExitCode {
     code
 }
 
-async fn dispatch(settings: &Settings, _shutdown: &Shutdown) -> ExitCode {
+async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
     match &settings.command {
         Command::Doctor(args) => doctor(settings, args).await,
         Command::Df(args) => df(settings, args).await,
         Command::Journal(args) => journal(settings, args).await,
+        Command::Recover(args) => crate::recover::run(settings, args, shutdown).await,
+        Command::Pull(args) => crate::pull::run(settings, args, shutdown).await,
     }
 }
 
@@ -305,7 +307,7 @@ async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
 
 /// Writes to stdout. A closed pipe (`dockhand doctor | head -1`) ends the run quietly with the
 /// run's own code; any other write error is reported and exits 70.
-fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
+pub fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match f(&mut out).and_then(|()| out.flush()) {

@@ -68,6 +68,13 @@ pub enum Command {
     /// What dockhand did on this host, when and why: every action of every run, with its
     /// outcome, newest last (from the journal in --state-dir)
     Journal(JournalArgs),
+    /// Recover a hung or dead daemon: diagnose it (doctor's tiers), write an incident bundle,
+    /// stop it (service manager, else TERM → TERM → KILL), clean up, start it, verify it.
+    /// Prints the plan unless --apply
+    Recover(crate::recover::RecoverArgs),
+    /// Pull an image with per-layer progress and a stall watchdog: a download that stops is
+    /// abandoned and retried, and (with --recover) the daemon recovered
+    Pull(crate::pull::PullArgs),
 }
 
 impl Command {
@@ -77,6 +84,8 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Df(_) => "df",
             Command::Journal(_) => "journal",
+            Command::Recover(_) => "recover",
+            Command::Pull(_) => "pull",
         }
     }
 
@@ -86,6 +95,7 @@ impl Command {
     pub fn mutates(&self) -> bool {
         match self {
             Command::Doctor(_) | Command::Df(_) | Command::Journal(_) => false,
+            Command::Recover(_) | Command::Pull(_) => true,
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod error;
 pub mod exit;
 pub mod facts;
 pub mod policy;
+pub mod pull;
+pub mod recover;
 pub mod report;
 pub mod runtime;
 pub mod shutdown;

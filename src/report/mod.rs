@@ -6,6 +6,8 @@ pub mod json;
 pub mod nagios;
 pub mod npd;
 pub mod prometheus;
+pub mod pull;
+pub mod recover;
 pub mod table;
 
 use crate::doctor::{Report, Status};
