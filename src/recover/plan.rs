@@ -297,14 +297,14 @@ fn grace_reason(diag: &Diagnosis, grace: Duration) -> String {
     let running = diag.running();
     match diag.live_restore {
         Some(true) => format!(
-            "{} hung; live-restore is on, so the {running} running container{} keep running; grace {}",
-            diag.health.name(),
+            "{}; live-restore is on, so the {running} running container{} keep running; grace {}",
+            diag.need.why(),
             if running == 1 { "" } else { "s" },
             crate::util::human_duration(grace)
         ),
         _ => format!(
-            "{} hung; without live-restore dockerd stops {running} container{} first (shutdown-timeout {} each); grace {}",
-            diag.health.name(),
+            "{}; without live-restore dockerd stops {running} container{} first (shutdown-timeout {} each); grace {}",
+            diag.need.why(),
             if running == 1 { "" } else { "s" },
             crate::util::human_duration(diag.shutdown_timeout),
             crate::util::human_duration(grace)
