@@ -30,3 +30,5 @@ mod formats;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/recover.rs"]
+mod recover;

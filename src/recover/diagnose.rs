@@ -178,8 +178,15 @@ pub fn seen(r: &ContainerRecord) -> ContainerSeen {
     }
 }
 
-/// Diagnoses the daemon behind `facts`.
-pub async fn diagnose(facts: &Facts, catalog: &Catalog, config: &Config) -> Diagnosis {
+/// Diagnoses the daemon behind `facts`. `start_argv`: the command line the daemon is started
+/// with, when known — where a daemon that is not running keeps its files (its pid file, data
+/// root, daemon.json), which the defaults would get wrong.
+pub async fn diagnose(
+    facts: &Facts,
+    catalog: &Catalog,
+    config: &Config,
+    start_argv: Option<&[String]>,
+) -> Diagnosis {
     let endpoint = facts.engine().endpoint().to_string();
     let ((health, probes), located) = tokio::join!(health(facts, catalog, config), facts.located());
     let mut blocker = None;
@@ -213,7 +220,18 @@ pub async fn diagnose(facts: &Facts, catalog: &Catalog, config: &Config) -> Diag
                     "the daemon's process could not be identified: {unreadable} processes' open files are not readable by this user; run as root"
                 ));
             }
-            (None, Some(paths.clone()))
+            let paths = match start_argv {
+                Some(argv) => {
+                    let a = argv.to_vec();
+                    blocking(facts.timeout(), move || {
+                        crate::runtime::daemon::paths_from(&a, None)
+                    })
+                    .await
+                    .unwrap_or_else(|| paths.clone())
+                }
+                None => paths.clone(),
+            };
+            (None, Some(paths))
         }
         Ok(Located::Remote) => {
             blocker = Some(format!(

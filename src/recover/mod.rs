@@ -322,7 +322,8 @@ pub async fn execute(settings: &Settings, opts: &Options, shutdown: &Shutdown) -
     let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
     let facts = Facts::new(engine.clone());
     let mut report = Report::new(opts.apply, engine.endpoint().to_string());
-    let diag = diagnose::diagnose(&facts, &settings.catalog, &settings.config).await;
+    let start_argv = opts.start_cmd.as_ref().map(|(a, _)| a.as_slice());
+    let diag = diagnose::diagnose(&facts, &settings.catalog, &settings.config, start_argv).await;
     report.diagnosis = Some(diag.clone());
     let done = |mut r: Report| {
         r.elapsed = t0.elapsed();
@@ -711,6 +712,13 @@ async fn carry_out(
     }
     // ---- clean (judged now that the old process is gone)
     let old_pid = old.as_ref().map(|p| p.pid);
+    if let Some(paths) = &diag.paths {
+        settle_containerd(
+            &paths.exec_root.join("containerd/containerd.pid"),
+            Duration::from_secs(3),
+        )
+        .await;
+    }
     let d = diag.clone();
     let grace_s = knobs.proxy_grace_s;
     let mut steps = blocking(settings.timeout * 2, move || {
@@ -808,6 +816,47 @@ async fn carry_out(
         report.end(Verdict::Failed, format!("verification failed: {reason}"));
     }
     report
+}
+
+/// The containerd a dockerd supervised dies with it (a parent-death signal) but may take a
+/// moment: waits up to `within` for the process its pid file names to be gone (or a zombie), so
+/// the clean-up judges that file on what is, not on a process about to exit. One that stays is
+/// left alone: the next dockerd adopts it.
+async fn settle_containerd(pidfile: &std::path::Path, within: Duration) {
+    let p = pidfile.to_path_buf();
+    let Some(Some(pid)) = blocking(Duration::from_secs(2), move || {
+        crate::runtime::daemon::read_pidfile(&p)
+    })
+    .await
+    else {
+        return;
+    };
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let alive = blocking(Duration::from_secs(2), move || {
+            crate::actions::process::observe(pid)
+                .is_some_and(|o| o.comm == "containerd" && !matches!(o.state, 'Z' | 'X' | 'x'))
+        })
+        .await
+        .unwrap_or(false);
+        if !alive {
+            return;
+        }
+        // Only an orphan is on its way out; one with a live dockerd parent is that daemon's.
+        let orphan = blocking(Duration::from_secs(2), move || {
+            crate::actions::process::observe(pid)
+                .and_then(|o| crate::actions::process::observe(o.ppid))
+                .is_none_or(|parent| {
+                    parent.comm != "dockerd" || matches!(parent.state, 'Z' | 'X' | 'x')
+                })
+        })
+        .await
+        .unwrap_or(false);
+        if !orphan {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What the verification saw.

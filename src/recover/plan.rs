@@ -398,10 +398,15 @@ pub fn leaked_proxies(
 /// The clean-up steps, judged now that the old process is gone.
 pub fn clean_steps(diag: &Diagnosis, old_pid: Option<i32>, grace_s: f64) -> Vec<Step> {
     let mut steps = Vec::new();
-    if let Some(paths) = &diag.paths
-        && let Some(step) = pidfile_step(&paths.pidfile)
-    {
-        steps.push(step);
+    if let Some(paths) = &diag.paths {
+        if let Some(step) = pidfile_step(&paths.pidfile) {
+            steps.push(step);
+        }
+        if let Some(step) =
+            containerd_pidfile_step(&paths.exec_root.join("containerd/containerd.pid"))
+        {
+            steps.push(step);
+        }
     }
     steps.extend(leaked_proxies(diag, old_pid, grace_s, &process_rows()));
     if let Some(sock) = socket_path(diag)
@@ -439,6 +444,41 @@ pub fn pidfile_step(path: &Path) -> Option<Step> {
         },
         format!(
             "the pid file names pid {pid}, which {what}: dockerd would refuse to start (\"pid file found\")"
+        ),
+    ))
+}
+
+/// Removes the pid file of the containerd dockerd supervises (`<exec-root>/containerd/
+/// containerd.pid`) when it names a pid that is gone, a zombie, or not containerd: dockerd
+/// takes any live pid there for its containerd and waits on that containerd's socket forever.
+/// A KILLed dockerd leaves it behind (its containerd dies with it, and may stay an unreaped
+/// zombie where init does not reap).
+pub fn containerd_pidfile_step(path: &Path) -> Option<Step> {
+    let content = match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    let state = classify_pidfile(content, None, |pid| {
+        host::proc_info(pid).map(|i| i.comm == "containerd" && i.state != 'Z')
+    });
+    if pidfile_repair(&state, None) != PidfileRepair::Remove {
+        return None;
+    }
+    let stamp = FileStamp::of(path).ok()?;
+    let pid = state.named_pid().unwrap_or_default();
+    let what = match host::proc_info(pid) {
+        None => "is gone".to_string(),
+        Some(i) if i.state == 'Z' => format!("is a zombie {} nobody reaped", i.comm),
+        Some(i) => format!("is {}, not containerd", crate::util::sanitize(&i.comm)),
+    };
+    Some(Step::new(
+        Action::RemoveFile {
+            path: path.to_path_buf(),
+            stamp,
+        },
+        format!(
+            "containerd's pid file names pid {pid}, which {what}: dockerd would wait on that containerd's socket forever"
         ),
     ))
 }
