@@ -30,5 +30,7 @@ mod formats;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/pull.rs"]
+mod pull;
 #[path = "it/recover.rs"]
 mod recover;

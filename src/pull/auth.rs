@@ -157,8 +157,9 @@ pub fn header(creds: &Creds, server: &str) -> String {
 }
 
 /// Finds the credentials for `server` (a registry key): reads the config, runs a helper
-/// under `deadline`. `Ok(None)`: pull anonymously.
-pub async fn find(server: &str, deadline: Duration) -> Result<Option<Creds>, String> {
+/// under `deadline`. `Ok(None)`: pull anonymously. With the credentials, where they came from:
+/// "docker config" or "docker-credential-<name>".
+pub async fn find(server: &str, deadline: Duration) -> Result<Option<(Creds, String)>, String> {
     let Some(path) = config_path() else {
         return Ok(None);
     };
@@ -177,7 +178,7 @@ pub async fn find(server: &str, deadline: Duration) -> Result<Option<Creds>, Str
     })?;
     match lookup(&config, server).map_err(|e| format!("{}: {e}", path.display()))? {
         Source::None => Ok(None),
-        Source::Inline(c) => Ok(Some(c)),
+        Source::Inline(c) => Ok(Some((c, "docker config".into()))),
         Source::Helper(name) => {
             let prog = format!("docker-credential-{name}");
             let r = crate::runtime::command::run(
@@ -188,7 +189,7 @@ pub async fn find(server: &str, deadline: Duration) -> Result<Option<Creds>, Str
             .await
             .map_err(|e| format!("the credential helper {e} (named in {})", path.display()))?;
             if r.ok() {
-                return Ok(parse_helper(&r.stdout));
+                return Ok(parse_helper(&r.stdout).map(|c| (c, prog)));
             }
             if r.stdout.contains("credentials not found")
                 || r.stderr.contains("credentials not found")

@@ -75,7 +75,8 @@ pub enum Event {
         schema: &'static str,
         image: String,
         registry: String,
-        /// "none", "config" (the docker config's auths) or "helper:<name>".
+        /// "none", "docker config" (its `auths`) or the helper that gave them
+        /// ("docker-credential-<name>").
         credentials: String,
         stall_after_ms: u64,
         t_ms: u64,
@@ -245,7 +246,7 @@ pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> E
     let server = reference.auth_key().to_string();
     let (creds, credentials) =
         match auth::find(&server, settings.timeout.max(Duration::from_secs(5))).await {
-            Ok(Some(c)) => (Some(c), "docker config".to_string()),
+            Ok(Some((c, from))) => (Some(c), from),
             Ok(None) => (None, "none".to_string()),
             Err(e) => {
                 eprintln!("dockhand: {e}");
