@@ -15,7 +15,7 @@ use super::plan::{DaemonStart, DaemonStop, Manager, Outcome, service_argv};
 use super::process::{self, ProcEnd, ProcLimits, SignalEvent};
 
 /// How long a started daemon must stay up before the start counts as done.
-pub const SETTLE: Duration = Duration::from_millis(500);
+pub const SETTLE: Duration = Duration::from_millis(200);
 
 pub use crate::runtime::command::{Ran, run_bounded};
 

@@ -114,20 +114,23 @@ impl Bundle {
         self.notes.push(s.into());
     }
 
-    /// Everything that can be read before the daemon is touched: the doctor run, /proc, the
-    /// log, and the goroutine dump through the API when it answers. Returns whether the dump
-    /// was had (else the plan's SIGUSR1 must produce it).
-    pub async fn capture(&mut self, diag: &Diagnosis, inp: &Inputs<'_>) -> bool {
+    /// Everything that can be read before the daemon is touched: the doctor run (`doctor`,
+    /// when it was run already, alongside the diagnosis), /proc, the log, and the goroutine
+    /// dump through the API when it answers. Returns whether the dump was had (else the plan's
+    /// SIGUSR1 must produce it).
+    pub async fn capture(
+        &mut self,
+        diag: &Diagnosis,
+        inp: &Inputs<'_>,
+        doctor: Option<Vec<u8>>,
+    ) -> bool {
         let t = inp.facts.timeout();
         let pid = diag.process.as_ref().map(|p| p.pid);
         let doctor = async {
-            let all: Vec<&crate::doctor::catalog::CheckDef> = inp.catalog.checks.iter().collect();
-            let report =
-                crate::doctor::run(inp.facts, inp.source.clone(), inp.catalog, inp.config, &all)
-                    .await;
-            let mut out = Vec::new();
-            let _ = crate::report::json::doctor(&report, &mut out);
-            out
+            match doctor {
+                Some(d) => d,
+                None => doctor_json(inp.facts, inp).await,
+            }
         };
         let proc_text = async {
             match pid {
@@ -319,6 +322,16 @@ impl Bundle {
         }
         v
     }
+}
+
+/// A full doctor run on `facts`, as `dockhand.doctor/v1`. Run alongside the diagnosis (they
+/// share the facts, so a frozen daemon costs one ping deadline for both).
+pub async fn doctor_json(facts: &Facts, inp: &Inputs<'_>) -> Vec<u8> {
+    let all: Vec<&crate::doctor::catalog::CheckDef> = inp.catalog.checks.iter().collect();
+    let report = crate::doctor::run(facts, inp.source.clone(), inp.catalog, inp.config, &all).await;
+    let mut out = Vec::new();
+    let _ = crate::report::json::doctor(&report, &mut out);
+    out
 }
 
 /// The tail of the first log source that gives one.

@@ -323,7 +323,25 @@ pub async fn execute(settings: &Settings, opts: &Options, shutdown: &Shutdown) -
     let facts = Facts::new(engine.clone());
     let mut report = Report::new(opts.apply, engine.endpoint().to_string());
     let start_argv = opts.start_cmd.as_ref().map(|(a, _)| a.as_slice());
-    let diag = diagnose::diagnose(&facts, &settings.catalog, &settings.config, start_argv).await;
+    let inputs = bundle::Inputs {
+        facts: &facts,
+        catalog: &settings.catalog,
+        config: &settings.config,
+        source: settings.source.clone(),
+        log_file: opts.log_file.clone(),
+    };
+    // The bundle's doctor run goes alongside the diagnosis: the same facts, one ping deadline.
+    let early_doctor = async {
+        if opts.apply && opts.bundle {
+            Some(bundle::doctor_json(&facts, &inputs).await)
+        } else {
+            None
+        }
+    };
+    let (diag, doctor_json) = tokio::join!(
+        diagnose::diagnose(&facts, &settings.catalog, &settings.config, start_argv),
+        early_doctor
+    );
     report.diagnosis = Some(diag.clone());
     let done = |mut r: Report| {
         r.elapsed = t0.elapsed();
@@ -467,6 +485,7 @@ pub async fn execute(settings: &Settings, opts: &Options, shutdown: &Shutdown) -
                 restart,
                 actor,
                 report.clone(),
+                doctor_json.clone(),
             )
             .await;
             let code = r.verdict.exit_code();
@@ -562,6 +581,7 @@ async fn carry_out(
     restart: bool,
     actor: &Actor,
     mut report: Report,
+    doctor_json: Option<Vec<u8>>,
 ) -> Report {
     let shutdown = actor.shutdown();
     let interrupted = |r: &mut Report, what: &str| {
@@ -579,7 +599,7 @@ async fn carry_out(
                     source: settings.source.clone(),
                     log_file: opts.log_file.clone(),
                 };
-                let had_dump = b.capture(diag, &inputs).await;
+                let had_dump = b.capture(diag, &inputs, doctor_json).await;
                 if !had_dump {
                     let since = SystemTime::now() - Duration::from_secs(1);
                     let signals = plan::bundle_signals(diag, false);
