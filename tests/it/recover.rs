@@ -402,13 +402,15 @@ fn recover_cleans_a_stale_pid_file_and_a_leaked_proxy_before_the_start() {
     let d = TestDaemon::builder().daemon_json(LIVE_RESTORE).start();
     // A container on a user network: its record names the subnet, which tells an orphan proxy
     // forwarding into it to be this daemon's (several daemons run on a test host).
-    d.docker_ok([
+    let net = d.docker_ok([
         "network",
         "create",
         "--subnet",
         "172.31.254.0/24",
         "dhrecover",
     ]);
+    // dockerd leaves a user network's bridge on the host when it stops: removed at the end.
+    let _bridge = Bridge(format!("br-{}", &net[..12]));
     d.docker_ok([
         "run",
         "-d",
@@ -495,6 +497,18 @@ fn recover_cleans_a_stale_pid_file_and_a_leaked_proxy_before_the_start() {
         "live-restore kept it running"
     );
     drop(proxy);
+}
+
+/// A bridge interface a test's network made, deleted (by its name) on drop.
+struct Bridge(String);
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// A cgroup v1 freezer group holding one process: frozen, its threads sleep uninterruptibly
