@@ -70,6 +70,8 @@ async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
         Command::Gc(args) => crate::gc::run(settings, args, shutdown).await,
         Command::Ports(args) => crate::ports::run(settings, args, shutdown).await,
         Command::Reap(args) => crate::reap::run(settings, args, shutdown).await,
+        Command::Recover(args) => crate::recover::run(settings, args, shutdown).await,
+        Command::Pull(args) => crate::pull::run(settings, args, shutdown).await,
     }
 }
 

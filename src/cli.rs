@@ -87,6 +87,13 @@ pub enum Command {
     /// shims (--shims), parents of zombies of dead containers, tmp leftovers, containers stuck
     /// in dead. Dry run unless --apply
     Reap(crate::reap::ReapArgs),
+    /// Recover a hung or dead daemon: diagnose it (doctor's tiers), write an incident bundle,
+    /// stop it (service manager, else TERM → TERM → KILL), clean up, start it, verify it.
+    /// Prints the plan unless --apply
+    Recover(crate::recover::RecoverArgs),
+    /// Pull an image with per-layer progress and a stall watchdog: a download that stops is
+    /// abandoned and retried, and (with --recover) the daemon recovered
+    Pull(crate::pull::PullArgs),
     /// Print shell completions to stdout: `dockhand completions bash > /etc/bash_completion.d/dockhand`
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout: `dockhand man > /usr/local/share/man/man1/dockhand.1`
@@ -119,6 +126,8 @@ impl Command {
             Command::Gc(_) => "gc",
             Command::Ports(_) => "ports",
             Command::Reap(_) => "reap",
+            Command::Recover(_) => "recover",
+            Command::Pull(_) => "pull",
         }
     }
 
@@ -135,6 +144,7 @@ impl Command {
             Command::Gc(a) => a.mutates(),
             Command::Ports(a) => a.mutates(),
             Command::Reap(a) => a.apply,
+            Command::Recover(_) | Command::Pull(_) => true,
         }
     }
 }

@@ -31,6 +31,23 @@ pub struct Config {
     pub disabled: Vec<String>,
     /// The `[gc]` section (see `gc::options`).
     pub gc: crate::gc::options::GcConfig,
+    /// `[recover]`: how `dockhand recover` starts a daemon no service manager runs.
+    pub recover: RecoverConfig,
+}
+
+/// The `[recover]` section:
+///
+/// ```toml
+/// [recover]
+/// start_cmd = ["dockerd", "--config-file", "/etc/docker/daemon.json"]   # or one string
+/// log_file = "/var/log/dockerd.log"
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoverConfig {
+    /// The daemon's command line (a string is split as a shell would, without expansions).
+    pub start_cmd: Option<Vec<String>>,
+    /// Where the started daemon's output goes, and where the incident bundle reads its log.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -53,6 +70,14 @@ struct Raw {
     checks: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     #[serde(default)]
     gc: Option<crate::gc::options::GcSection>,
+    recover: Option<Spanned<RawRecover>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecover {
+    start_cmd: Option<Spanned<toml::Value>>,
+    log_file: Option<PathBuf>,
 }
 
 /// Loads the config: `explicit` must exist; the default path is optional.
@@ -86,6 +111,43 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
     if let Some(section) = &raw.gc {
         cfg.gc = crate::gc::options::resolve_section(section)
             .map_err(|(offset, what)| at(offset, what))?;
+    }
+    if let Some(r) = raw.recover {
+        let r = r.into_inner();
+        if let Some(cmd) = r.start_cmd {
+            let words = match cmd.get_ref() {
+                toml::Value::String(s) => crate::util::split_words(s)
+                    .map_err(|why| at(cmd.span().start, format!("recover.start_cmd: {why}")))?,
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        at(
+                            cmd.span().start,
+                            "recover.start_cmd must be a list of strings or one string".into(),
+                        )
+                    })?,
+                other => {
+                    return Err(at(
+                        cmd.span().start,
+                        format!(
+                            "recover.start_cmd must be a command line (a string or a list of strings, e.g. [\"dockerd\"]), not {}",
+                            describe(other)
+                        ),
+                    ));
+                }
+            };
+            if words.is_empty() {
+                return Err(at(
+                    cmd.span().start,
+                    "recover.start_cmd is empty; give the daemon's command line, e.g. [\"dockerd\"]"
+                        .into(),
+                ));
+            }
+            cfg.recover.start_cmd = Some(words);
+        }
+        cfg.recover.log_file = r.log_file;
     }
     for (id, table) in raw.checks {
         let Some(def) = catalog.get(id.get_ref()) else {
@@ -265,5 +327,38 @@ mod tests {
         assert!(e.contains(":3:") && e.contains("gc.keep_last"), "{e}");
         let e = err("[gc]\nkeep_lats = 3\n");
         assert!(e.contains(":2:") && e.contains("keep_lats"), "{e}");
+        let e = err("[recover]\nstart_cmd = 3\n");
+        assert!(e.contains(":2:") && e.contains("recover.start_cmd"), "{e}");
+        let e = err("[recover]\nstart = \"dockerd\"\n");
+        assert!(e.contains(":2:") && e.contains("start"), "{e}");
+    }
+
+    #[test]
+    fn the_recover_section() {
+        let c = parse(
+            Path::new("c.toml"),
+            "[recover]\nstart_cmd = \"dockerd --data-root '/srv/my docker'\"\nlog_file = \"/var/log/d.log\"\n",
+            &cat(),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.recover.start_cmd,
+            Some(vec![
+                "dockerd".into(),
+                "--data-root".into(),
+                "/srv/my docker".into()
+            ])
+        );
+        assert_eq!(c.recover.log_file, Some(PathBuf::from("/var/log/d.log")));
+        let c = parse(
+            Path::new("c.toml"),
+            "[recover]\nstart_cmd = [\"dockerd\", \"-D\"]\n",
+            &cat(),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.recover.start_cmd,
+            Some(vec!["dockerd".into(), "-D".into()])
+        );
     }
 }

@@ -37,6 +37,24 @@ pub enum ExitCode {
     Internal = 70,
     /// Another mutating run holds the run lock; try again later (EX_TEMPFAIL).
     Locked = 75,
+    // 80–89: recover and pull (a range of their own, so other commands' codes never collide).
+    /// recover: the daemon serves; nothing was done (pass --force to restart it anyway).
+    RecoverNotNeeded = 80,
+    /// recover: a step or the verification failed; the sentence says which.
+    RecoverFailed = 81,
+    /// recover: refused before acting (live-restore off without --allow-container-stop, no way
+    /// to start the daemon, a remote engine, no permission); nothing was done.
+    RecoverRefused = 82,
+    /// recover: the daemon is in D state and SIGKILL did not end it; a reboot is needed.
+    RebootNeeded = 83,
+    /// pull: the image or tag does not exist, or the registry denies it.
+    PullNotFound = 85,
+    /// pull: the download stalled (no bytes for --stall-after), and the retries stalled too.
+    PullStalled = 86,
+    /// pull: the daemon is hung (frozen, wedged): it cannot pull until recovered.
+    DaemonHung = 87,
+    /// pull: the pull failed otherwise (registry unreachable, unauthorized, disk full).
+    PullFailed = 88,
     /// Interrupted by Ctrl-C / SIGTERM (128 + SIGINT).
     Interrupted = 130,
 }
@@ -69,6 +87,14 @@ Exit codes:
   69   unavailable: the engine (df, gc) or /proc (ports) did not answer; reap on a remote engine
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later
+  80   recover: not needed, the daemon serves (--force restarts it anyway)
+  81   recover: failed; the sentence says which step
+  82   recover: refused before acting (live-restore off, no start command, …)
+  83   recover: the daemon cannot be killed (D state); a reboot is needed
+  85   pull: not found (no such image or tag, or access denied)
+  86   pull: stalled (no bytes for --stall-after, retries stalled too)
+  87   pull: the daemon is hung (run dockhand recover, or pull --recover)
+  88   pull: failed otherwise (registry unreachable, unauthorized, …)
   130  interrupted: Ctrl-C or SIGTERM";
 
 #[cfg(test)]
@@ -89,6 +115,14 @@ mod tests {
         ExitCode::Unavailable,
         ExitCode::Internal,
         ExitCode::Locked,
+        ExitCode::RecoverNotNeeded,
+        ExitCode::RecoverFailed,
+        ExitCode::RecoverRefused,
+        ExitCode::RebootNeeded,
+        ExitCode::PullNotFound,
+        ExitCode::PullStalled,
+        ExitCode::DaemonHung,
+        ExitCode::PullFailed,
         ExitCode::Interrupted,
     ];
 

@@ -15,6 +15,8 @@ pub mod gc;
 pub mod policy;
 pub mod ports;
 pub mod reap;
+pub mod pull;
+pub mod recover;
 pub mod report;
 pub mod runtime;
 pub mod shutdown;

@@ -95,6 +95,68 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
+/// Splits a command line into words as a POSIX shell would, without any expansion: blanks
+/// separate words; single quotes keep everything; double quotes keep everything but `\"` and
+/// `\\`; a backslash outside quotes keeps the next character. An unclosed quote is an error.
+pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("{s:?} has an unclosed single quote")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x @ ('"' | '\\')) => cur.push(x),
+                            Some(x) => {
+                                cur.push('\\');
+                                cur.push(x);
+                            }
+                            None => return Err(format!("{s:?} has an unclosed double quote")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("{s:?} has an unclosed double quote")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                }
+            }
+            x => {
+                in_word = true;
+                cur.push(x);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +245,18 @@ mod tests {
     fn escapes_are_neutralised() {
         assert_eq!(sanitize("a\x1b[31mb"), "a\\u{1b}[31mb");
         assert_eq!(sanitize("plain name"), "plain name");
+    }
+
+    #[test]
+    fn words_split_as_a_shell_would() {
+        let ok = |s: &str| split_words(s).expect(s);
+        assert_eq!(ok("dockerd  -D\t--x=1 "), ["dockerd", "-D", "--x=1"]);
+        assert_eq!(
+            ok("a 'b c' \"d \\\" e\" f\\ g ''"),
+            ["a", "b c", "d \" e", "f g", ""]
+        );
+        assert_eq!(ok(""), Vec::<String>::new());
+        assert!(split_words("a 'b").is_err());
+        assert!(split_words("a \"b").is_err());
     }
 }

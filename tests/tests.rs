@@ -42,3 +42,7 @@ mod terminal;
 mod ports;
 #[path = "it/reap.rs"]
 mod reap;
+#[path = "it/pull.rs"]
+mod pull;
+#[path = "it/recover.rs"]
+mod recover;

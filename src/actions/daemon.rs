@@ -5,104 +5,23 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::plan::{DaemonStart, DaemonStop, Outcome};
+use nix::sys::signal::Signal;
+
+use super::plan::{DaemonStart, DaemonStop, Manager, Outcome, service_argv};
 use super::process::{self, ProcEnd, ProcLimits, SignalEvent};
 
 /// How long a started daemon must stay up before the start counts as done.
-pub const SETTLE: Duration = Duration::from_secs(1);
+pub const SETTLE: Duration = Duration::from_millis(200);
 
-/// What a bounded command did.
-#[derive(Debug)]
-pub struct Ran {
-    pub status: Option<i32>,
-    pub stderr: String,
-    pub timed_out: bool,
-}
+pub use crate::runtime::command::{Ran, run_bounded};
 
-impl Ran {
-    fn ok(&self) -> bool {
-        self.status == Some(0)
-    }
-
-    /// The command's own complaint, first line, for the outcome.
-    fn why(&self) -> String {
-        if self.timed_out {
-            return "it did not finish in time and was killed".into();
-        }
-        let line = self
-            .stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        match self.status {
-            Some(c) if line.is_empty() => format!("it exited with status {c}"),
-            Some(c) => format!(
-                "it exited with status {c}: {}",
-                crate::util::sanitize(line.trim())
-            ),
-            None => "it was killed by a signal".into(),
-        }
-    }
-}
-
-/// Runs `argv` with stdin and stdout closed, killing it when it overruns `deadline`.
-/// Synchronous: call it through `runtime::blocking`.
-pub fn run_bounded(argv: &[&str], deadline: Duration) -> std::io::Result<Ran> {
-    let (prog, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::other("empty command"))?;
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let err = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = err {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let end = Instant::now() + deadline;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() >= end {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ok(Ran {
-        status: status.code(),
-        stderr: reader.join().unwrap_or_default(),
-        timed_out,
-    })
-}
-
-async fn systemctl(args: Vec<String>, deadline: Duration) -> Result<Ran, String> {
-    let shown = format!("systemctl {}", args.join(" "));
-    let r = crate::runtime::blocking(deadline + Duration::from_secs(2), move || {
-        let mut argv: Vec<&str> = vec!["systemctl"];
-        argv.extend(args.iter().map(String::as_str));
-        run_bounded(&argv, deadline)
-    })
-    .await;
-    match r {
-        Some(Ok(ran)) => Ok(ran),
-        Some(Err(e)) => Err(format!("cannot run `{shown}`: {e}")),
-        None => Err(format!("`{shown}` did not finish in time")),
-    }
+/// Runs a service manager's command, bounded.
+async fn manager(argv: Vec<String>, deadline: Duration) -> Result<Ran, String> {
+    crate::runtime::command::run(argv, None, deadline).await
 }
 
 pub fn proc_outcome(end: ProcEnd) -> Outcome {
@@ -117,79 +36,122 @@ pub fn proc_outcome(end: ProcEnd) -> Outcome {
 
 /// Stops the daemon. systemd: `systemctl stop` bounded by the grace plus a margin (systemd
 /// itself escalates to SIGKILL after the unit's TimeoutStopSec), then the unit must not be
-/// active. No service manager: the TERM → grace → KILL escalation on the daemon's process.
+/// active. OpenRC and sysvinit: their `stop`, bounded the same way (the caller checks the
+/// process is gone: a Debian init script's stop can "succeed" while dockerd lives on). No
+/// service manager: TERM → grace → TERM → again → KILL on the daemon's own process.
 pub async fn stop(
     how: &DaemonStop,
     grace: Duration,
     limits: ProcLimits,
     on_signal: &mut (dyn FnMut(SignalEvent) + Send),
 ) -> (Outcome, Value) {
-    match how {
-        DaemonStop::Process { target } => {
-            let end = process::terminate(target, grace, limits, on_signal).await;
-            (proc_outcome(end), Value::Null)
-        }
-        DaemonStop::Systemd { unit } => {
-            let deadline = grace + Duration::from_secs(30);
-            let ran = match systemctl(vec!["stop".into(), unit.clone()], deadline).await {
-                Ok(r) => r,
-                Err(error) => return (Outcome::Failed { error }, Value::Null),
-            };
-            if !ran.ok() {
-                return (
-                    Outcome::Failed {
-                        error: format!("systemctl stop {unit}: {}", ran.why()),
-                    },
-                    Value::Null,
-                );
+    let argv = match how {
+        DaemonStop::Process { target, again } => {
+            let mut schedule = vec![(Signal::SIGTERM, grace)];
+            if !again.is_zero() {
+                schedule.push((Signal::SIGTERM, *again));
             }
-            let active = systemctl(
-                vec!["is-active".into(), unit.clone()],
-                Duration::from_secs(10),
-            )
-            .await;
-            // is-active exits 0 only when the unit is active (or activating again: socket
-            // activation, Restart=always).
-            match active {
-                Ok(r) if r.ok() => (
-                    Outcome::Failed {
-                        error: format!(
-                            "{unit} is active again after the stop (socket activation or Restart=always)"
-                        ),
-                    },
-                    json!({ "active": true }),
+            let end = process::escalate(target, &schedule, limits, on_signal).await;
+            return (proc_outcome(end), Value::Null);
+        }
+        other => other.argv().unwrap_or_default(),
+    };
+    let shown = argv.join(" ");
+    let ran = match manager(argv, grace + Duration::from_secs(30)).await {
+        Ok(r) => r,
+        Err(error) => return (Outcome::Failed { error }, Value::Null),
+    };
+    if !ran.ok() {
+        return (
+            Outcome::Failed {
+                error: format!("{shown}: {}", ran.why()),
+            },
+            Value::Null,
+        );
+    }
+    let DaemonStop::Systemd { unit } = how else {
+        return (Outcome::Done { bytes: None }, Value::Null);
+    };
+    let active = manager(
+        vec!["systemctl".into(), "is-active".into(), unit.clone()],
+        Duration::from_secs(10),
+    )
+    .await;
+    // is-active exits 0 only when the unit is active (or activating again: socket activation,
+    // Restart=always).
+    match active {
+        Ok(r) if r.ok() => (
+            Outcome::Failed {
+                error: format!(
+                    "{unit} is active again after the stop (socket activation or Restart=always)"
                 ),
-                _ => (Outcome::Done { bytes: None }, json!({ "active": false })),
-            }
-        }
+            },
+            json!({ "active": true }),
+        ),
+        _ => (Outcome::Done { bytes: None }, json!({ "active": false })),
     }
 }
 
-/// Starts the daemon. systemd: `systemctl reset-failed` (a restart loop may have hit the start
-/// limit), then `systemctl start`. No service manager: the command line, in its own process
-/// group (a Ctrl-C in dockhand's terminal does not reach it), detached; done if it is still
-/// running after [`SETTLE`].
+/// Starts the daemon through its service manager, or (none) by running the command line in its
+/// own process group (a Ctrl-C in dockhand's terminal does not reach it), detached; done if it
+/// is still running after [`SETTLE`]. OpenRC: a service marked "crashed" is zapped first.
 pub async fn start(how: &DaemonStart, deadline: Duration) -> (Outcome, Value) {
-    match how {
-        DaemonStart::Systemd { unit } => {
-            // Its failure (nothing to reset) is not ours.
-            let _ = systemctl(
-                vec!["reset-failed".into(), unit.clone()],
+    if let DaemonStart::Command { argv, log } = how {
+        return start_command(argv, log.as_deref()).await;
+    }
+    let mut seen = Value::Null;
+    if let DaemonStart::Openrc { service } = how {
+        let status = manager(
+            service_argv(Manager::Openrc(service), "status"),
+            Duration::from_secs(10),
+        )
+        .await;
+        if let Ok(r) = status
+            && openrc_crashed(&r.stdout, &r.stderr)
+        {
+            let zap = manager(
+                service_argv(Manager::Openrc(service), "zap"),
                 Duration::from_secs(10),
             )
             .await;
-            match systemctl(vec!["start".into(), unit.clone()], deadline).await {
-                Ok(r) if r.ok() => (Outcome::Done { bytes: None }, Value::Null),
-                Ok(r) => (
-                    Outcome::Failed {
-                        error: format!("systemctl start {unit}: {}", r.why()),
-                    },
-                    Value::Null,
-                ),
-                Err(error) => (Outcome::Failed { error }, Value::Null),
-            }
+            seen = json!({ "zapped": zap.is_ok_and(|r| r.ok()) });
         }
-        DaemonStart::Command { argv, log } => start_command(argv, log.as_deref()).await,
+    }
+    let argv = how.argv();
+    let shown = argv.join(" ");
+    match manager(argv, deadline).await {
+        Ok(r) if r.ok() => (Outcome::Done { bytes: None }, seen),
+        Ok(r) => (
+            Outcome::Failed {
+                error: format!("{shown}: {}", r.why()),
+            },
+            seen,
+        ),
+        Err(error) => (Outcome::Failed { error }, seen),
+    }
+}
+
+/// `rc-service docker status` of a service whose process died under OpenRC: "status: crashed".
+pub fn openrc_crashed(stdout: &str, stderr: &str) -> bool {
+    stdout
+        .lines()
+        .chain(stderr.lines())
+        .any(|l| l.contains("status:") && l.contains("crashed"))
+}
+
+/// `systemctl reset-failed UNIT`.
+pub async fn reset_failed(unit: &str) -> (Outcome, Value) {
+    let argv = service_argv(Manager::Systemd(unit), "reset-failed");
+    let shown = argv.join(" ");
+    match manager(argv, Duration::from_secs(10)).await {
+        Ok(r) if r.ok() => (Outcome::Done { bytes: None }, Value::Null),
+        Ok(r) => (
+            Outcome::Failed {
+                error: format!("{shown}: {}", r.why()),
+            },
+            Value::Null,
+        ),
+        Err(error) => (Outcome::Failed { error }, Value::Null),
     }
 }
 
@@ -270,18 +232,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bounded_commands_report_status_and_overruns() {
-        let r = run_bounded(
-            &["sh", "-c", "echo oops >&2; exit 3"],
-            Duration::from_secs(5),
-        )
-        .expect("runs");
-        assert_eq!(r.status, Some(3));
-        assert_eq!(r.why(), "it exited with status 3: oops");
-        let t = Instant::now();
-        let r = run_bounded(&["sleep", "30"], Duration::from_millis(200)).expect("runs");
-        assert!(r.timed_out);
-        assert!(t.elapsed() < Duration::from_secs(5));
+    fn openrc_status_says_crashed() {
+        assert!(openrc_crashed(" * status: crashed\n", ""));
+        assert!(!openrc_crashed(" * status: started\n", ""));
+        assert!(!openrc_crashed("", " * status: stopped"));
     }
 
     #[tokio::test]

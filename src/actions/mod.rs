@@ -597,6 +597,7 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
             daemon::stop(how, *grace, limits, &mut on_signal).await
         }
         Action::StartDaemon { how } => daemon::start(how, actor.opts.start_timeout).await,
+        Action::ResetFailed { unit } => daemon::reset_failed(unit).await,
     };
     let seen = if signals.is_empty() {
         seen

@@ -50,23 +50,85 @@ impl FileStamp {
 pub enum DaemonStop {
     /// `systemctl stop UNIT`, then `systemctl is-active UNIT` must not say active.
     Systemd { unit: String },
-    /// No service manager: TERM → grace → KILL on the daemon's own process.
-    Process { target: ProcTarget },
+    /// `rc-service SERVICE stop` (OpenRC).
+    Openrc { service: String },
+    /// `SCRIPT stop` (a sysvinit script such as /etc/init.d/docker).
+    Sysvinit { script: String },
+    /// No service manager (or one that failed): TERM → grace → TERM again → `again` → KILL on
+    /// the daemon's own process. dockerd runs its clean-up on the first TERM and gives it up
+    /// on repeated ones, so the second TERM ends a shutdown that hangs, short of KILL. A zero
+    /// `again` (plans saved before it existed) skips the second TERM.
+    Process {
+        target: ProcTarget,
+        #[serde(rename = "again_ms", with = "duration_ms", default)]
+        again: Duration,
+    },
+}
+
+impl DaemonStop {
+    /// The service manager's command line, for the managers that have one.
+    pub fn argv(&self) -> Option<Vec<String>> {
+        self.manager().map(|m| service_argv(m, "stop"))
+    }
+
+    fn manager(&self) -> Option<Manager<'_>> {
+        match self {
+            DaemonStop::Systemd { unit } => Some(Manager::Systemd(unit)),
+            DaemonStop::Openrc { service } => Some(Manager::Openrc(service)),
+            DaemonStop::Sysvinit { script } => Some(Manager::Sysvinit(script)),
+            DaemonStop::Process { .. } => None,
+        }
+    }
 }
 
 /// How the daemon is started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "via", rename_all = "kebab-case")]
 pub enum DaemonStart {
-    /// `systemctl reset-failed UNIT` (a restart loop may have hit the start limit), then
-    /// `systemctl start UNIT`.
+    /// `systemctl start UNIT` (a unit that hit its start limit needs a `daemon.reset-failed`
+    /// step first).
     Systemd { unit: String },
+    /// `rc-service SERVICE start`; a service OpenRC marks "crashed" is zapped first (OpenRC
+    /// refuses to start what it believes started).
+    Openrc { service: String },
+    /// `SCRIPT start`.
+    Sysvinit { script: String },
     /// No service manager: run `argv` in its own session, detached; its output is appended to
     /// `log` (or discarded). Done when it is still running after a short settling time.
     Command {
         argv: Vec<String>,
         log: Option<PathBuf>,
     },
+}
+
+impl DaemonStart {
+    /// The command line that starts the daemon.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            DaemonStart::Systemd { unit } => service_argv(Manager::Systemd(unit), "start"),
+            DaemonStart::Openrc { service } => service_argv(Manager::Openrc(service), "start"),
+            DaemonStart::Sysvinit { script } => service_argv(Manager::Sysvinit(script), "start"),
+            DaemonStart::Command { argv, .. } => argv.clone(),
+        }
+    }
+}
+
+/// A service manager and the name it knows the daemon by.
+#[derive(Debug, Clone, Copy)]
+pub enum Manager<'a> {
+    Systemd(&'a str),
+    Openrc(&'a str),
+    Sysvinit(&'a str),
+}
+
+/// The command that does `verb` (start, stop, status, zap, reset-failed) through a manager.
+pub fn service_argv(m: Manager<'_>, verb: &str) -> Vec<String> {
+    let v = |a: &[&str]| a.iter().map(|s| (*s).to_string()).collect();
+    match m {
+        Manager::Systemd(unit) => v(&["systemctl", verb, unit]),
+        Manager::Openrc(service) => v(&["rc-service", service, verb]),
+        Manager::Sysvinit(script) => v(&[script, verb]),
+    }
 }
 
 /// One change. The serde tag is the journal kind and never changes within a plan format.
@@ -156,6 +218,10 @@ pub enum Action {
     },
     #[serde(rename = "daemon.start")]
     StartDaemon { how: DaemonStart },
+    /// `systemctl reset-failed UNIT`: a unit that hit its start limit (`StartLimitBurst` starts
+    /// in `StartLimitIntervalSec`) refuses every start until this.
+    #[serde(rename = "daemon.reset-failed")]
+    ResetFailed { unit: String },
 }
 
 /// Every kind, for docs, `--kind` help and the test that kinds match the serde tags.
@@ -175,6 +241,7 @@ pub const KINDS: &[&str] = &[
     "file.rewrite-pid",
     "daemon.stop",
     "daemon.start",
+    "daemon.reset-failed",
 ];
 
 /// The first 12 hex digits of an id, as docker prints them.
@@ -202,6 +269,7 @@ impl Action {
             Action::RewritePidfile { .. } => "file.rewrite-pid",
             Action::StopDaemon { .. } => "daemon.stop",
             Action::StartDaemon { .. } => "daemon.start",
+            Action::ResetFailed { .. } => "daemon.reset-failed",
         }
     }
 
@@ -227,14 +295,19 @@ impl Action {
             | Action::RewritePidfile { path, .. } => sanitize(&path.to_string_lossy()),
             Action::StopDaemon { how, .. } => match how {
                 DaemonStop::Systemd { unit } => sanitize(unit),
-                DaemonStop::Process { target } => target.label(),
+                DaemonStop::Openrc { service } => sanitize(service),
+                DaemonStop::Sysvinit { script } => sanitize(script),
+                DaemonStop::Process { target, .. } => target.label(),
             },
             Action::StartDaemon { how } => match how {
                 DaemonStart::Systemd { unit } => sanitize(unit),
+                DaemonStart::Openrc { service } => sanitize(service),
+                DaemonStart::Sysvinit { script } => sanitize(script),
                 DaemonStart::Command { argv, .. } => {
                     sanitize(argv.first().map(String::as_str).unwrap_or("?"))
                 }
             },
+            Action::ResetFailed { unit } => sanitize(unit),
         }
     }
 
@@ -284,19 +357,27 @@ impl Action {
                 format!("write the daemon's pid {} into {t}", daemon.id.pid)
             }
             Action::StopDaemon { how, grace } => match how {
-                DaemonStop::Systemd { .. } => format!("stop the daemon: systemctl stop {t}"),
+                DaemonStop::Process { again, .. } if !again.is_zero() => format!(
+                    "stop the daemon {t} (SIGTERM, again after {}, SIGKILL {} later)",
+                    crate::util::human_duration(*grace),
+                    crate::util::human_duration(*again)
+                ),
                 DaemonStop::Process { .. } => format!(
                     "stop the daemon {t} (SIGTERM, SIGKILL after {})",
                     crate::util::human_duration(*grace)
                 ),
-            },
-            Action::StartDaemon { how } => match how {
-                DaemonStart::Systemd { .. } => format!("start the daemon: systemctl start {t}"),
-                DaemonStart::Command { argv, .. } => format!(
-                    "start the daemon: {}",
-                    crate::util::sanitize(&argv.join(" "))
+                other => format!(
+                    "stop the daemon: {}",
+                    crate::util::sanitize(&other.argv().unwrap_or_default().join(" "))
                 ),
             },
+            Action::StartDaemon { how } => format!(
+                "start the daemon: {}",
+                crate::util::sanitize(&how.argv().join(" "))
+            ),
+            Action::ResetFailed { .. } => {
+                format!("clear the start limit: systemctl reset-failed {t}")
+            }
         }
     }
 
@@ -528,7 +609,22 @@ mod tests {
                 daemon: target(),
             },
             Action::StopDaemon {
-                how: DaemonStop::Process { target: target() },
+                how: DaemonStop::Process {
+                    target: target(),
+                    again: Duration::from_secs(5),
+                },
+                grace: Duration::from_secs(20),
+            },
+            Action::StopDaemon {
+                how: DaemonStop::Openrc {
+                    service: "docker".into(),
+                },
+                grace: Duration::from_secs(20),
+            },
+            Action::StopDaemon {
+                how: DaemonStop::Sysvinit {
+                    script: "/etc/init.d/docker".into(),
+                },
                 grace: Duration::from_secs(20),
             },
             Action::StopDaemon {
@@ -548,7 +644,97 @@ mod tests {
                     unit: "docker.service".into(),
                 },
             },
+            Action::StartDaemon {
+                how: DaemonStart::Openrc {
+                    service: "docker".into(),
+                },
+            },
+            Action::StartDaemon {
+                how: DaemonStart::Sysvinit {
+                    script: "/etc/init.d/docker".into(),
+                },
+            },
+            Action::ResetFailed {
+                unit: "docker.service".into(),
+            },
         ]
+    }
+
+    #[test]
+    fn service_managers_get_their_own_command_lines() {
+        let stop = |how: DaemonStop| {
+            Action::StopDaemon {
+                how,
+                grace: Duration::from_secs(20),
+            }
+            .describe()
+        };
+        let start = |how: DaemonStart| Action::StartDaemon { how }.describe();
+        let cases = [
+            (
+                stop(DaemonStop::Systemd {
+                    unit: "docker.service".into(),
+                }),
+                "stop the daemon: systemctl stop docker.service",
+            ),
+            (
+                stop(DaemonStop::Openrc {
+                    service: "docker".into(),
+                }),
+                "stop the daemon: rc-service docker stop",
+            ),
+            (
+                stop(DaemonStop::Sysvinit {
+                    script: "/etc/init.d/docker".into(),
+                }),
+                "stop the daemon: /etc/init.d/docker stop",
+            ),
+            (
+                stop(DaemonStop::Process {
+                    target: target(),
+                    again: Duration::from_secs(5),
+                }),
+                "stop the daemon pid 4321 (docker-proxy) (SIGTERM, again after 20 s, SIGKILL 5 s later)",
+            ),
+            (
+                start(DaemonStart::Systemd {
+                    unit: "docker.service".into(),
+                }),
+                "start the daemon: systemctl start docker.service",
+            ),
+            (
+                start(DaemonStart::Openrc {
+                    service: "docker".into(),
+                }),
+                "start the daemon: rc-service docker start",
+            ),
+            (
+                start(DaemonStart::Sysvinit {
+                    script: "/etc/init.d/docker".into(),
+                }),
+                "start the daemon: /etc/init.d/docker start",
+            ),
+            (
+                Action::ResetFailed {
+                    unit: "docker.service".into(),
+                }
+                .describe(),
+                "clear the start limit: systemctl reset-failed docker.service",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        // A plan saved before the second TERM existed still reads (no `again_ms`).
+        let old = r#"{"action":"daemon.stop","how":{"via":"process","target":{"id":{"pid":7,"start_ticks":9},"exe":null,"comm":"dockerd","scope":{"kind":"docker-program"}}},"grace_ms":1000,"reason":"x","bytes":null}"#;
+        let s: Step = serde_json::from_str(old).expect("parses");
+        assert!(matches!(
+            s.action,
+            Action::StopDaemon {
+                how: DaemonStop::Process { again, .. },
+                ..
+            } if again.is_zero()
+        ));
     }
 
     #[test]

@@ -511,22 +511,37 @@ pub async fn terminate(
     limits: ProcLimits,
     on_signal: &mut (dyn FnMut(SignalEvent) + Send),
 ) -> ProcEnd {
+    escalate(target, &[(Signal::SIGTERM, grace)], limits, on_signal).await
+}
+
+/// Sends each `(signal, wait)` of `schedule` in turn, waiting up to `wait` for the exit after
+/// each, then SIGKILL and `limits.after_kill` — the escalation behind [`terminate`] and the
+/// daemon's stop (TERM → grace → TERM → again → KILL). A stopped process (state T) gets
+/// SIGCONT after the first signal, so its handler can run. A process in D state that survives
+/// SIGKILL ends it with "cannot be killed: uninterruptible in <wchan>; a reboot is needed".
+pub async fn escalate(
+    target: &ProcTarget,
+    schedule: &[(Signal, Duration)],
+    limits: ProcLimits,
+    on_signal: &mut (dyn FnMut(SignalEvent) + Send),
+) -> ProcEnd {
     let pid = target.id.pid;
     let (fd, before) = match pin(target, limits).await {
         Ok(p) => p,
         Err(end) => return end,
     };
     let mut state_before = before.state.to_string();
-    for (sig, wait) in [
-        (Signal::SIGTERM, grace),
-        (Signal::SIGKILL, limits.after_kill),
-    ] {
+    let steps = schedule
+        .iter()
+        .copied()
+        .chain(std::iter::once((Signal::SIGKILL, limits.after_kill)));
+    for (i, (sig, wait)) in steps.enumerate() {
         match send(&fd, pid, sig) {
             Ok(true) => {}
             Ok(false) => return ProcEnd::Done,
             Err(end) => return end,
         }
-        if sig == Signal::SIGTERM && before.state == 'T' {
+        if i == 0 && sig != Signal::SIGKILL && before.state == 'T' {
             // A stopped process handles nothing until it is continued.
             match send(&fd, pid, Signal::SIGCONT) {
                 Ok(true) => on_signal(SignalEvent {
@@ -562,15 +577,25 @@ pub async fn terminate(
     let now = observe_now(pid, limits).await;
     match now.as_ref().map(|o| o.state) {
         None | Some('Z' | 'X' | 'x') => ProcEnd::Done,
-        Some('D') => ProcEnd::Failed(format!(
-            "cannot be killed: uninterruptible in {}; a reboot is needed",
-            wchan(pid).unwrap_or_else(|| "the kernel".to_string())
-        )),
+        Some('D') => ProcEnd::Failed(unkillable(pid)),
         Some(s) => ProcEnd::Failed(format!(
             "pid {pid} is still alive (state {s}) {} after SIGKILL",
             crate::util::human_duration(limits.after_kill)
         )),
     }
+}
+
+/// The sentence for a process SIGKILL did not end.
+pub fn unkillable(pid: i32) -> String {
+    format!(
+        "cannot be killed: uninterruptible in {}; a reboot is needed",
+        wchan(pid).unwrap_or_else(|| "the kernel".to_string())
+    )
+}
+
+/// Whether an outcome's sentence is [`unkillable`]'s.
+pub fn is_unkillable(error: &str) -> bool {
+    error.starts_with("cannot be killed: uninterruptible")
 }
 
 #[cfg(test)]

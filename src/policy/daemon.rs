@@ -18,6 +18,7 @@ pub mod flags;
 pub mod logs;
 pub mod pidfile;
 pub mod process;
+pub mod recovery;
 pub mod responsive;
 pub mod settings;
 

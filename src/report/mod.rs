@@ -10,6 +10,8 @@ pub mod npd;
 pub mod ports;
 pub mod prometheus;
 pub mod reap;
+pub mod pull;
+pub mod recover;
 pub mod table;
 
 use std::io::{self, BufWriter, IsTerminal, Write};

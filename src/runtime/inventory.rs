@@ -342,6 +342,8 @@ pub struct RecordNetwork {
 pub struct NetworkEndpoint {
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u32,
     #[serde(rename = "GlobalIPv6Address")]
     pub global_ipv6_address: String,
 }
@@ -402,6 +404,26 @@ impl ContainerRecord {
             .map(|h| h.interval)
             .filter(|n| *n > 0)
             .map(std::time::Duration::from_nanos)
+    }
+
+    /// The IPv4 subnets of the networks it has an address on ("172.18.0.0/16"), from its own
+    /// record: what tells an orphan docker-proxy to be this daemon's when the engine cannot
+    /// be asked for its networks.
+    pub fn subnets(&self) -> Vec<String> {
+        self.network_settings
+            .networks
+            .values()
+            .filter_map(|n| {
+                let ip: std::net::Ipv4Addr = n.ip_address.parse().ok()?;
+                let len = n.ip_prefix_len;
+                if len == 0 || len > 32 {
+                    return None;
+                }
+                let mask = u32::MAX << (32 - len);
+                let net = std::net::Ipv4Addr::from(u32::from(ip) & mask);
+                Some(format!("{net}/{len}"))
+            })
+            .collect()
     }
 
     /// The IP addresses the container has, on every network.
@@ -490,9 +512,10 @@ mod tests {
                 "Created":"2026-11-28T06:00:20Z",
                 "Config":{"Cmd":"nginx -g x","Entrypoint":null,"Env":["SECRET=1"],"Image":"nginx","ExposedPorts":{"80/tcp":{}},"Labels":null},
                 "HostConfig":{"RestartPolicy":{"Name":"always"},"Binds":["/a:/b"],"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}},
-                "StreamConfig":{},"MountPoints":{"/data":{}},"NetworkSettings":{"Ports":null,"SandboxKey":"x","Networks":{"bridge":{"IPAddress":"172.17.0.2","GlobalIPv6Address":""}}}}"#,
+                "StreamConfig":{},"MountPoints":{"/data":{}},"NetworkSettings":{"Ports":null,"SandboxKey":"x","Networks":{"bridge":{"IPAddress":"172.17.0.2","IPPrefixLen":16,"GlobalIPv6Address":""},"none":{"IPAddress":"","IPPrefixLen":0}}}}"#,
         )
         .expect("parses");
+        assert_eq!(rec.subnets(), vec!["172.17.0.0/16".to_string()]);
         assert_eq!(rec.name(), "web");
         assert_eq!(rec.state.pid, 7);
         assert_eq!(rec.state_word(), "running");

@@ -2,12 +2,14 @@
 //! the kernel, the data root on disk. Commands ask it; they never call these directly.
 
 pub mod containerd;
+pub mod command;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod incident;
 pub mod inventory;
 pub mod net;
 pub mod sockdiag;

@@ -868,7 +868,10 @@ fn actions_stop_and_start_a_daemon_without_a_service_manager() {
     let log = d.dir().join("dockerd-restarted.log");
     let plan = Plan::new(vec![
         step(Action::StopDaemon {
-            how: DaemonStop::Process { target },
+            how: DaemonStop::Process {
+                target,
+                again: Duration::ZERO,
+            },
             grace: Duration::from_secs(20),
         }),
         step(Action::StartDaemon {

@@ -63,6 +63,16 @@ pub struct Registry {
 impl Registry {
     /// Start a registry and wait until `GET /v2/` answers 200; panics with its log otherwise.
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that wants basic auth: `htpasswd` is one `user:bcrypt-hash` line (the
+    /// registry accepts bcrypt only).
+    pub fn start_with_htpasswd(htpasswd: &str) -> Registry {
+        Registry::start_with(Some(htpasswd))
+    }
+
+    fn start_with(htpasswd: Option<&str>) -> Registry {
         super::scratch(); // registers the exit hook; sweeps stale dirs
         assert!(
             Path::new(REGISTRY_BIN).exists(),
@@ -72,7 +82,7 @@ impl Registry {
         // it before the registry binds: retry with a fresh port (and dir) when the start fails.
         let mut failures = Vec::new();
         for _ in 0..3 {
-            let reg = Registry::spawn();
+            let reg = Registry::spawn(htpasswd);
             match reg.wait_until_up() {
                 Ok(()) => return reg,
                 Err(e) => {
@@ -84,16 +94,26 @@ impl Registry {
         panic!("docker-registry did not start:\n{}", failures.join("\n"));
     }
 
-    fn spawn() -> Registry {
+    fn spawn(htpasswd: Option<&str>) -> Registry {
         let dir = TempDir::new();
         let addr = free_loopback_addr();
+        let auth = match htpasswd {
+            Some(line) => {
+                let f = dir.write("htpasswd", format!("{line}\n"));
+                format!(
+                    "auth:\n  htpasswd:\n    realm: dockhand-test\n    path: {}\n",
+                    f.display()
+                )
+            }
+            None => String::new(),
+        };
         let config = dir.write(
             "config.yml",
             format!(
                 "version: 0.1\n\
                  log:\n  level: warn\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {addr}\n",
+                 http:\n  addr: {addr}\n{auth}",
                 dir.join("storage").display()
             ),
         );
@@ -127,7 +147,8 @@ impl Registry {
                 return Err(format!("docker-registry exited during start ({status})"));
             }
             let err = match http_get(self.addr, "/v2/", Duration::from_secs(2)) {
-                Ok((200, _)) => return Ok(()),
+                // 401: up, and asking for the credentials it was configured with.
+                Ok((200 | 401, _)) => return Ok(()),
                 Ok((code, _)) => format!("GET /v2/ answered {code}"),
                 Err(e) => e,
             };

@@ -1,0 +1,587 @@
+//! `dockhand pull IMAGE[:TAG]`: a pull through the engine with per-layer progress and a stall
+//! watchdog. The engine's registry transport has no body-read timeout, so a registry or network
+//! that stops mid-blob leaves `docker pull` waiting forever (FIELD-NOTES §1 row 2); here the
+//! progress stream is read with a per-chunk deadline (`--stall-after`): no bytes for that long
+//! is a stall. A stalled pull is abandoned (the connection closed: the engine cancels the
+//! transfer once no client waits on it), the daemon's tiers are probed, and the pull retried
+//! with backoff; if the retries stall too or the daemon is hung, `--recover` runs the recover
+//! plan, else the run stops and says exactly what to run.
+//!
+//! Before pulling, the daemon is checked the way doctor checks it (its tiers, and
+//! `pulls.stalled` for a download left hanging), so a pull after an interrupted one starts on a
+//! daemon that can pull.
+
+pub mod auth;
+pub mod progress;
+pub mod reference;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::{Format, Settings};
+use crate::exit::ExitCode;
+use crate::facts::Facts;
+use crate::policy::daemon::Health;
+use crate::report::pull::Printer;
+use crate::runtime::engine::{Engine, EngineError, Method};
+use crate::shutdown::Shutdown;
+use progress::{Change, ErrorKind, Line, State};
+
+#[derive(Debug, Args, Clone)]
+pub struct PullArgs {
+    /// The image: NAME[:TAG] or NAME@sha256:DIGEST (the tag defaults to latest)
+    #[arg(value_name = "IMAGE[:TAG]")]
+    pub image: String,
+
+    /// A download that sends no bytes for this long is stalled: it is abandoned and retried
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub stall_after: String,
+
+    /// How many times a stalled pull is retried (with backoff) before giving up or recovering
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+
+    /// The first retry's wait; it doubles with each retry, up to 30 s
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub backoff: String,
+
+    /// When the daemon is hung, or the retries stall too: run the recover plan (a
+    /// live-restore-aware restart, verified) and pull again, instead of stopping
+    #[arg(long)]
+    pub recover: bool,
+
+    /// With --recover, for a daemon no service manager runs: how to start it (see `recover
+    /// --start-cmd`)
+    #[arg(long, value_name = "COMMAND", requires = "recover")]
+    pub start_cmd: Option<String>,
+
+    /// With --recover: the daemon's log file (see `recover --log-file`)
+    #[arg(long, value_name = "PATH", requires = "recover")]
+    pub log_file: Option<PathBuf>,
+
+    /// Output format: progress bars (table) or one JSON object per line (dockhand.pull/v1)
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// One event of a pull: what `--format json` prints, one per line (docs/json.md).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    Start {
+        schema: &'static str,
+        image: String,
+        registry: String,
+        /// "none", "docker config" (its `auths`) or the helper that gave them
+        /// ("docker-credential-<name>").
+        credentials: String,
+        stall_after_ms: u64,
+        t_ms: u64,
+    },
+    /// The daemon checked before pulling.
+    Preflight {
+        health: &'static str,
+        /// Downloads doctor's pulls.stalled finds stalled in the daemon (an earlier pull).
+        stalled_downloads: usize,
+        t_ms: u64,
+    },
+    Message {
+        text: String,
+        t_ms: u64,
+    },
+    Layer {
+        id: String,
+        status: String,
+        current: u64,
+        total: u64,
+        t_ms: u64,
+    },
+    /// No bytes for `--stall-after`: the request was abandoned.
+    Stalled {
+        attempt: u32,
+        idle_ms: u64,
+        downloaded: u64,
+        t_ms: u64,
+    },
+    /// The daemon's tiers after a stall.
+    Probe {
+        health: &'static str,
+        t_ms: u64,
+    },
+    Retry {
+        attempt: u32,
+        after_ms: u64,
+        t_ms: u64,
+    },
+    Recover {
+        result: &'static str,
+        reason: String,
+        t_ms: u64,
+    },
+    Error {
+        kind: &'static str,
+        message: String,
+        t_ms: u64,
+    },
+    /// The last line: how the run ended.
+    End {
+        result: &'static str,
+        image: String,
+        digest: Option<String>,
+        downloaded: u64,
+        exit_code: i32,
+        t_ms: u64,
+    },
+}
+
+pub const PULL_SCHEMA: &str = "dockhand.pull/v1";
+
+/// How one attempt ended.
+enum Attempt {
+    Pulled,
+    /// The engine said no (an error line or status).
+    Failed(ErrorKind, String),
+    /// No bytes for the stall deadline.
+    Stalled {
+        idle: Duration,
+    },
+    /// The connection broke (the daemon restarted or died mid-pull).
+    Broken(String),
+    Interrupted,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+struct Run<'a> {
+    settings: &'a Settings,
+    args: &'a PullArgs,
+    shutdown: &'a Shutdown,
+    out: Printer,
+    t0: Instant,
+    state: State,
+}
+
+impl Run<'_> {
+    fn t(&self) -> u64 {
+        ms(self.t0.elapsed())
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.event(&e, &self.state);
+    }
+
+    fn end(&mut self, result: &'static str, image: &str, code: ExitCode) -> ExitCode {
+        let e = Event::End {
+            result,
+            image: image.to_string(),
+            digest: self.state.digest.clone(),
+            downloaded: self.state.downloaded(),
+            exit_code: code.code(),
+            t_ms: self.t(),
+        };
+        self.emit(e);
+        code
+    }
+}
+
+/// The daemon's health from its tiers, as doctor's `daemon.responsive` judges it.
+async fn probe(settings: &Settings) -> Health {
+    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    crate::recover::diagnose::health(&facts, &settings.catalog, &settings.config)
+        .await
+        .0
+}
+
+/// `dockhand pull`.
+pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> ExitCode {
+    let bad = |e: String| {
+        eprintln!("dockhand: {e}");
+        ExitCode::Usage
+    };
+    let reference = match reference::parse(&args.image) {
+        Ok(r) => r,
+        Err(e) => return bad(e),
+    };
+    let dur = |flag: &str, v: &str| {
+        crate::cli::parse_duration(v).map_err(|e| e.to_string().replace("--timeout", flag))
+    };
+    let stall_after = match dur("--stall-after", &args.stall_after) {
+        Ok(d) => d,
+        Err(e) => return bad(e),
+    };
+    let backoff = match dur("--backoff", &args.backoff) {
+        Ok(d) => d,
+        Err(e) => return bad(e),
+    };
+    let recover_args = crate::recover::RecoverArgs {
+        apply: true,
+        force: true,
+        allow_container_stop: false,
+        start_cmd: args.start_cmd.clone(),
+        log_file: args.log_file.clone(),
+        grace: None,
+        start_timeout: "60s".into(),
+        no_bundle: false,
+        format: Format::Table,
+    };
+    let recover_opts = match crate::recover::Options::resolve(settings, &recover_args) {
+        Ok(o) => o,
+        Err(e) => return bad(e),
+    };
+    let image = reference.shown();
+    let mut r = Run {
+        settings,
+        args,
+        shutdown,
+        out: Printer::new(args.format, settings.color),
+        t0: Instant::now(),
+        state: State::default(),
+    };
+    // Credentials, as the docker CLI finds them.
+    let server = reference.auth_key().to_string();
+    let (creds, credentials) =
+        match auth::find(&server, settings.timeout.max(Duration::from_secs(5))).await {
+            Ok(Some((c, from))) => (Some(c), from),
+            Ok(None) => (None, "none".to_string()),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return ExitCode::Usage;
+            }
+        };
+    let header = creds.as_ref().map(|c| auth::header(c, &server));
+    let e = Event::Start {
+        schema: PULL_SCHEMA,
+        image: image.clone(),
+        registry: reference.registry.clone(),
+        credentials,
+        stall_after_ms: ms(stall_after),
+        t_ms: r.t(),
+    };
+    r.emit(e);
+
+    // Preflight: the daemon must be able to pull.
+    let mut recovered = false;
+    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let (health, _) =
+        crate::recover::diagnose::health(&facts, &settings.catalog, &settings.config).await;
+    let stalled = if health.serves() {
+        stalled_downloads(&facts, settings).await
+    } else {
+        0
+    };
+    let e = Event::Preflight {
+        health: health.name(),
+        stalled_downloads: stalled,
+        t_ms: r.t(),
+    };
+    r.emit(e);
+    if !health.serves() {
+        if let Some(code) = unable(&mut r, &health, &image, &mut recovered, &recover_opts).await {
+            return code;
+        }
+    } else if stalled > 0 {
+        let e = Event::Message {
+            text: format!(
+                "the daemon holds {stalled} stalled download{} from an earlier pull (doctor's pulls.stalled); this pull is watched, and abandoned if it joins one",
+                if stalled == 1 { "" } else { "s" }
+            ),
+            t_ms: r.t(),
+        };
+        r.emit(e);
+    }
+
+    let mut attempt = 0u32;
+    let mut retries_left = args.retries;
+    loop {
+        attempt += 1;
+        let outcome = pull_once(&mut r, &reference, header.as_deref(), stall_after).await;
+        match outcome {
+            Attempt::Pulled => {
+                // The image must be there, under the name asked for.
+                let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+                let path = format!("/images/{}/json", image);
+                return match engine.get(&path).await {
+                    Ok(_) => r.end("pulled", &image, ExitCode::Ok),
+                    Err(e) => {
+                        let e = Event::Error {
+                            kind: "verify",
+                            message: format!(
+                                "the pull ended but the engine does not show {image}: {e}"
+                            ),
+                            t_ms: r.t(),
+                        };
+                        r.emit(e);
+                        r.end("failed", &image, ExitCode::PullFailed)
+                    }
+                };
+            }
+            Attempt::Interrupted => {
+                let e = Event::Message {
+                    text: "interrupted: the pull was abandoned (the engine cancels the download once no client waits on it)".into(),
+                    t_ms: r.t(),
+                };
+                r.emit(e);
+                return r.end("interrupted", &image, ExitCode::Interrupted);
+            }
+            Attempt::Failed(kind, message) => {
+                let (word, code) = match kind {
+                    ErrorKind::NotFound => ("not-found", ExitCode::PullNotFound),
+                    ErrorKind::Unauthorized => ("unauthorized", ExitCode::PullFailed),
+                    ErrorKind::Other => ("failed", ExitCode::PullFailed),
+                };
+                eprintln!(
+                    "dockhand: pull {image}: {}",
+                    crate::util::sanitize(&message)
+                );
+                let e = Event::Error {
+                    kind: word,
+                    message,
+                    t_ms: r.t(),
+                };
+                r.emit(e);
+                return r.end(word, &image, code);
+            }
+            Attempt::Stalled { idle } => {
+                let e = Event::Stalled {
+                    attempt,
+                    idle_ms: ms(idle),
+                    downloaded: r.state.downloaded(),
+                    t_ms: r.t(),
+                };
+                r.emit(e);
+            }
+            Attempt::Broken(why) => {
+                let e = Event::Message {
+                    text: format!("the connection to the engine broke mid-pull: {why}"),
+                    t_ms: r.t(),
+                };
+                r.emit(e);
+            }
+        }
+        // Stalled or broken: is the daemon itself hung?
+        let health = probe(settings).await;
+        let e = Event::Probe {
+            health: health.name(),
+            t_ms: r.t(),
+        };
+        r.emit(e);
+        if !health.serves() {
+            if let Some(code) = unable(&mut r, &health, &image, &mut recovered, &recover_opts).await
+            {
+                return code;
+            }
+            continue;
+        }
+        if retries_left > 0 {
+            retries_left -= 1;
+            let n = args.retries - retries_left;
+            let wait = backoff
+                .saturating_mul(1 << (n - 1).min(5))
+                .min(Duration::from_secs(30));
+            let e = Event::Retry {
+                attempt: attempt + 1,
+                after_ms: ms(wait),
+                t_ms: r.t(),
+            };
+            r.emit(e);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.wait() => return r.end("interrupted", &image, ExitCode::Interrupted),
+            }
+            continue;
+        }
+        // The retries stalled too, on a daemon that answers: its transfer may be stuck for good
+        // (moby#15951), which only a restart clears.
+        if args.recover && !recovered {
+            recovered = true;
+            if !run_recover(&mut r, &recover_opts).await {
+                return r.end("stalled", &image, ExitCode::PullStalled);
+            }
+            retries_left = 0;
+            continue;
+        }
+        let text = format!(
+            "the pull of {image} stalled {attempt} time{}: no bytes for {} each time. If the registry is reachable, the daemon's transfer may be stuck for good (moby#15951): run `dockhand recover --apply --force` (a live-restore-aware restart), then `dockhand pull {image}` — or run `dockhand pull --recover {image}`",
+            if attempt == 1 { "" } else { "s" },
+            crate::util::human_duration(stall_after),
+        );
+        eprintln!("dockhand: {text}");
+        let e = Event::Error {
+            kind: "stalled",
+            message: text,
+            t_ms: r.t(),
+        };
+        r.emit(e);
+        return r.end("stalled", &image, ExitCode::PullStalled);
+    }
+}
+
+/// The daemon cannot pull (down, hung): recover it (`--recover`, once) or stop with the exact
+/// command. `None`: recovered, go on.
+async fn unable(
+    r: &mut Run<'_>,
+    health: &Health,
+    image: &str,
+    recovered: &mut bool,
+    opts: &crate::recover::Options,
+) -> Option<ExitCode> {
+    if r.args.recover && !*recovered {
+        *recovered = true;
+        if run_recover(r, opts).await {
+            return None;
+        }
+        return Some(r.end("daemon-hung", image, ExitCode::DaemonHung));
+    }
+    let (word, code) = if *health == Health::Down {
+        ("daemon-down", ExitCode::Unavailable)
+    } else {
+        ("daemon-hung", ExitCode::DaemonHung)
+    };
+    let text = format!(
+        "the daemon is {} and cannot pull: run `dockhand recover --apply`, then `dockhand pull {image}` — or `dockhand pull --recover {image}`",
+        health.name()
+    );
+    eprintln!("dockhand: {text}");
+    let e = Event::Error {
+        kind: word,
+        message: text,
+        t_ms: r.t(),
+    };
+    r.emit(e);
+    Some(r.end(word, image, code))
+}
+
+/// Runs the recover plan in-process (its own lock, journal and bundle). Whether it recovered.
+async fn run_recover(r: &mut Run<'_>, opts: &crate::recover::Options) -> bool {
+    let e = Event::Message {
+        text: "running the recover plan (a live-restore-aware restart, verified)".into(),
+        t_ms: r.t(),
+    };
+    r.emit(e);
+    let report = crate::recover::execute(r.settings, opts, r.shutdown).await;
+    let ok = report.verdict == crate::recover::Verdict::Recovered;
+    let e = Event::Recover {
+        result: match report.verdict {
+            crate::recover::Verdict::Recovered => "recovered",
+            crate::recover::Verdict::RebootNeeded => "reboot-needed",
+            crate::recover::Verdict::Refused => "refused",
+            crate::recover::Verdict::Interrupted => "interrupted",
+            _ => "failed",
+        },
+        reason: report.reason.clone(),
+        t_ms: r.t(),
+    };
+    r.emit(e);
+    if !ok {
+        eprintln!("dockhand: recover: {}", report.reason);
+    }
+    ok
+}
+
+/// Downloads doctor's pulls.stalled finds stalled now (0 when it cannot tell).
+async fn stalled_downloads(facts: &Facts, settings: &Settings) -> usize {
+    let Some(def) = settings.catalog.get("pulls.stalled") else {
+        return 0;
+    };
+    let report = crate::doctor::run(
+        facts,
+        settings.source.clone(),
+        &settings.catalog,
+        &settings.config,
+        &[def],
+    )
+    .await;
+    report
+        .checks
+        .first()
+        .filter(|c| c.finding.status == crate::doctor::Status::Critical)
+        .and_then(|c| c.finding.evidence["downloads"].as_array())
+        .map_or(0, |d| d.iter().filter(|x| x["state"] == "stalled").count())
+}
+
+/// One `POST /images/create`, read line by line, each read under the stall deadline.
+async fn pull_once(
+    r: &mut Run<'_>,
+    reference: &reference::Reference,
+    auth: Option<&str>,
+    stall_after: Duration,
+) -> Attempt {
+    let path = format!(
+        "/images/create?fromImage={}&tag={}",
+        reference.name, reference.tag
+    );
+    let headers: Vec<(&str, &str)> = auth
+        .map(|a| vec![("X-Registry-Auth", a)])
+        .unwrap_or_default();
+    // The headers come once the engine starts answering, which may wait on the registry: they
+    // are under the stall deadline too (not less than the per-call one).
+    let engine = Engine::new(
+        r.settings.endpoint.clone(),
+        stall_after.max(r.settings.timeout),
+    );
+    let opened = tokio::select! {
+        s = engine.stream(Method::Post, &path, None, &headers, stall_after) => s,
+        () = r.shutdown.wait() => return Attempt::Interrupted,
+    };
+    let mut stream = match opened {
+        Ok(s) => s,
+        Err(e @ EngineError::Api { .. }) => {
+            let kind = progress::classify_error(e.status(), &e.to_string());
+            return Attempt::Failed(kind, e.to_string());
+        }
+        Err(EngineError::Frozen { waited, .. }) => return Attempt::Stalled { idle: waited },
+        Err(e) => return Attempt::Broken(e.to_string()),
+    };
+    let mut last = Instant::now();
+    loop {
+        let next = tokio::select! {
+            l = stream.next_line() => l,
+            () = r.shutdown.wait() => {
+                // Dropping the stream closes the connection: the engine cancels the transfer.
+                drop(stream);
+                return Attempt::Interrupted;
+            }
+        };
+        match next {
+            Ok(Some(text)) => {
+                last = Instant::now();
+                let Some(line) = Line::parse(&text) else {
+                    continue;
+                };
+                match r.state.apply(&line) {
+                    Change::Error(m) => {
+                        return Attempt::Failed(progress::classify_error(None, &m), m);
+                    }
+                    Change::Message(text) => {
+                        let e = Event::Message { text, t_ms: r.t() };
+                        r.emit(e);
+                    }
+                    Change::Layer { index, .. } => {
+                        let l = &r.state.layers[index];
+                        let e = Event::Layer {
+                            id: l.id.clone(),
+                            status: l.status.clone(),
+                            current: l.current,
+                            total: l.total,
+                            t_ms: r.t(),
+                        };
+                        r.emit(e);
+                    }
+                    Change::None => {}
+                }
+            }
+            Ok(None) => return Attempt::Pulled,
+            Err(EngineError::Frozen { .. }) => {
+                return Attempt::Stalled {
+                    idle: last.elapsed(),
+                };
+            }
+            Err(e) => return Attempt::Broken(e.to_string()),
+        }
+    }
+}

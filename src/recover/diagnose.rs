@@ -1,0 +1,329 @@
+//! The diagnosis: doctor's daemon tiers (ping, container list, /info) classified by the same
+//! [`classify`], the daemon's process and its stuck threads, live-restore, the containers that
+//! run now and their restart policies, the service manager — and from those [`need`].
+//!
+//! A frozen daemon answers nothing, so everything that matters is also read from where the
+//! daemon keeps it: live-restore from daemon.json and the command line, the containers from
+//! their `config.v2.json` files.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::actions::{ProcTarget, Scope};
+use crate::config::Config;
+use crate::doctor::catalog::Catalog;
+use crate::facts::{Attempt, Facts};
+use crate::policy::daemon::process::wait_kind;
+use crate::policy::daemon::recovery::{
+    self, ContainerSeen, Need, ProcessSeen, live_restore_configured,
+};
+use crate::policy::daemon::{
+    Health, LiveRestore, Outcome, ResponsiveLimits, StuckThread, Stuckness, TierName, Tiers,
+    classify, live_restore, stuck_threads, stuckness,
+};
+use crate::runtime::blocking;
+use crate::runtime::daemon::{DaemonPaths, Located, ServiceManager};
+use crate::runtime::engine::EngineError;
+use crate::runtime::host;
+use crate::runtime::inventory::{ContainerRecord, container_records_from_disk};
+
+/// The daemon's process as found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonSeen {
+    pub pid: i32,
+    pub state: char,
+    pub wchan: Option<String>,
+    pub cmdline: Vec<String>,
+    pub service: ServiceManager,
+    pub pidfile_pid: Option<i32>,
+    pub found_by: &'static str,
+    /// The process as the actions layer pins it (pid + start time + executable).
+    #[serde(skip)]
+    pub target: Option<ProcTarget>,
+}
+
+/// Everything recover decides on.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub endpoint: String,
+    pub health: Health,
+    /// Each tier that ran, as doctor's `daemon.responsive` evidence shows them.
+    pub probes: Vec<Value>,
+    pub process: Option<DaemonSeen>,
+    /// Where the daemon keeps things (from its command line, else daemon.json, else defaults).
+    pub paths: Option<DaemonPaths>,
+    pub stuck: Vec<StuckThread>,
+    pub stuckness: Stuckness,
+    pub live_restore: Option<bool>,
+    /// "engine" (/info), "daemon.json or flags", or "unknown".
+    pub live_restore_from: &'static str,
+    pub containers: Vec<ContainerSeen>,
+    /// "engine" or "disk" (the daemon's own files), or "none" when neither could be read.
+    pub containers_from: &'static str,
+    /// The subnets of this daemon's networks: which orphan docker-proxy is its own.
+    pub subnets: Vec<String>,
+    pub shutdown_timeout: Duration,
+    pub need: Need,
+    /// Why the daemon cannot be acted on from here (remote engine, /proc unreadable), if so.
+    pub blocker: Option<String>,
+}
+
+impl Diagnosis {
+    pub fn running(&self) -> usize {
+        self.containers.iter().filter(|c| c.running).count()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "health": self.health.name(),
+            "need": self.need.name(),
+            "why": self.need.why(),
+            "probes": self.probes,
+            "process": self.process,
+            "stuck_threads": self.stuck,
+            "data_root": self.paths.as_ref().map(|p| &p.data_root),
+            "exec_root": self.paths.as_ref().map(|p| &p.exec_root),
+            "pidfile": self.paths.as_ref().map(|p| &p.pidfile),
+            "live_restore": self.live_restore,
+            "live_restore_from": self.live_restore_from,
+            "containers_running": self.running(),
+            "containers_from": self.containers_from,
+            "containers": self.containers.iter().filter(|c| c.running).collect::<Vec<_>>(),
+            "shutdown_timeout_s": self.shutdown_timeout.as_secs(),
+            "blocker": self.blocker,
+        })
+    }
+}
+
+fn latency<T>(a: &Attempt<T>) -> (Result<Duration, &EngineError>, Duration) {
+    (a.0.as_ref().map(|t| t.elapsed), a.1)
+}
+
+/// The tiers, asked as doctor asks them (through the same facts), and their verdict.
+pub async fn health(facts: &Facts, catalog: &Catalog, config: &Config) -> (Health, Vec<Value>) {
+    const ID: &str = "daemon.responsive";
+    let limits = ResponsiveLimits {
+        slow_ms: config.threshold(catalog, ID, "slow_ms"),
+        list_ms_per_container: config.threshold(catalog, ID, "list_ms_per_container"),
+    };
+    let (ping_r, ping_took) = facts.ping().await;
+    let (list, info) = tokio::join!(facts.list_attempt(), facts.info_attempt());
+    let containers = match list {
+        Some((Ok(t), _)) => t.value.len(),
+        _ => 0,
+    };
+    let ping = ping_r.as_ref().map(|t| t.elapsed);
+    let list = list.map(latency);
+    let info = info.map(latency);
+    let tiers = Tiers {
+        ping: Outcome::of(ping),
+        list: list.map(|(r, _)| Outcome::of(r)),
+        info: info.map(|(r, _)| Outcome::of(r)),
+        containers,
+    };
+    let probe = |tier: TierName, r: Result<Duration, &EngineError>, took: Duration| {
+        json!({
+            "name": tier.as_str(),
+            "ok": r.is_ok(),
+            "latency_ms": crate::util::millis(r.unwrap_or(took)),
+            "error": r.err().map(ToString::to_string),
+        })
+    };
+    let mut probes = vec![probe(TierName::Ping, ping, *ping_took)];
+    if let Some((r, t)) = list {
+        probes.push(probe(TierName::List, r, t));
+    }
+    if let Some((r, t)) = info {
+        probes.push(probe(TierName::Info, r, t));
+    }
+    (classify(&tiers, &limits), probes)
+}
+
+/// How far apart the thread samples are (as doctor's `daemon.process`).
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+async fn stuck(pid: i32, samples: u32, deadline: Duration) -> Vec<StuckThread> {
+    let Some(Some(first)) = blocking(deadline, move || host::tasks(pid, None)).await else {
+        return Vec::new();
+    };
+    let candidates: Vec<i32> = first
+        .iter()
+        .filter(|t| wait_kind(t).is_some())
+        .map(|t| t.tid)
+        .collect();
+    let mut all = vec![first];
+    if !candidates.is_empty() {
+        for _ in 1..samples.max(1) {
+            tokio::time::sleep(SAMPLE_EVERY).await;
+            let c = candidates.clone();
+            match blocking(deadline, move || host::tasks(pid, Some(&c))).await {
+                Some(Some(s)) => all.push(s),
+                _ => break,
+            }
+        }
+    }
+    stuck_threads(pid, &all, samples)
+}
+
+/// A container as recover compares it before and after.
+pub fn seen(r: &ContainerRecord) -> ContainerSeen {
+    ContainerSeen {
+        id: r.id.clone(),
+        name: r.name().to_string(),
+        running: r.state.running && !r.state.restarting,
+        restart_policy: r.host_config.restart_policy.name.clone(),
+        pid: (r.state.pid > 0).then_some(r.state.pid),
+    }
+}
+
+/// Diagnoses the daemon behind `facts`. `start_argv`: the command line the daemon is started
+/// with, when known — where a daemon that is not running keeps its files (its pid file, data
+/// root, daemon.json), which the defaults would get wrong.
+pub async fn diagnose(
+    facts: &Facts,
+    catalog: &Catalog,
+    config: &Config,
+    start_argv: Option<&[String]>,
+) -> Diagnosis {
+    let endpoint = facts.engine().endpoint().to_string();
+    let ((health, probes), located) = tokio::join!(health(facts, catalog, config), facts.located());
+    let mut blocker = None;
+    let (process, paths) = match located {
+        Ok(Located::Found(d)) => {
+            let pid = d.info.pid;
+            let target = blocking(facts.timeout(), move || {
+                ProcTarget::capture(pid, Scope::DockerProgram)
+            })
+            .await
+            .flatten();
+            (
+                Some(DaemonSeen {
+                    pid,
+                    state: d.info.state,
+                    wchan: d.info.wchan.clone(),
+                    cmdline: d.info.cmdline.clone(),
+                    service: d.service.clone(),
+                    pidfile_pid: d.pidfile_pid,
+                    found_by: d.found_by,
+                    target,
+                }),
+                Some(d.paths.clone()),
+            )
+        }
+        Ok(Located::NotRunning {
+            paths, unreadable, ..
+        }) => {
+            if *unreadable > 0 {
+                blocker = Some(format!(
+                    "the daemon's process could not be identified: {unreadable} processes' open files are not readable by this user; run as root"
+                ));
+            }
+            let paths = match start_argv {
+                Some(argv) => {
+                    let a = argv.to_vec();
+                    blocking(facts.timeout(), move || {
+                        crate::runtime::daemon::paths_from(&a, None)
+                    })
+                    .await
+                    .unwrap_or_else(|| paths.clone())
+                }
+                None => paths.clone(),
+            };
+            (None, Some(paths))
+        }
+        Ok(Located::Remote) => {
+            blocker = Some(format!(
+                "the engine at {endpoint} is on another host: recover acts on a daemon of this host"
+            ));
+            (None, None)
+        }
+        Err(g) => {
+            blocker = Some(format!(
+                "{g}: recover cannot act without seeing the daemon's process"
+            ));
+            (None, None)
+        }
+    };
+    // The threads, only when the process is there.
+    let samples = config
+        .threshold(catalog, "daemon.process", "d_state_samples")
+        .max(1.0) as u32;
+    let stuck = match &process {
+        Some(p) => stuck(p.pid, samples, facts.timeout()).await,
+        None => Vec::new(),
+    };
+    let verdict = stuckness(&stuck, facts.engine_answered().await);
+
+    // daemon.json (the daemon's own --config-file).
+    let json = match &facts.daemon_json().await.value {
+        Some(Ok(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let cmdline = process
+        .as_ref()
+        .map(|p| p.cmdline.clone())
+        .unwrap_or_default();
+    let (live, live_from) = match facts.info().await.ok().map(live_restore) {
+        Some(LiveRestore::On) => (Some(true), "engine"),
+        Some(LiveRestore::Off | LiveRestore::OffForSwarm) => (Some(false), "engine"),
+        _ => match live_restore_configured(json.as_ref(), &cmdline) {
+            Some(v) => (Some(v), "daemon.json or flags"),
+            None if json.is_some() => (Some(false), "daemon.json or flags"),
+            None => (None, "unknown"),
+        },
+    };
+    // The containers: the engine's list and records when it answers, else its own files.
+    let (containers, from, records) = match facts.records().await {
+        Ok(r) => (r.iter().map(seen).collect(), "engine", Some(r.to_vec())),
+        Err(_) => match &paths {
+            Some(p) => match container_records_from_disk(facts.timeout() * 2, &p.data_root).await {
+                Some(r) => (r.iter().map(seen).collect(), "disk", Some(r)),
+                None => (Vec::new(), "none", None),
+            },
+            None => (Vec::new(), "none", None),
+        },
+    };
+    let mut subnets: Vec<String> = match facts.networks().await {
+        Ok(nets) => nets
+            .iter()
+            .flat_map(|n| n.ipam.config.iter())
+            .map(|c| c.subnet.clone())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    for r in records.iter().flatten() {
+        for s in r.subnets() {
+            if !subnets.contains(&s) {
+                subnets.push(s);
+            }
+        }
+    }
+    let need = recovery::need(
+        &health,
+        process.as_ref().map(|p| ProcessSeen {
+            pid: p.pid,
+            state: p.state,
+        }),
+        verdict,
+    );
+    Diagnosis {
+        endpoint,
+        health,
+        probes,
+        shutdown_timeout: recovery::shutdown_timeout(json.as_ref(), &cmdline),
+        process,
+        paths,
+        stuck,
+        stuckness: verdict,
+        live_restore: live,
+        live_restore_from: live_from,
+        containers,
+        containers_from: from,
+        subnets,
+        need,
+        blocker,
+    }
+}
