@@ -37,7 +37,11 @@ pub fn run(settings: Settings) -> ExitCode {
             }
         };
         let work = dispatch(&settings, &shutdown);
-        if settings.command.mutates() {
+        if let Command::Serve(_) = settings.command {
+            // serve stops itself on the signal: it stops accepting, finishes the responses in
+            // flight, and a clean stop exits 0.
+            work.await
+        } else if settings.command.mutates() {
             let code = work.await;
             if shutdown.is_triggered() {
                 eprintln!("dockhand: interrupted; the actions in flight finished, the rest were not started (see `dockhand journal`)");
@@ -60,11 +64,12 @@ pub fn run(settings: Settings) -> ExitCode {
     code
 }
 
-async fn dispatch(settings: &Settings, _shutdown: &Shutdown) -> ExitCode {
+async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
     match &settings.command {
         Command::Doctor(args) => doctor(settings, args).await,
         Command::Df(args) => df(settings, args).await,
         Command::Journal(args) => journal(settings, args).await,
+        Command::Serve(args) => crate::serve::run(settings, args, shutdown).await,
     }
 }
 

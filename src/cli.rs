@@ -68,6 +68,9 @@ pub enum Command {
     /// What dockhand did on this host, when and why: every action of every run, with its
     /// outcome, newest last (from the journal in --state-dir)
     Journal(JournalArgs),
+    /// Serve Prometheus metrics on /metrics (127.0.0.1:9323 unless --listen says otherwise):
+    /// doctor's results refreshed every --interval, the journal's totals, build info
+    Serve(crate::serve::ServeArgs),
 }
 
 impl Command {
@@ -77,6 +80,7 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Df(_) => "df",
             Command::Journal(_) => "journal",
+            Command::Serve(_) => "serve",
         }
     }
 
@@ -85,7 +89,7 @@ impl Command {
     /// one stops at once.
     pub fn mutates(&self) -> bool {
         match self {
-            Command::Doctor(_) | Command::Df(_) | Command::Journal(_) => false,
+            Command::Doctor(_) | Command::Df(_) | Command::Journal(_) | Command::Serve(_) => false,
         }
     }
 }

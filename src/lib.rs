@@ -14,5 +14,6 @@ pub mod facts;
 pub mod policy;
 pub mod report;
 pub mod runtime;
+pub mod serve;
 pub mod shutdown;
 pub mod util;

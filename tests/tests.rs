@@ -30,5 +30,7 @@ mod formats;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/serve.rs"]
+mod serve;
 #[path = "it/terminal.rs"]
 mod terminal;
