@@ -809,14 +809,14 @@ fn serve_under_load_answers_every_scrape_and_its_memory_stays_flat() {
             "--state-dir",
             state.path().to_str().unwrap(),
         ],
-        &["--interval", "1s"],
+        // One doctor run, then none during the load: what is measured is the serving. (A
+        // doctor run's memory follows the host — its process table, its listeners — which
+        // other tests on this machine change as they please.)
+        &["--interval", "60m"],
     );
-    // Warm: two doctor runs done, so the steady state is what is measured.
-    let warm_runs = srv
-        .scrape_until(Duration::from_secs(60), "two doctor runs", |s| {
-            s.completed_runs() >= 2.0
-        })
-        .completed_runs();
+    srv.scrape_until(Duration::from_secs(60), "the first doctor run", |s| {
+        s.completed_runs() >= 1.0
+    });
     let addr = srv.addr;
     let pid = srv.pid();
     const ROUNDS: usize = 10;
@@ -871,30 +871,27 @@ fn serve_under_load_answers_every_scrape_and_its_memory_stays_flat() {
         assert_eq!(got.len(), PER_ROUND);
         times.extend(got);
         rss.push(rss_kib(pid));
-        // Spread over ten seconds, so doctor refreshes (every second) run between and during
-        // the rounds: their memory counts too.
-        std::thread::sleep(Duration::from_secs(1));
+        // Paced a little, so the journal is looked at (every 2 s) between rounds too.
+        std::thread::sleep(Duration::from_millis(300));
     }
     let total = t0.elapsed();
     srv.assert_alive();
-    let runs = srv.scrape().completed_runs() - warm_runs;
     times.sort();
     let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     eprintln!(
-        "load: {} scrapes over {total:?} (paced: 100, then a 1 s pause) while {runs} doctor runs completed; latency p50 {:?} p99 {:?} max {:?}; VmRSS KiB after each 100 scrapes {rss:?}",
+        "load: {} scrapes over {total:?} (100, then a 0.3 s pause); latency p50 {:?} p99 {:?} max {:?}; VmRSS KiB after each 100 scrapes {rss:?}",
         times.len(),
         pct(0.5),
         pct(0.99),
         times[times.len() - 1],
     );
     assert_eq!(times.len(), ROUNDS * PER_ROUND);
-    assert!(runs >= 5.0, "doctor ran meanwhile ({runs} runs)");
     assert!(pct(0.99) < Duration::from_secs(1), "p99 {:?}", pct(0.99));
     // The first hundred against the last: memory does not grow with scrapes (a leak of even
     // 1 KiB per scrape would show as ~900 KiB here).
     let grew = rss[ROUNDS - 1].saturating_sub(rss[0]);
     assert!(
-        grew <= 512,
+        grew <= 256,
         "VmRSS grew {grew} KiB from the first hundred scrapes to the last: {rss:?}"
     );
 }
