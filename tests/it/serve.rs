@@ -615,7 +615,7 @@ fn serve_exports_the_journal_totals_and_follows_appends_and_rotation() {
         );
         write_run(&j, "r2", "reap", &[("done", None), ("failed", None)]);
     }
-    let srv = Server::start(
+    let mut srv = Server::start(
         &[
             "--host",
             &down_host(&state),
@@ -755,6 +755,10 @@ fn serve_exports_the_journal_totals_and_follows_appends_and_rotation() {
             && s.get(r#"dockhand_actions_total{command="reap",outcome="done"}"#)
                 .is_none()
     });
+
+    // Ctrl-C stops it as cleanly as SIGTERM.
+    let (code, _) = srv.stop(Signal::SIGINT);
+    assert_eq!(code, Some(0), "{}", srv.stderr());
 }
 
 fn size_of(p: &std::path::Path) -> f64 {
