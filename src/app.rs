@@ -37,7 +37,11 @@ pub fn run(settings: Settings) -> ExitCode {
             }
         };
         let work = dispatch(&settings, &shutdown);
-        if settings.command.mutates() {
+        if let Command::Serve(_) = settings.command {
+            // serve stops itself on the signal: it stops accepting, finishes the responses in
+            // flight, and a clean stop exits 0.
+            work.await
+        } else if settings.command.mutates() {
             let code = work.await;
             if shutdown.is_triggered() {
                 eprintln!("dockhand: interrupted; the actions in flight finished, the rest were not started (see `dockhand journal`)");
@@ -72,6 +76,7 @@ async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
         Command::Reap(args) => crate::reap::run(settings, args, shutdown).await,
         Command::Recover(args) => crate::recover::run(settings, args, shutdown).await,
         Command::Pull(args) => crate::pull::run(settings, args, shutdown).await,
+        Command::Serve(args) => crate::serve::run(settings, args, shutdown).await,
     }
 }
 

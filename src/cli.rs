@@ -94,6 +94,9 @@ pub enum Command {
     /// Pull an image with per-layer progress and a stall watchdog: a download that stops is
     /// abandoned and retried, and (with --recover) the daemon recovered
     Pull(crate::pull::PullArgs),
+    /// Serve Prometheus metrics on /metrics (127.0.0.1:9323 unless --listen says otherwise):
+    /// doctor's results refreshed every --interval, the journal's totals, build info
+    Serve(crate::serve::ServeArgs),
     /// Print shell completions to stdout: `dockhand completions bash > /etc/bash_completion.d/dockhand`
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout: `dockhand man > /usr/local/share/man/man1/dockhand.1`
@@ -128,6 +131,7 @@ impl Command {
             Command::Reap(_) => "reap",
             Command::Recover(_) => "recover",
             Command::Pull(_) => "pull",
+            Command::Serve(_) => "serve",
         }
     }
 
@@ -139,6 +143,7 @@ impl Command {
             Command::Doctor(_)
             | Command::Df(_)
             | Command::Journal(_)
+            | Command::Serve(_)
             | Command::Completions(_)
             | Command::Man => false,
             Command::Gc(a) => a.mutates(),

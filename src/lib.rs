@@ -19,5 +19,6 @@ pub mod pull;
 pub mod recover;
 pub mod report;
 pub mod runtime;
+pub mod serve;
 pub mod shutdown;
 pub mod util;

@@ -36,6 +36,8 @@ mod gc;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/serve.rs"]
+mod serve;
 #[path = "it/terminal.rs"]
 mod terminal;
 #[path = "it/ports.rs"]

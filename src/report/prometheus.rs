@@ -19,7 +19,7 @@ fn status_value(s: Status) -> u8 {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn label(v: &str) -> String {
+pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

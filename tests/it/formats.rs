@@ -118,7 +118,7 @@ fn npd_plugin_exit_codes_and_one_short_line() {
     assert!(r.stdout.contains("permission denied"), "{r}");
 }
 
-fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+pub(crate) fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
     let mut samples = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
