@@ -7,6 +7,7 @@ pub mod engine;
 pub mod host;
 pub mod http;
 pub mod inventory;
+pub mod json_array;
 pub mod net;
 pub mod storage;
 
