@@ -11,6 +11,7 @@ use crate::report::{self, Style};
 use crate::runtime::engine::Engine;
 
 pub fn run(settings: Settings) -> ExitCode {
+    crate::runtime::one_malloc_arena();
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // Without the handler the default action still ends the run; with it we exit 130 cleanly.

@@ -518,8 +518,7 @@ fn scan_disk(
     };
     let leak_start = roots.len();
     roots.extend(leaked.iter().map(|l| l.path.clone()));
-    let walked = storage::walk_many(&roots, deadline, stall, threads);
-    drop(roots);
+    let walked = storage::walk_many(roots, deadline, stall, threads);
     let sizes = walked.sizes;
     let lower_bound = sizes.iter().any(|s| !s.complete);
     // What a walk that stopped answering belongs to, named from its root's index (only such a

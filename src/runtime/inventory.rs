@@ -55,7 +55,7 @@ pub struct Image {
     pub created: i64,
     pub size: i64,
     pub containers: i64,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<SmallMap<String>>,
 }
 
 impl Image {
@@ -73,7 +73,7 @@ pub struct Volume {
     pub name: String,
     pub driver: String,
     pub mountpoint: String,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<SmallMap<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -471,6 +471,12 @@ impl<'a, V> IntoIterator for &'a SmallMap<V> {
     >;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<V: Serialize> Serialize for SmallMap<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
     }
 }
 

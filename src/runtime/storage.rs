@@ -29,13 +29,14 @@ pub struct Layer {
     pub cache_id: String,
 }
 
-/// A container's layers: its writable layer and the init layer beneath it.
+/// A container's layers: its writable layer and the init layer beneath it. (The store also
+/// records the image layer beneath them, `parent`; nothing here needs it, and on a host with
+/// 10,000 containers not reading it is 10,000 files fewer.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountRef {
     pub container_id: String,
     pub mount_id: String,
     pub init_id: Option<String>,
-    pub parent: Option<String>,
 }
 
 /// The layer store of one graph driver: `<root>/image/<driver>/`.
@@ -111,7 +112,6 @@ impl LayerStore {
                     container_id: entry.file_name().to_string_lossy().into_owned(),
                     mount_id,
                     init_id: read_trim(&dir.join("init-id")),
-                    parent: read_trim(&dir.join("parent")).map(|p| strip_algo(&p).to_string()),
                 });
             }
         }
@@ -286,7 +286,12 @@ struct Worker {
 /// queue). Workers are detached threads: a thread blocked in the kernel on a hung mount cannot
 /// be cancelled, only abandoned, and the process exits without waiting for it. The result at
 /// index i belongs to `roots[i]`. A missing root is an empty, complete walk.
-pub fn walk_many(roots: &[PathBuf], deadline: Instant, stall: Duration, threads: usize) -> Walked {
+pub fn walk_many(
+    roots: Vec<PathBuf>,
+    deadline: Instant,
+    stall: Duration,
+    threads: usize,
+) -> Walked {
     use std::sync::Arc;
     use std::sync::mpsc;
     let n = roots.len();
@@ -297,7 +302,8 @@ pub fn walk_many(roots: &[PathBuf], deadline: Instant, stall: Duration, threads:
     if n == 0 {
         return out;
     }
-    let roots: Arc<Vec<PathBuf>> = Arc::new(roots.to_vec());
+    // Taken, not copied: shared with the walkers (10,000 paths on a big host).
+    let roots: Arc<Vec<PathBuf>> = Arc::new(roots);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, WalkSize)>();
@@ -736,7 +742,7 @@ mod tests {
         // 1000 + 500 + the symlink itself (its target path length), the hard link once.
         assert_eq!(w.bytes, 1500 + "/usr".len() as u64);
         let many = walk_many(
-            &[d.join("a/b"), d.join("missing")],
+            vec![d.join("a/b"), d.join("missing")],
             far(),
             Duration::from_secs(5),
             2,
