@@ -168,12 +168,13 @@ pub async fn container_records_from_engine(
 /// `HostConfig`): the same shape as the engine's inspect answer.
 fn record_from_disk(root: &std::path::Path, id: &str) -> Option<ContainerRecord> {
     let dir = root.join("containers").join(id);
-    let mut rec: ContainerRecord =
-        serde_json::from_slice(&std::fs::read(dir.join("config.v2.json")).ok()?).ok()?;
-    rec.host_config = std::fs::read(dir.join("hostconfig.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut rec: ContainerRecord = super::with_file(&dir.join("config.v2.json"), |b| {
+        serde_json::from_slice(b).ok()
+    })?;
+    rec.host_config = super::with_file(&dir.join("hostconfig.json"), |b| {
+        serde_json::from_slice(b).ok()
+    })
+    .unwrap_or_default();
     Some(rec)
 }
 

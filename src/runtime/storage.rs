@@ -52,11 +52,12 @@ pub struct LayerStore {
     by_parent_diff: HashMap<(Option<String>, String), String>,
 }
 
+/// A one-line file of the layer store (an id, a size), trimmed; `None` when missing or empty.
 fn read_trim(p: &Path) -> Option<String> {
-    fs::read_to_string(p)
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    super::with_file(p, |b| {
+        let s = std::str::from_utf8(b).ok()?.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    })
 }
 
 fn strip_algo(s: &str) -> &str {
@@ -544,7 +545,9 @@ pub fn container_log(data_root: &Path, id: &str) -> Option<LogInfo> {
         config: Option<serde_json::Value>,
     }
     let dir = data_root.join("containers").join(id);
-    let host: Host = serde_json::from_slice(&fs::read(dir.join("hostconfig.json")).ok()?).ok()?;
+    let host: Host = super::with_file(&dir.join("hostconfig.json"), |b| {
+        serde_json::from_slice(b).ok()
+    })?;
     let conf = host.log_config.unwrap_or_default();
     let driver = conf
         .kind
