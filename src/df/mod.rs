@@ -663,7 +663,7 @@ fn assemble(
             created: i.created,
             engine_size: i.size.max(0) as u64,
             engine_shared: None,
-            chain: scan.chains.remove(&i.id),
+            chain: scan.chains.get(&i.id).cloned(),
         })
         .collect();
     if ins.iter().any(|i| i.chain.is_none()) {
