@@ -17,6 +17,7 @@ use crate::runtime::engine::Engine;
 use crate::shutdown::Shutdown;
 
 pub fn run(settings: Settings) -> ExitCode {
+    crate::runtime::one_malloc_arena();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

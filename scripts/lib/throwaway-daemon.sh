@@ -8,11 +8,17 @@
 #   td_start DIR          start dockerd with its state under DIR (must exist,
 #                         should be private: td_stop deletes it)
 #   td_wait_ready [SECS]  block until the daemon answers, or fail (default 60 s)
-#   td_stop [--keep]      stop it, unmount what it left under DIR, rm -rf DIR;
+#   td_adopt DIR          reuse DIR, left by `td_stop --keep`: its daemon if it is
+#                         still running, else a new dockerd on the state it holds
+#   td_stop [--keep|--keep-dir]
+#                         stop it, unmount what it left under DIR, rm -rf DIR;
+#                         --keep leaves it running and DIR in place, --keep-dir
+#                         stops it but keeps DIR (a seed worth reusing);
 #                         idempotent, safe to call from an EXIT trap
 #   td_docker ARGS...     run the docker client against it
 #
-# Sets: TD_DIR, TD_SOCK, TD_HOST (unix://…), TD_PID (the reaper's pid).
+# Sets: TD_DIR, TD_SOCK, TD_HOST (unix://…), TD_PID (the reaper's pid),
+# TD_ADOPTED (1 when td_adopt found the daemon already running).
 # Honors: TD_DOCKERD (default /usr/sbin/dockerd), TD_DOCKER (the client;
 # default /usr/bin/docker, the 20.10 client matching the 20.10 daemon).
 
@@ -22,6 +28,7 @@ TD_DIR=
 TD_SOCK=
 TD_HOST=
 TD_PID=
+TD_ADOPTED=0
 
 td_docker() { "$TD_DOCKER" -H "$TD_HOST" "$@"; }
 
@@ -54,6 +61,25 @@ td_start() {
         >"$TD_DIR/dockerd.log" 2>&1 </dev/null &
     TD_PID=$!
     echo "$TD_PID" >"$TD_DIR/reaper.pid"
+}
+
+td_adopt() {
+    local dir pid
+    dir=$(cd "$1" && pwd -P) || return 1
+    if [[ ! -d $dir/data ]]; then
+        echo "throwaway-daemon: '$dir' holds no daemon state (no data/): not a kept daemon's directory" >&2
+        return 1
+    fi
+    pid=$(cat "$dir/reaper.pid" 2>/dev/null) || pid=
+    # The pid file may name a process long gone and a pid since reused: only a
+    # live process whose command line names this directory is its daemon.
+    if [[ $pid =~ ^[0-9]+$ ]] && td__alive "$pid" &&
+        [[ $( { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) == *"$dir/"* ]]; then
+        TD_DIR=$dir TD_SOCK=$dir/docker.sock TD_HOST=unix://$dir/docker.sock TD_PID=$pid TD_ADOPTED=1
+        return 0
+    fi
+    TD_ADOPTED=0
+    td_start "$dir"
 }
 
 # Alive and not a zombie (kill -0 succeeds on zombies, and our own children
@@ -113,6 +139,8 @@ td_stop() {
         TD_DIR=''
         return 0
     fi
+    local keep_dir=0
+    [[ ${1:-} == --keep-dir ]] && keep_dir=1
     local i p
     if [[ -n $TD_PID ]] && td__alive "$TD_PID"; then
         # tini forwards SIGTERM to dockerd, which stops containerd and exits.
@@ -135,6 +163,11 @@ td_stop() {
     while IFS= read -r mp; do
         if [[ -n $mp ]]; then umount -l "$mp" 2>/dev/null || true; fi
     done < <(td__mounts_under "$TD_DIR")
+    if (( keep_dir )); then
+        echo "throwaway-daemon: stopped; its state is kept in $TD_DIR (remove it with rm -rf --one-file-system $TD_DIR)" >&2
+        TD_DIR='' TD_PID=''
+        return 0
+    fi
     # --one-file-system: if a mount survived, skip it rather than deleting
     # whatever filesystem it exposes.
     rm -rf --one-file-system "$TD_DIR" 2>/dev/null || \

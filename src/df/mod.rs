@@ -459,19 +459,15 @@ fn scan_disk(
             "writable-layer sizes are measured for overlay2 only, not for the {driver} driver"
         ));
     }
-    // What each walk root belongs to, to name a walk that stops answering.
+    // The walks' roots: writable layers, then volumes, then leaked directories (below).
     let mut roots: Vec<PathBuf> = Vec::new();
-    let mut owners: Vec<String> = Vec::new();
-    let mut rw_ids: Vec<String> = Vec::new();
     if overlay {
-        for m in &store.mounts {
-            roots.push(root.join(driver).join(&m.mount_id).join("diff"));
-            owners.push(format!(
-                "container {}'s writable layer",
-                short_id(&m.container_id)
-            ));
-            rw_ids.push(m.container_id.clone());
-        }
+        roots.extend(
+            store
+                .mounts
+                .iter()
+                .map(|m| root.join(driver).join(&m.mount_id).join("diff")),
+        );
     }
     let vol_start = roots.len();
     let mut vol_names: Vec<String> = Vec::new();
@@ -484,16 +480,22 @@ fn scan_disk(
         if !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let name = e.file_name().to_string_lossy().into_owned();
         roots.push(e.path().join("_data"));
-        owners.push(format!("volume {name}"));
-        vol_names.push(name);
+        vol_names.push(e.file_name().to_string_lossy().into_owned());
     }
     let mut leftovers = LeftoversPart::default();
     let bk = storage::buildkit_snapshot_names(root);
     let leaked: Vec<LeakedDir> = if driver == "overlay2" {
         let referenced = store.referenced_dirs();
-        match storage::overlay2_dirs(root) {
+        // What leaked_dir can never call leaked — a referenced or BuildKit directory not being
+        // removed, and `l` — is left out by name, before any stat.
+        let candidate = |name: &str| {
+            let base = name.strip_suffix("-removing").unwrap_or(name);
+            name != "l"
+                && (base.len() != name.len()
+                    || !(referenced.contains(base) || storage::bytes_contain(&bk, base)))
+        };
+        match storage::overlay2_dirs(root, candidate) {
             Ok(dirs) => {
                 leftovers.leaked_scan = "done".into();
                 dirs.into_iter()
@@ -530,19 +532,36 @@ fn scan_disk(
                 .any(|e| storage::bytes_contain(&bk, &e.file_name().to_string_lossy()))
         });
     drop(bk);
+    // The store's last use: the containers' ids are moved out of it, and the rest (a few
+    // hundred bytes per layer and per container) is freed before the walks begin.
+    let rw_ids: Vec<String> = if overlay {
+        store.mounts.into_iter().map(|m| m.container_id).collect()
+    } else {
+        Vec::new()
+    };
     let leak_start = roots.len();
-    for l in &leaked {
-        roots.push(l.path.clone());
-        owners.push("a leaked layer directory".into());
-    }
-    let walked = storage::walk_many(&roots, deadline, stall, threads);
+    roots.extend(leaked.iter().map(|l| l.path.clone()));
+    let walked = storage::walk_many(roots, deadline, stall, threads);
     let sizes = walked.sizes;
     let lower_bound = sizes.iter().any(|s| !s.complete);
+    // What a walk that stopped answering belongs to, named from its root's index (only such a
+    // walk needs a name, so none is built ahead).
+    let owner = |i: usize| {
+        if i < vol_start {
+            rw_ids.get(i).map_or_else(String::new, |id| {
+                format!("container {}'s writable layer", short_id(id))
+            })
+        } else if i < leak_start {
+            format!("volume {}", vol_names[i - vol_start])
+        } else {
+            "a leaked layer directory".to_string()
+        }
+    };
     let stuck: Vec<StuckRow> = walked
         .stuck
         .into_iter()
         .map(|s| StuckRow {
-            belongs_to: owners.get(s.root).cloned().unwrap_or_default(),
+            belongs_to: owner(s.root),
             path: s.path,
             waited_ms: s.waited_ms,
         })
@@ -649,7 +668,7 @@ impl LeftoversPart {
 /// Labels the disk's figures with the engine's lists: one row per container, image and
 /// volume the engine knows.
 fn assemble(
-    scan: DiskScan,
+    mut scan: DiskScan,
     containers: &[Container],
     images: &[Image],
     volumes: &[Volume],
@@ -688,7 +707,8 @@ fn assemble(
                 created: c.created,
                 rw_bytes: rw.map(|w| w.bytes),
                 rw_complete: rw.is_none_or(|w| w.complete),
-                log: scan.logs.get(&c.id).cloned(),
+                // Moved, not copied: each container is listed once.
+                log: scan.logs.remove(&c.id),
             }
         })
         .collect();

@@ -151,7 +151,7 @@ pub fn daemon_identity(info: &Value) -> String {
     }
 }
 
-fn keep(labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+fn keep(labels: Option<&crate::runtime::inventory::SmallMap<String>>) -> bool {
     labels.is_some_and(|l| l.contains_key(KEEP_LABEL))
 }
 

@@ -222,7 +222,10 @@ pub fn unhealthy(c: &ContainerRecord) -> Option<&RecordHealth> {
     if !running(c) {
         return None;
     }
-    c.state.health.as_ref().filter(|h| h.status == "unhealthy")
+    c.state
+        .health
+        .as_deref()
+        .filter(|h| h.status == "unhealthy")
 }
 
 /// How long a health check has been failing, as far as the kept results tell: from the start of
@@ -828,9 +831,11 @@ mod tests {
         ];
         for (state, status, want) in cases {
             let mut c = rec(state, Some(1.0), None);
-            c.state.health = status.map(|s| RecordHealth {
-                status: s.into(),
-                ..health(1, &[])
+            c.state.health = status.map(|s| {
+                Box::new(RecordHealth {
+                    status: s.into(),
+                    ..health(1, &[])
+                })
             });
             assert_eq!(unhealthy(&c).is_some(), want, "{state} {status:?}");
         }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::inventory::{ContainerRecord, PortBinding};
+use crate::runtime::inventory::{ContainerRecord, PortBinding, SmallMap};
 use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts, in_subnet};
 
 // ---------------------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ impl Binding {
 /// The fixed-port bindings of one `{"80/tcp": [{HostIp, HostPort}]}` map. An empty or ranged
 /// host port is chosen at start (it cannot be known); a protocol other than TCP/UDP (sctp) or a
 /// host IP that does not parse is skipped.
-fn bindings_of(map: &std::collections::BTreeMap<String, Option<Vec<PortBinding>>>) -> Vec<Binding> {
+fn bindings_of(map: &SmallMap<Option<Vec<PortBinding>>>) -> Vec<Binding> {
     let mut out = Vec::new();
     for (key, bindings) in map {
         let Some(proto) = Proto::parse(key.split_once('/').map_or("tcp", |(_, p)| p)) else {

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
 
+/// A container as the engine lists it (`GET /containers/json?all=1`), reduced to what is read
+/// here: who it is, its image, its state and the volumes it mounts. The list grows with the
+/// host and lives for the whole run, so what nothing reads — labels, command, status text,
+/// ports, mounts' paths: most of the engine's ~700 bytes per container — is skipped while
+/// parsing and never stored. (Each container's full record is [`ContainerRecord`].)
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Container {
@@ -23,29 +28,24 @@ pub struct Container {
     pub image: String,
     #[serde(rename = "ImageID")]
     pub image_id: String,
-    pub command: String,
     pub created: i64,
     /// In Docker's words (see [`docker_state`]): created, running, paused, restarting,
     /// removing, exited, dead.
     #[serde(deserialize_with = "de_state")]
     pub state: String,
     pub status: String,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<SmallMap<String>>,
     #[serde(deserialize_with = "de_null_default")]
     pub mounts: Vec<MountPoint>,
-    /// Only when listed with `size=1` (slow: the engine walks every writable layer).
-    pub size_rw: Option<i64>,
 }
 
-/// A mount of a container, as the list reports it.
+/// A mount of a container, as the list reports it: its kind, and the volume's name.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct MountPoint {
     #[serde(rename = "Type")]
     pub kind: String,
     pub name: Option<String>,
-    pub source: String,
-    pub destination: String,
 }
 
 impl Container {
@@ -68,7 +68,7 @@ pub struct Image {
     /// computed", what `/images/json` says before API 1.51) is `None`, never a count.
     #[serde(deserialize_with = "de_count")]
     pub containers: Option<u64>,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<SmallMap<String>>,
 }
 
 impl Image {
@@ -86,7 +86,7 @@ pub struct Volume {
     pub name: String,
     pub driver: String,
     pub mountpoint: String,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<SmallMap<String>>,
     /// RFC 3339, as the engine writes it (API 1.26 and up).
     pub created_at: Option<String>,
 }
@@ -146,11 +146,10 @@ pub async fn container_records_from_disk(
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        Some(
-            ids.iter()
-                .filter_map(|id| record_from_disk(&root, id))
-                .collect::<Vec<_>>(),
-        )
+        // Sized once: grown by doubling, a list of 10,000 records would hold room for 16,384.
+        let mut recs = Vec::with_capacity(ids.len());
+        recs.extend(ids.iter().filter_map(|id| record_from_disk(&root, id)));
+        Some(recs)
     })
     .await
     .flatten()
@@ -184,12 +183,13 @@ pub async fn container_records_from_engine(
 /// `HostConfig`): the same shape as the engine's inspect answer.
 fn record_from_disk(root: &std::path::Path, id: &str) -> Option<ContainerRecord> {
     let dir = root.join("containers").join(id);
-    let mut rec: ContainerRecord =
-        serde_json::from_slice(&std::fs::read(dir.join("config.v2.json")).ok()?).ok()?;
-    rec.host_config = std::fs::read(dir.join("hostconfig.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut rec: ContainerRecord = super::with_file(&dir.join("config.v2.json"), |b| {
+        serde_json::from_slice(b).ok()
+    })?;
+    rec.host_config = super::with_file(&dir.join("hostconfig.json"), |b| {
+        serde_json::from_slice(b).ok()
+    })
+    .unwrap_or_default();
     Some(rec)
 }
 
@@ -241,7 +241,8 @@ pub struct RecordState {
     pub started_at: Option<f64>,
     #[serde(deserialize_with = "de_time")]
     pub finished_at: Option<f64>,
-    pub health: Option<RecordHealth>,
+    /// Boxed: most containers have no health check, and a record is kept per container.
+    pub health: Option<Box<RecordHealth>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -279,7 +280,7 @@ pub struct RecordConfig {
     pub attach_stderr: bool,
     pub healthcheck: Option<RecordHealthcheck>,
     #[serde(deserialize_with = "de_null_default")]
-    pub labels: BTreeMap<String, String>,
+    pub labels: SmallMap<String>,
     /// `{"80/tcp": {}}`: the ports the image or `--expose` declares.
     #[serde(deserialize_with = "de_keys")]
     pub exposed_ports: Vec<String>,
@@ -300,7 +301,7 @@ pub struct RecordHost {
     pub log_config: LogConfig,
     /// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
     #[serde(deserialize_with = "de_null_default")]
-    pub port_bindings: BTreeMap<String, Option<Vec<PortBinding>>>,
+    pub port_bindings: SmallMap<Option<Vec<PortBinding>>>,
     pub network_mode: String,
 }
 
@@ -317,7 +318,7 @@ pub struct LogConfig {
     #[serde(rename = "Type")]
     pub kind: String,
     #[serde(deserialize_with = "de_null_default")]
-    pub config: BTreeMap<String, String>,
+    pub config: SmallMap<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -331,10 +332,10 @@ pub struct PortBinding {
 #[serde(rename_all = "PascalCase", default)]
 pub struct RecordNetwork {
     #[serde(deserialize_with = "de_null_default")]
-    pub networks: BTreeMap<String, NetworkEndpoint>,
+    pub networks: SmallMap<NetworkEndpoint>,
     /// The live mapping, same shape as `PortBindings`.
     #[serde(deserialize_with = "de_null_default")]
-    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    pub ports: SmallMap<Option<Vec<PortBinding>>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -462,6 +463,112 @@ fn de_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     Ok(n.and_then(|n| u64::try_from(n).ok()))
 }
 
+/// A JSON object of a container's record — labels, networks, port bindings, log options — as a
+/// list of pairs sorted by key, with the map's lookups. These objects hold one to a few
+/// entries, and a record is kept per container: a `BTreeMap` allocates a node of eleven
+/// slots for its first entry (~800 bytes for a network endpoint), this list exactly what it
+/// holds (~70). Iterates in key order, as a `BTreeMap` would; a key given twice keeps its last
+/// value, as a `BTreeMap` built from the same JSON would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmallMap<V>(Vec<(String, V)>);
+
+impl<V> Default for SmallMap<V> {
+    fn default() -> Self {
+        SmallMap(Vec::new())
+    }
+}
+
+impl<V> SmallMap<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<V> FromIterator<(String, V)> for SmallMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut pairs: Vec<(String, V)> = iter.into_iter().collect();
+        // Stable: of equal keys, the last given ends up last, and is the one kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+        pairs.shrink_to_fit();
+        SmallMap(pairs)
+    }
+}
+
+impl<'a, V> IntoIterator for &'a SmallMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, V)>,
+        fn(&'a (String, V)) -> (&'a String, &'a V),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<V: Serialize> Serialize for SmallMap<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Pairs<V> {
+            type Value = SmallMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(m.size_hint().unwrap_or(0).min(16));
+                while let Some(kv) = m.next_entry::<String, V>()? {
+                    pairs.push(kv);
+                }
+                Ok(pairs.into_iter().collect())
+            }
+        }
+        d.deserialize_map(Pairs(std::marker::PhantomData))
+    }
+}
+
 /// An RFC 3339 time as the engine writes it, parsed once; Go's zero time and garbage are `None`.
 fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
@@ -527,6 +634,31 @@ mod tests {
         assert!(rec.state.finished_at.is_none(), "Go's zero time is no time");
         let started = rec.state.started_at.expect("a start time");
         assert!((started - rec.created.expect("created")).abs() < 3.0);
+    }
+
+    #[test]
+    fn small_maps_read_as_the_maps_they_replace() {
+        // Sorted by key whatever the order written; a key given twice keeps its last value,
+        // as a BTreeMap decoded from the same JSON does.
+        let json = r#"{"b":"2","a":"1","c":"3","a":"4"}"#;
+        let m: SmallMap<String> = serde_json::from_str(json).expect("parses");
+        let b: BTreeMap<String, String> = serde_json::from_str(json).expect("parses");
+        assert_eq!(m.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+        assert_eq!(m.get("a").map(String::as_str), Some("4"));
+        assert!(m.get("z").is_none() && m.contains_key("c") && m.len() == 3);
+        let built: SmallMap<u8> = [
+            ("y".to_string(), 1),
+            ("x".to_string(), 2),
+            ("y".to_string(), 3),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(built.keys().collect::<Vec<_>>(), ["x", "y"]);
+        assert_eq!(built.get("y"), Some(&3));
+        // `null` and absent are empty, through the records' `de_null_default`.
+        let rec: ContainerRecord =
+            serde_json::from_str(r#"{"Config":{"Labels":null},"HostConfig":{}}"#).expect("parses");
+        assert!(rec.config.labels.is_empty() && rec.host_config.port_bindings.is_empty());
     }
 
     #[test]
