@@ -363,8 +363,13 @@ impl TestDaemon {
         st.stopped = true;
         let pid = Pid::from_raw(self.pid);
         let related: Vec<i32> = self.processes().iter().map(|s| s.pid).collect();
+        let mut bridges = Vec::new();
         if let Some(mut child) = st.child.take() {
             let _ = kill(pid, Signal::SIGCONT);
+            // The daemon keeps its user-defined networks' bridges when it stops (it restores them
+            // at its next start); with its data root gone they would leak, one per network, until
+            // the host runs out of address pools for everyone's networks.
+            bridges = bridge_names(&self.socket(), Duration::from_secs(2));
             if matches!(child.try_wait(), Ok(None)) {
                 let _ = kill(pid, Signal::SIGTERM);
                 let deadline = Instant::now() + STOP_TIMEOUT;
@@ -382,9 +387,52 @@ impl TestDaemon {
             let _ = child.wait();
         }
         procfs::kill_processes_of(self.dir(), &related, Duration::from_secs(10));
+        for b in bridges {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &b])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         drop(st);
         super::remove_tree(self.dir.path());
     }
+}
+
+/// The Linux bridges of a daemon's user-defined bridge networks (`br-<id>`, or the name the
+/// network was given with `com.docker.network.bridge.name`), asked of the daemon within
+/// `timeout`; none when it does not answer.
+fn bridge_names(socket: &Path, timeout: Duration) -> Vec<String> {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return Vec::new();
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    if s
+        .write_all(b"GET /networks HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let Some(body) = text.split_once("\r\n\r\n").map(|(_, b)| b) else {
+        return Vec::new();
+    };
+    let Ok(serde_json::Value::Array(nets)) = serde_json::from_str(body) else {
+        return Vec::new();
+    };
+    nets.iter()
+        .filter(|n| n["Driver"] == "bridge" && n["Name"] != "bridge")
+        .filter_map(|n| {
+            if let Some(name) = n["Options"]["com.docker.network.bridge.name"].as_str() {
+                return Some(name.to_string());
+            }
+            let id = n["Id"].as_str()?;
+            Some(format!("br-{}", id.get(..12)?))
+        })
+        .collect()
 }
 
 impl Drop for TestDaemon {
