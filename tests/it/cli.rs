@@ -54,3 +54,165 @@ fn the_man_page_has_a_page_per_command() {
     }
     assert!(r.stdout.contains("list\\-checks") || r.stdout.contains("list-checks"));
 }
+
+/// Every `dockhand …` command line that a remedy, a doc, the README or a fix names is one the
+/// command line accepts: the subcommand exists and so does every flag and value given. A line
+/// that names the command without its operand (`dockhand pull` in prose) counts as naming it.
+#[test]
+fn every_dockhand_command_named_in_docs_remedies_and_fixes_exists_and_parses() {
+    use clap::Parser;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found: Vec<(String, Vec<String>)> = Vec::new();
+    let mut files = vec![root.join("README.md")];
+    for dir in ["docs", "docs/checks", "checks", "contrib/systemd"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            let p = e.path();
+            if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let name = f.strip_prefix(root).unwrap().display().to_string();
+        // `dockhand …` in backquotes.
+        for (i, part) in text.split('`').enumerate() {
+            if i % 2 == 1 && part.starts_with("dockhand ") && !part.contains('(') {
+                found.push((name.clone(), words(part)));
+            }
+        }
+        // Lines of examples (in fenced blocks) and units: `dockhand …`, `$ dockhand …`,
+        // `ExecStart=… dockhand …`. Lines of output (`dockhand gc: removed …`) are not commands.
+        let unit = name.starts_with("contrib/");
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if !(fenced || unit) {
+                continue;
+            }
+            let l = line
+                .trim_start()
+                .trim_start_matches("$ ")
+                .trim_start_matches("sudo ");
+            let l = l
+                .split_once("bin/dockhand ")
+                .map_or(l, |(_, rest)| rest)
+                .trim_start();
+            let l = if line.contains("bin/dockhand ") {
+                format!("dockhand {l}")
+            } else {
+                l.to_string()
+            };
+            let second = l.split_whitespace().nth(1).unwrap_or("");
+            if l.starts_with("dockhand ") && !l.contains('`') && !second.ends_with(':') {
+                found.push((name.clone(), words(&l)));
+            }
+        }
+    }
+    // Fixes in the code: `["dockhand", "gc", …]` literals.
+    let mut stack = vec![root.join("src")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find("[\"dockhand\"") {
+                    let tail = &rest[i + 1..];
+                    let end = tail.find(']').unwrap_or(tail.len());
+                    let items: Vec<String> = tail[..end]
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| s.starts_with('"') && s.ends_with('"') && s.len() >= 2)
+                        .map(|s| s[1..s.len() - 1].to_string())
+                        .collect();
+                    let name = p.strip_prefix(root).unwrap().display().to_string();
+                    found.push((name, items));
+                    rest = &tail[end..];
+                }
+            }
+        }
+    }
+    assert!(found.len() > 40, "found only {} command lines", found.len());
+    let mut bad = Vec::new();
+    for (file, argv) in &found {
+        let argv = placeholders(argv);
+        match dockhand::cli::Cli::try_parse_from(&argv) {
+            Ok(_) => {}
+            Err(e) => {
+                use clap::error::ErrorKind as K;
+                if !matches!(
+                    e.kind(),
+                    K::DisplayHelp
+                        | K::DisplayVersion
+                        | K::MissingRequiredArgument
+                        | K::DisplayHelpOnMissingArgumentOrSubcommand
+                        | K::MissingSubcommand
+                ) {
+                    bad.push(format!("{file}: {}\n  {}", argv.join(" "), e.kind()));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "command lines that do not parse:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// A command line's words, up to a pipe, redirection, comment or the end of a shell command.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in line.split_whitespace() {
+        if matches!(
+            w,
+            "|" | ">" | ">>" | "&&" | "||" | ";" | "#" | "\\" | "2>&1"
+        ) || w.starts_with('#')
+            || w.starts_with('>')
+        {
+            break;
+        }
+        let w = w
+            .trim_end_matches([';', ','])
+            .trim_matches(|c| c == '\'' || c == '"');
+        if w == "…" || w == "..." {
+            // `--check …`: the flag's value was left out on purpose.
+            if out.last().is_some_and(|l: &String| l.starts_with("--")) {
+                out.pop();
+            }
+            break;
+        }
+        out.push(w.to_string());
+    }
+    out
+}
+
+/// Placeholder words of the docs replaced by real values of their kind.
+fn placeholders(argv: &[String]) -> Vec<String> {
+    argv.iter()
+        .map(|w| {
+            let v = match w.as_str() {
+                "PORT" | "P" | "<port>" | "N" => "8080",
+                "IMAGE" | "IMAGE[:TAG]" | "<image>" | "IMAGE:TAG" => "busybox:latest",
+                "ID" | "<id>" | "ID…" => "daemon.process",
+                "FILE" | "PATH" | "<file>" => "/tmp/x",
+                "DIR" => "/tmp",
+                "DURATION" | "AGE" => "3s",
+                "NAME" | "<name>" => "web",
+                "SHELL" => "bash",
+                "URL" => "unix:///var/run/docker.sock",
+                "ADDR" => "127.0.0.1:9323",
+                "KIND" => "container",
+                "PCT" => "80%",
+                _ => w,
+            };
+            v.to_string()
+        })
+        .collect()
+}
