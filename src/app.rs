@@ -5,7 +5,7 @@
 //! writes the journal, and the run exits 130. Each command says which it is
 //! (`Command::mutates`).
 
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -344,20 +344,8 @@ fn man() -> ExitCode {
     .unwrap_or(ExitCode::Ok)
 }
 
-/// Writes to stdout. A closed pipe (`dockhand doctor | head -1`) ends the run quietly with the
-/// run's own code; any other write error is reported and exits 70.
-pub fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    match f(&mut out).and_then(|()| out.flush()) {
-        Ok(()) => None,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => None,
-        Err(e) => {
-            eprintln!("dockhand: cannot write the report: {e}");
-            Some(ExitCode::Internal)
-        }
-    }
-}
+/// Writes to stdout (see [`report::emit`]: the output layer owns it).
+pub use crate::report::emit;
 
 #[cfg(test)]
 mod tests {
