@@ -36,15 +36,15 @@ mod gc;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/ports.rs"]
+mod ports;
+#[path = "it/pull.rs"]
+mod pull;
+#[path = "it/reap.rs"]
+mod reap;
+#[path = "it/recover.rs"]
+mod recover;
 #[path = "it/serve.rs"]
 mod serve;
 #[path = "it/terminal.rs"]
 mod terminal;
-#[path = "it/ports.rs"]
-mod ports;
-#[path = "it/reap.rs"]
-mod reap;
-#[path = "it/pull.rs"]
-mod pull;
-#[path = "it/recover.rs"]
-mod recover;

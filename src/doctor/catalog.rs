@@ -51,6 +51,11 @@ pub struct CheckDef {
     pub order: u32,
     #[serde(default)]
     pub thresholds: BTreeMap<String, ThresholdDef>,
+    /// Why the question does not arise when the engine is Podman (`podman system service`),
+    /// when it does not: one sentence. doctor then reports the check ok, "not applicable to
+    /// Podman: <this>", without running it (see [`crate::doctor::checks::not_applicable`]).
+    #[serde(default)]
+    pub not_applicable_to_podman: Option<String>,
 }
 
 fn default_order() -> u32 {
@@ -69,8 +74,13 @@ impl Catalog {
     pub fn builtin() -> anyhow::Result<Catalog> {
         let mut checks = Vec::with_capacity(FILES.len());
         for (name, text) in FILES {
-            let def: CheckDef =
+            let mut def: CheckDef =
                 toml::from_str(text).map_err(|e| anyhow::anyhow!("checks/{name}: {e}"))?;
+            // A sentence for a summary line: the file's line breaks are not the reader's.
+            def.not_applicable_to_podman = def
+                .not_applicable_to_podman
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|s| !s.is_empty());
             if !AREAS.contains(&def.area.as_str()) {
                 anyhow::bail!(
                     "checks/{name}: area {:?} is not one of {}",

@@ -41,8 +41,8 @@ use crate::policy::processes::{
     shim_of_daemon, zombie_parent, zombies_under,
 };
 use crate::policy::storage::tmp_stale;
-use crate::report::reap::{ReapDoc, ReapStep, Skipped};
 use crate::report;
+use crate::report::reap::{ReapDoc, ReapStep, Skipped};
 use crate::runtime::blocking;
 use crate::runtime::daemon::{DaemonProcess, Located, pidfile_probe};
 use crate::runtime::engine::Engine;

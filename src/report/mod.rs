@@ -9,8 +9,8 @@ pub mod nagios;
 pub mod npd;
 pub mod ports;
 pub mod prometheus;
-pub mod reap;
 pub mod pull;
+pub mod reap;
 pub mod recover;
 pub mod table;
 

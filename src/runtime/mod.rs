@@ -1,11 +1,12 @@
 //! The runtime core: the only code that talks to the outside world — the engine API, /proc,
 //! the kernel, the data root on disk. Commands ask it; they never call these directly.
 
-pub mod containerd;
 pub mod command;
+pub mod containerd;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
+pub mod engine_kind;
 pub mod files;
 pub mod host;
 pub mod http;

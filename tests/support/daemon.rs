@@ -408,8 +408,7 @@ fn bridge_names(socket: &Path, timeout: Duration) -> Vec<String> {
     };
     let _ = s.set_read_timeout(Some(timeout));
     let _ = s.set_write_timeout(Some(timeout));
-    if s
-        .write_all(b"GET /networks HTTP/1.0\r\nHost: docker\r\n\r\n")
+    if s.write_all(b"GET /networks HTTP/1.0\r\nHost: docker\r\n\r\n")
         .is_err()
     {
         return Vec::new();

@@ -198,16 +198,30 @@ fn assert_web(r: &ContainerRecord, what: &str) {
         "{what}"
     );
     assert_eq!(hc.network_mode, "bridge", "{what}");
-    let b80 = hc.port_bindings.get("80/tcp").expect("80/tcp listed").as_ref().expect("80/tcp bound");
+    let b80 = hc
+        .port_bindings
+        .get("80/tcp")
+        .expect("80/tcp listed")
+        .as_ref()
+        .expect("80/tcp bound");
     assert_eq!(
         (b80[0].host_ip.as_str(), b80[0].host_port.as_str()),
         ("", "8080")
     );
     assert!(
-        hc.port_bindings.get("443/tcp").expect("443/tcp listed").is_none(),
+        hc.port_bindings
+            .get("443/tcp")
+            .expect("443/tcp listed")
+            .is_none(),
         "{what}: exposed, not published"
     );
-    let live = r.network_settings.ports.get("80/tcp").expect("80/tcp listed").as_ref().expect("live");
+    let live = r
+        .network_settings
+        .ports
+        .get("80/tcp")
+        .expect("80/tcp listed")
+        .as_ref()
+        .expect("live");
     assert_eq!(live.len(), 2, "{what}: IPv4 and IPv6");
     let mut ips: Vec<&str> = r.ips().collect();
     ips.sort_unstable();
@@ -333,7 +347,11 @@ fn daemon_files_of_20_10_and_29() {
         assert_eq!(r.health_interval(), Some(Duration::from_secs(10)), "{dir}");
         assert_eq!(r.command(), ["sh", "-c", "exit 137"], "{dir}");
         assert_eq!(r.host_config.restart_policy.name, "always", "{dir}");
-        let b = r.host_config.port_bindings.get("5432/tcp").expect("5432/tcp listed")
+        let b = r
+            .host_config
+            .port_bindings
+            .get("5432/tcp")
+            .expect("5432/tcp listed")
             .as_ref()
             .expect("bound");
         assert_eq!(b[0].host_ip, "127.0.0.1", "{dir}");
