@@ -368,7 +368,11 @@ pub async fn gather(
     // Build cache: nothing cached on disk is nothing to prune; an unmeasured cache is pruned
     // with its size unknown.
     let bc = &df.build_cache;
+    let podman = facts.engine_kind().await.is_podman();
     input.build_cache = match bc.source.as_str() {
+        // Podman has no BuildKit cache and no `/build/prune`: Buildah's intermediate layers are
+        // images, judged with the images.
+        _ if podman => None,
         "disk" if bc.count == 0 => None,
         // Records no build uses: the engine prunes them even when they hold no bytes.
         "engine" | "disk" => (bc.count > bc.active).then_some(BuildCacheIn {
@@ -421,7 +425,12 @@ pub async fn gather(
             df.data_root.display()
         ));
     }
-    if df.chains.is_empty() && !input.images.is_empty() {
+    if podman && policy.types.build_cache {
+        notes.push("build cache: skipped: the engine is Podman, whose builder (Buildah) keeps no build cache to prune (there is no /build/prune); its intermediate images are images".into());
+    }
+    if podman && !input.images.is_empty() {
+        notes.push("image layer chains are not read from Podman's containers/storage: base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
+    } else if df.chains.is_empty() && !input.images.is_empty() {
         notes.push("image layer chains could not be read from the layer store (not root, or the containerd image store): base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
     }
     Ok(Gathered {
