@@ -223,9 +223,11 @@ pub async fn gather(
         .unwrap_or(0.0);
     let filters = serde_json::json!({ "type": ["image", "container"] }).to_string();
     // `until` in the past (to the nanosecond): the engine answers with its buffer and closes at
-    // once; an `until` even a little ahead would hold the answer until that instant.
+    // once; an `until` even a little ahead would hold the answer until that instant. Podman
+    // answers nothing for an `until` that has passed: a moment ahead for it (`events_until`).
+    let until = facts.engine_kind().await.events_until(now);
     let path = format!(
-        "/events?since={since:.9}&until={now:.9}&filters={}",
+        "/events?since={since:.9}&until={until:.9}&filters={}",
         query_escape(&filters)
     );
     match facts.engine().get(&path).await {

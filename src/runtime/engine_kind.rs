@@ -50,7 +50,24 @@ impl EngineKind {
     pub fn is_podman(self) -> bool {
         self == EngineKind::Podman
     }
+
+    /// The `until` (seconds since the epoch) to ask `/events` with for what the engine holds up
+    /// to `now`, so that it answers and closes instead of streaming. dockerd answers from its
+    /// buffer at once when `until` has passed (an `until` ahead holds the answer until then).
+    /// Podman 4.3 answers nothing at all when `until` has passed, and everything up to it when
+    /// it is ahead, closing at that instant: it is asked [`PODMAN_EVENTS_AHEAD`] ahead.
+    pub fn events_until(self, now: f64) -> f64 {
+        if self.is_podman() {
+            now + PODMAN_EVENTS_AHEAD.as_secs_f64()
+        } else {
+            now
+        }
+    }
 }
+
+/// How far ahead Podman's `/events` is asked to stop: what one answer costs in waiting, and
+/// enough for the request to reach it before that instant passes.
+pub const PODMAN_EVENTS_AHEAD: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// `Docker/20.10.24+dfsg1 (linux)` starts with the word `docker`, case aside.
 fn starts_with_word(s: &str, word: &str) -> bool {
@@ -65,6 +82,15 @@ fn starts_with_word(s: &str, word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_is_asked_for_events_until_a_moment_ahead() {
+        let now = 1_796_122_794.25;
+        assert_eq!(EngineKind::Docker.events_until(now), now);
+        assert_eq!(EngineKind::Unknown.events_until(now), now);
+        let p = EngineKind::Podman.events_until(now);
+        assert!(p > now && p - now < 1.0, "{p}");
+    }
 
     #[test]
     fn engines_are_told_by_their_ping_headers() {

@@ -219,6 +219,57 @@ fn podman_doctor_judges_what_applies_and_says_what_does_not() {
     assert_eq!(check(&doc, "disk.data-root")["status"], "ok");
 }
 
+#[test]
+fn podman_restart_loop_counts_deaths_from_podmans_event_log() {
+    let p = TestPodman::start();
+    p.podman_ok([
+        "run",
+        "-d",
+        "--name",
+        "looper",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 3",
+    ]);
+    wait_for("four restarts", Duration::from_secs(30), || {
+        p.podman_ok(["inspect", "--format", "{{.RestartCount}}", "looper"])
+            .parse::<u64>()
+            .is_ok_and(|n| n >= 4)
+    });
+    let dir = TempDir::new();
+    // Counted by deaths alone: the restart count cannot make the verdict.
+    let cfg = config(
+        &dir,
+        "[checks.\"containers.restart-loop\"]\nrestart_count = 1000\ndies_per_hour = 3\n",
+    );
+    let r = dockhand_cmd()
+        .config(&cfg)
+        .args(["--host", &p.host(), "doctor", "--format", "json"])
+        .args(["--check", "containers.restart-loop"])
+        .run();
+    let doc = r.json();
+    let c = check(&doc, "containers.restart-loop");
+    assert_eq!(c["status"], "warning", "{c:#}\n{r}");
+    let item = &c["evidence"]["containers"][0];
+    assert_eq!(item["name"], "looper", "{c:#}");
+    assert!(item["dies_last_hour"].as_u64().unwrap() >= 3, "{c:#}");
+    // Podman's event log is not dockerd's 256-event buffer.
+    assert_eq!(c["evidence"]["events"]["buffer_full"], false, "{c:#}");
+    assert!(
+        c["evidence"]["events"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("event log"),
+        "{c:#}"
+    );
+    p.podman_ok(["rm", "--force", "--time", "0", "looper"]);
+}
+
 /// A raw `GET path` on the service's socket, as JSON.
 fn api_json(p: &TestPodman, path: &str) -> Value {
     let (code, body) = p.api("GET", path, None);
