@@ -158,6 +158,40 @@ mod tests {
         );
     }
 
+    /// docs/engines.md's Podman column says "not applicable" for exactly the checks whose
+    /// catalog entry has a `not_applicable_to_podman` reason (the reason doctor reports).
+    #[test]
+    fn engines_doc_and_catalog_agree_on_what_does_not_apply_to_podman() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let doc = std::fs::read_to_string(format!("{root}/docs/engines.md")).expect("engines.md");
+        let cat = Catalog::builtin().expect("catalog parses");
+        for c in &cat.checks {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.id)))
+                .unwrap_or_else(|| panic!("docs/engines.md has no row for {}", c.id));
+            let podman = row
+                .trim_end_matches(" |")
+                .rsplit(" | ")
+                .next()
+                .unwrap_or("");
+            assert_eq!(
+                podman.starts_with("not applicable"),
+                c.not_applicable_to_podman.is_some(),
+                "{}: docs/engines.md says {podman:?}, the catalog's reason is {:?}",
+                c.id,
+                c.not_applicable_to_podman
+            );
+            if let Some(why) = &c.not_applicable_to_podman {
+                assert!(
+                    why.len() > 30 && !why.ends_with('.') && !why.contains('\n'),
+                    "{}: one sentence for a summary line: {why:?}",
+                    c.id
+                );
+            }
+        }
+    }
+
     /// docs/checks.md lists every check; docs/checks/<area>.md describes each, with its
     /// thresholds. Neither can drift from checks/.
     #[test]
