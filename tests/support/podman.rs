@@ -23,7 +23,9 @@
 //! the bridges it made deleted, everything mounted under the dir (Podman's overlay mounts, the
 //! containers' shm) lazily unmounted, the dir deleted. If the test process dies, the service gets
 //! SIGTERM from PR_SET_PDEATHSIG and the next run sweeps the rest (conmon and podman are among the
-//! programs the sweep recognises by the dir on their command lines).
+//! programs the sweep recognises by the dir on their command lines). What only netavark takes
+//! down — a bridge network's interface, its iptables rules, a container's `/run/netns` entry —
+//! stays after such a crash: only the ports test makes one (`dhpm<pid>x<n>`, 10.214.11.0/24).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -47,9 +47,9 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     // exited when idle: their pids are judged without it, against the host's /proc (pid 1
     // stands in for the service in the visibility check below).
     let podman = ctx.engine_kind().await.is_podman();
-    let (daemon_pid, who) = match ctx.located_daemon().await {
-        Ok(d) => (d.info.pid, "the daemon"),
-        Err(_) if podman => (1, "init"),
+    let (daemon_pid, who, service_here) = match ctx.located_daemon().await {
+        Ok(d) => (d.info.pid, "the daemon", true),
+        Err(_) if podman => (1, "init", false),
         Err(f) => return f,
     };
     // Containers' pids are numbers in the daemon's pid namespace: from another one (a rootless
@@ -91,7 +91,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .collect();
     // Without Podman's service to anchor the pid namespace, its conmons must be in sight: a
     // dockhand in a container of its own pid namespace sees none, and every pid would look gone.
-    if podman && who == "init" && !running.is_empty() && !procs.iter().any(|p| p.comm == "conmon") {
+    if podman && !service_here && !running.is_empty() && !procs.iter().any(|p| p.comm == "conmon") {
         return Finding::new(
             Status::Unknown,
             "no conmon process is in sight in this /proc: the containers' pids mean nothing here (another pid namespace? run with --pid host)",
