@@ -21,6 +21,7 @@ use crate::df::DfReport;
 use crate::runtime::blocking;
 use crate::runtime::daemon::{Located, locate};
 use crate::runtime::engine::{Engine, EngineError, Timed};
+use crate::runtime::engine_kind::EngineKind;
 use crate::runtime::host::{self, ProcRow};
 use crate::runtime::http::Response;
 use crate::runtime::inventory::{
@@ -197,6 +198,27 @@ impl Facts {
         match &self.ping().await.0 {
             Ok(t) => t.value.header("api-version").and_then(crate::df::parse_api),
             Err(_) => None,
+        }
+    }
+
+    /// Which engine answers (dockerd or Podman), from the ping's headers: asks nothing new.
+    /// `Unknown` when the ping went unanswered or did not say.
+    pub async fn engine_kind(&self) -> EngineKind {
+        Self::kind_of(self.ping().await)
+    }
+
+    /// [`Facts::engine_kind`] if the ping has already been answered (does not ask it).
+    pub fn engine_kind_now(&self) -> EngineKind {
+        self.ping.get().map_or(EngineKind::Unknown, Self::kind_of)
+    }
+
+    fn kind_of(ping: &Attempt<Response>) -> EngineKind {
+        match &ping.0 {
+            Ok(t) => EngineKind::from_ping(
+                t.value.header("server"),
+                t.value.header("libpod-api-version"),
+            ),
+            Err(_) => EngineKind::Unknown,
         }
     }
 
@@ -491,6 +513,7 @@ impl Facts {
         let located = self.located.get().and_then(|r| r.as_ref().ok());
         let data_root = s("DockerRootDir");
         json!({
+            "engine": self.engine_kind_now(),
             "pid": self.daemon_pid_now(),
             "version": info
                 .and_then(|i| i.get("ServerVersion").cloned())

@@ -36,6 +36,8 @@ mod gc;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/podman.rs"]
+mod podman;
 #[path = "it/ports.rs"]
 mod ports;
 #[path = "it/pull.rs"]

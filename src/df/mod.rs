@@ -178,6 +178,8 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         .unwrap_or_default()
         .to_string();
     let containerd_store = containerd_image_store(info);
+    // Podman's containers/storage is not dockerd's data root: no layerdb, no tmp/, no overlay2/.
+    let podman = facts.engine_kind().await.is_podman();
 
     let mut notes = Vec::new();
     let fs_root = data_root.clone();
@@ -195,6 +197,9 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
     // scan as a whole gets that plus the per-call deadline (its reads of the data root's own
     // files), and is abandoned after it: a data root that stopped answering is one gap.
     let scan = async {
+        if podman {
+            return Scanned::Podman;
+        }
         if containerd_store {
             return Scanned::ContainerdStore;
         }
@@ -211,6 +216,9 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         }
     };
     let deleted = async {
+        if podman {
+            return None;
+        }
         let Ok(Located::Found(d)) = facts.located().await else {
             return None;
         };
@@ -270,6 +278,10 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         }
         other => {
             match other {
+                Scanned::Podman => notes.push(format!(
+                    "the engine is Podman: its containers/storage under {} keeps layers in overlay-layers/ and overlay/, with no layerdb to read, so sizes are the engine's own (/system/df); logs are each container's ctr.log; there are no dockerd tmp leftovers or overlay2 layers to look for",
+                    data_root.display()
+                )),
                 Scanned::ContainerdStore => notes.push("the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into()),
                 Scanned::TimedOut => notes.push(format!(
                     "{} did not answer within {}: its filesystem may have stopped answering; sizes are the engine's own (/system/df)",
@@ -281,7 +293,7 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
                     data_root.join("image").join(&driver).join("layerdb").display()
                 )),
             }
-            from_engine(
+            let mut r = from_engine(
                 facts.engine(),
                 api,
                 walks.deadline,
@@ -293,12 +305,34 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
             .map_err(|err| Gap::Engine {
                 what: "the engine did not answer /system/df",
                 err,
-            })?
+            })?;
+            if podman {
+                let (root, drv) = (data_root.clone(), driver.clone());
+                let ids: Vec<String> = r.containers.items.iter().map(|c| c.id.clone()).collect();
+                match blocking(timeout, move || storage::podman_logs(&root, &drv, &ids)).await {
+                    Some(logs) => {
+                        for (row, log) in r.containers.items.iter_mut().zip(logs) {
+                            row.log = log;
+                        }
+                        r.containers = containers_part(std::mem::take(&mut r.containers.items));
+                    }
+                    None => r.notes.push(format!(
+                        "the containers' logs under {} were not sized: the filesystem did not answer within {}",
+                        data_root.display(),
+                        human_duration(timeout)
+                    )),
+                }
+                r.leftovers.leaked_scan =
+                    "not applicable: Podman's store has no overlay2 layers of dockerd's".into();
+            }
+            r
         }
     };
     report.data_root = data_root;
     report.driver = driver;
-    report.image_store = if containerd_store {
+    report.image_store = if podman {
+        "containers-storage"
+    } else if containerd_store {
         "containerd"
     } else {
         "graphdriver"
@@ -317,6 +351,8 @@ enum Scanned {
     /// The layer store is not readable by this user.
     Unreadable,
     ContainerdStore,
+    /// Podman's containers/storage: nothing of dockerd's layout to scan.
+    Podman,
     /// The scan did not finish in time: the data root itself did not answer.
     TimedOut,
 }

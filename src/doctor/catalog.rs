@@ -51,6 +51,11 @@ pub struct CheckDef {
     pub order: u32,
     #[serde(default)]
     pub thresholds: BTreeMap<String, ThresholdDef>,
+    /// Why the question does not arise when the engine is Podman (`podman system service`),
+    /// when it does not: one sentence. doctor then reports the check ok, "not applicable to
+    /// Podman: <this>", without running it (see [`crate::doctor::checks::not_applicable`]).
+    #[serde(default)]
+    pub not_applicable_to_podman: Option<String>,
 }
 
 fn default_order() -> u32 {
@@ -69,8 +74,13 @@ impl Catalog {
     pub fn builtin() -> anyhow::Result<Catalog> {
         let mut checks = Vec::with_capacity(FILES.len());
         for (name, text) in FILES {
-            let def: CheckDef =
+            let mut def: CheckDef =
                 toml::from_str(text).map_err(|e| anyhow::anyhow!("checks/{name}: {e}"))?;
+            // A sentence for a summary line: the file's line breaks are not the reader's.
+            def.not_applicable_to_podman = def
+                .not_applicable_to_podman
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|s| !s.is_empty());
             if !AREAS.contains(&def.area.as_str()) {
                 anyhow::bail!(
                     "checks/{name}: area {:?} is not one of {}",
@@ -146,6 +156,40 @@ mod tests {
             ids,
             ["daemon.reachable", "daemon.responsive", "daemon.process"]
         );
+    }
+
+    /// docs/engines.md's Podman column says "not applicable" for exactly the checks whose
+    /// catalog entry has a `not_applicable_to_podman` reason (the reason doctor reports).
+    #[test]
+    fn engines_doc_and_catalog_agree_on_what_does_not_apply_to_podman() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let doc = std::fs::read_to_string(format!("{root}/docs/engines.md")).expect("engines.md");
+        let cat = Catalog::builtin().expect("catalog parses");
+        for c in &cat.checks {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.id)))
+                .unwrap_or_else(|| panic!("docs/engines.md has no row for {}", c.id));
+            let podman = row
+                .trim_end_matches(" |")
+                .rsplit(" | ")
+                .next()
+                .unwrap_or("");
+            assert_eq!(
+                podman.starts_with("not applicable"),
+                c.not_applicable_to_podman.is_some(),
+                "{}: docs/engines.md says {podman:?}, the catalog's reason is {:?}",
+                c.id,
+                c.not_applicable_to_podman
+            );
+            if let Some(why) = &c.not_applicable_to_podman {
+                assert!(
+                    why.len() > 30 && !why.ends_with('.') && !why.contains('\n'),
+                    "{}: one sentence for a summary line: {why:?}",
+                    c.id
+                );
+            }
+        }
     }
 
     /// docs/checks.md lists every check; docs/checks/<area>.md describes each, with its

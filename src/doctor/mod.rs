@@ -334,9 +334,20 @@ pub async fn run(
         let ctx = &ctx;
         async move {
             let t = Instant::now();
-            let finding = match probe {
-                None => Finding::new(Status::Unknown, format!("no probe for check {}", def.id)),
-                Some(p) => match tokio::time::timeout(deadline, (p.run)(ctx)).await {
+            // A check about something the engine does not have is not run: on Podman, dockerd's
+            // pid file or daemon.json would be judged absent, and live-restore off, wrongly.
+            let not_here = match &def.not_applicable_to_podman {
+                Some(why) if ctx.engine_kind().await.is_podman() => Some(why),
+                _ => None,
+            };
+            let finding = match (probe, not_here) {
+                (_, Some(why)) => {
+                    checks::not_applicable(crate::runtime::engine_kind::EngineKind::Podman, why)
+                }
+                (None, None) => {
+                    Finding::new(Status::Unknown, format!("no probe for check {}", def.id))
+                }
+                (Some(p), None) => match tokio::time::timeout(deadline, (p.run)(ctx)).await {
                     Ok(f) => f,
                     Err(_) => Finding::new(
                         Status::Unknown,

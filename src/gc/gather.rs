@@ -17,6 +17,7 @@ use crate::policy::containers::{self as cpolicy, LogSize};
 use crate::policy::gc::{
     BuildCacheIn, ContainerIn, Disk, ImageIn, Input, LogIn, NetworkIn, Policy, VolumeIn,
 };
+use crate::runtime::engine_kind::EngineKind;
 use crate::runtime::host::FsUsage;
 use crate::runtime::inventory::ContainerRecord;
 
@@ -138,13 +139,15 @@ fn real_tags(i: &crate::runtime::inventory::Image) -> Vec<String> {
 
 /// Whose state and plans these are: the engine's `/info` ID with its data root. The ID alone
 /// does not tell two daemons on one host apart (Docker 20.10 derives it from the host's
-/// /etc/docker/key.json); their data roots always differ.
-pub fn daemon_identity(info: &Value) -> String {
+/// /etc/docker/key.json); their data roots always differ. Podman's compat `/info` makes up a new
+/// ID on every call, so a Podman engine is its graph root alone.
+pub fn daemon_identity(info: &Value, kind: EngineKind) -> String {
     let id = info
         .get("ID")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown");
+    let id = if kind.is_podman() { "podman" } else { id };
     match info.get("DockerRootDir").and_then(Value::as_str) {
         Some(root) => format!("{id}@{root}"),
         None => id.to_string(),
@@ -167,7 +170,7 @@ pub async fn gather(
     let now_t = SystemTime::now();
     let now = secs(now_t);
     let info = facts.info().await?;
-    let daemon_id = daemon_identity(info);
+    let daemon_id = daemon_identity(info, facts.engine_kind().await);
     let (listed, records, images, df) = tokio::join!(
         facts.containers(),
         facts.records(),
@@ -220,9 +223,11 @@ pub async fn gather(
         .unwrap_or(0.0);
     let filters = serde_json::json!({ "type": ["image", "container"] }).to_string();
     // `until` in the past (to the nanosecond): the engine answers with its buffer and closes at
-    // once; an `until` even a little ahead would hold the answer until that instant.
+    // once; an `until` even a little ahead would hold the answer until that instant. Podman
+    // answers nothing for an `until` that has passed: a moment ahead for it (`events_until`).
+    let until = facts.engine_kind().await.events_until(now);
     let path = format!(
-        "/events?since={since:.9}&until={now:.9}&filters={}",
+        "/events?since={since:.9}&until={until:.9}&filters={}",
         query_escape(&filters)
     );
     match facts.engine().get(&path).await {
@@ -368,7 +373,11 @@ pub async fn gather(
     // Build cache: nothing cached on disk is nothing to prune; an unmeasured cache is pruned
     // with its size unknown.
     let bc = &df.build_cache;
+    let podman = facts.engine_kind().await.is_podman();
     input.build_cache = match bc.source.as_str() {
+        // Podman has no BuildKit cache and no `/build/prune`: Buildah's intermediate layers are
+        // images, judged with the images.
+        _ if podman => None,
         "disk" if bc.count == 0 => None,
         // Records no build uses: the engine prunes them even when they hold no bytes.
         "engine" | "disk" => (bc.count > bc.active).then_some(BuildCacheIn {
@@ -421,7 +430,12 @@ pub async fn gather(
             df.data_root.display()
         ));
     }
-    if df.chains.is_empty() && !input.images.is_empty() {
+    if podman && policy.types.build_cache {
+        notes.push("build cache: skipped: the engine is Podman, whose builder (Buildah) keeps no build cache to prune (there is no /build/prune); its intermediate images are images".into());
+    }
+    if podman && !input.images.is_empty() {
+        notes.push("image layer chains are not read from Podman's containers/storage: base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
+    } else if df.chains.is_empty() && !input.images.is_empty() {
         notes.push("image layer chains could not be read from the layer store (not root, or the containerd image store): base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
     }
     Ok(Gathered {
@@ -487,9 +501,19 @@ mod tests {
     fn daemons_are_told_apart_by_id_and_data_root() {
         let a = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/var/lib/docker"});
         let b = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/srv/docker"});
-        assert_eq!(daemon_identity(&a), "K:E:Y@/var/lib/docker");
-        assert_ne!(daemon_identity(&a), daemon_identity(&b));
-        assert_eq!(daemon_identity(&serde_json::json!({})), "unknown");
+        let docker = EngineKind::Docker;
+        assert_eq!(daemon_identity(&a, docker), "K:E:Y@/var/lib/docker");
+        assert_ne!(daemon_identity(&a, docker), daemon_identity(&b, docker));
+        assert_eq!(daemon_identity(&serde_json::json!({}), docker), "unknown");
+        // Podman answers each /info with a new ID: only its graph root names it.
+        let p1 = serde_json::json!({"ID": "9bd92b59-e0ab-46b2-bdf6-791e5b732368", "DockerRootDir": "/var/lib/containers/storage"});
+        let p2 = serde_json::json!({"ID": "dfc9b0e3-5434-4dce-b306-510f87a7e4d6", "DockerRootDir": "/var/lib/containers/storage"});
+        let podman = EngineKind::Podman;
+        assert_eq!(daemon_identity(&p1, podman), daemon_identity(&p2, podman));
+        assert_eq!(
+            daemon_identity(&p1, podman),
+            "podman@/var/lib/containers/storage"
+        );
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl Ctx<'_> {
         if let (Some(path), Some(key)) = (&self.args.apply_plan, &key) {
             // The daemon's identity first: a plan for another daemon is refused before anything.
             let id = match facts.info().await {
-                Ok(info) => gather::daemon_identity(info),
+                Ok(info) => gather::daemon_identity(info, facts.engine_kind().await),
                 Err(g) => {
                     eprintln!("dockhand: gc needs the engine: {g}");
                     return ExitCode::Unavailable;

@@ -131,6 +131,43 @@ pub fn judge_shim(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Podman's conmon
+// ---------------------------------------------------------------------------------------------
+
+/// What a conmon's command line says: Podman starts one per container, as its parent and
+/// subreaper (the part a containerd shim plays for Docker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conmon {
+    /// The container id (`-c`).
+    pub id: String,
+    /// The container's bundle dir (`-b`): `<graph root>/<driver>-containers/<id>/userdata`.
+    pub bundle: String,
+}
+
+/// Parses `/usr/bin/conmon --api-version 1 -c <id> -u <id> -r /usr/bin/runc -b <bundle> …`.
+pub fn parse_conmon(cmdline: &[String]) -> Option<Conmon> {
+    let prog = cmdline.first()?.rsplit('/').next()?;
+    if prog != "conmon" {
+        return None;
+    }
+    let value = |short: &str, long: &str| {
+        cmdline
+            .windows(2)
+            .find_map(|w| (w[0] == short || w[0] == long).then(|| w[1].clone()))
+    };
+    Some(Conmon {
+        id: value("-c", "--cid").filter(|v| !v.is_empty())?,
+        bundle: value("-b", "--bundle")?,
+    })
+}
+
+/// Whether a conmon serves a container of the engine whose graph root is `graph_root`: its
+/// bundle lies under it (another Podman on the host, with another root, has its own).
+pub fn conmon_of_engine(c: &Conmon, graph_root: &Path) -> bool {
+    Path::new(&c.bundle).starts_with(graph_root)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Zombies
 // ---------------------------------------------------------------------------------------------
 
@@ -264,6 +301,41 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn conmon_command_lines() {
+        let root = Path::new("/var/lib/containers/storage");
+        // (command line, id, of the engine at `root`)
+        let cases: &[(&str, Option<(&str, bool)>)] = &[
+            (
+                "/usr/bin/conmon --api-version 1 -c abc -u abc -r /usr/bin/runc -b /var/lib/containers/storage/overlay-containers/abc/userdata -p /run/containers/storage/overlay-containers/abc/userdata/pidfile -n web",
+                Some(("abc", true)),
+            ),
+            (
+                "/usr/bin/conmon --api-version 1 --cid def --bundle /srv/other/overlay-containers/def/userdata",
+                Some(("def", false)),
+            ),
+            // A prefix that is not a path component is another root.
+            (
+                "conmon -c x -b /var/lib/containers/storage2/overlay-containers/x/userdata",
+                Some(("x", false)),
+            ),
+            ("/usr/bin/conmon --version", None),
+            ("conmon -b /a", None),
+            (
+                "/usr/bin/containerd-shim-runc-v2 -namespace moby -id a -address /b",
+                None,
+            ),
+        ];
+        for (line, want) in cases {
+            let got = parse_conmon(&args(line)).map(|c| (c.id.clone(), conmon_of_engine(&c, root)));
+            assert_eq!(
+                got.as_ref().map(|(id, ours)| (id.as_str(), *ours)),
+                *want,
+                "{line}"
+            );
+        }
     }
 
     #[test]

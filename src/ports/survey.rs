@@ -23,7 +23,9 @@ use crate::policy::ports::{
     classify_owner, conflicts_of, judge_proxy, listener_container, listener_problems,
     listener_status, proxy_owner,
 };
-use crate::policy::processes::{containerd_of, descends_from, parse_shim, shim_of_daemon};
+use crate::policy::processes::{
+    conmon_of_engine, containerd_of, descends_from, parse_conmon, parse_shim, shim_of_daemon,
+};
 use crate::runtime::blocking;
 use crate::runtime::daemon::Located;
 use crate::runtime::host::{ProcClock, ProcRow, ProcState};
@@ -126,6 +128,9 @@ fn is_engine_comm(comm: &str) -> bool {
     matches!(
         comm,
         "dockerd" | "containerd" | "podman" | "docker-containerd"
+        // Podman's: each container's keeper (it holds published ports open), its port
+        // forwarder for rootless containers, its DNS server for bridge networks.
+        | "conmon" | "rootlessport" | "aardvark-dns"
     )
 }
 
@@ -248,8 +253,29 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
     };
     s.engine = records.is_some();
 
-    // This daemon's shims: a process under one is that container's.
-    if let Some(d) = daemon {
+    // This daemon's shims: a process under one is that container's. Podman has none: each
+    // container has its conmon (of this engine when its bundle is under the graph root), which
+    // also holds the container's published ports open.
+    let podman = facts.engine_kind().await.is_podman();
+    if podman
+        && daemon.is_some()
+        && let Some((root, _)) = facts.data_root().await
+    {
+        for p in procs.iter().filter(|p| p.state != 'Z') {
+            if let Some(c) = parse_conmon(&p.cmdline)
+                && conmon_of_engine(&c, &root)
+            {
+                s.shims.insert(
+                    c.id,
+                    ProcId {
+                        pid: p.pid,
+                        start_ticks: p.start_ticks,
+                    },
+                );
+            }
+        }
+    }
+    if let Some(d) = daemon.filter(|_| !podman) {
         let dj = facts.daemon_json().await;
         let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
         let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
@@ -597,6 +623,9 @@ mod tests {
             ("containerd-shim", false),
             ("docker-proxy", false),
             ("nginx", false),
+            ("conmon", true),
+            ("rootlessport", true),
+            ("aardvark-dns", true),
         ] {
             assert_eq!(is_engine_comm(c), want, "{c}");
         }

@@ -56,6 +56,8 @@ pub fn df(
     );
     if r.image_store == "containerd" {
         head.push_str(", containerd image store");
+    } else if r.image_store == "containers-storage" {
+        head.push_str(", Podman's containers/storage");
     }
     head.push(')');
     if let Some(fs) = &r.filesystem {
@@ -242,6 +244,10 @@ pub fn df(
                         (None, _) => "none: unbounded".into(),
                     },
                 ),
+                // Podman's: its limit (log_size_max) is not in its API.
+                Some(l) if l.driver == "k8s-file" => {
+                    (human_bytes(l.bytes), "not reported (k8s-file)".into())
+                }
                 Some(l) => ("-".into(), format!("{} driver", l.driver)),
                 None => ("-".into(), "-".into()),
             };

@@ -93,6 +93,7 @@ pub fn catalog(cat: &Catalog, config: &Config, out: &mut dyn Write) -> io::Resul
                 "id": c.id, "area": c.area, "title": c.title, "severity": c.severity,
                 "enabled": !config.disabled.contains(&c.id),
                 "meaning": c.meaning.trim(), "remedy": c.remedy.trim(), "thresholds": thresholds,
+                "not_applicable_to_podman": c.not_applicable_to_podman,
             })
         })
         .collect();

@@ -242,6 +242,9 @@ pub struct RecordState {
     #[serde(deserialize_with = "de_time")]
     pub finished_at: Option<f64>,
     /// Boxed: most containers have no health check, and a record is kept per container.
+    /// `None` also for Podman's empty record (`{"Status": ""}`), which it sends for every
+    /// container, health check or not.
+    #[serde(deserialize_with = "de_health")]
     pub health: Option<Box<RecordHealth>>,
 }
 
@@ -457,6 +460,15 @@ fn de_state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> 
     Ok(s.as_deref().map(docker_state).unwrap_or_default())
 }
 
+/// A health record, `None` when it has no status: Podman's compat inspect sends
+/// `{"Status": "", "FailingStreak": 0, "Log": null}` for a container without a health check.
+fn de_health<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Box<RecordHealth>>, D::Error> {
+    let h: Option<Box<RecordHealth>> = Option::deserialize(d)?;
+    Ok(h.filter(|h| !h.status.is_empty()))
+}
+
 /// A count the engine may leave uncomputed: `-1` (or any negative number, or `null`) is `None`.
 fn de_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let n: Option<i64> = Option::deserialize(d)?;
@@ -611,6 +623,39 @@ pub(crate) mod shapes;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_health_record_is_no_health_check() {
+        // (the State's Health as each engine writes it, the status kept)
+        let cases = [
+            // Podman 4.3 sends this for every container, health check or not.
+            (r#"{"Status":"","FailingStreak":0,"Log":null}"#, None),
+            ("null", None),
+            (
+                r#"{"Status":"starting","FailingStreak":0,"Log":[]}"#,
+                Some("starting"),
+            ),
+            (
+                r#"{"Status":"unhealthy","FailingStreak":3,"Log":null}"#,
+                Some("unhealthy"),
+            ),
+        ];
+        for (health, want) in cases {
+            let rec: ContainerRecord = serde_json::from_str(&format!(
+                r#"{{"Id":"a","State":{{"Status":"running","Running":true,"Health":{health}}}}}"#
+            ))
+            .expect("parses");
+            assert_eq!(
+                rec.state.health.as_ref().map(|h| h.status.as_str()),
+                want,
+                "{health}"
+            );
+        }
+        // Absent altogether.
+        let rec: ContainerRecord =
+            serde_json::from_str(r#"{"Id":"a","State":{"Running":true}}"#).expect("parses");
+        assert!(rec.state.health.is_none());
+    }
 
     #[test]
     fn records_keep_what_the_checks_read() {

@@ -6,6 +6,7 @@ pub mod containerd;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
+pub mod engine_kind;
 pub mod files;
 pub mod host;
 pub mod http;

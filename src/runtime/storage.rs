@@ -588,6 +588,28 @@ pub fn container_log(data_root: &Path, id: &str) -> Option<LogInfo> {
     Some(info)
 }
 
+/// Podman's container logs, one per id in order: its k8s-file log
+/// (`<graph root>/<driver>-containers/<id>/userdata/ctr.log`, where conmon writes it), or `None`
+/// when there is no such file (journald, `none`, or a `--log-opt path` elsewhere). Podman's
+/// compat API names the driver json-file and does not report `log_size_max`, so no limit is
+/// known: the driver is given as `k8s-file`, without `max-size`.
+pub fn podman_logs(graph_root: &Path, driver: &str, ids: &[String]) -> Vec<Option<LogInfo>> {
+    let containers = graph_root.join(format!("{driver}-containers"));
+    ids.iter()
+        .map(|id| {
+            let path = containers.join(id).join("userdata").join("ctr.log");
+            let m = fs::metadata(&path).ok().filter(fs::Metadata::is_file)?;
+            Some(LogInfo {
+                driver: "k8s-file".into(),
+                bytes: m.len(),
+                files: vec![path],
+                max_size: None,
+                max_file: None,
+            })
+        })
+        .collect()
+}
+
 /// A file or directory in `<root>/tmp` or `<root>/tmp-old`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TmpEntry {

@@ -461,7 +461,7 @@ pub fn ping_socket(socket: &Path, timeout: Duration) -> Result<(), String> {
 }
 
 /// A tar (ustar) of the busybox rootfs, built in memory.
-fn busybox_rootfs_tar() -> Vec<u8> {
+pub fn busybox_rootfs_tar() -> Vec<u8> {
     let busybox = std::fs::read(BUSYBOX).unwrap_or_else(|e| {
         panic!("cannot read {BUSYBOX} (install busybox-static, see scripts/setup-test-host): {e}")
     });

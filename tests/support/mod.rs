@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod fuse;
 pub mod images;
 pub mod leaks;
+pub mod podman;
 pub mod procfs;
 pub mod proxy;
 pub mod registry;

@@ -88,6 +88,9 @@ const DAEMON_COMMS: &[&str] = &[
     "containerd-shi",
     "docker-proxy",
     "runc",
+    // A test Podman (support/podman.rs): the service, `podman container cleanup`, conmon.
+    "podman",
+    "conmon",
 ];
 
 /// Live processes that belong to a test daemon rooted at `dir`: the given roots, daemon-side
@@ -171,6 +174,7 @@ const ORPHAN_COMMS: &[&str] = &[
     "runc:[2:INIT]",
     "docker-proxy",
     "docker-init",
+    "conmon",
 ];
 
 /// Reap zombie children of ours that a daemon left behind (PID 1 here reaps nothing).

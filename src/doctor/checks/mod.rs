@@ -23,6 +23,7 @@ use super::catalog::Catalog;
 use crate::config::Config;
 use crate::facts::{Attempt, Facts, Gap};
 use crate::runtime::engine::{Engine, EngineError};
+use crate::runtime::engine_kind::EngineKind;
 use crate::runtime::inventory::{Container, ContainerRecord};
 
 /// A probe: given the shared context, a finding.
@@ -131,6 +132,19 @@ pub(crate) fn unlisted() -> Finding {
         super::Status::Unknown,
         "the engine did not list its containers (see daemon.responsive)",
     )
+}
+
+/// The finding of a check whose question does not arise on this engine (e.g. dockerd's pid file
+/// on Podman): ok, "not applicable to <engine>: <why>", with the reason as evidence. `why` is
+/// the catalog's sentence for the check (`not_applicable_to_podman`).
+pub(crate) fn not_applicable(engine: EngineKind, why: &str) -> Finding {
+    Finding::new(
+        super::Status::Ok,
+        format!("not applicable to {}: {why}", engine.name()),
+    )
+    .evidence(json!({
+        "not_applicable": { "engine": engine, "why": why },
+    }))
 }
 
 /// The finding of a check that cannot have the fact it needs.

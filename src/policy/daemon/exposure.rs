@@ -58,6 +58,21 @@ pub fn tcp_hosts(cmdline: &[String], json: Option<&Value>) -> Vec<(String, &'sta
         .collect()
 }
 
+/// The TCP address `podman system service` was told to serve (`podman system service
+/// --time=0 tcp://0.0.0.0:8080`): its one positional argument, after `service`. Podman's service
+/// has no TLS, so any such address serves the API in plain HTTP. A socket unit of systemd that
+/// listens on TCP is not on the command line (only dockhand's own connection shows it).
+pub fn podman_service_hosts(cmdline: &[String]) -> Vec<(String, &'static str)> {
+    let Some(at) = cmdline.iter().position(|a| a == "service") else {
+        return Vec::new();
+    };
+    cmdline[at + 1..]
+        .iter()
+        .filter(|a| a.trim().starts_with("tcp://"))
+        .map(|a| (a.trim().to_string(), "command line"))
+        .collect()
+}
+
 /// Whether a TCP listen address is on loopback only.
 pub fn is_loopback(addr: &str) -> bool {
     let a = addr.trim().trim_start_matches("tcp://");
@@ -99,6 +114,34 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn podman_service_addresses() {
+        let cases: &[(&str, &[&str])] = &[
+            ("podman system service --time=0", &[]),
+            (
+                "podman system service --time=0 unix:///run/podman/podman.sock",
+                &[],
+            ),
+            (
+                "/usr/bin/podman --log-level=info system service --time=5 tcp://0.0.0.0:8080",
+                &["tcp://0.0.0.0:8080"],
+            ),
+            (
+                "podman --root /srv/c system service tcp://127.0.0.1:8888",
+                &["tcp://127.0.0.1:8888"],
+            ),
+            // A tcp:// before `service` is some other flag's value, not the service's address.
+            ("podman --url tcp://h:1 info", &[]),
+        ];
+        for (line, want) in cases {
+            let got: Vec<String> = podman_service_hosts(&args(line))
+                .into_iter()
+                .map(|(h, _)| h)
+                .collect();
+            assert_eq!(got, *want, "{line}");
+        }
     }
 
     #[test]

@@ -43,8 +43,13 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Ok(r) => r,
         Err(f) => return f,
     };
-    let daemon_pid = match ctx.located_daemon().await {
-        Ok(d) => d.info.pid,
+    // Podman's containers hang under their conmon, not under the service, which may have
+    // exited when idle: their pids are judged without it, against the host's /proc (pid 1
+    // stands in for the service in the visibility check below).
+    let podman = ctx.engine_kind().await.is_podman();
+    let (daemon_pid, who, service_here) = match ctx.located_daemon().await {
+        Ok(d) => (d.info.pid, "the daemon", true),
+        Err(_) if podman => (1, "init", false),
         Err(f) => return f,
     };
     // Containers' pids are numbers in the daemon's pid namespace: from another one (a rootless
@@ -76,7 +81,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         return Finding::new(
             Status::Unknown,
             format!(
-                "the daemon's process (pid {daemon_pid}) is not in this user's view of /proc (hidepid?): run as root"
+                "{who}'s process (pid {daemon_pid}) is not in this user's view of /proc (hidepid?): run as root"
             ),
         );
     }
@@ -84,6 +89,14 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .iter()
         .filter_map(|c| Some((c, policy::main_pid(c)?)))
         .collect();
+    // Without Podman's service to anchor the pid namespace, its conmons must be in sight: a
+    // dockhand in a container of its own pid namespace sees none, and every pid would look gone.
+    if podman && !service_here && !running.is_empty() && !procs.iter().any(|p| p.comm == "conmon") {
+        return Finding::new(
+            Status::Unknown,
+            "no conmon process is in sight in this /proc: the containers' pids mean nothing here (another pid namespace? run with --pid host)",
+        );
+    }
     let suspects: Vec<(&ContainerRecord, i32)> = running
         .iter()
         .copied()

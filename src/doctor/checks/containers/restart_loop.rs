@@ -107,8 +107,10 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let now = now();
     let since = (now as u64).saturating_sub(DIE_WINDOW_SECS);
     // An `until` makes the engine answer from its buffer and close instead of streaming. It
-    // carries the nanoseconds: a whole-second `until` would drop this second's events.
-    let until = format!("{}.{:09}", now as u64, (now.fract() * 1e9) as u64);
+    // carries the nanoseconds: a whole-second `until` would drop this second's events. (Podman
+    // wants it a moment ahead: see `events_until`.)
+    let until_t = ctx.engine_kind().await.events_until(now);
+    let until = format!("{}.{:09}", until_t as u64, (until_t.fract() * 1e9) as u64);
     // Every kind of event, not only `die`: the oldest one says how far back the buffer reaches.
     // One call, under the engine's deadline.
     let path = format!("/events?since={since}&until={until}");
@@ -117,13 +119,10 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(e) => (Events::default(), Some(err_json(&e))),
     };
     let dies = &events.dies;
-    let reach = policy::event_reach(
-        events.total,
-        events.oldest,
-        now,
-        DIE_WINDOW_SECS,
-        EVENTS_KEPT,
-    );
+    // Podman reads its events from its event log (a file, or journald): no buffer to overflow.
+    let podman = ctx.engine_kind().await.is_podman();
+    let kept = if podman { usize::MAX } else { EVENTS_KEPT };
+    let reach = policy::event_reach(events.total, events.oldest, now, DIE_WINDOW_SECS, kept);
     // By name: a container re-created under the same name by a supervisor
     // (`docker run --rm --name web` in a systemd unit with Restart=always) loops too.
     let mut dies_by_name: BTreeMap<&str, usize> = BTreeMap::new();
@@ -182,7 +181,11 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "buffer_full": reach.full,
         "covers_secs": reach.covers_s,
         "error": events_error,
-        "note": format!("the daemon keeps only its last {EVENTS_KEPT} events of every kind: death counts are lower bounds"),
+        "note": if podman {
+            "Podman answers from its event log (a file, or journald), not a fixed-size buffer".to_string()
+        } else {
+            format!("the daemon keeps only its last {EVENTS_KEPT} events of every kind: death counts are lower bounds")
+        },
     });
     let reach_note = if reach.full {
         format!(

@@ -13,15 +13,21 @@ use crate::doctor::checks::Ctx;
 use crate::doctor::{Finding, Status};
 use crate::policy::daemon::engine_warnings;
 use crate::policy::daemon::exposure::{
-    Tls, exposure_warnings, is_exposed, is_loopback, tcp_hosts, tls_mode,
+    Tls, exposure_warnings, is_exposed, is_loopback, podman_service_hosts, tcp_hosts, tls_mode,
 };
 use crate::runtime::blocking;
 use crate::runtime::daemon::Located;
 use crate::runtime::endpoint::Endpoint;
 
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
+    // Podman's service reads no daemon.json and has no TLS: its address is its argument.
+    let podman = ctx.engine_kind().await.is_podman();
     let dj = ctx.daemon_json().await;
-    let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
+    let json = dj
+        .value
+        .as_ref()
+        .and_then(|v| v.as_ref().ok())
+        .filter(|_| !podman);
     let located = ctx.located().await;
     let (cmdline, pid) = match located {
         Ok(Located::Found(d)) => (d.info.cmdline.clone(), Some(d.info.pid)),
@@ -29,13 +35,19 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     };
     // dockerd defaults --tlsverify to DOCKER_TLS_VERIFY being set in its environment.
     let env_verify = match pid {
-        Some(p) => blocking(ctx.timeout(), move || env_has(p, "DOCKER_TLS_VERIFY"))
+        Some(p) if !podman => blocking(ctx.timeout(), move || env_has(p, "DOCKER_TLS_VERIFY"))
             .await
             .unwrap_or(false),
-        None => false,
+        _ => false,
     };
-    let tls = tls_mode(&cmdline, json, env_verify);
-    let hosts = tcp_hosts(&cmdline, json);
+    let (tls, hosts) = if podman {
+        (Tls::Off, podman_service_hosts(&cmdline))
+    } else {
+        (
+            tls_mode(&cmdline, json, env_verify),
+            tcp_hosts(&cmdline, json),
+        )
+    };
     // The engine's own word, which also covers listeners the command line does not show.
     let engine_warnings: Vec<String> = if ctx.engine_answered().await {
         ctx.info()
@@ -57,7 +69,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "engine_warnings": engine_warnings,
         "dockhand_connected_over_tcp": via_tcp,
         "cmdline_known": !cmdline.is_empty(),
-        "daemon_json": dj.path,
+        "daemon_json": (!podman).then_some(&dj.path),
     });
     let exposed = is_exposed(&hosts, tls, &engine_warnings, via_tcp.is_some());
     if !exposed {
@@ -81,11 +93,14 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             )
         };
         if cmdline.is_empty() && !matches!(located, Ok(Located::Found(_))) {
+            let from = if podman {
+                "dockhand's own connection"
+            } else {
+                "daemon.json"
+            };
             return Finding::new(
                 Status::Unknown,
-                format!(
-                    "{s}, as far as daemon.json tells: the daemon's command line could not be read"
-                ),
+                format!("{s}, as far as {from} tells: the daemon's command line could not be read"),
             )
             .evidence(evidence);
         }
@@ -110,6 +125,11 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     if !addrs.is_empty() && addrs.iter().all(|a| is_loopback(a)) {
         summary
             .push_str(" (loopback only: every local user and every container on the host network)");
+    }
+    if podman {
+        return Finding::new(Status::Critical, summary)
+            .remedy("Serve the API on a unix socket instead (`podman system service unix:///run/podman/podman.sock`, or podman.socket) and reach it remotely over ssh:// — Podman's service has no TLS; then restart the service.")
+            .evidence(evidence);
     }
     Finding::new(Status::Critical, summary)
         .remedy(format!(

@@ -17,7 +17,8 @@ use super::{CAP, daemon_shims, plural, short, still};
 use crate::doctor::checks::{Ctx, ProcClock};
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::processes::{
-    Listed, ParentVerdict, ZombieRoot, zombie_parent, zombies_critical, zombies_under,
+    Listed, ParentVerdict, ZombieRoot, conmon_of_engine, parse_conmon, zombie_parent,
+    zombies_critical, zombies_under,
 };
 use crate::runtime::blocking;
 use crate::runtime::host::ProcRow;
@@ -48,19 +49,19 @@ impl Parent<'_> {
 
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let critical_count = ctx.th(ID, "critical_count");
-    let scan = match daemon_shims(ctx).await {
+    let scan = match roots(ctx).await {
         Ok(x) => x,
         Err(f) => return f,
     };
     let clock = ProcClock::read(ctx.timeout()).await;
-    let daemon_pid = scan.daemon.info.pid;
+    let daemon_pid = scan.daemon_pid;
     let shim_of: HashMap<i32, &str> = scan
-        .ours
+        .containers
         .iter()
-        .map(|(p, s)| (p.pid, s.id.as_str()))
+        .map(|(pid, id)| (*pid, id.as_str()))
         .collect();
     let mut roots: HashSet<i32> = shim_of.keys().copied().collect();
-    roots.insert(daemon_pid);
+    roots.extend(daemon_pid);
     let candidates: Vec<(ProcRow, i32)> = zombies_under(scan.procs, &roots)
         .into_iter()
         .map(|(z, root)| (z.clone(), root))
@@ -131,7 +132,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "zombie_count": n,
         "parents": parents.iter().take(CAP).map(|p| parent_json(p, &clock)).collect::<Vec<_>>(),
         "daemon_pid": daemon_pid,
-        "shims": scan.ours.len(),
+        "shims": scan.containers.len(),
         "thresholds": { "critical_count": critical_count },
     });
     let Some(first) = parents.first() else {
@@ -158,6 +159,58 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     )
     .fix(fix(&parents))
     .evidence(evidence)
+}
+
+/// Where zombies are looked for: under the daemon's process and under each container's keeper
+/// (a containerd shim of this daemon, or on Podman a conmon of this engine).
+struct Roots<'c> {
+    /// dockerd; on Podman the service, when it runs here (containers do not hang under it).
+    daemon_pid: Option<i32>,
+    procs: &'c [ProcRow],
+    /// Each keeper's pid and its container's id.
+    containers: Vec<(i32, String)>,
+}
+
+async fn roots<'c>(ctx: &'c Ctx<'_>) -> Result<Roots<'c>, Finding> {
+    if !ctx.engine_kind().await.is_podman() {
+        let scan = daemon_shims(ctx).await?;
+        return Ok(Roots {
+            daemon_pid: Some(scan.daemon.info.pid),
+            procs: scan.procs,
+            containers: scan
+                .ours
+                .iter()
+                .map(|(p, s)| (p.pid, s.id.clone()))
+                .collect(),
+        });
+    }
+    // Podman: each container's conmon is its parent and subreaper; the service (if it runs
+    // here) is a root of its own. Conmons of another Podman (another graph root) are not ours.
+    let Some((root, _)) = ctx.data_root().await else {
+        return Err(crate::doctor::checks::gap(&crate::facts::Gap::Other(
+            "Podman's graph root is not known: the engine did not answer /info".into(),
+        )));
+    };
+    let procs = ctx
+        .processes()
+        .await
+        .map_err(|g| crate::doctor::checks::gap(&g))?;
+    let daemon_pid = match ctx.located().await {
+        Ok(crate::runtime::daemon::Located::Found(d)) => Some(d.info.pid),
+        _ => None,
+    };
+    let containers = procs
+        .iter()
+        .filter(|p| p.state != 'Z')
+        .filter_map(|p| Some((p.pid, parse_conmon(&p.cmdline)?)))
+        .filter(|(_, c)| conmon_of_engine(c, &root))
+        .map(|(pid, c)| (pid, c.id))
+        .collect();
+    Ok(Roots {
+        daemon_pid,
+        procs,
+        containers,
+    })
 }
 
 fn parent_json(p: &Parent<'_>, clock: &ProcClock) -> Value {
