@@ -204,6 +204,18 @@ impl Facts {
     /// Which engine answers (dockerd or Podman), from the ping's headers: asks nothing new.
     /// `Unknown` when the ping went unanswered or did not say.
     pub async fn engine_kind(&self) -> EngineKind {
+        if let Some(ping) = self.ping.get() {
+            return Self::kind_of(ping);
+        }
+        // The program serving the socket says it without asking the engine: checks that read
+        // /proc must not wait out the ping's deadline on a frozen dockerd to learn it is one.
+        if let Ok(Located::Found(d)) = self.located().await {
+            match crate::runtime::daemon::program_name(&d.info).as_str() {
+                "dockerd" => return EngineKind::Docker,
+                "podman" => return EngineKind::Podman,
+                _ => {}
+            }
+        }
         Self::kind_of(self.ping().await)
     }
 

@@ -125,15 +125,20 @@ fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) 
 
 /// Whether a process looks like a container engine (by executable name).
 pub fn is_engine(info: &ProcInfo) -> bool {
-    let exe_name = info.exe.as_ref().and_then(|e| e.file_name()).map(|n| {
-        n.to_string_lossy()
-            .trim_end_matches(" (deleted)")
-            .to_string()
-    });
-    matches!(
-        exe_name.as_deref().unwrap_or(info.comm.as_str()),
-        "dockerd" | "podman"
-    )
+    matches!(program_name(info).as_str(), "dockerd" | "podman")
+}
+
+/// The name of a process's executable (its `comm` when the executable cannot be read).
+pub fn program_name(info: &ProcInfo) -> String {
+    info.exe
+        .as_ref()
+        .and_then(|e| e.file_name())
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_string()
+        })
+        .unwrap_or_else(|| info.comm.clone())
 }
 
 /// What a pid named in a pid file is, for [`crate::policy::daemon::classify_pidfile`]: `None`

@@ -6,7 +6,9 @@
 //!
 //! Told from the `/_ping` answer every run already asks for: Podman's carries
 //! `Libpod-Api-Version` and `Server: Libpod/<version> (linux)`, dockerd's `Server:
-//! Docker/<version> (linux)`. Nothing else is asked.
+//! Docker/<version> (linux)`. Before the ping has answered, the program that serves the socket
+//! on this host (`dockerd` or `podman`, found in /proc) says it, so that a frozen engine does not
+//! hold checks that never ask it. Nothing else is asked.
 
 use serde::Serialize;
 
