@@ -181,6 +181,16 @@ impl Facts {
             .await
     }
 
+    /// Records that the engine is not to be asked: its process on this host is stopped (read
+    /// from /proc), so the ping and every call after it fail at once with
+    /// [`EngineError::Stopped`] instead of each waiting out its deadline. Does nothing once the
+    /// ping has been asked.
+    pub fn engine_stopped(&self, pid: i32, state: char) {
+        let _ = self
+            .ping
+            .set((Err(EngineError::Stopped { pid, state }), Duration::ZERO));
+    }
+
     pub async fn engine_answered(&self) -> bool {
         self.ping().await.0.is_ok()
     }

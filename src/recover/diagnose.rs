@@ -178,6 +178,19 @@ pub fn seen(r: &ContainerRecord) -> ContainerSeen {
     }
 }
 
+/// Looks for the daemon's process first, and when it is stopped by a signal (state `T`: SIGSTOP,
+/// SIGTSTP) tells `facts` not to ask the engine: it answers nothing until continued, and the
+/// ping's deadline would only delay the restart it needs. A traced stop (`t`) is left to the
+/// ping: a debugger stops and resumes its process all the time. Runs before anything asks the
+/// engine.
+pub async fn note_stopped(facts: &Facts) {
+    if let Ok(Located::Found(d)) = facts.located().await
+        && d.info.state == 'T'
+    {
+        facts.engine_stopped(d.info.pid, d.info.state);
+    }
+}
+
 /// Diagnoses the daemon behind `facts`. `start_argv`: the command line the daemon is started
 /// with, when known — where a daemon that is not running keeps its files (its pid file, data
 /// root, daemon.json), which the defaults would get wrong.

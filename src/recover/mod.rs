@@ -328,6 +328,7 @@ pub async fn execute(settings: &Settings, opts: &Options, shutdown: &Shutdown) -
         source: settings.source.clone(),
         log_file: opts.log_file.clone(),
     };
+    diagnose::note_stopped(&facts).await;
     // The bundle's doctor run goes alongside the diagnosis: the same facts, one ping deadline.
     let early_doctor = async {
         if opts.apply && opts.bundle {

@@ -45,6 +45,13 @@ pub enum EngineError {
     #[error("frozen: accepted the connection but did not answer within {}", human_duration(*waited))]
     Frozen { endpoint: String, waited: Duration },
 
+    /// Not asked: the process serving the socket is stopped (SIGSTOP, a debugger), so it
+    /// cannot answer until it is continued, and waiting out a deadline would tell nothing more.
+    #[error(
+        "not asked: the daemon's process (pid {pid}) is stopped (state {state}) and answers nothing until it is continued"
+    )]
+    Stopped { pid: i32, state: char },
+
     #[error("the engine answered {status} to {path}: {message}")]
     Api {
         path: String,
@@ -68,6 +75,7 @@ impl EngineError {
             EngineError::Refused { .. } => "refused",
             EngineError::ConnectTimeout { .. } => "connect-timeout",
             EngineError::Frozen { .. } => "timeout",
+            EngineError::Stopped { .. } => "stopped",
             EngineError::Api { .. } => "api",
             EngineError::Protocol { .. } => "protocol",
             EngineError::Io { .. } => "io",

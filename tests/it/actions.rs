@@ -801,19 +801,21 @@ fn actions_interrupted_apply_finishes_the_step_in_flight_and_starts_nothing_more
 fn actions_run_lock_names_a_live_holder_and_takes_over_from_a_dead_one() {
     let state = TempDir::new();
     let lock = state.join("lock");
-    // Another process holds the flock (util-linux flock; -o: the lock stays with flock itself,
-    // not with the sleep it runs).
-    let mut cmd = Command::new("flock");
-    cmd.arg("-n")
-        .arg("-o")
+    // Another process holds the flock: a shell locks its own descriptor (util-linux flock on fd
+    // 9) and becomes the sleep, so one pid holds it, and its death frees it. (`flock FILE CMD`
+    // forks: a child caught between the fork and closing its copy keeps the lock after the
+    // parent's kill -9.)
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec 9>>"$0" && flock -w 5 9 && exec sleep 600"#)
         .arg(&lock)
-        .args(["sleep", "600"])
         .stdin(Stdio::null());
     let mut holder = spawn_tied(cmd, Signal::SIGKILL).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match RunLock::acquire(state.path(), "gc", None) {
-            Err(LockError::Held { holder: None, .. }) => break,
+            // Named or not: a try that won before flock started left its own name in the file.
+            Err(LockError::Held { .. }) => break,
             Ok(l) => {
                 drop(l);
                 assert!(Instant::now() < deadline, "flock never took the lock");

@@ -163,6 +163,23 @@ fn recover_restarts_a_frozen_daemon_verifies_it_and_bundles_the_stack_dump() {
     assert_eq!(doc["result"], "planned", "{r}");
     assert_eq!(doc["diagnosis"]["health"], "frozen", "{r}");
     assert_eq!(doc["diagnosis"]["process"]["state"], "T", "{r}");
+    // Known from /proc: the stopped daemon's ping was not asked and waited out.
+    let ping = &doc["diagnosis"]["probes"][0];
+    assert_eq!(ping["name"], "ping", "{r}");
+    assert!(
+        ping["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is stopped (state T)"),
+        "{r}"
+    );
+    assert!(
+        doc["diagnosis"]["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped"),
+        "{r}"
+    );
     let plan: Vec<&str> = doc["plan"]
         .as_array()
         .unwrap()

@@ -27,6 +27,9 @@ impl Outcome {
         match r {
             Ok(d) => Outcome::Answered(d),
             Err(EngineError::Frozen { waited, .. }) => Outcome::Silent { waited: *waited },
+            Err(EngineError::Stopped { .. }) => Outcome::Silent {
+                waited: Duration::ZERO,
+            },
             Err(
                 EngineError::NoSocket { .. }
                 | EngineError::Refused { .. }
