@@ -1036,8 +1036,9 @@ fn actions_a_read_only_command_stops_at_once_on_sigint() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(130));
+    // Far inside the 60 s it would otherwise wait (a busy machine may take a moment to run it).
     assert!(
-        sent.elapsed() < Duration::from_secs(1),
+        sent.elapsed() < Duration::from_secs(3),
         "{:?}",
         sent.elapsed()
     );
