@@ -25,6 +25,12 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(EngineError::Frozen { .. } | EngineError::Api { .. } | EngineError::Protocol { .. }) => {
             Finding::new(Status::Ok, format!("{ep} accepts connections")).evidence(evidence)
         }
+        // Not asked (recover found the process stopped): its socket is open, the kernel accepts.
+        Err(EngineError::Stopped { pid, .. }) => Finding::new(
+            Status::Ok,
+            format!("{ep} is held open by its daemon (pid {pid}, stopped: see daemon.responsive)"),
+        )
+        .evidence(evidence),
         Err(e @ EngineError::PermissionDenied { path }) => Finding::new(Status::Unknown, e.to_string())
             .remedy(format!(
                 "Run dockhand as root, or add this user to the group that owns {} (usually docker; membership is root-equivalent).",
