@@ -211,8 +211,9 @@ impl Facts {
         }
     }
 
-    /// Which engine answers (dockerd or Podman), from the ping's headers: asks nothing new.
-    /// `Unknown` when the ping went unanswered or did not say.
+    /// Which engine answers (dockerd or Podman): the ping's headers once it has answered, before
+    /// that the program serving the socket on this host; asks nothing new. `Unknown` when
+    /// neither says.
     pub async fn engine_kind(&self) -> EngineKind {
         if let Some(ping) = self.ping.get() {
             return Self::kind_of(ping);

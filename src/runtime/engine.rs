@@ -45,8 +45,8 @@ pub enum EngineError {
     #[error("frozen: accepted the connection but did not answer within {}", human_duration(*waited))]
     Frozen { endpoint: String, waited: Duration },
 
-    /// Not asked: the process serving the socket is stopped (SIGSTOP, a debugger), so it
-    /// cannot answer until it is continued, and waiting out a deadline would tell nothing more.
+    /// Not asked: the process serving the socket is stopped by a signal (SIGSTOP), so it cannot
+    /// answer until it is continued, and waiting out a deadline would tell nothing more.
     #[error(
         "not asked: the daemon's process (pid {pid}) is stopped (state {state}) and answers nothing until it is continued"
     )]

@@ -20,7 +20,22 @@ const RATE: u64 = 2 << 20;
 
 /// `doctor --check pulls.stalled --format json` on `host`, with `config` (else the empty one).
 fn run_check(host: &str, config: Option<&std::path::Path>) -> (Run, Value) {
-    let args = ["--host", host, "doctor", "--format", "json", "--check", ID];
+    run_check_within(host, config, "3s")
+}
+
+/// [`run_check`] with an engine deadline (`--timeout`) of `timeout`.
+fn run_check_within(host: &str, config: Option<&std::path::Path>, timeout: &str) -> (Run, Value) {
+    let args = [
+        "--host",
+        host,
+        "--timeout",
+        timeout,
+        "doctor",
+        "--format",
+        "json",
+        "--check",
+        ID,
+    ];
     let r = match config {
         Some(c) => dockhand_cmd().config(c).args(args).run(),
         None => dockhand(args),
@@ -44,13 +59,14 @@ fn age(f: &BlobFile) -> Duration {
 #[test]
 fn pulls_stalled_ok_and_fast_without_downloads() {
     let d = shared();
-    // A sampling window far longer than any read: a run that sampled would show it.
+    // A sampling window far longer than any read (the deadline of 10 s leaves room for all of
+    // it inside the probe's): a run that sampled would show it.
     let tmp = TempDir::new();
     let config = tmp.write(
         "config.toml",
         format!("[checks.\"{ID}\"]\nsample_ms = 20000\n"),
     );
-    let (r, c) = run_check(&d.host(), Some(&config));
+    let (r, c) = run_check_within(&d.host(), Some(&config), "10s");
     r.assert_code(0);
     assert_status(&r, &c, "ok");
     let ev = &c["evidence"];
@@ -203,12 +219,7 @@ fn pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob() {
     // The daemon itself frozen: /proc still tells, without the engine. With an engine deadline
     // of 10 s, a check that asked the engine could not answer before it.
     d.freeze();
-    let r = dockhand_cmd()
-        .config(&config)
-        .args(["--host", &d.host(), "--timeout", "10s", "doctor"])
-        .args(["--format", "json", "--check", ID])
-        .run();
-    let c = check(&r.json(), ID).clone();
+    let (r, c) = run_check_within(&d.host(), Some(&config), "10s");
     d.thaw();
     r.assert_code(2);
     assert_status(&r, &c, "critical");
