@@ -3,18 +3,16 @@
 //! taken, and a zombie under a container's pid 1 — each made real on a throwaway daemon or by a process the
 //! test spawns, and each cleaned up by pid.
 
-use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::daemon::ping_socket;
+use crate::support::leaks::{
+    children, free_port, free_udp_port, kill_pid, restart_dockerd, spawn_listener, spawn_proxy,
+    wait_for,
+};
 use crate::support::procfs;
 use crate::support::schema::check;
 use crate::support::{Run, TestDaemon, dockhand, shared};
@@ -72,108 +70,11 @@ fn runs(c: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A TCP port on 127.0.0.1 nothing listens on right now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether /proc/net/tcp has a LISTEN socket (state 0A) on 127.0.0.1:`port`.
-fn listens_on_loopback(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&want.as_str()) && f.get(3) == Some(&"0A")
-        })
-}
-
-/// A UDP port on 127.0.0.1 nothing is bound to right now.
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
-/// Whether /proc/net/udp has an unconnected socket (state 07) bound to 127.0.0.1:`port`.
-fn udp_bound_on_loopback(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/udp")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&want.as_str()) && f.get(3) == Some(&"07")
-        })
-}
-
-fn wait_listening(port: u16) {
-    wait_for(
-        &format!("127.0.0.1:{port} to listen"),
-        Duration::from_secs(10),
-        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
-    );
-}
-
-/// A process of ours that listens on 127.0.0.1:`port` and does nothing else.
-fn spawn_listener(port: u16) -> Child {
-    let code = format!(
-        "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',{port}))\ns.listen(8)\ntime.sleep(300)"
-    );
-    let child = Command::new("/usr/bin/python3")
-        .args(["-c", &code])
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("spawn python3 listener");
-    wait_listening(port);
-    child
-}
-
-/// SIGKILL a child of ours by pid and reap it.
-fn kill_child(mut c: Child) {
-    let pid = Pid::from_raw(c.id() as i32);
-    let _ = kill(pid, Signal::SIGCONT);
-    let _ = kill(pid, Signal::SIGKILL);
-    let _ = c.wait();
-}
-
-/// SIGKILL a process that is not a std `Child` of ours (a reparented daemon-side process), and
-/// reap it if it became our child (we are a subreaper while test daemons run).
-fn kill_pid(pid: i32) {
-    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    let me = std::process::id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Some(s) = procfs::stat(pid) {
-        if s.state == 'Z' {
-            if s.ppid == me {
-                let _ = waitpid(Pid::from_raw(pid), None);
-            }
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("pid {pid} survived SIGKILL");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn child_pids(ppid: i32) -> Vec<procfs::Stat> {
+/// A zombie child of `ppid`.
+fn zombie_of(ppid: i32) -> Option<procfs::Stat> {
     procfs::all_stats()
         .into_iter()
-        .filter(|s| s.ppid == ppid)
-        .collect()
+        .find(|s| s.ppid == ppid && s.state == 'Z')
 }
 
 #[test]
@@ -215,7 +116,7 @@ fn orphan_shim_left_by_a_crash_is_reported() {
         .into_iter()
         .find(|s| procfs::cmdline(s.pid).is_some_and(|c| c.contains(&id) && c.contains(&needle)))
         .expect("the container's shim");
-    let containerd = child_pids(d.pid())
+    let containerd = children(d.pid())
         .into_iter()
         .find(|s| s.comm == "containerd")
         .expect("the daemon's containerd");
@@ -227,7 +128,7 @@ fn orphan_shim_left_by_a_crash_is_reported() {
     let cdir = d.data_root().join("containers").join(&id);
     crate::support::remove_tree(&cdir);
     assert!(!cdir.exists());
-    let mut again = restart_dockerd(&d);
+    let again = restart_dockerd(&d, "dockerd-2.log");
     assert!(procfs::is_alive(shim.pid), "the shim died with its daemon");
     let containers = d.docker_ok(["ps", "-aq", "--no-trunc"]);
     assert!(!containers.contains(&id), "docker still knows {id}");
@@ -259,71 +160,12 @@ fn orphan_shim_left_by_a_crash_is_reported() {
     );
 
     // Clean up what the crash left: the container's process, its shim, the second dockerd.
-    for s in child_pids(shim.pid) {
+    for s in children(shim.pid) {
         kill_pid(s.pid);
     }
     kill_pid(shim.pid);
-    let _ = kill(Pid::from_raw(again.id() as i32), Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while matches!(again.try_wait(), Ok(None)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = again.kill();
-    let _ = again.wait();
+    drop(again);
     d.stop();
-}
-
-/// Starts dockerd again on the test daemon's own dirs, with the harness's arguments.
-fn restart_dockerd(d: &TestDaemon) -> Child {
-    let root = d.dir();
-    let log = std::fs::File::create(root.join("dockerd-2.log")).unwrap();
-    let log_err = log.try_clone().unwrap();
-    let path = std::env::var("PATH").unwrap_or_default();
-    let mut child = Command::new("dockerd")
-        .arg("--config-file")
-        .arg(d.daemon_json())
-        .arg("--data-root")
-        .arg(d.data_root())
-        .arg("--exec-root")
-        .arg(d.exec_root())
-        .arg("--pidfile")
-        .arg(d.pidfile())
-        .arg("-H")
-        .arg(d.host())
-        .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
-        .env("PATH", format!("{path}:/usr/local/sbin:/usr/sbin:/sbin"))
-        .env_remove("DOCKER_HOST")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .process_group(0)
-        .spawn()
-        .expect("start dockerd again");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if ping_socket(&d.socket(), Duration::from_secs(2)).is_ok() {
-            return child;
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            panic!(
-                "dockerd exited on restart ({st}):\n{}",
-                tail(&root.join("dockerd-2.log"))
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dockerd did not come back:\n{}",
-            tail(&root.join("dockerd-2.log"))
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn tail(p: &Path) -> String {
-    let t = std::fs::read_to_string(p).unwrap_or_default();
-    let lines: Vec<&str> = t.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 #[test]
@@ -341,50 +183,11 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
 
     // A leaked proxy: docker-proxy with no container behind it, parent not a dockerd.
     let proxy_port = free_port();
-    let mut proxy = Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "exec docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port {proxy_port} -container-ip 172.31.255.254 -container-port 80 3>/dev/null"
-            ),
-        ])
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("spawn docker-proxy");
-    // Not by connecting: that would make the proxy dial 172.31.255.254, off loopback.
-    wait_for("docker-proxy to listen", Duration::from_secs(10), || {
-        if let Ok(Some(st)) = proxy.try_wait() {
-            panic!("docker-proxy exited: {st}");
-        }
-        listens_on_loopback(proxy_port)
-    });
+    let proxy = spawn_proxy("tcp", "127.0.0.1", proxy_port, "172.31.255.254", 80);
 
     // The same, for UDP: docker-proxy binds the host port and relays datagrams.
     let udp_port = free_udp_port();
-    let mut udp_proxy = Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "exec docker-proxy -proto udp -host-ip 127.0.0.1 -host-port {udp_port} -container-ip 172.31.255.253 -container-port 53 3>/dev/null"
-            ),
-        ])
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("spawn a UDP docker-proxy");
-    wait_for(
-        "the UDP docker-proxy to bind",
-        Duration::from_secs(10),
-        || {
-            if let Ok(Some(st)) = udp_proxy.try_wait() {
-                panic!("the UDP docker-proxy exited: {st}");
-            }
-            udp_bound_on_loopback(udp_port)
-        },
-    );
+    let udp_proxy = spawn_proxy("udp", "127.0.0.1", udp_port, "172.31.255.253", 53);
 
     // A stopped container with a restart policy whose port another process then takes.
     let conflict_port = free_port();
@@ -405,7 +208,7 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
         "sleep",
         "1",
     ]);
-    let holder = spawn_listener(conflict_port);
+    let holder = spawn_listener(conflict_port, false);
     let _udp_holder = std::net::UdpSocket::bind(("127.0.0.1", udp_conflict_port)).unwrap();
 
     // A zombie: pid 1 of the container (sleep) never reaps the `sleep 1` it inherited.
@@ -426,12 +229,9 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
     wait_for(
         "a zombie under the container's pid 1",
         Duration::from_secs(10),
-        || child_pids(cpid).iter().any(|s| s.state == 'Z'),
+        || zombie_of(cpid).is_some(),
     );
-    let zombie = child_pids(cpid)
-        .into_iter()
-        .find(|s| s.state == 'Z')
-        .unwrap();
+    let zombie = zombie_of(cpid).unwrap();
 
     let (r, doc) = doctor(&d.host());
 
@@ -441,7 +241,7 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
     assert!(
         leaked
             .iter()
-            .any(|l| l["pid"] == proxy.id() && l["host_port"] == proxy_port),
+            .any(|l| l["pid"] == proxy.pid() && l["host_port"] == proxy_port),
         "{c:#}"
     );
     assert!(
@@ -457,7 +257,7 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
     // The UDP proxy is judged like the TCP one.
     let u = leaked
         .iter()
-        .find(|l| l["pid"] == udp_proxy.id())
+        .find(|l| l["pid"] == udp_proxy.pid())
         .unwrap_or_else(|| panic!("the UDP proxy is not reported\n{c:#}"));
     assert_eq!(u["proto"], "udp", "{c:#}");
     assert_eq!(u["host_port"], udp_port, "{c:#}");
@@ -470,7 +270,7 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
         .iter()
         .find(|x| x["name"] == "conflicted" && x["port"] == conflict_port)
         .unwrap_or_else(|| panic!("{c:#}"));
-    assert_eq!(hit["holders"][0]["owners"][0]["pid"], holder.id(), "{c:#}");
+    assert_eq!(hit["holders"][0]["owners"][0]["pid"], holder.pid(), "{c:#}");
     assert_eq!(
         runs(c),
         vec![
@@ -507,9 +307,7 @@ fn leaked_proxy_conflict_and_zombie_on_one_daemon_are_reported() {
     assert_eq!(runs(c), vec![format!("docker restart {name}")], "{c:#}");
 
     // Gone again: the checks say ok.
-    kill_child(proxy);
-    kill_child(udp_proxy);
-    kill_child(holder);
+    drop((proxy, udp_proxy, holder));
     d.docker_ok(["rm", "-f", &zid]);
     let (r, doc) = doctor(&d.host());
     for id in ["ports.leaked-proxy", "ports.conflict", "processes.zombies"] {
@@ -528,8 +326,8 @@ fn stopped_listener_is_critical_and_ok_again_when_resumed() {
     let _host = crate::support::host_problem();
     let host = shared().host();
     let port = free_port();
-    let l = spawn_listener(port);
-    let pid = l.id() as i32;
+    let l = spawn_listener(port, false);
+    let pid = l.pid();
     kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
     wait_for("the listener to stop", Duration::from_secs(5), || {
         procfs::stat(pid).is_some_and(|s| s.state == 'T')
@@ -567,5 +365,5 @@ fn stopped_listener_is_critical_and_ok_again_when_resumed() {
     });
     let (r, doc) = doctor(&host);
     assert_eq!(status_of(&doc, "ports.stuck"), "ok", "{r}");
-    kill_child(l);
+    drop(l);
 }

@@ -12,8 +12,8 @@ use nix::sys::signal::Signal;
 
 use crate::ports::journal_steps;
 use crate::support::leaks::{
-    PidGuard, free_port, kill_pid, restart_dockerd, spawn_at_pid, spawn_proxy, tcp_listening,
-    wait_for,
+    PidGuard, children, free_port, kill_pid, restart_dockerd, spawn_at_pid, spawn_proxy,
+    tcp_listening, wait_for,
 };
 use crate::support::{Run, TempDir, TestDaemon, dockhand, procfs};
 
@@ -36,13 +36,6 @@ fn reap(host: &str, state: Option<&TempDir>, args: &[&str]) -> (Run, ReapDoc) {
     let r = dockhand(&a);
     let doc = reap_doc(&r);
     (r, doc)
-}
-
-fn children(ppid: i32) -> Vec<procfs::Stat> {
-    procfs::all_stats()
-        .into_iter()
-        .filter(|s| s.ppid == ppid && s.state != 'Z')
-        .collect()
 }
 
 #[test]

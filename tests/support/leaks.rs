@@ -61,6 +61,8 @@ pub fn kill_pid(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Some(s) = procfs::stat(pid) {
         if s.state == 'Z' {
+            // Ours to reap (a child, or an orphan handed to us as subreaper); anyone else's
+            // zombie is left to its parent.
             if s.ppid == me {
                 let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
             }
@@ -72,6 +74,14 @@ pub fn kill_pid(pid: i32) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The live (not zombie) children of `ppid`.
+pub fn children(ppid: i32) -> Vec<procfs::Stat> {
+    procfs::all_stats()
+        .into_iter()
+        .filter(|s| s.ppid == ppid && s.state != 'Z')
+        .collect()
 }
 
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -230,6 +240,7 @@ pub fn restart_dockerd(d: &TestDaemon, log_name: &str) -> Restarted {
         .stdout(log)
         .stderr(log_err)
         .process_group(0);
+    clear_stale_containerd_pidfile(d);
     let mut child = Restarted(spawn_tied(cmd, Signal::SIGTERM).expect("start dockerd again"));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -251,10 +262,47 @@ pub fn restart_dockerd(d: &TestDaemon, log_name: &str) -> Restarted {
     }
 }
 
+/// What an init script does before starting dockerd after a crash: a containerd pid file whose
+/// pid is gone, a zombie, or another process (another daemon's containerd included) goes. dockerd takes any pid that `kill(pid, 0)`
+/// accepts (a zombie does, so does a reused pid) as its containerd "still running", then waits
+/// 15 s for a socket no one will open and exits with "timeout waiting for containerd to start".
+/// A containerd that is really alive (a test that leaves it running) is kept.
+fn clear_stale_containerd_pidfile(d: &TestDaemon) {
+    let file = d.exec_root().join("containerd/containerd.pid");
+    let Some(pid) = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    if procfs::stat(pid).is_some_and(|s| s.state == 'Z') {
+        kill_pid(pid);
+    }
+    // Its config file lives in the exec root: that tells this daemon's containerd from another
+    // test daemon's that took the pid.
+    let exec_root = d.exec_root().to_string_lossy().into_owned();
+    let ours = procfs::stat(pid).is_some_and(|s| s.comm == "containerd")
+        && procfs::is_alive(pid)
+        && procfs::cmdline(pid).is_some_and(|c| c.contains(&exec_root));
+    if !ours {
+        let _ = std::fs::remove_file(&file);
+    }
+}
+
+/// The log's last lines, and before them every line of dockerd's containerd supervisor (which
+/// says whether it started a containerd or took a pid file's pid for one).
 fn tail(p: &Path) -> String {
     let t = std::fs::read_to_string(p).unwrap_or_default();
     let lines: Vec<&str> = t.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    let cut = lines.len().saturating_sub(20);
+    let supervisor = lines[..cut]
+        .iter()
+        .filter(|l| l.contains("libcontainerd"))
+        .copied();
+    supervisor
+        .chain(lines[cut..].iter().copied())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The kernel's `struct clone_args` (clone3(2)), up to `set_tid_size`.
