@@ -8,6 +8,8 @@ mod support;
 
 #[path = "it/actions.rs"]
 mod actions;
+#[path = "it/adversary/mod.rs"]
+mod adversary;
 #[path = "it/checks_config.rs"]
 mod checks_config;
 #[path = "it/checks_containers.rs"]

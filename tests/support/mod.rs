@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // Not every test module uses every helper.
 
+pub mod attacker;
 pub mod daemon;
 pub mod fuse;
 pub mod images;
