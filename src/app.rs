@@ -133,6 +133,11 @@ pub async fn mutating(
     };
     lock.record_run(actor.run_id());
     let code = body(&actor).await;
+    if let Some(why) = failed_before_acting(code, actor.totals().steps()) {
+        // The command said why on stderr; a body that knew the sentence gave it already
+        // (Actor::fail keeps the first reason), so this is the fallback.
+        actor.fail(why);
+    }
     match actor.finish().await {
         Ok(_) => code,
         Err(e) => {
@@ -140,6 +145,26 @@ pub async fn mutating(
             code.max(ExitCode::Internal)
         }
     }
+}
+
+/// A run that took no step and ends with an error code failed before it acted: the journal
+/// must say "failed", never "completed: nothing to do". The reason, for a body that gave none.
+fn failed_before_acting(code: ExitCode, steps: u64) -> Option<String> {
+    let what = match code {
+        ExitCode::Usage => "its input was refused",
+        ExitCode::Unavailable => "what it needs (the engine, /proc) did not answer",
+        ExitCode::Internal => "dockhand itself failed",
+        ExitCode::Failed | ExitCode::ActionFailed | ExitCode::RecoverFailed => "it failed",
+        ExitCode::RecoverRefused => "recover refused to act",
+        ExitCode::RebootNeeded => "the daemon cannot be killed; a reboot is needed",
+        _ => return None,
+    };
+    (steps == 0).then(|| {
+        format!(
+            "the run stopped before its first step: {what} (exit {}); its message is in the command's output",
+            code.code()
+        )
+    })
 }
 
 async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
