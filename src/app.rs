@@ -423,6 +423,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_run_that_fails_before_acting_is_journaled_as_failed_with_its_reason() {
+        let run_end = async |name: &str, body: &dyn Fn(&Actor) -> ExitCode| {
+            let dir = tmp(name);
+            let code = mutating(
+                &dir,
+                &engine(),
+                &Shutdown::new(),
+                "reap",
+                ActorOptions::default(),
+                async |actor: &Actor| body(actor),
+            )
+            .await;
+            let c = jr::read(&dir.join(jr::FILE_NAME))
+                .expect("read")
+                .expect("exists");
+            let _ = std::fs::remove_dir_all(&dir);
+            (code, c.records.last().expect("run-end").body.clone())
+        };
+        // The body's own sentence.
+        let (code, end) = run_end("fail-own", &|a: &Actor| {
+            a.fail("reap needs the engine: it did not answer");
+            ExitCode::Unavailable
+        })
+        .await;
+        assert_eq!(code, ExitCode::Unavailable);
+        assert!(
+            matches!(&end, Body::RunEnd { status, reason: Some(r), .. }
+                if status == "failed" && r == "reap needs the engine: it did not answer"),
+            "{end:?}"
+        );
+        // No sentence given: the exit code's meaning, never "completed".
+        let (_, end) = run_end("fail-code", &|_: &Actor| ExitCode::Unavailable).await;
+        assert!(
+            matches!(&end, Body::RunEnd { status, reason: Some(r), .. }
+                if status == "failed" && r.contains("before its first step") && r.contains("exit 69")),
+            "{end:?}"
+        );
+        // Nothing to do is still completed.
+        let (_, end) = run_end("nothing", &|_: &Actor| ExitCode::Ok).await;
+        assert!(
+            matches!(&end, Body::RunEnd { status, reason: None, .. } if status == "completed"),
+            "{end:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_held_lock_exits_75_and_a_bad_state_dir_64() {
         let dir = tmp("held");
         actions::prepare_state_dir(&dir).expect("dir");

@@ -362,7 +362,11 @@ impl Ctx<'_> {
                     policy = match f.policy.policy() {
                         Ok(p) => p,
                         Err(e) => {
-                            return fail(actor, ExitCode::Usage, format!("{}: {e}", path.display()));
+                            return fail(
+                                actor,
+                                ExitCode::Usage,
+                                format!("{}: {e}", path.display()),
+                            );
                         }
                     };
                     keep_storage = f.policy.keep_storage;
