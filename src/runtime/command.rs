@@ -111,6 +111,13 @@ pub fn run_bounded(
         }
         if Instant::now() >= end {
             timed_out = true;
+            // The whole group: a script's own children would otherwise live on holding our
+            // pipes. The group is the child's (it leads it) and, unreaped, its id cannot be
+            // reused.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = child.kill();
             break child.wait()?;
         }
@@ -162,6 +169,17 @@ mod tests {
         let r = run_bounded(&["sleep", "30"], None, Duration::from_millis(200)).expect("runs");
         assert!(r.timed_out && !r.ok());
         assert!(t.elapsed() < Duration::from_secs(5));
+        // A script whose own child holds the output pipe: the whole group goes, and the
+        // overrun is reported in time rather than waiting on the grandchild.
+        let t = Instant::now();
+        let r = run_bounded(
+            &["sh", "-c", "sleep 30; true"],
+            None,
+            Duration::from_millis(200),
+        )
+        .expect("runs");
+        assert!(r.timed_out, "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(run_bounded(&["/nonexistent/prog"], None, Duration::from_secs(1)).is_err());
     }
 
