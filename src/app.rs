@@ -161,7 +161,7 @@ fn failed_before_acting(code: ExitCode, steps: u64) -> Option<String> {
     };
     (steps == 0).then(|| {
         format!(
-            "the run stopped before its first step: {what} (exit {}); its message is in the command's output",
+            "the run took no step: {what} (exit {}); its message is in the command's output",
             code.code()
         )
     })
@@ -457,7 +457,7 @@ mod tests {
         let (_, end) = run_end("fail-code", &|_: &Actor| ExitCode::Unavailable).await;
         assert!(
             matches!(&end, Body::RunEnd { status, reason: Some(r), .. }
-                if status == "failed" && r.contains("before its first step") && r.contains("exit 69")),
+                if status == "failed" && r.contains("took no step") && r.contains("exit 69")),
             "{end:?}"
         );
         // Nothing to do is still completed.

@@ -317,8 +317,14 @@ pub fn header(creds: &Creds, server: &str) -> String {
 /// under `deadline`. `Ok(None)`: pull anonymously. With the credentials, where they came from:
 /// "docker config" or "docker-credential-<name>".
 pub async fn find(server: &str, deadline: Duration) -> Result<Option<(Creds, String)>, String> {
-    let Some(path) = config_path() else {
-        return Ok(None);
+    // Through a deadline: as root the home comes from the passwd database, which NSS may
+    // answer from the network.
+    let path = match crate::runtime::blocking(deadline, config_path).await {
+        Some(Some(p)) => p,
+        Some(None) => return Ok(None),
+        None => {
+            return Err("looking up root's home in the passwd database did not finish in time; set DOCKER_CONFIG".into());
+        }
     };
     let root = as_root();
     let p = path.clone();
