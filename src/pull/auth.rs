@@ -129,12 +129,24 @@ fn read_as_root(path: &Path) -> Result<Option<String>, String> {
             root_default().display()
         )
     };
-    // O_NOFOLLOW: the file itself is not a symlink to somewhere else; the directories above
-    // it are checked on their own.
+    // The directory is resolved once, checked, and the file opened under the resolved path:
+    // a symlink on the way (DOCKER_CONFIG=/tmp/link) cannot be swapped between the check and
+    // the open, since nothing above the resolved path is writable by anyone but root.
+    let dir = match path.parent().map(std::fs::canonicalize) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Some(Err(e)) => return Err(format!("cannot read {}: {e}", path.display())),
+        None => return Ok(None),
+    };
+    trusted_dir(&dir).map_err(refuse)?;
+    let Some(name) = path.file_name() else {
+        return Ok(None);
+    };
+    // O_NOFOLLOW: the file itself is not a symlink to somewhere else.
     let f = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
+        .open(dir.join(name))
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -152,9 +164,6 @@ fn read_as_root(path: &Path) -> Result<Option<String>, String> {
             m.uid(),
             m.mode() & 0o7777
         )));
-    }
-    if let Some(dir) = path.parent() {
-        trusted_dir(dir).map_err(refuse)?;
     }
     let mut text = String::new();
     f.take(16 << 20)
