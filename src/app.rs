@@ -133,6 +133,11 @@ pub async fn mutating(
     };
     lock.record_run(actor.run_id());
     let code = body(&actor).await;
+    if let Some(why) = failed_before_acting(code, actor.totals().steps()) {
+        // The command said why on stderr; a body that knew the sentence gave it already
+        // (Actor::fail keeps the first reason), so this is the fallback.
+        actor.fail(why);
+    }
     match actor.finish().await {
         Ok(_) => code,
         Err(e) => {
@@ -140,6 +145,26 @@ pub async fn mutating(
             code.max(ExitCode::Internal)
         }
     }
+}
+
+/// A run that took no step and ends with an error code failed before it acted: the journal
+/// must say "failed", never "completed: nothing to do". The reason, for a body that gave none.
+fn failed_before_acting(code: ExitCode, steps: u64) -> Option<String> {
+    let what = match code {
+        ExitCode::Usage => "its input was refused",
+        ExitCode::Unavailable => "what it needs (the engine, /proc) did not answer",
+        ExitCode::Internal => "dockhand itself failed",
+        ExitCode::Failed | ExitCode::ActionFailed | ExitCode::RecoverFailed => "it failed",
+        ExitCode::RecoverRefused => "recover refused to act",
+        ExitCode::RebootNeeded => "the daemon cannot be killed; a reboot is needed",
+        _ => return None,
+    };
+    (steps == 0).then(|| {
+        format!(
+            "the run took no step: {what} (exit {}); its message is in the command's output",
+            code.code()
+        )
+    })
 }
 
 async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
@@ -395,6 +420,52 @@ mod tests {
         assert!(matches!(&c.records[0].body, Body::RunStart { command, .. } if command == "test"));
         assert!(matches!(&c.records[1].body, Body::RunEnd { status, .. } if status == "completed"));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_fails_before_acting_is_journaled_as_failed_with_its_reason() {
+        let run_end = async |name: &str, body: &dyn Fn(&Actor) -> ExitCode| {
+            let dir = tmp(name);
+            let code = mutating(
+                &dir,
+                &engine(),
+                &Shutdown::new(),
+                "reap",
+                ActorOptions::default(),
+                async |actor: &Actor| body(actor),
+            )
+            .await;
+            let c = jr::read(&dir.join(jr::FILE_NAME))
+                .expect("read")
+                .expect("exists");
+            let _ = std::fs::remove_dir_all(&dir);
+            (code, c.records.last().expect("run-end").body.clone())
+        };
+        // The body's own sentence.
+        let (code, end) = run_end("fail-own", &|a: &Actor| {
+            a.fail("reap needs the engine: it did not answer");
+            ExitCode::Unavailable
+        })
+        .await;
+        assert_eq!(code, ExitCode::Unavailable);
+        assert!(
+            matches!(&end, Body::RunEnd { status, reason: Some(r), .. }
+                if status == "failed" && r == "reap needs the engine: it did not answer"),
+            "{end:?}"
+        );
+        // No sentence given: the exit code's meaning, never "completed".
+        let (_, end) = run_end("fail-code", &|_: &Actor| ExitCode::Unavailable).await;
+        assert!(
+            matches!(&end, Body::RunEnd { status, reason: Some(r), .. }
+                if status == "failed" && r.contains("took no step") && r.contains("exit 69")),
+            "{end:?}"
+        );
+        // Nothing to do is still completed.
+        let (_, end) = run_end("nothing", &|_: &Actor| ExitCode::Ok).await;
+        assert!(
+            matches!(&end, Body::RunEnd { status, reason: None, .. } if status == "completed"),
+            "{end:?}"
+        );
     }
 
     #[tokio::test]

@@ -22,6 +22,8 @@ mod checks_ports;
 mod checks_pulls;
 #[path = "it/checks_storage.rs"]
 mod checks_storage;
+#[path = "it/children.rs"]
+mod children;
 #[path = "it/cli.rs"]
 mod cli;
 #[path = "it/contrib.rs"]
@@ -48,6 +50,8 @@ mod pull;
 mod reap;
 #[path = "it/recover.rs"]
 mod recover;
+#[path = "it/run_outcome.rs"]
+mod run_outcome;
 #[path = "it/serve.rs"]
 mod serve;
 #[path = "it/terminal.rs"]

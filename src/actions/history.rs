@@ -64,6 +64,9 @@ pub struct RunSummary {
     /// the machine went down), `in-progress` when it holds the lock now.
     pub status: String,
     pub totals: Option<Totals>,
+    /// Why a failed run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What to show.
@@ -181,13 +184,20 @@ pub fn build(
                     ended_at: None,
                     status: "unfinished".into(),
                     totals: None,
+                    reason: None,
                 });
             }
-            Body::RunEnd { status, totals, .. } => {
+            Body::RunEnd {
+                status,
+                totals,
+                reason,
+                ..
+            } => {
                 if let Some(&i) = run_idx.get(&run) {
                     runs[i].ended_at = Some(rec.at);
                     runs[i].status = status;
                     runs[i].totals = Some(totals);
+                    runs[i].reason = reason;
                 }
             }
             Body::Intent {
@@ -398,6 +408,7 @@ mod tests {
                         status: "interrupted".into(),
                         totals: Totals::default(),
                         elapsed_ms: 4000.0,
+                        reason: None,
                     },
                 ),
                 "2026-01-01T00:00:05.000Z",

@@ -91,12 +91,16 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// A run ended; `status` is completed, interrupted or abandoned (the process went away
-    /// without finishing, e.g. a panic).
+    /// A run ended; `status` is completed, interrupted, failed (it stopped on an error, e.g.
+    /// the engine did not answer before the first step; `reason` says which) or abandoned (the
+    /// process went away without finishing, e.g. a panic).
     RunEnd {
         status: String,
         totals: Totals,
         elapsed_ms: f64,
+        /// Why a failed run failed: the sentence the run printed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A record a newer dockhand wrote: kept out of the way, counted.
     #[serde(other)]
@@ -560,6 +564,13 @@ mod tests {
                     ..Totals::default()
                 },
                 elapsed_ms: 10.0,
+                reason: None,
+            },
+            Body::RunEnd {
+                status: "failed".into(),
+                totals: Totals::default(),
+                elapsed_ms: 3.0,
+                reason: Some("gc needs the engine: it did not answer".into()),
             },
         ];
         for b in bodies {

@@ -85,6 +85,8 @@ pub struct Actor {
     started: Instant,
     next_step: AtomicU64,
     totals: Mutex<Totals>,
+    /// Why the run failed, when it did (see [`Actor::fail`]).
+    failure: Mutex<Option<String>>,
     ended: AtomicBool,
 }
 
@@ -132,6 +134,7 @@ impl Actor {
             started: Instant::now(),
             next_step: AtomicU64::new(1),
             totals: Mutex::new(Totals::default()),
+            failure: Mutex::new(None),
             ended: AtomicBool::new(false),
         };
         let rec = record(
@@ -178,9 +181,27 @@ impl Actor {
         *self.totals.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The run failed: `why` (the sentence the user was shown) goes into the run-end record,
+    /// whose status becomes "failed". The first reason given is kept.
+    pub fn fail(&self, why: impl Into<String>) {
+        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(why.into());
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn status(&self) -> &'static str {
         if self.shutdown.is_triggered() {
             "interrupted"
+        } else if self.failure().is_some() {
+            "failed"
         } else {
             "completed"
         }
@@ -193,12 +214,18 @@ impl Actor {
                 status: status.to_string(),
                 totals: self.totals(),
                 elapsed_ms: crate::util::millis(self.started.elapsed()),
+                reason: if status == "failed" {
+                    self.failure()
+                } else {
+                    None
+                },
             },
         )
     }
 
     /// Ends the run: writes its run-end record — "interrupted" if the shutdown was triggered,
-    /// else "completed" — and returns the totals.
+    /// else "failed" (with its reason) if [`Actor::fail`] was called, else "completed" — and
+    /// returns the totals.
     pub async fn finish(self) -> Result<Totals, JournalError> {
         self.ended.store(true, Ordering::SeqCst);
         let rec = self.end_record(self.status());

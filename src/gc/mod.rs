@@ -211,6 +211,17 @@ fn usage(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::Usage
 }
 
+/// Says why the run stops, and (when it acts) puts the same sentence in the journal's run-end
+/// record, so a run that failed before acting reads "failed: <why>", not "nothing to do".
+fn fail(actor: Option<&Actor>, code: ExitCode, e: impl std::fmt::Display) -> ExitCode {
+    let why = e.to_string();
+    eprintln!("dockhand: {why}");
+    if let Some(a) = actor {
+        a.fail(why);
+    }
+    code
+}
+
 /// Runs `dockhand gc`.
 pub async fn run(settings: &Settings, args: &GcArgs, shutdown: &Shutdown) -> ExitCode {
     let started_at = SystemTime::now();
@@ -311,7 +322,9 @@ impl Ctx<'_> {
         let mut saved: Option<plan::PlanFile> = None;
         let key = if self.args.apply_plan.is_some() || self.args.plan_out.is_some() {
             let Some(dir) = state_dir else {
-                return usage(
+                return fail(
+                    actor,
+                    ExitCode::Usage,
                     "--plan-out and --apply-plan need the state dir (the plans' key is kept there); run as root, or pass a --state-dir this user may write",
                 );
             };
@@ -319,12 +332,13 @@ impl Ctx<'_> {
             match crate::runtime::blocking(self.settings.timeout, move || plan::plan_key(&d)).await
             {
                 Some(Ok(k)) => Some(k),
-                Some(Err(e)) => return usage(e),
+                Some(Err(e)) => return fail(actor, ExitCode::Usage, e),
                 None => {
-                    return usage(format!(
-                        "the state dir {} did not answer in time",
-                        dir.display()
-                    ));
+                    return fail(
+                        actor,
+                        ExitCode::Usage,
+                        format!("the state dir {} did not answer in time", dir.display()),
+                    );
                 }
             }
         } else {
@@ -335,8 +349,11 @@ impl Ctx<'_> {
             let id = match facts.info().await {
                 Ok(info) => gather::daemon_identity(info, facts.engine_kind().await),
                 Err(g) => {
-                    eprintln!("dockhand: gc needs the engine: {g}");
-                    return ExitCode::Unavailable;
+                    return fail(
+                        actor,
+                        ExitCode::Unavailable,
+                        format!("gc needs the engine: {g}"),
+                    );
                 }
             };
             let host = crate::actions::journal::machine_id();
@@ -344,7 +361,13 @@ impl Ctx<'_> {
                 Ok(f) => {
                     policy = match f.policy.policy() {
                         Ok(p) => p,
-                        Err(e) => return usage(format!("{}: {e}", path.display())),
+                        Err(e) => {
+                            return fail(
+                                actor,
+                                ExitCode::Usage,
+                                format!("{}: {e}", path.display()),
+                            );
+                        }
                     };
                     keep_storage = f.policy.keep_storage;
                     // The saved list is finite already; its cap was applied when it was made.
@@ -354,7 +377,7 @@ impl Ctx<'_> {
                     watch = Some(crate::actions::watch::Watch::start(&self.engine, since).await);
                     saved = Some(f);
                 }
-                Err(e) => return usage(e),
+                Err(e) => return fail(actor, ExitCode::Usage, e),
             }
         }
         let g = match gather::gather(
@@ -368,8 +391,11 @@ impl Ctx<'_> {
         {
             Ok(g) => g,
             Err(gap) => {
-                eprintln!("dockhand: gc needs the engine: {gap}");
-                return ExitCode::Unavailable;
+                return fail(
+                    actor,
+                    ExitCode::Unavailable,
+                    format!("gc needs the engine: {gap}"),
+                );
             }
         };
         notes.extend(g.notes.iter().cloned());

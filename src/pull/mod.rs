@@ -511,9 +511,10 @@ async fn pull_once(
     auth: Option<&str>,
     stall_after: Duration,
 ) -> Attempt {
-    let path = format!(
-        "/images/create?fromImage={}&tag={}",
-        reference.name, reference.tag
+    // Every value encoded: a reference is validated already, and still never spliced raw.
+    let path = reference::with_query(
+        "/images/create",
+        &[("fromImage", &reference.name), ("tag", &reference.tag)],
     );
     let headers: Vec<(&str, &str)> = auth
         .map(|a| vec![("X-Registry-Auth", a)])

@@ -487,6 +487,13 @@ pub async fn execute(settings: &Settings, opts: &Options, shutdown: &Shutdown) -
                 doctor_json.clone(),
             )
             .await;
+            if matches!(
+                r.verdict,
+                Verdict::Failed | Verdict::Refused | Verdict::RebootNeeded
+            ) {
+                // The journal's run-end says why, as the report does.
+                actor.fail(format!("recover: {}", r.reason));
+            }
             let code = r.verdict.exit_code();
             slot = Some(r);
             code

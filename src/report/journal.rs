@@ -125,10 +125,13 @@ fn totals_text(r: &RunSummary) -> String {
     if t.bytes > 0 {
         parts.push(format!("{} freed", human_bytes(t.bytes)));
     }
-    if parts.is_empty() {
-        "nothing to do".into()
-    } else {
-        parts.join(", ")
+    // A failed run says why; one that failed before acting did nothing, and says only why
+    // (never "nothing to do", which reads as success).
+    match (&r.reason, parts.is_empty()) {
+        (Some(why), true) => sanitize(why),
+        (Some(why), false) => format!("{}; {}", parts.join(", "), sanitize(why)),
+        (None, true) => "nothing to do".into(),
+        (None, false) => parts.join(", "),
     }
 }
 

@@ -1,8 +1,14 @@
 //! Running another program under a deadline: the service managers (systemctl, rc-service, an
 //! init script), journalctl, a docker credential helper. The program is killed when it
 //! overruns; its output is captured, bounded.
+//!
+//! Every child runs in a process group of its own (`process_group(0)`): a Ctrl-C in dockhand's
+//! terminal goes to the terminal's foreground group, so it reaches dockhand only, never a
+//! `systemctl stop docker` or an init script half-way through. dockhand's cooperative shutdown
+//! then lets the child in flight finish (bounded by its deadline) and journals it.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +27,18 @@ pub struct Ran {
 impl Ran {
     pub fn ok(&self) -> bool {
         self.status == Some(0) && !self.timed_out
+    }
+
+    /// How it ended, as a clause, without a word of its output: for programs whose output may
+    /// hold a secret (a credential helper).
+    pub fn status_only(&self) -> String {
+        if self.timed_out {
+            return "it did not finish in time and was killed".into();
+        }
+        match self.status {
+            Some(c) => format!("it exited with status {c}"),
+            None => "it was killed by a signal".into(),
+        }
     }
 
     /// The command's own complaint, first line, as a clause: "it exited with status 3: oops".
@@ -74,6 +92,7 @@ pub fn run_bounded(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()?;
     if let (Some(mut stdin), Some(data)) = (child.stdin.take(), input) {
         let data = data.to_vec();
@@ -92,6 +111,13 @@ pub fn run_bounded(
         }
         if Instant::now() >= end {
             timed_out = true;
+            // The whole group: a script's own children would otherwise live on holding our
+            // pipes. The group is the child's (it leads it) and, unreaped, its id cannot be
+            // reused.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = child.kill();
             break child.wait()?;
         }
@@ -143,6 +169,34 @@ mod tests {
         let r = run_bounded(&["sleep", "30"], None, Duration::from_millis(200)).expect("runs");
         assert!(r.timed_out && !r.ok());
         assert!(t.elapsed() < Duration::from_secs(5));
+        // A script whose own child holds the output pipe: the whole group goes, and the
+        // overrun is reported in time rather than waiting on the grandchild.
+        let t = Instant::now();
+        let r = run_bounded(
+            &["sh", "-c", "sleep 30; true"],
+            None,
+            Duration::from_millis(200),
+        )
+        .expect("runs");
+        assert!(r.timed_out, "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(run_bounded(&["/nonexistent/prog"], None, Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn a_child_leads_a_process_group_of_its_own() {
+        // Field 5 of /proc/self/stat is the process group: the shell's own pid when it leads
+        // one, dockhand's group when it shares it (and a terminal's Ctrl-C would reach it).
+        let r = run_bounded(
+            &["sh", "-c", "echo $$; cut -d' ' -f5 /proc/$$/stat"],
+            None,
+            Duration::from_secs(5),
+        )
+        .expect("runs");
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{r:?}");
+        assert_eq!(lines[0], lines[1], "the child's pid and group: {r:?}");
+        let ours = nix::unistd::getpgrp().as_raw().to_string();
+        assert_ne!(lines[1], ours, "the child shares dockhand's group");
     }
 }

@@ -162,6 +162,7 @@ struct Captured {
 /// `deadline`. Synchronous: call it through [`super::blocking`].
 fn run_capture(argv: &[String], deadline: Duration) -> std::io::Result<Captured> {
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let (prog, args) = argv
         .split_first()
@@ -171,6 +172,8 @@ fn run_capture(argv: &[String], deadline: Duration) -> std::io::Result<Captured>
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group, as every child (see runtime::command): Ctrl-C reaches dockhand only.
+        .process_group(0)
         .spawn()?;
     let drain = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {

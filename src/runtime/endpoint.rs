@@ -29,15 +29,43 @@ impl Endpoint {
         }
     }
 
-    /// Whether the daemon process can be expected on this host.
+    /// Whether the daemon process can be expected on this host: a unix socket, or TCP to a
+    /// loopback address — 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) — or to the name
+    /// `localhost`, which RFC 6761 reserves for loopback. Decided by the address, never by how
+    /// a name begins: `127.evil.example` is a name anyone's DNS may point anywhere.
     pub fn is_local(&self) -> bool {
         match self {
             Endpoint::Unix(_) => true,
-            Endpoint::Tcp(addr) => {
-                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-                matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
-            }
+            Endpoint::Tcp(addr) => is_loopback_host(addr),
         }
+    }
+}
+
+/// Whether `host[:port]` (or `[v6]:port`) names a loopback address; see [`Endpoint::is_local`].
+pub fn is_loopback_host(addr: &str) -> bool {
+    use std::net::{IpAddr, Ipv6Addr};
+    let host = if let Some(rest) = addr.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, _)) => h,
+            None => return false,
+        }
+    } else {
+        match addr.rsplit_once(':') {
+            // More than one ':' without brackets: a bare IPv6 address, no port.
+            Some((h, _)) if !h.contains(':') => h,
+            Some(_) => addr,
+            None => addr,
+        }
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V6(v6)) => {
+            v6 == Ipv6Addr::LOCALHOST || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
     }
 }
 
@@ -323,5 +351,30 @@ mod tests {
     fn local_tcp_is_local() {
         assert!(Endpoint::Tcp("127.0.0.1:2375".into()).is_local());
         assert!(!Endpoint::Tcp("10.1.2.3:2375".into()).is_local());
+        for local in [
+            "127.0.0.1:2375",
+            "127.1.2.3:2375",
+            "localhost:2375",
+            "LOCALHOST:2375",
+            "[::1]:2375",
+            "[::ffff:127.0.0.1]:2375",
+            "127.0.0.1",
+        ] {
+            assert!(Endpoint::Tcp(local.into()).is_local(), "{local}");
+        }
+        // A name is not an address: whoever runs its DNS decides where it points.
+        for remote in [
+            "127.evil.example:2375",
+            "127.0.0.1.nip.io:2375",
+            "localhost.evil.example:2375",
+            "[::2]:2375",
+            "[::ffff:10.0.0.1]:2375",
+            "128.0.0.1:2375",
+            "[::1:2375",
+            "::1:2375",
+            "",
+        ] {
+            assert!(!Endpoint::Tcp(remote.into()).is_local(), "{remote}");
+        }
     }
 }

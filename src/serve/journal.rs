@@ -32,7 +32,7 @@ const OUTCOMES: &[&str] = &[
 ];
 
 /// How a run can end (see `Body::RunEnd`).
-const STATUSES: &[&str] = &["completed", "interrupted", "abandoned"];
+const STATUSES: &[&str] = &["completed", "interrupted", "failed", "abandoned"];
 
 /// At most this many distinct commands get series of their own; more are counted as `other`.
 /// dockhand has a handful of mutating commands; the bound only matters for a damaged journal.
@@ -393,6 +393,7 @@ mod tests {
                 status: status.into(),
                 totals: Totals::default(),
                 elapsed_ms: 1.0,
+                reason: None,
             },
         );
         r.at = at.into();

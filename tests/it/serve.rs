@@ -596,6 +596,7 @@ fn write_run(j: &Journal, run: &str, command: &str, outcomes: &[(&str, Option<u6
             status: "completed".into(),
             totals,
             elapsed_ms: 5.0,
+            reason: None,
         },
     ))
     .unwrap();
