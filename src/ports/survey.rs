@@ -306,7 +306,8 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
         let shims: Vec<(i32, u64, String, String)> = procs
             .iter()
-            .filter(|p| p.state != 'Z')
+            // A shim by what it runs: a stranger's command line naming a container is not one.
+            .filter(|p| p.state != 'Z' && p.program(Some(d.uid)) == Some(DockerProgram::Shim))
             .filter_map(|p| {
                 let sh = parse_shim(&p.cmdline)?;
                 (sh.namespace == scope.namespace).then_some((

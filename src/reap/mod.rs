@@ -541,7 +541,8 @@ async fn daemon_shims(
     let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
     let shims: Vec<(ProcRow, Shim)> = procs
         .iter()
-        .filter(|r| r.state != 'Z')
+        // A shim by what it runs: a stranger's command line naming a container is not one.
+        .filter(|r| r.state != 'Z' && r.program(Some(d.uid)) == Some(DockerProgram::Shim))
         .filter_map(|r| parse_shim(&r.cmdline).map(|s| (r.clone(), s)))
         .collect();
     let ours = blocking(facts.timeout(), move || {

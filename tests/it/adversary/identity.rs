@@ -106,7 +106,10 @@ fn a_process_calling_itself_dockerd_behind_a_symlinked_socket_is_never_the_daemo
     // Started before the daemon: the lower pid.
     let impostor = impostor_dockerd(&lair);
     let d = TestDaemon::start();
-    assert!(impostor.pid() < d.pid() || impostor.pid() > 300_000, "pids wrapped?");
+    assert!(
+        impostor.pid() < d.pid() || impostor.pid() > 300_000,
+        "pids wrapped?"
+    );
     std::fs::write(lair.join("go"), d.socket().display().to_string()).unwrap();
     wait_for("the symlink", Duration::from_secs(10), || {
         lair.join("ready").exists()
@@ -196,7 +199,10 @@ fn nobody_real_proxy(port: u16) -> Kid {
     let mut c = as_nobody("/bin/sh");
     c.args([
         "-c",
-        &format!("exec /usr/sbin/docker-proxy {} 3>/dev/null", proxy_args(port).join(" ")),
+        &format!(
+            "exec /usr/sbin/docker-proxy {} 3>/dev/null",
+            proxy_args(port).join(" ")
+        ),
     ])
     .stdin(std::process::Stdio::null());
     let kid = Kid(
@@ -268,7 +274,8 @@ struct CgroupMove {
 
 impl CgroupMove {
     fn to(root: &Path, rel: &str, pid: i32) -> Result<CgroupMove, String> {
-        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| e.to_string())?;
+        let cg =
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| e.to_string())?;
         let home_rel = cg
             .lines()
             .find_map(|l| l.strip_prefix("0::"))
@@ -379,7 +386,10 @@ fn a_cgroup_path_never_names_the_daemons_unit() {
             assert_eq!(doc["result"], "refused", "{r}");
             assert!(doc["plan"].as_array().unwrap().is_empty(), "{r}");
             assert!(
-                doc["reason"].as_str().unwrap().contains("user@1000.service"),
+                doc["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("user@1000.service"),
                 "{r}"
             );
         }
