@@ -157,7 +157,8 @@ pub struct ProcRow {
     /// Start time in clock ticks since boot: with the pid, identifies the process.
     pub start_ticks: u64,
     pub uid: Option<u32>,
-    /// Who it is, as the kernel says: what [`ProcRow::program`] judges.
+    /// Who it is, as the kernel says: what [`ProcRow::program`] judges. Read only for a process
+    /// whose executable is named like one of Docker's or Podman's programs (no other is one).
     pub identity: Option<crate::policy::identity::Identity>,
 }
 
@@ -192,7 +193,7 @@ pub fn process_table() -> Vec<ProcRow> {
                 cmdline: p.cmdline().unwrap_or_default(),
                 start_ticks: stat.starttime,
                 uid: p.uid().ok(),
-                identity: identity(pid),
+                identity: engine_identity(pid),
             })
         })
         .collect()
@@ -405,6 +406,28 @@ pub fn unix_socket_owners(path: &Path) -> SocketOwners {
 /// What the kernel says about who `pid` is: its uids and the executable it runs (see
 /// [`crate::policy::identity`]). `None` when it is gone.
 pub fn identity(pid: i32) -> Option<crate::policy::identity::Identity> {
+    identity_of(pid, std::fs::read_link(format!("/proc/{pid}/exe")).ok())
+}
+
+/// [`identity`], read only for a process whose executable's base name is one of Docker's or
+/// Podman's programs — no other can pass [`crate::policy::identity::docker_program`] — so the
+/// process table costs one `readlink` more per process, not four reads.
+fn engine_identity(pid: i32) -> Option<crate::policy::identity::Identity> {
+    use crate::policy::identity::{exe_name, program_by_name};
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let name = exe_name(&link);
+    let wanted = program_by_name(&name).is_some()
+        || matches!(
+            name.as_str(),
+            "podman" | "conmon" | "rootlessport" | "aardvark-dns"
+        );
+    if !wanted {
+        return None;
+    }
+    identity_of(pid, Some(link))
+}
+
+fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identity::Identity> {
     use crate::policy::identity::{ExeFacts, Identity};
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let uids = status
@@ -417,7 +440,7 @@ pub fn identity(pid: i32) -> Option<crate::policy::identity::Identity> {
         })
         .unwrap_or_default();
     let exe = (|| {
-        let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let link = link?;
         // The inode the process runs, through the kernel's own link (no path lookup).
         let file = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
         let shown = link.to_string_lossy();
