@@ -141,6 +141,30 @@ fn a_process_calling_itself_dockerd_behind_a_symlinked_socket_is_never_the_daemo
     assert!(c["evidence"]["pid"].is_null(), "{c:#}");
     assert!(!r.stdout.contains(&imp), "the impostor is named: {r}");
 
+    // recover through the symlink: refused, nothing planned; through the daemon's socket: its
+    // plan names none of the impostor's paths.
+    let state = TempDir::new();
+    let r = dockhand([
+        "--host",
+        &sym_host,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "recover",
+        "--force",
+        "--format",
+        "json",
+    ]);
+    let doc = r.json();
+    assert_eq!(doc["result"], "refused", "{r}");
+    assert!(
+        doc["reason"].as_str().unwrap().contains("symbolic link"),
+        "{r}"
+    );
+    assert!(doc["plan"].as_array().unwrap().is_empty(), "{r}");
+    let r = recover_plan(&d, &state);
+    assert!(!r.stdout.contains(lair.path().to_str().unwrap()), "{r}");
+    assert!(!r.stdout.contains(&format!("pid {imp}")), "{r}");
+
     // reap --apply, as root, through either path: the impostor's pid file is untouched.
     let state = TempDir::new();
     let r = reap_apply(&d.host(), &state);
