@@ -58,7 +58,7 @@ impl std::fmt::Display for ServiceManager {
             ServiceManager::None { parent_pid, parent } => {
                 write!(f, "none (started by {parent}, pid {parent_pid})")
             }
-            ServiceManager::Refused { .. } => f.write_str("not this host's system manager"),
+            ServiceManager::Refused { reason } => write!(f, "not driven by dockhand ({reason})"),
         }
     }
 }
