@@ -599,4 +599,57 @@ mod tests {
             assert_eq!(unit_from_busctl(out).as_deref(), *want, "{out}");
         }
     }
+    proptest::proptest! {
+        /// Over arbitrary facts: a program is Docker's only when every uid, the executable's
+        /// owner and its directory's owner are root or the daemon's user, and neither the file
+        /// (group, others) nor the directory (others) is writable by anyone else.
+        #[test]
+        fn no_docker_program_rests_on_a_stranger(
+            uids in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(0u32),
+                proptest::strategy::Just(1000u32),
+                proptest::strategy::Just(65534u32),
+            ], 0..5),
+            exe_uid in proptest::prop_oneof![
+                proptest::strategy::Just(0u32),
+                proptest::strategy::Just(1000u32),
+                proptest::strategy::Just(65534u32),
+            ],
+            mode in 0u32..0o10000,
+            dir in proptest::option::of((
+                proptest::prop_oneof![
+                    proptest::strategy::Just(0u32),
+                    proptest::strategy::Just(65534u32),
+                ],
+                0u32..0o10000,
+            )),
+            name in proptest::prop_oneof![
+                proptest::strategy::Just("docker-proxy"),
+                proptest::strategy::Just("dockerd"),
+                proptest::strategy::Just("containerd-shim-runc-v2"),
+                proptest::strategy::Just("python3"),
+            ],
+            daemon_uid in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just(0u32),
+                proptest::strategy::Just(1000u32),
+            ]),
+        ) {
+            let ident = Identity {
+                uids: uids.clone(),
+                exe: Some(ExeFacts {
+                    path: PathBuf::from(format!("/x/{name}")),
+                    uid: exe_uid,
+                    mode: 0o100000 | mode,
+                    dir: dir.map(|(u, m)| (u, 0o40000 | m)),
+                }),
+            };
+            let trusted = |u: u32| u == 0 || Some(u) == daemon_uid;
+            if docker_program(&ident, daemon_uid).is_ok() {
+                proptest::prop_assert!(!uids.is_empty() && uids.iter().all(|u| trusted(*u)));
+                proptest::prop_assert!(trusted(exe_uid) && mode & 0o022 == 0);
+                proptest::prop_assert!(dir.is_some_and(|(u, m)| trusted(u) && m & 0o002 == 0));
+                proptest::prop_assert!(name != "python3");
+            }
+        }
+    }
 }
