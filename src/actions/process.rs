@@ -33,8 +33,10 @@ pub struct ProcId {
 pub enum Scope {
     /// A descendant of this process (the daemon, containerd): a container's process, a shim.
     DescendantOf(ProcId),
-    /// A Docker-side program, by executable name: dockerd, containerd, a containerd shim,
-    /// docker-proxy, runc, docker-init. Covers what outlived its parent (a leaked docker-proxy,
+    /// One of Docker's own programs — dockerd, containerd, a containerd shim, docker-proxy, runc,
+    /// docker-init — judged by the executable the kernel runs and who runs it
+    /// ([`crate::policy::identity::docker_program`]: a root-owned file no one else may write,
+    /// run as root), never by its name. Covers what outlived its parent (a leaked docker-proxy,
     /// an orphan shim, both re-parented to init) and the daemon itself.
     DockerProgram,
     /// Any process: only when the user explicitly widened the policy.
@@ -90,6 +92,9 @@ pub struct Observed {
     pub state: char,
     pub comm: String,
     pub exe: Option<PathBuf>,
+    /// Who it is, as the kernel says (uids, the executable's owner and mode), for
+    /// [`Scope::DockerProgram`]; `None` when unreadable.
+    pub identity: Option<crate::policy::identity::Identity>,
 }
 
 /// Reads `/proc/<pid>/stat` and `/proc/<pid>/exe`. `None` when the process is gone. Neither read
@@ -98,6 +103,7 @@ pub fn observe(pid: i32) -> Option<Observed> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let mut o = parse_stat(pid, &text)?;
     o.exe = exe_of(pid);
+    o.identity = crate::runtime::host::identity(pid);
     Some(o)
 }
 
@@ -116,6 +122,7 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<Observed> {
         start_ticks: rest.get(19)?.parse().ok()?,
         comm,
         exe: None,
+        identity: None,
     })
 }
 
@@ -162,22 +169,6 @@ pub fn ancestors(pid: i32) -> Vec<ProcId> {
         cur = parent.pid;
     }
     out
-}
-
-/// Whether an executable name is a Docker-side program (see [`Scope::DockerProgram`]).
-pub fn is_docker_program(name: &str) -> bool {
-    name.starts_with("containerd-shim")
-        || matches!(
-            name,
-            "dockerd"
-                | "containerd"
-                | "docker-proxy"
-                | "runc"
-                | "docker-init"
-                | "docker-containerd"
-                | "docker-runc"
-                | "docker-proxy-current"
-        )
 }
 
 /// What may happen to a target, decided just before acting.
@@ -268,19 +259,17 @@ pub fn judge(
             }
         }
         Scope::DockerProgram => {
-            let name = live
-                .exe
-                .as_ref()
-                .and_then(|e| e.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| live.comm.clone());
-            if is_docker_program(&name) {
-                Verdict::Proceed
-            } else {
-                Verdict::Refused(format!(
-                    "pid {pid} runs {}, which is not a Docker program (dockerd, containerd, a shim, docker-proxy, runc)",
-                    crate::util::sanitize(&name)
-                ))
+            // Root's programs only: a rootless daemon's are never acted on through a plan.
+            let judged = live.identity.as_ref().map_or_else(
+                || Err("its identity could not be read".to_string()),
+                |id| crate::policy::identity::docker_program(id, None),
+            );
+            match judged {
+                Ok(_) => Verdict::Proceed,
+                Err(why) => Verdict::Refused(format!(
+                    "pid {pid} ({}) is not one of Docker's programs: {why}",
+                    crate::util::sanitize(&live.comm)
+                )),
             }
         }
     }
@@ -623,6 +612,19 @@ mod tests {
             state: 'S',
             comm: "sleep".into(),
             exe: Some(PathBuf::from("/usr/bin/sleep")),
+            identity: Some(ident(0, "/usr/bin/sleep", 0)),
+        }
+    }
+
+    fn ident(uid: u32, exe: &str, exe_uid: u32) -> crate::policy::identity::Identity {
+        crate::policy::identity::Identity {
+            uids: vec![uid; 4],
+            exe: Some(crate::policy::identity::ExeFacts {
+                path: PathBuf::from(exe),
+                uid: exe_uid,
+                mode: 0o100755,
+                dir: Some((exe_uid, 0o40755)),
+            }),
         }
     }
 
@@ -651,8 +653,25 @@ mod tests {
         let proxy = Observed {
             comm: "docker-proxy".into(),
             exe: Some(PathBuf::from("/usr/sbin/docker-proxy")),
+            identity: Some(ident(0, "/usr/sbin/docker-proxy", 0)),
             ppid: 1,
             ..live(700, 9)
+        };
+        // nobody's copy of a program, named docker-proxy.
+        let impostor = Observed {
+            comm: "docker-proxy".into(),
+            exe: Some(PathBuf::from("/tmp/att/docker-proxy")),
+            identity: Some(ident(65534, "/tmp/att/docker-proxy", 65534)),
+            ppid: 1,
+            ..live(701, 9)
+        };
+        let mut impostor_target = target(701, 9, Scope::DockerProgram);
+        impostor_target.exe = impostor.exe.clone();
+        impostor_target.comm = "docker-proxy".into();
+        // Root's docker-proxy, run by nobody.
+        let run_by_nobody = Observed {
+            identity: Some(ident(65534, "/usr/sbin/docker-proxy", 0)),
+            ..proxy.clone()
         };
         let mut proxy_target = target(700, 9, Scope::DockerProgram);
         proxy_target.exe = proxy.exe.clone();
@@ -755,7 +774,27 @@ mod tests {
                 }],
                 "refused",
             ),
-            ("docker program", proxy_target, Some(proxy), &[], "proceed"),
+            (
+                "docker program",
+                proxy_target.clone(),
+                Some(proxy),
+                &[],
+                "proceed",
+            ),
+            (
+                "named docker-proxy, nobody's executable",
+                impostor_target,
+                Some(impostor),
+                &[],
+                "refused",
+            ),
+            (
+                "root's docker-proxy run by nobody",
+                proxy_target,
+                Some(run_by_nobody),
+                &[],
+                "refused",
+            ),
             (
                 "not a docker program",
                 target(600, 10, Scope::DockerProgram),

@@ -7,6 +7,7 @@ pub mod containers;
 pub mod daemon;
 pub mod disk;
 pub mod gc;
+pub mod identity;
 pub mod images;
 pub mod ports;
 pub mod processes;

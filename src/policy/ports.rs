@@ -125,7 +125,8 @@ pub enum ProxyOwner {
     OtherDaemon,
 }
 
-/// Classifies a proxy by its parent. `parent` is the parent's (comm, state) if it exists;
+/// Classifies a proxy by its parent. `parent` is the parent's (verified program name — see
+/// `policy::identity`, never its comm — state) if it exists;
 /// `serves`: a running container of this daemon publishes what it forwards.
 pub fn proxy_owner(
     ppid: i32,
@@ -150,7 +151,8 @@ pub fn proxy_owner(
 #[derive(Debug, Clone, Copy)]
 pub struct ProxySeen<'a> {
     pub ppid: i32,
-    /// The parent's comm and state, when the parent exists.
+    /// The parent's verified program name ("dockerd" only for Docker's own, judged by
+    /// `policy::identity`; never its comm) and state, when the parent exists.
     pub parent: Option<(&'a str, char)>,
     pub args: &'a ProxyArgs,
     /// Seconds since it started, when known.

@@ -509,6 +509,7 @@ mod tests {
             cmdline: Vec::new(),
             start_ticks: 0,
             uid: Some(0),
+            identity: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! and other namespaces may be missing; without the engine no container is named and no
 //! docker-proxy of the daemon is judged (it could be a running container's).
 
+use crate::policy::identity::{DockerProgram, exe_name, exe_trusted};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -123,14 +124,28 @@ pub struct Survey {
     pub notes: Vec<String>,
 }
 
-/// The engine's own programs: a socket they hold is the engine's, not a stranger's.
-fn is_engine_comm(comm: &str) -> bool {
+/// The engine's own programs: a socket they hold is the engine's, not a stranger's. Judged by
+/// the executable the process runs (see [`crate::policy::identity`]), never by its name.
+fn is_engine(p: &ProcRow, daemon_uid: Option<u32>) -> bool {
+    if matches!(
+        p.program(daemon_uid),
+        Some(DockerProgram::Dockerd | DockerProgram::Containerd)
+    ) {
+        return true;
+    }
+    p.identity
+        .as_ref()
+        .and_then(|i| i.exe.as_ref())
+        .is_some_and(|e| is_podman_program(&e.path) && exe_trusted(e, &[0]).is_ok())
+}
+
+/// Podman's programs, by the base name of a root-owned executable: the service, each
+/// container's keeper (it holds published ports open), its port forwarder for rootless
+/// containers, its DNS server for bridge networks. They run as any user (rootless Podman).
+fn is_podman_program(exe: &std::path::Path) -> bool {
     matches!(
-        comm,
-        "dockerd" | "containerd" | "podman" | "docker-containerd"
-        // Podman's: each container's keeper (it holds published ports open), its port
-        // forwarder for rootless containers, its DNS server for bridge networks.
-        | "conmon" | "rootlessport" | "aardvark-dns"
+        exe_name(exe).as_str(),
+        "podman" | "conmon" | "rootlessport" | "aardvark-dns"
     )
 }
 
@@ -212,6 +227,9 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
 
     // The daemon, and whether its engine is on this host.
     let located = facts.located().await;
+    // A process serves the socket that is not trusted as the daemon: its docker-proxy children
+    // would look like orphans, so no proxy is judged at all.
+    let mut untrusted = false;
     let daemon = match &located {
         Ok(Located::Found(d)) => Some(d.as_ref()),
         Ok(Located::NotRunning { .. }) => {
@@ -219,6 +237,13 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
                 "no daemon serves {} on this host: docker-proxy processes are judged as orphans, no container is named",
                 facts.engine().endpoint()
             ));
+            None
+        }
+        Ok(Located::Unverified { why, .. }) => {
+            s.notes.push(format!(
+                "{why}: docker-proxy processes are not judged, no container is named"
+            ));
+            untrusted = true;
             None
         }
         Ok(Located::Remote) | Err(Gap::Remote { .. }) => {
@@ -281,7 +306,8 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
         let shims: Vec<(i32, u64, String, String)> = procs
             .iter()
-            .filter(|p| p.state != 'Z')
+            // A shim by what it runs: a stranger's command line naming a container is not one.
+            .filter(|p| p.state != 'Z' && p.program(Some(d.uid)) == Some(DockerProgram::Shim))
             .filter_map(|p| {
                 let sh = parse_shim(&p.cmdline)?;
                 (sh.namespace == scope.namespace).then_some((
@@ -355,19 +381,26 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
     // docker-proxy owners, judged as ports.leaked-proxy judges them.
     let clock = ProcClock::read(facts.timeout()).await;
     let daemon_pid = daemon.map_or(-1, |d| d.info.pid);
+    // Docker's programs by what they run, never by name (see `policy::identity`).
+    let duid = daemon.map(|d| d.uid);
     let live_dockerds = procs
         .iter()
-        .filter(|p| p.comm == "dockerd" && p.state != 'Z')
+        .filter(|p| p.program(duid) == Some(DockerProgram::Dockerd) && p.state != 'Z')
         .count();
     let proxy_args: HashMap<i32, ProxyArgs> = owner_pids_of(&table.listeners)
         .filter_map(|pid| {
             by_pid
                 .get(&pid)
+                .filter(|p| p.program(duid) == Some(DockerProgram::Proxy))
                 .and_then(|p| parse_docker_proxy(&p.cmdline))
                 .map(|a| (pid, a))
         })
         .collect();
-    let parent_of = |p: &ProcRow| by_pid.get(&p.ppid).map(|pp| (pp.comm.as_str(), pp.state));
+    let parent_of = |p: &ProcRow| {
+        by_pid
+            .get(&p.ppid)
+            .map(|pp| (pp.docker_name(duid), pp.state))
+    };
     let mut scope = ProxyScope {
         daemon_pid,
         live_dockerds,
@@ -391,7 +424,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         .map(|pid| {
             let row = by_pid.get(&pid).copied();
             let kind = if let (Some(a), Some(p)) = (proxy_args.get(&pid), row) {
-                let verdict = if p.ppid == daemon_pid && records.is_none() {
+                let verdict = if untrusted || (p.ppid == daemon_pid && records.is_none()) {
                     None
                 } else {
                     let seen = ProxySeen {
@@ -403,7 +436,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
                     Some(judge_proxy(&seen, records.unwrap_or(&[]), &scope))
                 };
                 OwnerKind::Proxy { verdict }
-            } else if row.is_some_and(|p| is_engine_comm(&p.comm)) {
+            } else if row.is_some_and(|p| is_engine(p, duid)) {
                 OwnerKind::Engine
             } else if let Some(root) = descends_from(pid, &shim_pids, &parent_map)
                 && let Some(id) = shim_of_pid.get(&root)
@@ -616,18 +649,41 @@ mod tests {
     }
 
     #[test]
-    fn engine_programs_by_name() {
-        for (c, want) in [
-            ("dockerd", true),
-            ("containerd", true),
-            ("containerd-shim", false),
-            ("docker-proxy", false),
-            ("nginx", false),
-            ("conmon", true),
-            ("rootlessport", true),
-            ("aardvark-dns", true),
+    fn engine_programs_by_executable() {
+        use crate::policy::identity::{ExeFacts, Identity};
+        let row = |exe: &str, uid: u32, exe_uid: u32| ProcRow {
+            pid: 9,
+            ppid: 1,
+            comm: "dockerd".into(),
+            state: 'S',
+            cmdline: vec!["dockerd".into()],
+            start_ticks: 1,
+            uid: Some(uid),
+            identity: Some(Identity {
+                uids: vec![uid; 4],
+                exe: Some(ExeFacts {
+                    path: exe.into(),
+                    uid: exe_uid,
+                    mode: 0o100755,
+                    dir: Some((exe_uid, 0o40755)),
+                }),
+            }),
+        };
+        for (r, want) in [
+            (row("/usr/sbin/dockerd", 0, 0), true),
+            (row("/usr/bin/containerd", 0, 0), true),
+            (row("/usr/bin/containerd-shim-runc-v2", 0, 0), false),
+            (row("/usr/sbin/docker-proxy", 0, 0), false),
+            (row("/usr/sbin/nginx", 0, 0), false),
+            (row("/usr/libexec/podman/conmon", 1000, 0), true),
+            (row("/usr/libexec/podman/rootlessport", 1000, 0), true),
+            (row("/usr/libexec/podman/aardvark-dns", 0, 0), true),
+            // Named dockerd (comm and argv), but nobody's copy of something.
+            (row("/tmp/att/dockerd", 65534, 65534), false),
+            (row("/tmp/att/conmon", 65534, 65534), false),
         ] {
-            assert_eq!(is_engine_comm(c), want, "{c}");
+            let shown = format!("{:?}", r.identity);
+            assert_eq!(is_engine(&r, None), want, "{shown}");
         }
     }
 }

@@ -16,6 +16,7 @@
 //! Every signal and removal is an action (src/actions): re-verified just before it acts,
 //! journaled, never forced. See docs/reap.md.
 
+use crate::policy::identity::DockerProgram;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -225,10 +226,16 @@ pub async fn plan_reap(
         }
     };
 
-    proxies(
-        facts, &mut p, procs, daemon, daemon_id, answered, &th, grace,
-    )
-    .await;
+    if let Located::Unverified { why, .. } = located {
+        // Its children would look like orphans: nothing is judged against a stranger.
+        p.notes
+            .push(format!("docker-proxy processes are left alone: {why}"));
+    } else {
+        proxies(
+            facts, &mut p, procs, daemon, daemon_id, answered, &th, grace,
+        )
+        .await;
+    }
     pidfile(facts, &mut p, located, daemon).await;
     if let Some(d) = daemon
         && answered
@@ -262,10 +269,17 @@ async fn proxies(
     grace: Duration,
 ) {
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|r| (r.pid, r)).collect();
-    let parent_of = |r: &ProcRow| by_pid.get(&r.ppid).map(|pp| (pp.comm.as_str(), pp.state));
+    // Docker's programs by what they run, never by name (see `policy::identity`).
+    let duid = daemon.map(|d| d.uid);
+    let parent_of = |r: &ProcRow| {
+        by_pid
+            .get(&r.ppid)
+            .map(|pp| (pp.docker_name(duid), pp.state))
+    };
     let found: Vec<(&ProcRow, crate::runtime::net::ProxyArgs)> = procs
         .iter()
         .filter(|r| r.state != 'Z')
+        .filter(|r| r.program(duid) == Some(DockerProgram::Proxy))
         .filter_map(|r| parse_docker_proxy(&r.cmdline).map(|a| (r, a)))
         .collect();
     if found.is_empty() {
@@ -287,7 +301,7 @@ async fn proxies(
     };
     let live_dockerds = procs
         .iter()
-        .filter(|r| r.comm == "dockerd" && r.state != 'Z')
+        .filter(|r| r.program(duid) == Some(DockerProgram::Dockerd) && r.state != 'Z')
         .count();
     let mut scope = ProxyScope {
         daemon_pid,
@@ -439,6 +453,10 @@ async fn pidfile(
     let (path, daemon_pid) = match located {
         Located::Found(d) => (d.paths.pidfile.clone(), Some(d.info.pid)),
         Located::NotRunning { paths, .. } => (paths.pidfile.clone(), None),
+        Located::Unverified { why, .. } => {
+            p.notes.push(format!("the pid file is left alone: {why}"));
+            return;
+        }
         Located::Remote => return,
     };
     let read_path = path.clone();
@@ -523,7 +541,8 @@ async fn daemon_shims(
     let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
     let shims: Vec<(ProcRow, Shim)> = procs
         .iter()
-        .filter(|r| r.state != 'Z')
+        // A shim by what it runs: a stranger's command line naming a container is not one.
+        .filter(|r| r.state != 'Z' && r.program(Some(d.uid)) == Some(DockerProgram::Shim))
         .filter_map(|r| parse_shim(&r.cmdline).map(|s| (r.clone(), s)))
         .collect();
     let ours = blocking(facts.timeout(), move || {

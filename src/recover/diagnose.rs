@@ -246,6 +246,12 @@ pub async fn diagnose(
             };
             (None, Some(paths))
         }
+        Ok(Located::Unverified { why, .. }) => {
+            blocker = Some(format!(
+                "the daemon's process is unknown: {why}; recover acts only on a verified daemon"
+            ));
+            (None, None)
+        }
         Ok(Located::Remote) => {
             blocker = Some(format!(
                 "the engine at {endpoint} is on another host: recover acts on a daemon of this host"

@@ -269,6 +269,10 @@ fn starter(
         }
     };
     match (service, &opts.start_cmd) {
+        // Whatever the start command: stopping it is the other manager's business too.
+        (Some(ServiceManager::Refused { reason }), _) => Err(format!(
+            "recover does not stop or start this daemon: {reason}"
+        )),
         (Some(ServiceManager::Systemd { unit }), None) => Ok(Starter {
             how: DaemonStart::Systemd { unit: unit.clone() },
             from: "systemd",
@@ -861,8 +865,11 @@ async fn settle_containerd(pidfile: &std::path::Path, within: Duration) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         let alive = blocking(Duration::from_secs(2), move || {
-            crate::actions::process::observe(pid)
-                .is_some_and(|o| o.comm == "containerd" && !matches!(o.state, 'Z' | 'X' | 'x'))
+            crate::actions::process::observe(pid).is_some_and(|o| {
+                !matches!(o.state, 'Z' | 'X' | 'x')
+                    && crate::runtime::host::docker_program(pid, None)
+                        == Some(crate::policy::identity::DockerProgram::Containerd)
+            })
         })
         .await
         .unwrap_or(false);
@@ -874,7 +881,9 @@ async fn settle_containerd(pidfile: &std::path::Path, within: Duration) {
             crate::actions::process::observe(pid)
                 .and_then(|o| crate::actions::process::observe(o.ppid))
                 .is_none_or(|parent| {
-                    parent.comm != "dockerd" || matches!(parent.state, 'Z' | 'X' | 'x')
+                    matches!(parent.state, 'Z' | 'X' | 'x')
+                        || crate::runtime::host::docker_program(parent.pid, None)
+                            != Some(crate::policy::identity::DockerProgram::Dockerd)
                 })
         })
         .await

@@ -12,8 +12,9 @@ use super::diagnose::Diagnosis;
 use crate::actions::{Action, DaemonStart, DaemonStop, FileStamp, ProcTarget, Scope, Step};
 use crate::policy::daemon::recovery::{again_wait, expected_running, will_stop};
 use crate::policy::daemon::{PidfileRepair, classify_pidfile, pidfile_repair};
+use crate::policy::identity::DockerProgram;
 use crate::policy::ports::{ProxyScope, ProxySeen, ProxyVerdict, judge_proxy};
-use crate::runtime::daemon::{ServiceManager, is_engine};
+use crate::runtime::daemon::{ServiceManager, is_engine_program};
 use crate::runtime::host::{self, ProcRow};
 use crate::runtime::net::parse_docker_proxy;
 
@@ -118,6 +119,8 @@ pub fn stopper(diag: &Diagnosis, grace: Duration) -> Option<DaemonStop> {
             target: p.target.clone()?,
             again: again_wait(grace),
         },
+        // `starter` refuses the whole run first; no stop is planned for it either.
+        ServiceManager::Refused { .. } => return None,
     })
 }
 
@@ -334,9 +337,11 @@ pub fn leaked_proxies(
 ) -> Vec<Step> {
     let by_pid: std::collections::HashMap<i32, &ProcRow> =
         procs.iter().map(|p| (p.pid, p)).collect();
+    // Docker's programs by what they run, never by name (see `policy::identity`); a rootless
+    // daemon is never restarted by recover, so root's programs only.
     let live_dockerds = procs
         .iter()
-        .filter(|p| p.comm == "dockerd" && p.state != 'Z')
+        .filter(|p| p.program(None) == Some(DockerProgram::Dockerd) && p.state != 'Z')
         .count();
     let scope = ProxyScope {
         daemon_pid: daemon_pid.unwrap_or(0),
@@ -345,7 +350,10 @@ pub fn leaked_proxies(
         grace_s,
     };
     let mut out = Vec::new();
-    for p in procs.iter().filter(|p| p.state != 'Z') {
+    for p in procs
+        .iter()
+        .filter(|p| p.state != 'Z' && p.program(None) == Some(DockerProgram::Proxy))
+    {
         let Some(args) = parse_docker_proxy(&p.cmdline) else {
             continue;
         };
@@ -356,7 +364,9 @@ pub fn leaked_proxies(
         }
         let seen = ProxySeen {
             ppid: p.ppid,
-            parent: by_pid.get(&p.ppid).map(|pp| (pp.comm.as_str(), pp.state)),
+            parent: by_pid
+                .get(&p.ppid)
+                .map(|pp| (pp.docker_name(None), pp.state)),
             args: &args,
             age_s: None,
         };
@@ -425,7 +435,7 @@ pub fn pidfile_step(path: &Path) -> Option<Step> {
         Err(e) => Err(e.to_string()),
     };
     let state = classify_pidfile(content, None, |pid| {
-        host::proc_info(pid).map(|i| is_engine(&i) && i.state != 'Z')
+        host::proc_info(pid).map(|i| i.state != 'Z' && is_engine_program(pid))
     });
     if pidfile_repair(&state, None) != PidfileRepair::Remove {
         return None;
@@ -460,7 +470,9 @@ pub fn containerd_pidfile_step(path: &Path) -> Option<Step> {
         Err(e) => Err(e.to_string()),
     };
     let state = classify_pidfile(content, None, |pid| {
-        host::proc_info(pid).map(|i| i.comm == "containerd" && i.state != 'Z')
+        host::proc_info(pid).map(|i| {
+            i.state != 'Z' && host::docker_program(pid, None) == Some(DockerProgram::Containerd)
+        })
     });
     if pidfile_repair(&state, None) != PidfileRepair::Remove {
         return None;

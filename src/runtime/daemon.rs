@@ -42,6 +42,11 @@ pub enum ServiceManager {
         parent_pid: i32,
         parent: String,
     },
+    /// A manager dockhand must not drive as root: a rootless daemon's, or a unit under a
+    /// user's own manager (`user@UID.service`). Stop and start are refused with `reason`.
+    Refused {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for ServiceManager {
@@ -53,6 +58,7 @@ impl std::fmt::Display for ServiceManager {
             ServiceManager::None { parent_pid, parent } => {
                 write!(f, "none (started by {parent}, pid {parent_pid})")
             }
+            ServiceManager::Refused { reason } => write!(f, "not driven by dockhand ({reason})"),
         }
     }
 }
@@ -61,6 +67,8 @@ impl std::fmt::Display for ServiceManager {
 #[derive(Debug, Clone)]
 pub struct DaemonProcess {
     pub info: ProcInfo,
+    /// The user it runs as (0, or the socket's owner for a rootless daemon): verified.
+    pub uid: u32,
     pub paths: DaemonPaths,
     pub service: ServiceManager,
     /// The pid the pid file names, if it names one.
@@ -80,11 +88,22 @@ pub enum Located {
         holders: Vec<i32>,
         unreadable: usize,
     },
+    /// A process serves the endpoint's socket but is not trusted to be the daemon (see
+    /// [`crate::policy::identity::trusted_daemon`]), or the socket path is a symlink: reported,
+    /// never acted on, and none of its paths (pid file, exec root, config) is used. `paths`
+    /// are the defaults, for display only.
+    Unverified {
+        pid: Option<i32>,
+        why: String,
+        paths: DaemonPaths,
+    },
     /// The endpoint is not on this host.
     Remote,
 }
 
-/// Finds the process serving `endpoint`: the owner of its socket, else the pid in the pid file.
+/// Finds the process serving `endpoint`: the verified holder of its socket's own inode (see
+/// [`host::unix_socket_owners`]), else — when no holder can be seen — the pid in the default pid
+/// file, verified the same way. Only a verified daemon's command line is read for its paths.
 pub fn locate(endpoint: &Endpoint) -> Located {
     let Some(sock) = endpoint.socket_path() else {
         return if endpoint.is_local() {
@@ -94,18 +113,61 @@ pub fn locate(endpoint: &Endpoint) -> Located {
         };
     };
     let owners = host::unix_socket_owners(sock);
-    let daemon = owners.pids.iter().copied().find(|p| *p != 1);
-    match daemon.and_then(host::proc_info) {
-        Some(info) => Located::Found(Box::new(describe(info, "socket"))),
-        None => locate_by_pidfile(Some(sock), owners.pids, owners.unreadable),
+    if owners.symlink {
+        return Located::Unverified {
+            pid: None,
+            why: format!(
+                "{} is a symbolic link, not a socket: a daemon's socket is never reached through one",
+                sock.display()
+            ),
+            paths: paths_from(&[], None),
+        };
     }
+    let mut refused = None;
+    for pid in owners.pids.iter().copied().filter(|p| *p != 1) {
+        let Some(info) = host::proc_info(pid) else {
+            continue;
+        };
+        let verdict = match (host::identity(pid), owners.file_uid) {
+            (Some(id), Some(sock_uid)) => {
+                crate::policy::identity::trusted_daemon(&id, sock_uid).map(|()| id)
+            }
+            _ => Err("its identity could not be read".to_string()),
+        };
+        match verdict {
+            Ok(id) => {
+                let uid = id.uid().unwrap_or(0);
+                return Located::Found(Box::new(describe(info, uid, "socket")));
+            }
+            Err(why) => {
+                refused.get_or_insert((pid, why));
+            }
+        }
+    }
+    if let Some((pid, why)) = refused {
+        return Located::Unverified {
+            pid: Some(pid),
+            why: format!(
+                "pid {pid} holds {} but is not trusted as the daemon: {why}",
+                sock.display()
+            ),
+            paths: paths_from(&[], None),
+        };
+    }
+    locate_by_pidfile(Some(sock), owners.pids, owners.unreadable)
 }
 
 fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) -> Located {
     let paths = paths_from(&[], None);
-    if let Some(pid) = read_pidfile(&paths.pidfile)
+    // The default pid file, only as root writes it: a regular file of root's, not a symlink.
+    let trusted_file = std::fs::symlink_metadata(&paths.pidfile).is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.file_type().is_file() && m.uid() == 0 && m.mode() & 0o022 == 0
+    });
+    if trusted_file
+        && let Some(pid) = read_pidfile(&paths.pidfile)
         && let Some(info) = host::proc_info(pid)
-        && is_engine(&info)
+        && host::docker_program(pid, None) == Some(crate::policy::identity::DockerProgram::Dockerd)
     {
         // Only trust the pid file for a non-default socket if the process serves that socket.
         let serves = sock.is_none_or(|s| {
@@ -113,7 +175,7 @@ fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) 
             info.cmdline.iter().any(|a| a.contains(want.as_ref()))
         });
         if serves {
-            return Located::Found(Box::new(describe(info, "pidfile")));
+            return Located::Found(Box::new(describe(info, 0, "pidfile")));
         }
     }
     Located::NotRunning {
@@ -147,15 +209,34 @@ pub fn program_name(info: &ProcInfo) -> String {
 /// to start, and a zombie serves nothing, so its pid file is stale.
 pub fn pidfile_probe(pid: i32) -> Option<bool> {
     let info = host::proc_info(pid)?;
-    Some(!matches!(info.state, 'Z' | 'X' | 'x') && is_engine(&info))
+    Some(!matches!(info.state, 'Z' | 'X' | 'x') && is_engine_program(pid))
 }
 
-fn describe(info: ProcInfo, found_by: &'static str) -> DaemonProcess {
+/// Whether `pid` runs a container engine's program — dockerd, or Podman's service — judged by
+/// its executable and owner ([`crate::policy::identity`]), never by its name.
+pub fn is_engine_program(pid: i32) -> bool {
+    use crate::policy::identity::{DockerProgram, exe_name, exe_trusted};
+    let Some(id) = host::identity(pid) else {
+        return false;
+    };
+    if crate::policy::identity::docker_program(&id, None) == Ok(DockerProgram::Dockerd) {
+        return true;
+    }
+    // Podman serves the same API; the same rules for its executable.
+    id.exe.as_ref().is_some_and(|e| {
+        exe_name(&e.path) == "podman"
+            && id.uids.iter().all(|u| *u == 0)
+            && exe_trusted(e, &[0]).is_ok()
+    })
+}
+
+fn describe(info: ProcInfo, uid: u32, found_by: &'static str) -> DaemonProcess {
     let paths = paths_from(&info.cmdline, None);
     let pidfile_pid = read_pidfile(&paths.pidfile);
-    let service = service_manager(&info);
+    let service = service_manager(&info, uid);
     DaemonProcess {
         info,
+        uid,
         paths,
         service,
         pidfile_pid,
@@ -228,19 +309,22 @@ pub fn paths_from(cmdline: &[String], config_root: Option<&Path>) -> DaemonPaths
     }
 }
 
-/// systemd when pid 1 is systemd and the process sits in a `.service` cgroup; OpenRC when
-/// /run/openrc exists; sysvinit when an init script exists and init is the parent; else none.
-pub fn service_manager(info: &ProcInfo) -> ServiceManager {
-    let init = host::comm(1).unwrap_or_default();
-    if init == "systemd"
-        && let Some(unit) = info
-            .cgroup
-            .as_deref()
-            .and_then(|cg| cg.rsplit('/').find(|seg| seg.ends_with(".service")))
-    {
-        return ServiceManager::Systemd {
-            unit: unit.to_string(),
-        };
+/// How long the service manager may take to say which unit a pid is in.
+const UNIT_QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Which service manager runs the daemon `info` (running as `uid`). systemd: the unit systemd
+/// itself reports for the pid (`GetUnitByPID`), never one read from the cgroup path — any user
+/// names its own units (`systemd-run --user --unit=docker.service`), and the path of a rootless
+/// daemon holds `docker.service` too. A rootless daemon, or one under a user's manager, is
+/// refused. OpenRC when /run/openrc exists; sysvinit when an init script exists and init is the
+/// parent; else none.
+pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
+    use crate::policy::identity::{UnitVerdict, service_unit};
+    let reported = systemd_is_init().then(|| unit_of_pid(info.pid));
+    match service_unit(reported.as_ref(), info.cgroup.as_deref(), uid) {
+        UnitVerdict::System(unit) => return ServiceManager::Systemd { unit },
+        UnitVerdict::Refused(reason) => return ServiceManager::Refused { reason },
+        UnitVerdict::NotAService => {}
     }
     if Path::new("/run/openrc").exists() {
         return ServiceManager::Openrc;
@@ -264,6 +348,41 @@ pub fn service_manager(info: &ProcInfo) -> ServiceManager {
         parent_pid: info.ppid,
         parent: host::comm(info.ppid).unwrap_or_else(|| "?".to_string()),
     }
+}
+
+/// Whether systemd is this host's init (as `sd_booted()` decides: /run/systemd/system exists)
+/// and pid 1 runs systemd's executable.
+fn systemd_is_init() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+        && std::fs::read_link("/proc/1/exe")
+            .is_ok_and(|p| crate::policy::identity::exe_name(&p) == "systemd")
+}
+
+/// Asks systemd (on the system bus) which unit `pid` belongs to, under a deadline: the unit's
+/// name, or why there is no answer.
+fn unit_of_pid(pid: i32) -> Result<String, String> {
+    let secs = UNIT_QUERY_DEADLINE.as_secs().to_string();
+    let pid_s = pid.to_string();
+    let argv = [
+        "busctl",
+        "--system",
+        "--timeout",
+        &secs,
+        "call",
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "GetUnitByPID",
+        "u",
+        &pid_s,
+    ];
+    let ran = super::command::run_bounded(&argv, None, UNIT_QUERY_DEADLINE)
+        .map_err(|e| format!("busctl could not be run: {e}"))?;
+    if !ran.ok() {
+        return Err(format!("busctl GetUnitByPID {pid}: {}", ran.why()));
+    }
+    crate::policy::identity::unit_from_busctl(&ran.stdout)
+        .ok_or_else(|| format!("busctl GetUnitByPID {pid} gave no unit"))
 }
 
 #[cfg(test)]

@@ -157,6 +157,25 @@ pub struct ProcRow {
     /// Start time in clock ticks since boot: with the pid, identifies the process.
     pub start_ticks: u64,
     pub uid: Option<u32>,
+    /// Who it is, as the kernel says: what [`ProcRow::program`] judges. Read only for a process
+    /// whose executable is named like one of Docker's or Podman's programs (no other is one).
+    pub identity: Option<crate::policy::identity::Identity>,
+}
+
+impl ProcRow {
+    /// Which of Docker's programs this process is, if it is one (see [`docker_program`]).
+    pub fn program(
+        &self,
+        daemon_uid: Option<u32>,
+    ) -> Option<crate::policy::identity::DockerProgram> {
+        crate::policy::identity::docker_program(self.identity.as_ref()?, daemon_uid).ok()
+    }
+
+    /// The program's name when it is one of Docker's, else "": for policies that match on the
+    /// name of a process's program (a parent that is a live dockerd).
+    pub fn docker_name(&self, daemon_uid: Option<u32>) -> &'static str {
+        self.program(daemon_uid).map_or("", |p| p.name())
+    }
 }
 
 /// Every process, read once. Processes that vanish mid-scan are skipped.
@@ -174,6 +193,7 @@ pub fn process_table() -> Vec<ProcRow> {
                 cmdline: p.cmdline().unwrap_or_default(),
                 start_ticks: stat.starttime,
                 uid: p.uid().ok(),
+                identity: engine_identity(pid),
             })
         })
         .collect()
@@ -306,35 +326,61 @@ pub struct SocketOwners {
     pub pids: Vec<i32>,
     /// Processes whose fds we were not allowed to read (not root): the owner may be among them.
     pub unreadable: usize,
-    /// The socket's inode was found in /proc/net/unix (something listens on it).
+    /// Something listens on the socket file itself.
     pub listening: bool,
+    /// The path is a symbolic link: it is nobody's socket, and is not followed.
+    pub symlink: bool,
+    /// The socket file's owner (read without following a symlink).
+    pub file_uid: Option<u32>,
 }
 
-/// Finds the processes holding the listening unix socket at `path`: the socket's inode from
-/// /proc/net/unix (matched by device and inode of the path, so /var/run vs /run symlinks agree),
-/// then `socket:[inode]` among /proc/*/fd. Processes named like an engine are searched first.
+/// Finds the processes holding the listening unix socket at `path`, without ever resolving a
+/// socket's path again: the path is `lstat`ed (a symlink is refused), the kernel's socket
+/// diagnostics name the listening socket whose bound file has that very device and inode, and
+/// the holders are the processes with that socket's inode among `/proc/*/fd`. A socket bound
+/// elsewhere whose path was later replaced by a symlink to this one is not this socket.
 pub fn unix_socket_owners(path: &Path) -> SocketOwners {
     let mut out = SocketOwners::default();
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
         return out;
     };
-    let want = (meta.dev(), meta.ino());
-    let Ok(entries) = procfs::net::unix() else {
+    if meta.file_type().is_symlink() {
+        out.symlink = true;
         return out;
+    }
+    out.file_uid = Some(meta.uid());
+    let want = (
+        nix::sys::stat::major(meta.dev()) as u32,
+        nix::sys::stat::minor(meta.dev()) as u32,
+        meta.ino(),
+    );
+    let inodes: HashSet<u64> = match super::sockdiag::unix_listeners() {
+        Ok(all) => all
+            .into_iter()
+            .filter(|s| s.vfs == Some(want))
+            .map(|s| s.inode)
+            .collect(),
+        // No unix diag in this kernel: /proc/net/unix names each socket by the path it was
+        // bound to; only that exact path counts (never resolved again: a symlink planted at
+        // another socket's path would make it look like this one).
+        Err(_) => procfs::net::unix()
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .filter(|e| e.state != procfs::net::UnixState::CONNECTED)
+                    .filter(|e| e.path.as_deref() == Some(path))
+                    .map(|e| e.inode)
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
-    let inodes: HashSet<u64> = entries
-        .iter()
-        .filter(|e| e.state != procfs::net::UnixState::CONNECTED)
-        .filter_map(|e| {
-            let p = e.path.as_ref()?;
-            let m = std::fs::metadata(p).ok()?;
-            ((m.dev(), m.ino()) == want).then_some(e.inode)
-        })
-        .collect();
     if inodes.is_empty() {
         return out;
     }
     out.listening = true;
+    // Search order only (the holder is proved by the socket's inode, and judged by what it
+    // runs, not by its name): processes calling themselves an engine are searched first, so
+    // the usual case stops early.
     let all = pids();
     let engine_like = |pid: &i32| {
         comm(*pid)
@@ -349,14 +395,78 @@ pub fn unix_socket_owners(path: &Path) -> SocketOwners {
                 None => out.unreadable += 1,
             }
         }
-        // The engine-named processes are enough when one of them holds it (pid 1 may too,
-        // under socket activation, but the daemon is the one we want).
-        if i == 0 && !out.pids.is_empty() {
+        if i == 0 && out.pids.iter().any(|p| *p != 1) {
             break;
         }
     }
     out.pids.sort_by_key(|p| (*p == 1, *p));
     out
+}
+
+/// What the kernel says about who `pid` is: its uids and the executable it runs (see
+/// [`crate::policy::identity`]). `None` when it is gone.
+pub fn identity(pid: i32) -> Option<crate::policy::identity::Identity> {
+    identity_of(pid, std::fs::read_link(format!("/proc/{pid}/exe")).ok())
+}
+
+/// [`identity`], read only for a process whose executable's base name is one of Docker's or
+/// Podman's programs — no other can pass [`crate::policy::identity::docker_program`] — so the
+/// process table costs one `readlink` more per process, not four reads.
+fn engine_identity(pid: i32) -> Option<crate::policy::identity::Identity> {
+    use crate::policy::identity::{exe_name, program_by_name};
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let name = exe_name(&link);
+    let wanted = program_by_name(&name).is_some()
+        || matches!(
+            name.as_str(),
+            "podman" | "conmon" | "rootlessport" | "aardvark-dns"
+        );
+    if !wanted {
+        return None;
+    }
+    identity_of(pid, Some(link))
+}
+
+fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identity::Identity> {
+    use crate::policy::identity::{ExeFacts, Identity};
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let uids = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|u| u.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let exe = (|| {
+        let link = link?;
+        // The inode the process runs, through the kernel's own link (no path lookup).
+        let file = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+        let shown = link.to_string_lossy();
+        let path = PathBuf::from(shown.strip_suffix(" (deleted)").unwrap_or(&shown));
+        let dir = path
+            .parent()
+            .and_then(|d| std::fs::metadata(d).ok())
+            .map(|m| (m.uid(), m.mode()));
+        Some(ExeFacts {
+            path,
+            uid: file.uid(),
+            mode: file.mode(),
+            dir,
+        })
+    })();
+    Some(Identity { uids, exe })
+}
+
+/// THE answer to "is `pid` one of Docker's own programs" for every command: judged by
+/// [`crate::policy::identity::docker_program`] on what the kernel says (never the name a process
+/// gives itself). `daemon_uid`: the verified daemon's user, when it is rootless.
+pub fn docker_program(
+    pid: i32,
+    daemon_uid: Option<u32>,
+) -> Option<crate::policy::identity::DockerProgram> {
+    crate::policy::identity::docker_program(&identity(pid)?, daemon_uid).ok()
 }
 
 /// `Some(true)` if the process has one of `inodes` open, `None` if its fds are unreadable.
@@ -640,6 +750,40 @@ mod tests {
         let owners = unix_socket_owners(&sock);
         assert!(owners.listening);
         assert_eq!(owners.pids, vec![std::process::id() as i32]);
+        // A symlink to it names no socket: it is not followed.
+        let link = d.join("link.sock");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&sock, &link).expect("symlink");
+        let owners = unix_socket_owners(&link);
+        assert!(owners.symlink && !owners.listening && owners.pids.is_empty());
+        // A socket bound at another path, whose path is then replaced by a symlink to this
+        // one: its bound file is not this socket's file, so it is not among the holders.
+        let other = d.join("other.sock");
+        let _ = std::fs::remove_file(&other);
+        let o = std::os::unix::net::UnixListener::bind(&other).expect("bind");
+        std::fs::remove_file(&other).expect("unlink");
+        std::os::unix::fs::symlink(&sock, &other).expect("symlink");
+        let me = std::process::id() as i32;
+        assert_eq!(unix_socket_owners(&sock).pids, vec![me]);
+        let o_ino = std::fs::metadata(format!("/proc/self/fd/{}", {
+            use std::os::fd::AsRawFd;
+            o.as_raw_fd()
+        }))
+        .expect("fd")
+        .ino();
+        let by_diag = crate::runtime::sockdiag::unix_listeners().expect("dump");
+        let meta = std::fs::symlink_metadata(&sock).expect("lstat");
+        let file = (
+            nix::sys::stat::major(meta.dev()) as u32,
+            nix::sys::stat::minor(meta.dev()) as u32,
+            meta.ino(),
+        );
+        assert!(
+            by_diag
+                .iter()
+                .any(|l| l.inode == o_ino && l.vfs != Some(file)),
+            "the other socket keeps its own file identity"
+        );
         let _ = std::fs::remove_dir_all(d);
     }
 

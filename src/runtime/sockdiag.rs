@@ -238,6 +238,137 @@ pub fn listening(fd: &OwnedFd) -> io::Result<Vec<DiagSocket>> {
     Ok(all)
 }
 
+/// `struct unix_diag_req`'s `udiag_show` bits: the bound name, and the VFS inode the name is.
+const UDIAG_SHOW_NAME: u32 = 0x1;
+const UDIAG_SHOW_VFS: u32 = 0x2;
+/// Attribute types of a unix diag answer.
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_VFS: u16 = 1;
+/// `struct unix_diag_msg`: family, type, state, pad, inode, cookie[2].
+const UNIX_MSG_LEN: usize = 16;
+
+/// One listening unix socket: its own inode (what `/proc/<pid>/fd` shows as `socket:[ino]`)
+/// and, for a socket bound to a path, the device and inode of the file that path was when it
+/// was bound — the kernel's own record, which no later rename or symlink changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixListener {
+    pub inode: u64,
+    /// `(major, minor, inode)` of the socket file; `None` for an abstract or unnamed socket.
+    pub vfs: Option<(u32, u32, u64)>,
+    /// The path it was bound to, for messages only (never resolved again).
+    pub name: Option<String>,
+}
+
+/// The request: `nlmsghdr` + `unix_diag_req` (AF_UNIX, listening sockets, name and VFS shown).
+pub fn unix_request(seq: u32) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    b[0..4].copy_from_slice(&40u32.to_ne_bytes());
+    b[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    b[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    b[8..12].copy_from_slice(&seq.to_ne_bytes());
+    b[16] = nix::libc::AF_UNIX as u8;
+    b[20..24].copy_from_slice(&STATE_LISTEN.to_ne_bytes());
+    b[28..32].copy_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS).to_ne_bytes());
+    b
+}
+
+/// The kernel's internal `dev_t` (`MAJOR = dev >> 20`, `MINOR = dev & 0xfffff`), which is what
+/// `UNIX_DIAG_VFS` carries, as (major, minor).
+pub fn kernel_dev(dev: u32) -> (u32, u32) {
+    (dev >> 20, dev & 0xfffff)
+}
+
+/// Parses one buffer of a unix dump's answer into `out`.
+pub fn parse_unix(buf: &[u8], out: &mut Vec<UnixListener>) -> io::Result<Chunk> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a truncated unix sock_diag message",
+        )
+    };
+    let mut at = 0;
+    while at + NLMSG_HDRLEN <= buf.len() {
+        let len = u32_ne(buf, at).ok_or_else(bad)? as usize;
+        let kind = u16_ne(buf, at + 4).ok_or_else(bad)?;
+        if len < NLMSG_HDRLEN || at + len > buf.len() {
+            return Err(bad());
+        }
+        match kind {
+            NLMSG_DONE => return Ok(Chunk::Done),
+            NLMSG_ERROR => {
+                let errno = u32_ne(buf, at + NLMSG_HDRLEN).ok_or_else(bad)? as i32;
+                return Err(io::Error::from_raw_os_error(-errno));
+            }
+            SOCK_DIAG_BY_FAMILY => {
+                let m = buf.get(at + NLMSG_HDRLEN..at + len).ok_or_else(bad)?;
+                if m.len() < UNIX_MSG_LEN {
+                    return Err(bad());
+                }
+                let mut sock = UnixListener {
+                    inode: u64::from(u32_ne(m, 4).ok_or_else(bad)?),
+                    vfs: None,
+                    name: None,
+                };
+                // The attributes: rta_len, rta_type, payload, each aligned to 4 bytes.
+                let mut a = UNIX_MSG_LEN;
+                while a + 4 <= m.len() {
+                    let alen = usize::from(u16_ne(m, a).ok_or_else(bad)?);
+                    let atype = u16_ne(m, a + 2).ok_or_else(bad)?;
+                    if alen < 4 || a + alen > m.len() {
+                        return Err(bad());
+                    }
+                    let payload = &m[a + 4..a + alen];
+                    match atype {
+                        UNIX_DIAG_VFS if payload.len() >= 8 => {
+                            let ino = u32_ne(payload, 0).ok_or_else(bad)?;
+                            let (major, minor) = kernel_dev(u32_ne(payload, 4).ok_or_else(bad)?);
+                            sock.vfs = Some((major, minor, u64::from(ino)));
+                        }
+                        UNIX_DIAG_NAME => {
+                            let n = payload.split(|b| *b == 0).next().unwrap_or(&[]);
+                            sock.name = Some(String::from_utf8_lossy(n).into_owned());
+                        }
+                        _ => {}
+                    }
+                    a += (alen + 3) & !3;
+                }
+                out.push(sock);
+            }
+            _ => {}
+        }
+        at += (len + 3) & !3;
+    }
+    Ok(Chunk::More)
+}
+
+/// Every listening unix socket of the caller's network namespace, with the VFS identity of
+/// the file each was bound to. Synchronous (each receive is bounded): call it under a deadline.
+pub fn unix_listeners() -> io::Result<Vec<UnixListener>> {
+    let fd = open()?;
+    let req = unix_request(1);
+    // SAFETY: sending a buffer we own, of its own length, to the kernel.
+    let sent = unsafe { nix::libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: receiving into a buffer we own, at most its length.
+        let n = unsafe { nix::libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 || parse_unix(&buf[..n as usize], &mut out)? == Chunk::Done {
+            return Ok(out);
+        }
+    }
+}
+
 /// The answers of [`start`], one per namespace asked, in order.
 pub type Dumps = Vec<io::Result<Vec<DiagSocket>>>;
 
@@ -403,6 +534,34 @@ mod tests {
         for a in [v4.local_addr().expect("a"), v6.local_addr().expect("a")] {
             assert!(got.iter().any(|s| s.local == a), "{a} missing");
         }
+    }
+
+    #[test]
+    fn a_bound_unix_listener_is_dumped_with_its_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("dockhand-udiag-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("l.sock");
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let file = std::fs::symlink_metadata(&path).expect("lstat");
+        let sock_ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
+            .expect("fd")
+            .ino();
+        let all = unix_listeners().expect("unix dump");
+        let me = all
+            .iter()
+            .find(|s| s.inode == sock_ino)
+            .unwrap_or_else(|| panic!("socket {sock_ino} not dumped"));
+        let dev = file.dev();
+        let want = (
+            nix::sys::stat::major(dev) as u32,
+            nix::sys::stat::minor(dev) as u32,
+            file.ino(),
+        );
+        assert_eq!(me.vfs, Some(want));
+        assert_eq!(me.name.as_deref(), path.to_str());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -192,6 +192,11 @@ impl Ctx<'_> {
                 "Run dockhand as root to see the daemon's processes and files.",
             ))
             .evidence(json!({ "daemon_pid": null, "unreadable_processes": unreadable }))),
+            Ok(Located::Unverified { pid, why, .. }) => Err(Finding::new(
+                Status::Unknown,
+                format!("the daemon's process is unknown: {why}"),
+            )
+            .evidence(json!({ "daemon_pid": null, "unverified_pid": pid }))),
             Ok(Located::NotRunning { .. }) => Err(Finding::new(
                 Status::Unknown,
                 "the daemon's process was not found on this host (see daemon.process)",

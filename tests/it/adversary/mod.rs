@@ -5,4 +5,6 @@
 //! still running, nothing executed — and, where it applies, that the ordinary case still works.
 //!
 //! One file per kind of attack, so the threat model's table points at one place for each.
+
 mod credentials;
+mod identity;

@@ -137,7 +137,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             continue;
         }
         let shim = procs.iter().find(|p| {
-            p.comm.starts_with("containerd-shim")
+            // The shim by what it runs (never by its name), as every command judges it.
+            p.program(None) == Some(crate::policy::identity::DockerProgram::Shim)
                 && p.cmdline.windows(2).any(|w| w[0] == "-id" && w[1] == c.id)
         });
         let parent = by_pid.get(&pid).map(|p| p.ppid);

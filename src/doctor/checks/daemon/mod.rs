@@ -79,7 +79,7 @@ fn service_argv(service: &ServiceManager, verb: &str) -> Option<Vec<String>> {
         ServiceManager::Systemd { unit } => v(&["systemctl", verb, unit]),
         ServiceManager::Openrc => v(&["rc-service", "docker", verb]),
         ServiceManager::Sysvinit { script } => v(&[script, verb]),
-        ServiceManager::None { .. } => None,
+        ServiceManager::None { .. } | ServiceManager::Refused { .. } => None,
     }
 }
 

@@ -19,6 +19,13 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(f) => return f,
         Ok(Located::Found(d)) => (&d.paths.pidfile, Some(d.info.pid)),
         Ok(Located::NotRunning { paths, .. }) => (&paths.pidfile, None),
+        Ok(Located::Unverified { why, .. }) => {
+            return Finding::new(
+                Status::Unknown,
+                format!("the pid file is not judged: {why}"),
+            )
+            .evidence(json!({ "daemon_pid": null, "unverified": why }));
+        }
         Ok(Located::Remote) => {
             return crate::doctor::checks::gap(&crate::facts::Gap::Remote {
                 endpoint: ctx.engine.endpoint().to_string(),

@@ -41,6 +41,16 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             holders,
             unreadable,
         }) => not_running(ctx, paths, holders, *unreadable).await,
+        Ok(Located::Unverified { pid, why, .. }) => Finding::new(
+            Status::Unknown,
+            format!(
+                "the daemon's process is unknown: {why}; nothing is done to it or with its paths"
+            ),
+        )
+        .remedy(
+            "Find out what holds the socket (`ss -xlp`); the daemon must run as root (or as the socket's owner) from an executable only its owner can change.",
+        )
+        .evidence(json!({ "pid": null, "unverified_pid": pid, "why": why })),
         Ok(Located::Remote) => crate::doctor::checks::gap(&crate::facts::Gap::Remote {
             endpoint: ctx.engine.endpoint().to_string(),
         }),
@@ -307,7 +317,9 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
         // Not known (the read timed out): do not claim it is missing.
         pidfile_exists.unwrap_or(true),
         d.found_by == "socket",
-        info.comm == "dockerd",
+        info.exe
+            .as_deref()
+            .is_some_and(|e| crate::policy::identity::exe_name(e) == "dockerd"),
     );
     match agreement {
         PidfileAgreement::NamesOther(other) => p.add(

@@ -10,6 +10,7 @@
 //! children of another live dockerd, orphans that forward into none of this daemon's networks
 //! while other daemons run (listed as `unattributed_orphans`).
 
+use crate::policy::identity::DockerProgram;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -38,10 +39,18 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let clock = ProcClock::read(ctx.timeout()).await;
     let daemon_pid = d.info.pid;
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|p| (p.pid, p)).collect();
-    let parent_of = |p: &ProcRow| by_pid.get(&p.ppid).map(|pp| (pp.comm.as_str(), pp.state));
+    // Docker's programs by what they run (never by name): an impostor "dockerd" parent
+    // protects nothing, an impostor "docker-proxy" is not a proxy.
+    let duid = Some(d.uid);
+    let parent_of = |p: &ProcRow| {
+        by_pid
+            .get(&p.ppid)
+            .map(|pp| (pp.docker_name(duid), pp.state))
+    };
     let proxies: Vec<(&ProcRow, ProxyArgs)> = procs
         .iter()
         .filter(|p| p.state != 'Z')
+        .filter(|p| p.program(duid) == Some(DockerProgram::Proxy))
         .filter_map(|p| parse_docker_proxy(&p.cmdline).map(|a| (p, a)))
         .collect();
     // Matching against containers needs the engine only when this daemon has proxies.
@@ -55,7 +64,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     };
     let live_dockerds = procs
         .iter()
-        .filter(|p| p.comm == "dockerd" && p.state != 'Z')
+        .filter(|p| p.program(duid) == Some(DockerProgram::Dockerd) && p.state != 'Z')
         .count();
     let mut scope = ProxyScope {
         daemon_pid,

@@ -72,7 +72,11 @@ async fn daemon_shims<'c>(ctx: &'c Ctx<'_>) -> Result<DaemonShims<'c>, Finding> 
     let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
     let shims: Vec<(ProcRow, Shim)> = procs
         .iter()
-        .filter(|p| p.state != 'Z')
+        // A shim by what it runs: a stranger's command line naming a container is not one.
+        .filter(|p| {
+            p.state != 'Z'
+                && p.program(Some(d.uid)) == Some(crate::policy::identity::DockerProgram::Shim)
+        })
         .filter_map(|p| parse_shim(&p.cmdline).map(|s| (p.clone(), s)))
         .collect();
     // Comparing socket paths may stat a hung mount: keep it under the deadline, and resolve

@@ -407,6 +407,9 @@ fn manual_restart(service: &ServiceManager, pid: i32) -> String {
         ServiceManager::Sysvinit { script } => {
             format!("restart the daemon through its init script, `{script} restart`")
         }
+        ServiceManager::Refused { reason } => {
+            format!("restart the daemon yourself: dockhand does not, as {reason}")
+        }
         ServiceManager::None { parent_pid, parent } => format!(
             "no service manager runs this daemon (it was started by {parent}, pid {parent_pid}): stop it (`kill -TERM {pid}`) and start it again the way it was started"
         ),
