@@ -234,8 +234,11 @@ pub struct ApplyOptions<'a> {
     /// A verdict made just before each step runs, against facts read for this run: a saved
     /// plan's step that a plan made now does not hold is skipped as changed, with why (see
     /// [`saved_plan::Rejudged`]).
-    pub rejudge: Option<&'a (dyn Fn(&Step) -> Option<String> + Sync)>,
+    pub rejudge: Option<&'a Rejudge<'a>>,
 }
+
+/// A verdict on a step just before it runs: `Some(why)` skips it as changed.
+pub type Rejudge<'a> = dyn Fn(&Step) -> Option<String> + Sync + 'a;
 
 /// The default number of steps in flight.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -414,7 +417,7 @@ async fn run_step(
     index: usize,
     step: &Step,
     watch: Option<&watch::Watch>,
-    rejudge: Option<&(dyn Fn(&Step) -> Option<String> + Sync)>,
+    rejudge: Option<&Rejudge<'_>>,
 ) -> (StepReport, Option<String>) {
     let seq = actor.next_step.fetch_add(1, Ordering::SeqCst);
     let started = Instant::now();

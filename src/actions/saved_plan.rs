@@ -345,9 +345,14 @@ pub fn save(path: &Path, saved: &SavedPlan, key: &[u8]) -> io::Result<()> {
     })
 }
 
-/// Reads and checks a saved plan: the file, its schema and signature, command, subject, host,
-/// the kinds it holds ([`allowed`]), then the engine.
+/// Reads and checks a saved plan: the file ([`read`]), then [`check`].
 pub fn load(path: &Path, key: &[u8], want: &Expect<'_>) -> Result<SavedPlan, SavedPlanError> {
+    check(path, &read(path)?, key, want)
+}
+
+/// Reads a plan file's bytes, refusing a file that is not one dockhand may trust (see
+/// [`file_is_safe`]). Done before the state dir is touched: a mistyped path costs nothing.
+pub fn read(path: &Path) -> Result<Vec<u8>, SavedPlanError> {
     let p = path.to_path_buf();
     let mut f = open_nofollow(path).map_err(|e| match e.raw_os_error() {
         Some(code) if code == nix::errno::Errno::ELOOP as i32 => SavedPlanError::Unsafe {
@@ -381,7 +386,7 @@ pub fn load(path: &Path, key: &[u8], want: &Expect<'_>) -> Result<SavedPlan, Sav
             why: format!("larger than {} MiB", MAX_BYTES >> 20),
         });
     }
-    check(path, &bytes, key, want)
+    Ok(bytes)
 }
 
 /// The file itself: a regular file, owned by root or the running user, writable by no one

@@ -291,6 +291,18 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
     let subject = args.port.to_string();
     let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
     let endpoint = settings.endpoint.to_string();
+    // The plan file first: one that cannot be read or trusted is refused before the state dir
+    // is touched.
+    let plan_bytes = match &args.plan {
+        Some(path) => match saved_plan::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return e.exit_code();
+            }
+        },
+        None => None,
+    };
     let key = if args.plan.is_some() || args.plan_out.is_some() {
         match saved_plan::key_for(&settings.state_dir, settings.timeout).await {
             Ok(k) => Some(k),
@@ -307,8 +319,8 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
     } else {
         None
     };
-    let saved = match (&args.plan, &key) {
-        (Some(path), Some(key)) => {
+    let saved = match (&args.plan, &key, &plan_bytes) {
+        (Some(path), Some(key), Some(bytes)) => {
             let host = actions::journal::machine_id();
             let want = saved_plan::Expect {
                 command: "ports free",
@@ -317,7 +329,7 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
                 endpoint: &endpoint,
                 engine: engine_id.as_deref(),
             };
-            match saved_plan::load(path, key, &want) {
+            match saved_plan::check(path, bytes, key, &want) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     eprintln!("dockhand: {e}");

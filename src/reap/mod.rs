@@ -901,6 +901,18 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
         stall: settings.timeout,
         threads: 4,
     });
+    // The plan file first: one that cannot be read or trusted is refused before the state dir
+    // is touched.
+    let plan_bytes = match &args.plan {
+        Some(path) => match saved_plan::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return e.exit_code();
+            }
+        },
+        None => None,
+    };
     let key = if args.plan.is_some() || args.plan_out.is_some() {
         match saved_plan::key_for(&settings.state_dir, settings.timeout).await {
             Ok(k) => Some(k),
@@ -917,8 +929,8 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
     } else {
         None
     };
-    let saved = match (&args.plan, &key) {
-        (Some(path), Some(key)) => {
+    let saved = match (&args.plan, &key, &plan_bytes) {
+        (Some(path), Some(key), Some(bytes)) => {
             let host = actions::journal::machine_id();
             let want = saved_plan::Expect {
                 command: "reap",
@@ -927,7 +939,7 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
                 endpoint: &endpoint,
                 engine: engine_id.as_deref(),
             };
-            match saved_plan::load(path, key, &want) {
+            match saved_plan::check(path, bytes, key, &want) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     eprintln!("dockhand: {e}");
