@@ -331,6 +331,12 @@ fn signature_holds(doc: &Value, key: &[u8]) -> bool {
 /// Writes `saved` to `path`, signed: atomically, and 0600 from its creation (a plan names
 /// pids and paths of the host).
 pub fn save(path: &Path, saved: &SavedPlan, key: &[u8]) -> io::Result<()> {
+    // A plan that names no host could never be applied: say so now, not at apply time.
+    if saved.host.as_deref().is_none_or(str::is_empty) {
+        return Err(io::Error::other(
+            "this host has no /etc/machine-id, and a plan is bound to the machine it is made on; run `systemd-machine-id-setup` (or write one)",
+        ));
+    }
     let mut doc = serde_json::to_value(saved).map_err(io::Error::other)?;
     let digest = format!(
         "hmac-sha256:{}",
