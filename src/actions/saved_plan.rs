@@ -1127,6 +1127,26 @@ mod tests {
         assert!(now.why_not(&wider).is_some());
     }
 
+    proptest::proptest! {
+        /// Any bytes are refused or read, never a panic; and a signed plan with any one byte
+        /// changed is never read as other steps than the ones signed.
+        #[test]
+        fn no_edit_of_a_signed_plan_is_applied(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            at in 0usize..4096,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let _ = chk(&String::from_utf8_lossy(&junk), &want("reap", None));
+            let text = signed("reap", vec![tmp_step()]);
+            let mut bytes = text.clone().into_bytes();
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            if let Ok(p) = check(Path::new("/tmp/p.json"), &bytes, &KEY, &want("reap", None)) {
+                proptest::prop_assert_eq!(p.steps, vec![tmp_step()]);
+            }
+        }
+    }
+
     #[test]
     fn reading_any_bytes_never_panics() {
         for text in [
