@@ -19,7 +19,7 @@
 //!
 //! Every refusal is one sentence naming the file and what would work, and nothing runs.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -685,24 +685,20 @@ pub fn step_key(a: &Action) -> String {
 /// command and options: `None` when a plan made now holds the same step (it goes, as saved,
 /// and its action re-verifies the object itself), else why it stays.
 pub struct Rejudged {
-    now: HashMap<String, ()>,
+    now: HashSet<String>,
 }
 
 /// Re-judges a saved plan against `now`, a plan made for this run.
 pub fn rejudge(now: &Plan) -> Rejudged {
     Rejudged {
-        now: now
-            .steps
-            .iter()
-            .map(|s| (step_key(&s.action), ()))
-            .collect(),
+        now: now.steps.iter().map(|s| step_key(&s.action)).collect(),
     }
 }
 
 impl Rejudged {
     /// Why `step` of the saved plan is not applied now, or `None` when it is.
     pub fn why_not(&self, step: &Step) -> Option<String> {
-        if self.now.contains_key(&step_key(&step.action)) {
+        if self.now.contains(&step_key(&step.action)) {
             return None;
         }
         let target = match &step.action {
