@@ -31,7 +31,8 @@ pub enum ExitCode {
     /// What a command needs did not answer: the engine (df, gc, …), /proc (ports), or the
     /// engine is on another host (reap) (EX_UNAVAILABLE).
     Unavailable = 69,
-    /// Bad input: a flag, a value, a config file, an unknown check id (sysexits' EX_USAGE).
+    /// Bad input: a flag, a value, a config file, an unknown check id, a saved plan refused
+    /// (sysexits' EX_USAGE).
     Usage = 64,
     /// dockhand itself failed (a bug, or output could not be written) (EX_SOFTWARE).
     Internal = 70,
@@ -83,7 +84,7 @@ Exit codes:
   10   nothing to do: gc found nothing to remove
   11   partial: gc removed some; others were skipped (in use, changed, protected) or not started
   12   failed: gc tried to remove something and failed
-  64   usage: a bad flag, value, config file or check id
+  64   usage: a bad flag, value, config file or check id, or a saved plan refused
   69   unavailable: the engine (df, gc) or /proc (ports) did not answer; reap on a remote engine
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later

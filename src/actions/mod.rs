@@ -258,7 +258,14 @@ pub struct ApplyOptions<'a> {
     /// Start nothing new after this instant (a run's `--max-duration`): the steps in flight
     /// finish, the rest are journaled as not started.
     pub stop_at: Option<Instant>,
+    /// A verdict made just before each step runs, against facts read for this run: a saved
+    /// plan's step that a plan made now does not hold is skipped as changed, with why (see
+    /// [`saved_plan::Rejudged`]).
+    pub rejudge: Option<&'a Rejudge<'a>>,
 }
+
+/// A verdict on a step just before it runs: `Some(why)` skips it as changed.
+pub type Rejudge<'a> = dyn Fn(&Step) -> Option<String> + Sync + 'a;
 
 /// The default number of steps in flight.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -270,6 +277,7 @@ impl Default for ApplyOptions<'_> {
             progress: None,
             watch: None,
             stop_at: None,
+            rejudge: None,
         }
     }
 }
@@ -347,7 +355,7 @@ pub async fn apply(plan: &Plan, actor: &Actor, opts: &ApplyOptions<'_>) -> Apply
                 stopped_at = Some(i);
                 break;
             }
-            in_flight.push(run_step(actor, i, step, opts.watch));
+            in_flight.push(run_step(actor, i, step, opts.watch, opts.rejudge));
         }
         match in_flight.next().await {
             Some((report, jerr)) => {
@@ -436,6 +444,7 @@ async fn run_step(
     index: usize,
     step: &Step,
     watch: Option<&watch::Watch>,
+    rejudge: Option<&Rejudge<'_>>,
 ) -> (StepReport, Option<String>) {
     let seq = actor.next_step.fetch_add(1, Ordering::SeqCst);
     let started = Instant::now();
@@ -456,7 +465,10 @@ async fn run_step(
     );
     let (outcome, seen_after, mut jerr) = match actor.journal.append(&intent).await {
         Ok(()) => {
-            let (o, seen) = match watch.and_then(|w| touched(w, &step.action)) {
+            let skip = watch
+                .and_then(|w| touched(w, &step.action))
+                .or_else(|| rejudge.and_then(|r| r(step)));
+            let (o, seen) = match skip {
                 Some(why) => (Outcome::Changed { why }, Value::Null),
                 None => execute(actor, seq, step).await,
             };

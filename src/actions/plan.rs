@@ -417,9 +417,6 @@ impl Step {
     }
 }
 
-/// The plan format's schema name, written in saved plans.
-pub const PLAN_SCHEMA: &str = "dockhand.plan/v1";
-
 /// An ordered list of steps. Order matters to callers (containers before the images they use);
 /// apply keeps it for starting steps, while up to `concurrency` run at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

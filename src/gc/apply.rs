@@ -79,6 +79,7 @@ pub async fn apply(plan: &Plan, actor: &Actor, o: &Options<'_>) -> ApplyReport {
             progress: None,
             watch: o.watch,
             stop_at: o.stop_at,
+            rejudge: None,
         };
         let progress = |r: &StepReport| {
             if let Some(f) = o.progress {

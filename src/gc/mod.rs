@@ -319,7 +319,7 @@ impl Ctx<'_> {
         // A saved plan brings its own policy: judge by it.
         let mut policy = self.opts.policy.clone();
         let mut keep_storage = self.opts.keep_storage;
-        let mut saved: Option<plan::PlanFile> = None;
+        let mut saved: Option<crate::actions::saved_plan::SavedPlan> = None;
         let key = if self.args.apply_plan.is_some() || self.args.plan_out.is_some() {
             let Some(dir) = state_dir else {
                 return fail(
@@ -329,7 +329,10 @@ impl Ctx<'_> {
                 );
             };
             let d = dir.to_path_buf();
-            match crate::runtime::blocking(self.settings.timeout, move || plan::plan_key(&d)).await
+            match crate::runtime::blocking(self.settings.timeout, move || {
+                crate::actions::saved_plan::plan_key(&d)
+            })
+            .await
             {
                 Some(Ok(k)) => Some(k),
                 Some(Err(e)) => return fail(actor, ExitCode::Usage, e),
@@ -357,9 +360,29 @@ impl Ctx<'_> {
                 }
             };
             let host = crate::actions::journal::machine_id();
-            match plan::load(path, key, host.as_deref(), &id) {
+            let endpoint = self.settings.endpoint.to_string();
+            let want = crate::actions::saved_plan::Expect {
+                command: "gc",
+                subject: None,
+                host: host.as_deref(),
+                endpoint: &endpoint,
+                engine: Some(&id),
+            };
+            // A local file, read once: bounded by its size, not by a deadline.
+            let loaded = crate::actions::saved_plan::load(path, key, &want);
+            match loaded {
                 Ok(f) => {
-                    policy = match f.policy.policy() {
+                    let doc = match plan::policy_of(&f) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            return fail(
+                                actor,
+                                ExitCode::Usage,
+                                format!("{}: {e}", path.display()),
+                            );
+                        }
+                    };
+                    policy = match doc.policy() {
                         Ok(p) => p,
                         Err(e) => {
                             return fail(
@@ -369,7 +392,7 @@ impl Ctx<'_> {
                             );
                         }
                     };
-                    keep_storage = f.policy.keep_storage;
+                    keep_storage = doc.keep_storage;
                     // The saved list is finite already; its cap was applied when it was made.
                     policy.max_removals = 0;
                     let since = crate::actions::time::parse_rfc3339(&f.created_at)
@@ -377,7 +400,7 @@ impl Ctx<'_> {
                     watch = Some(crate::actions::watch::Watch::start(&self.engine, since).await);
                     saved = Some(f);
                 }
-                Err(e) => return fail(actor, ExitCode::Usage, e),
+                Err(e) => return fail(actor, e.exit_code(), e),
             }
         }
         let g = match gather::gather(
@@ -403,7 +426,7 @@ impl Ctx<'_> {
         let mut built = plan::build(&g, &verdicts, &policy, keep_storage);
         let mut dropped = Vec::new();
         if let Some(f) = &saved {
-            let (go, d) = plan::still_eligible(&f.plan, &built);
+            let (go, d) = plan::still_eligible(&f.plan(), &built);
             // Show the saved plan's objects only, with their steps.
             let keys: std::collections::HashSet<String> =
                 go.steps.iter().map(|s| plan::step_key(&s.action)).collect();
@@ -449,7 +472,7 @@ impl Ctx<'_> {
                 keep_storage,
                 &self.settings.endpoint.to_string(),
             );
-            if let Err(e) = plan::save(path, &f, key) {
+            if let Err(e) = crate::actions::saved_plan::save(path, &f, key) {
                 eprintln!(
                     "dockhand: cannot write --plan-out {}: {e}; nothing was done",
                     path.display()

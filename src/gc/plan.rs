@@ -4,15 +4,13 @@
 //! policy that made it, the host and daemon it is for, and a keyed digest over all of it.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::gather::Gathered;
+use crate::actions::saved_plan::{EngineDoc, SavedPlan};
 use crate::actions::{Action, ContainerSeen, FileStamp, Plan, Step};
 use crate::policy::gc::{Object, Policy, Types, Verdicts, WatermarkOutcome, Watermarks, Why};
 use crate::util::{human_age, human_bytes, sanitize};
@@ -422,11 +420,8 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
 // Saved plans
 // ---------------------------------------------------------------------------------------------
 
-pub const PLAN_FILE_SCHEMA: &str = "dockhand.gc-plan/v1";
-/// The key of the plans' digests, in the state dir.
-pub const KEY_FILE: &str = "plan.key";
-
-/// The policy a plan was made with, as saved: applying re-judges each object by it.
+/// The policy a plan was made with, as saved (the plan's `options`): applying re-judges each
+/// object by it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyDoc {
     pub min_age_s: f64,
@@ -438,7 +433,6 @@ pub struct PolicyDoc {
     pub max_removals: usize,
     pub keep_storage: Option<u64>,
 }
-
 impl PolicyDoc {
     pub fn of(p: &Policy, keep_storage: Option<u64>) -> PolicyDoc {
         let t = p.types;
@@ -487,210 +481,8 @@ impl PolicyDoc {
     }
 }
 
-/// A saved plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanFile {
-    pub schema: String,
-    pub created_at: String,
-    /// /etc/machine-id of the host it was made on.
-    pub host: Option<String>,
-    pub daemon: DaemonDoc,
-    pub dockhand: String,
-    pub policy: PolicyDoc,
-    pub plan: Plan,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DaemonDoc {
-    /// The engine's `/info` ID and its data root (`ID@/var/lib/docker`).
-    pub id: String,
-    pub endpoint: String,
-}
-
-/// Why a saved plan is refused; one sentence each, naming the file and what would work.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanFileError {
-    #[error("cannot read the plan {path}: {why}")]
-    Unreadable { path: PathBuf, why: String },
-    #[error("{path} is not a gc plan ({why}); make one with `dockhand gc --plan-out FILE`")]
-    NotAPlan { path: PathBuf, why: String },
-    #[error(
-        "{path} is a {found} plan; this dockhand applies {PLAN_FILE_SCHEMA} plans only: make a new one with `dockhand gc --plan-out FILE`"
-    )]
-    Schema { path: PathBuf, found: String },
-    #[error(
-        "{path} does not match its digest: it was changed after dockhand wrote it, or written with another state dir's key; make a new plan with `dockhand gc --plan-out FILE`"
-    )]
-    Tampered { path: PathBuf },
-    #[error(
-        "{path} was made on another host (machine id {theirs}, this is {ours}); make a plan on this host"
-    )]
-    OtherHost {
-        path: PathBuf,
-        theirs: String,
-        ours: String,
-    },
-    #[error(
-        "{path} was made for another daemon (ID {theirs}, this engine is {ours}); make a plan against this daemon"
-    )]
-    OtherDaemon {
-        path: PathBuf,
-        theirs: String,
-        ours: String,
-    },
-    #[error(
-        "the plan key {path}: {why}; run as root, or pass the --state-dir the plan was made with"
-    )]
-    Key { path: PathBuf, why: String },
-}
-
-/// The state dir's plan key: 32 random bytes, made on first use (mode 0600).
-pub fn plan_key(state_dir: &Path) -> Result<Vec<u8>, PlanFileError> {
-    let path = state_dir.join(KEY_FILE);
-    let err = |why: String| PlanFileError::Key {
-        path: path.clone(),
-        why,
-    };
-    match std::fs::read(&path) {
-        Ok(k) if k.len() >= 32 => return Ok(k),
-        Ok(_) => return Err(err("it is shorter than 32 bytes".into())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(format!("cannot read it ({e})"))),
-    }
-    let mut key = vec![0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .map_err(|e| err(format!("cannot read /dev/urandom ({e})")))?;
-    crate::runtime::files::write_atomically(&path, 0o600, |w| w.write_all(&key))
-        .map_err(|e| err(format!("cannot write it ({e})")))?;
-    // Another run may have made one at the same time: whichever won is the key.
-    std::fs::read(&path).map_err(|e| err(format!("cannot read it ({e})")))
-}
-
-/// HMAC-SHA-256 (RFC 2104).
-pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    const B: usize = 64;
-    let mut k = [0u8; B];
-    if key.len() > B {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let ih = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(ih);
-    outer.finalize().into()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The digest of a plan document: over its compact JSON without the `digest` field.
-fn digest_of(doc: &Value, key: &[u8]) -> String {
-    let mut d = doc.clone();
-    if let Some(o) = d.as_object_mut() {
-        o.remove("digest");
-    }
-    let bytes = serde_json::to_vec(&d).unwrap_or_default();
-    format!("hmac-sha256:{}", hex(&hmac_sha256(key, &bytes)))
-}
-
-/// Writes a plan file atomically (0600), with its digest.
-pub fn save(path: &Path, file: &PlanFile, key: &[u8]) -> std::io::Result<()> {
-    let mut doc = serde_json::to_value(file).map_err(std::io::Error::other)?;
-    let digest = digest_of(&doc, key);
-    if let Some(o) = doc.as_object_mut() {
-        o.insert("digest".into(), Value::String(digest));
-    }
-    crate::runtime::files::write_atomically(path, 0o600, |w| {
-        serde_json::to_writer_pretty(&mut *w, &doc).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")
-    })
-}
-
-/// Reads and checks a plan file: schema, digest, host and daemon.
-pub fn load(
-    path: &Path,
-    key: &[u8],
-    host: Option<&str>,
-    daemon_id: &str,
-) -> Result<PlanFile, PlanFileError> {
-    let p = path.to_path_buf();
-    let bytes = std::fs::read(path).map_err(|e| PlanFileError::Unreadable {
-        path: p.clone(),
-        why: e.to_string(),
-    })?;
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| PlanFileError::NotAPlan {
-        path: p.clone(),
-        why: format!("not JSON: {e}"),
-    })?;
-    let schema = doc["schema"].as_str().unwrap_or("").to_string();
-    if schema != PLAN_FILE_SCHEMA {
-        if schema.is_empty() {
-            return Err(PlanFileError::NotAPlan {
-                path: p,
-                why: "it has no schema field".into(),
-            });
-        }
-        return Err(PlanFileError::Schema {
-            path: p,
-            found: sanitize(&schema),
-        });
-    }
-    let claimed = doc["digest"].as_str().unwrap_or("");
-    let want = digest_of(&doc, key);
-    // Constant time is not needed: the key is the secret, not the digest.
-    if claimed != want {
-        return Err(PlanFileError::Tampered { path: p });
-    }
-    let file: PlanFile = serde_json::from_value(doc).map_err(|e| PlanFileError::NotAPlan {
-        path: p.clone(),
-        why: e.to_string(),
-    })?;
-    if let (Some(theirs), Some(ours)) = (file.host.as_deref(), host)
-        && theirs != ours
-    {
-        return Err(PlanFileError::OtherHost {
-            path: p,
-            theirs: sanitize(theirs),
-            ours: ours.to_string(),
-        });
-    }
-    if file.host.is_some() != host.is_some() {
-        return Err(PlanFileError::OtherHost {
-            path: p,
-            theirs: file.host.clone().unwrap_or_else(|| "none".into()),
-            ours: host.unwrap_or("none").to_string(),
-        });
-    }
-    if file.daemon.id != daemon_id {
-        return Err(PlanFileError::OtherDaemon {
-            path: p,
-            theirs: sanitize(&file.daemon.id),
-            ours: daemon_id.to_string(),
-        });
-    }
-    Ok(file)
-}
-
-/// A step's identity across a saved plan and a new one: its kind and object.
-pub fn step_key(a: &Action) -> String {
-    match a {
-        Action::RemoveContainer { id, .. } => format!("container.remove {id}"),
-        Action::RemoveImage { id } => format!("image.remove {id}"),
-        Action::UntagImage { reference, id } => format!("image.untag {reference} {id}"),
-        Action::RemoveVolume { name } => format!("volume.remove {name}"),
-        Action::RemoveNetwork { id, .. } => format!("network.remove {id}"),
-        Action::PruneBuildCache { .. } => "buildcache.prune".into(),
-        Action::TruncateLog { path, .. } => format!("file.truncate {}", path.display()),
-        other => format!("{} {}", other.kind(), other.target()),
-    }
-}
+/// A step's identity across a saved plan and a new one: one definition for every command.
+pub use crate::actions::saved_plan::step_key;
 
 /// Of a saved plan, the steps still eligible now (in `now`, a plan made by the same policy
 /// against the host as it is) — the saved step, with what the plan saw — and the ones that are
@@ -729,29 +521,34 @@ pub fn still_eligible(saved: &Plan, now: &GcPlan) -> (Plan, Vec<(Step, String)>)
     (Plan::new(go), dropped)
 }
 
-/// The plan file for `g`'s daemon.
+/// The saved plan for `g`'s daemon.
 pub fn file_for(
     g: &Gathered,
     plan: &Plan,
     p: &Policy,
     keep_storage: Option<u64>,
     endpoint: &str,
-) -> PlanFile {
-    PlanFile {
-        schema: PLAN_FILE_SCHEMA.into(),
-        // Milliseconds: applying watches the engine's events from this instant on.
-        created_at: crate::actions::time::rfc3339_ms(
-            UNIX_EPOCH + Duration::from_secs_f64(g.now.max(0.0)),
-        ),
-        host: crate::actions::journal::machine_id(),
-        daemon: DaemonDoc {
-            id: g.daemon_id.clone(),
+) -> SavedPlan {
+    let mut f = SavedPlan::new(
+        "gc",
+        None,
+        EngineDoc {
             endpoint: endpoint.into(),
+            id: Some(g.daemon_id.clone()),
         },
-        dockhand: env!("CARGO_PKG_VERSION").into(),
-        policy: PolicyDoc::of(p, keep_storage),
-        plan: plan.clone(),
-    }
+        plan,
+    )
+    .with_options(serde_json::to_value(PolicyDoc::of(p, keep_storage)).unwrap_or(Value::Null));
+    // Milliseconds: applying watches the engine's events from this instant on.
+    f.created_at =
+        crate::actions::time::rfc3339_ms(UNIX_EPOCH + Duration::from_secs_f64(g.now.max(0.0)));
+    f
+}
+
+/// The policy a saved gc plan was made with.
+pub fn policy_of(f: &SavedPlan) -> Result<PolicyDoc, String> {
+    serde_json::from_value(f.options.clone())
+        .map_err(|e| format!("its policy cannot be read ({e})"))
 }
 
 /// The plan as JSON for reports.
@@ -869,59 +666,24 @@ mod tests {
     }
 
     #[test]
-    fn saved_plans_are_checked_for_tampering_host_daemon_and_schema() {
-        let dir = std::env::temp_dir().join(format!("dockhand-planfile-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let key = plan_key(&dir).expect("key");
-        assert_eq!(plan_key(&dir).expect("again"), key, "made once");
+    fn a_saved_gc_plan_keeps_its_policy() {
         let g = gathered();
         let p = policy();
         let v = judge(&g.input, &p, g.now);
         let built = build(&g, &v, &p, None);
-        let mut f = file_for(&g, &built.plan, &p, None, "unix:///x.sock");
-        f.host = Some("host-a".into());
-        let path = dir.join("plan.json");
-        save(&path, &f, &key).expect("save");
-        let back = load(&path, &key, Some("host-a"), "D1").expect("loads");
-        assert_eq!(back, f);
-        assert_eq!(back.policy.policy().expect("policy"), p);
-        // Another host, another daemon.
-        assert!(matches!(
-            load(&path, &key, Some("host-b"), "D1"),
-            Err(PlanFileError::OtherHost { .. })
-        ));
-        assert!(matches!(
-            load(&path, &key, Some("host-a"), "D2"),
-            Err(PlanFileError::OtherDaemon { .. })
-        ));
-        // Another key.
-        assert!(matches!(
-            load(&path, &[7u8; 32], Some("host-a"), "D1"),
-            Err(PlanFileError::Tampered { .. })
-        ));
-        // One character changed.
-        let text = std::fs::read_to_string(&path).expect("read");
-        let edited = text.replacen("a:1", "a:2", 1);
-        assert_ne!(text, edited);
-        std::fs::write(&path, &edited).expect("write");
-        let e = load(&path, &key, Some("host-a"), "D1").expect_err("tampered");
-        assert!(matches!(e, PlanFileError::Tampered { .. }), "{e}");
-        // Whitespace does not matter; the content does.
-        let pretty: Value = serde_json::from_str(&text).expect("json");
-        std::fs::write(&path, serde_json::to_string(&pretty).expect("compact")).expect("write");
-        assert!(load(&path, &key, Some("host-a"), "D1").is_ok());
-        // An older schema.
-        let old = text.replace(PLAN_FILE_SCHEMA, "dockhand.gc-plan/v0");
-        std::fs::write(&path, old).expect("write");
-        let e = load(&path, &key, Some("host-a"), "D1").expect_err("schema");
-        assert!(e.to_string().contains("dockhand.gc-plan/v0"), "{e}");
-        std::fs::write(&path, "{\"steps\":[]}").expect("write");
-        assert!(matches!(
-            load(&path, &key, None, "D1"),
-            Err(PlanFileError::NotAPlan { .. })
-        ));
-        let _ = std::fs::remove_dir_all(dir);
+        let f = file_for(&g, &built.plan, &p, Some(5), "unix:///x.sock");
+        assert_eq!(f.command, "gc");
+        assert_eq!(f.engine.id.as_deref(), Some("D1"));
+        let doc = policy_of(&f).expect("policy");
+        assert_eq!(doc.policy().expect("policy"), p);
+        assert_eq!(doc.keep_storage, Some(5));
+        for s in &f.steps {
+            assert_eq!(
+                crate::actions::saved_plan::allowed("gc", &s.action, false),
+                Ok(()),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
@@ -938,25 +700,6 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(span_text(s), want, "{s}");
         }
-    }
-
-    #[test]
-    fn hmac_matches_rfc_4231() {
-        // Test case 2.
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex(&mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        // Test case 6: a key longer than the block.
-        let mac = hmac_sha256(
-            &[0xaa; 131],
-            b"Test Using Larger Than Block-Size Key - Hash Key First",
-        );
-        assert_eq!(
-            hex(&mac),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::actions::saved_plan;
 use crate::actions::{self, ActorOptions, ApplyOptions, ProcTarget};
 use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
@@ -288,17 +289,56 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
         }
     };
     let subject = args.port.to_string();
-    let saved = match &args.plan {
-        Some(path) => match actions::saved_plan::load(path, "ports free", Some(&subject)) {
-            Ok(p) => Some(p),
+    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let endpoint = settings.endpoint.to_string();
+    // The plan file first: one that cannot be read or trusted is refused before the state dir
+    // is touched.
+    let plan_bytes = match &args.plan {
+        Some(path) => match saved_plan::read(path) {
+            Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("dockhand: {e}");
-                return ExitCode::Usage;
+                return e.exit_code();
             }
         },
         None => None,
     };
-    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let key = if args.plan.is_some() || args.plan_out.is_some() {
+        match saved_plan::key_for(&settings.state_dir, settings.timeout).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return ExitCode::Usage;
+            }
+        }
+    } else {
+        None
+    };
+    let engine_id = if key.is_some() {
+        saved_plan::engine_identity(&facts).await
+    } else {
+        None
+    };
+    let saved = match (&args.plan, &key, &plan_bytes) {
+        (Some(path), Some(key), Some(bytes)) => {
+            let host = actions::journal::machine_id();
+            let want = saved_plan::Expect {
+                command: "ports free",
+                subject: Some(&subject),
+                host: host.as_deref(),
+                endpoint: &endpoint,
+                engine: engine_id.as_deref(),
+            };
+            match saved_plan::check(path, bytes, key, &want) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("dockhand: {e}");
+                    return e.exit_code();
+                }
+            }
+        }
+        _ => None,
+    };
     let s = match take_survey(settings, &facts).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -326,26 +366,38 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
         return ExitCode::Unavailable;
     };
     notes.append(&mut fp.notes);
+    let mut rejudged = None;
     if let (Some(saved), Some(path)) = (&saved, &args.plan) {
         notes.push(format!(
-            "applying the plan saved in {} at {} ({} steps), each step re-checked; the holders above are as seen now",
+            "applying the plan saved in {} at {} ({} steps): each step goes only if a plan made now holds it, and is re-checked just before it acts; the holders above are as seen now",
             path.display(),
             saved.created_at,
             saved.steps.len()
         ));
+        rejudged = Some(saved_plan::rejudge(&fp.plan));
         fp.plan = saved.plan();
     }
-    let endpoint = settings.endpoint.to_string();
     let mut doc = FreeDoc::new(&opts, endpoint.clone(), started_at, args.apply, &fp);
     if !args.apply {
         if let Some(path) = &args.plan_out {
-            let sp = actions::saved_plan::SavedPlan::new(
+            let sp = saved_plan::SavedPlan::new(
                 "ports free",
                 Some(subject),
-                &endpoint,
+                saved_plan::EngineDoc {
+                    endpoint: endpoint.clone(),
+                    id: engine_id.clone(),
+                },
                 &fp.plan,
-            );
-            if let Err(e) = actions::saved_plan::save(path, &sp) {
+            )
+            .with_options(serde_json::json!({
+                "force_foreign": opts.force_foreign,
+                "proto": opts.proto,
+            }));
+            let written = match &key {
+                Some(key) => saved_plan::save(path, &sp, key),
+                None => Err(std::io::Error::other("no key")),
+            };
+            if let Err(e) = written {
                 eprintln!("dockhand: cannot write --plan-out {}: {e}", path.display());
                 return ExitCode::Usage;
             }
@@ -367,7 +419,12 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
         "ports free",
         ActorOptions::default(),
         async |actor: &actions::Actor| {
-            let r = actions::apply(&fp.plan, actor, &ApplyOptions::default()).await;
+            let judge = |s: &actions::Step| rejudged.as_ref().and_then(|r| r.why_not(s));
+            let apply_opts = ApplyOptions {
+                rejudge: Some(&judge),
+                ..ApplyOptions::default()
+            };
+            let r = actions::apply(&fp.plan, actor, &apply_opts).await;
             doc.steps = report::acting::applied(&r.steps, &fp.plan);
             for e in &r.journal_errors {
                 notes.push(format!("the journal could not record an outcome: {e}"));

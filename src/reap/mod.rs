@@ -25,6 +25,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::actions::saved_plan;
 use crate::actions::{
     self, Action, ActorOptions, ApplyOptions, ContainerSeen, FileStamp, Plan, ProcId, ProcTarget,
     Scope, Step,
@@ -115,6 +116,10 @@ pub struct ReapPlan {
     pub skipped: Vec<Skipped>,
     pub notes: Vec<String>,
     pub daemon_pid: Option<i32>,
+    /// The daemon's pid file, as the located daemon names it: the one pid file reap touches.
+    pub pidfile: Option<PathBuf>,
+    /// The live engine's data root, when its `tmp` was read: reap cleans nothing outside it.
+    pub data_root: Option<PathBuf>,
 }
 
 impl ReapPlan {
@@ -459,6 +464,7 @@ async fn pidfile(
         }
         Located::Remote => return,
     };
+    p.pidfile = Some(path.clone());
     let read_path = path.clone();
     let read = blocking(facts.timeout(), move || {
         let content = match std::fs::read_to_string(&read_path) {
@@ -468,7 +474,8 @@ async fn pidfile(
         };
         let state = classify_pidfile(content, daemon_pid, pidfile_probe);
         let stamp = FileStamp::of(&read_path).ok();
-        let daemon = daemon_pid.and_then(|d| ProcTarget::capture(d, Scope::Any));
+        // The daemon is Docker's own program: a saved plan never names any process.
+        let daemon = daemon_pid.and_then(|d| ProcTarget::capture(d, Scope::DockerProgram));
         (state, stamp, daemon)
     })
     .await;
@@ -800,6 +807,7 @@ async fn tmp(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
         ));
         return;
     }
+    p.data_root = Some(df.data_root.clone());
     let l = &df.leftovers;
     let entries: Vec<(PathBuf, u64, u64)> = l
         .tmp
@@ -904,58 +912,121 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
             return ExitCode::Usage;
         }
     };
-    let saved = match &args.plan {
-        Some(path) => match actions::saved_plan::load(path, "reap", None) {
-            Ok(p) => Some(p),
+    let endpoint = settings.endpoint.to_string();
+    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    // The tmp walk is bounded like df's, not like doctor's whole-run budget.
+    let facts = Facts::new(engine.clone()).with_walks(WalkLimits {
+        deadline: Duration::from_secs(30),
+        stall: settings.timeout,
+        threads: 4,
+    });
+    // The plan file first: one that cannot be read or trusted is refused before the state dir
+    // is touched.
+    let plan_bytes = match &args.plan {
+        Some(path) => match saved_plan::read(path) {
+            Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("dockhand: {e}");
-                return ExitCode::Usage;
+                return e.exit_code();
             }
         },
         None => None,
     };
-    let endpoint = settings.endpoint.to_string();
-    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
-    let mut rp = match &saved {
-        // A saved plan is applied as it is: its steps, nothing new.
-        Some(s) => ReapPlan {
-            steps: s
-                .steps
-                .iter()
-                .map(|st| (category_of(st), st.clone()))
-                .collect(),
-            notes: vec![format!(
-                "applying the plan saved in {} at {} ({} steps), each step re-checked",
-                args.plan
-                    .as_deref()
-                    .map_or_else(String::new, |p| p.display().to_string()),
-                s.created_at,
-                s.steps.len()
-            )],
-            ..ReapPlan::default()
-        },
-        None => {
-            // The tmp walk is bounded like df's, not like doctor's whole-run budget.
-            let facts = Facts::new(engine.clone()).with_walks(WalkLimits {
-                deadline: Duration::from_secs(30),
-                stall: settings.timeout,
-                threads: 4,
-            });
-            match plan_reap(&facts, settings, args.shims, grace).await {
-                Ok(p) => p,
-                Err(g) => {
-                    eprintln!("dockhand: reap acts on this host's processes and files: {g}");
-                    return ExitCode::Unavailable;
+    let key = if args.plan.is_some() || args.plan_out.is_some() {
+        match saved_plan::key_for(&settings.state_dir, settings.timeout).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("dockhand: {e}");
+                return ExitCode::Usage;
+            }
+        }
+    } else {
+        None
+    };
+    let engine_id = if key.is_some() {
+        saved_plan::engine_identity(&facts).await
+    } else {
+        None
+    };
+    let saved = match (&args.plan, &key, &plan_bytes) {
+        (Some(path), Some(key), Some(bytes)) => {
+            let host = actions::journal::machine_id();
+            let want = saved_plan::Expect {
+                command: "reap",
+                subject: None,
+                host: host.as_deref(),
+                endpoint: &endpoint,
+                engine: engine_id.as_deref(),
+            };
+            match saved_plan::check(path, bytes, key, &want) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("dockhand: {e}");
+                    return e.exit_code();
                 }
             }
         }
+        _ => None,
+    };
+    // A saved plan is re-judged: reap plans anew, with the saved plan's options, and applies
+    // only the saved steps this plan also holds.
+    let shims = args.shims
+        || saved
+            .as_ref()
+            .is_some_and(|s| s.options["shims"].as_bool().unwrap_or(false));
+    let now = match plan_reap(&facts, settings, shims, grace).await {
+        Ok(p) => p,
+        Err(g) => {
+            eprintln!("dockhand: reap acts on this host's processes and files: {g}");
+            return ExitCode::Unavailable;
+        }
+    };
+    let (mut rp, rejudged) = match (&saved, &args.plan) {
+        (Some(s), Some(path)) => {
+            if let Err(why) = within_bounds(&s.steps, &now) {
+                eprintln!(
+                    "dockhand: the plan {} is refused: {why}; nothing was done",
+                    path.display()
+                );
+                return ExitCode::Usage;
+            }
+            let rp = ReapPlan {
+                steps: s
+                    .steps
+                    .iter()
+                    .map(|st| (category_of(st), st.clone()))
+                    .collect(),
+                notes: vec![format!(
+                    "applying the plan saved in {} at {} ({} steps): each step goes only if a plan made now holds it, and is re-checked just before it acts",
+                    path.display(),
+                    s.created_at,
+                    s.steps.len()
+                )],
+                ..ReapPlan::default()
+            };
+            (rp, Some(saved_plan::rejudge(&now.plan())))
+        }
+        _ => (now, None),
     };
     let plan = rp.plan();
     let mut doc = ReapDoc::new(&rp, endpoint.clone(), started_at, args.apply, args.shims);
     if !args.apply {
         if let Some(path) = &args.plan_out {
-            let sp = actions::saved_plan::SavedPlan::new("reap", None, &endpoint, &plan);
-            if let Err(e) = actions::saved_plan::save(path, &sp) {
+            let sp = saved_plan::SavedPlan::new(
+                "reap",
+                None,
+                saved_plan::EngineDoc {
+                    endpoint: endpoint.clone(),
+                    id: engine_id.clone(),
+                },
+                &plan,
+            )
+            .with_options(serde_json::json!({ "shims": shims }));
+            let written = match &key {
+                Some(key) => saved_plan::save(path, &sp, key),
+                None => Err(std::io::Error::other("no key")),
+            };
+            if let Err(e) = written {
                 eprintln!("dockhand: cannot write --plan-out {}: {e}", path.display());
                 return ExitCode::Usage;
             }
@@ -981,7 +1052,12 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
                     continue;
                 }
                 let part = Plan::new(phase.iter().map(|&i| plan.steps[i].clone()).collect());
-                let r = actions::apply(&part, actor, &ApplyOptions::default()).await;
+                let judge = |s: &Step| rejudged.as_ref().and_then(|r| r.why_not(s));
+                let opts = ApplyOptions {
+                    rejudge: Some(&judge),
+                    ..ApplyOptions::default()
+                };
+                let r = actions::apply(&part, actor, &opts).await;
                 failed |= r.failed();
                 for mut s in r.steps {
                     s.index = phase[s.index];
@@ -1017,6 +1093,48 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
         },
     )
     .await
+}
+
+/// Whether every path a saved plan names is one reap itself cleans on this host now: an entry
+/// of the live engine's `<data-root>/tmp`, its `<data-root>/tmp-old`, or the located daemon's
+/// pid file. The signature says dockhand wrote the plan; this says it is about this daemon.
+fn within_bounds(steps: &[Step], now: &ReapPlan) -> Result<(), String> {
+    for s in steps {
+        let path = match &s.action {
+            Action::RemoveFile { path, .. }
+            | Action::RemoveTree { path, .. }
+            | Action::RewritePidfile { path, .. } => path,
+            _ => continue,
+        };
+        if now.pidfile.as_deref() == Some(path.as_path()) {
+            continue;
+        }
+        if matches!(s.action, Action::RewritePidfile { .. }) {
+            return Err(format!(
+                "it rewrites {}, which is not the daemon's pid file{}",
+                crate::util::sanitize(&path.to_string_lossy()),
+                now.pidfile.as_ref().map_or_else(String::new, |p| format!(
+                    " ({})",
+                    crate::util::sanitize(&p.to_string_lossy())
+                ))
+            ));
+        }
+        let Some(root) = &now.data_root else {
+            return Err(format!(
+                "it removes {}, and the engine's data root is not known now (its tmp was not read), so that cannot be confirmed to be Docker's",
+                crate::util::sanitize(&path.to_string_lossy())
+            ));
+        };
+        let in_tmp = path.parent() == Some(root.join("tmp").as_path());
+        if !(in_tmp || *path == root.join("tmp-old")) {
+            return Err(format!(
+                "it removes {}, outside {}/tmp and the daemon's pid file",
+                crate::util::sanitize(&path.to_string_lossy()),
+                root.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn emit(settings: &Settings, args: &ReapArgs, doc: &ReapDoc) -> Option<ExitCode> {

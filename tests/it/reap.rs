@@ -342,7 +342,12 @@ fn reap_refuses_a_pid_reused_between_the_plan_and_its_apply() {
     let pid = proxy.pid();
     let state = TempDir::new();
     let plan = state.path().join("plan.json");
-    let (r, doc) = reap(&d.host(), None, &["--plan-out", plan.to_str().unwrap()]);
+    // The plan is signed with the state dir's key: made and applied with the same state dir.
+    let (r, doc) = reap(
+        &d.host(),
+        Some(&state),
+        &["--plan-out", plan.to_str().unwrap()],
+    );
     r.assert_code(0);
     assert!(
         doc.steps

@@ -8,3 +8,4 @@
 
 mod credentials;
 mod identity;
+mod plans;
