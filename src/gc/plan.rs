@@ -551,7 +551,7 @@ pub fn plan_key(state_dir: &Path) -> Result<Vec<u8>, PlanFileError> {
         path: path.clone(),
         why,
     };
-    match std::fs::read(&path) {
+    match crate::runtime::files::read_nofollow(&path) {
         Ok(k) if k.len() >= 32 => return Ok(k),
         Ok(_) => return Err(err("it is shorter than 32 bytes".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -564,7 +564,7 @@ pub fn plan_key(state_dir: &Path) -> Result<Vec<u8>, PlanFileError> {
     crate::runtime::files::write_atomically(&path, 0o600, |w| w.write_all(&key))
         .map_err(|e| err(format!("cannot write it ({e})")))?;
     // Another run may have made one at the same time: whichever won is the key.
-    std::fs::read(&path).map_err(|e| err(format!("cannot read it ({e})")))
+    crate::runtime::files::read_nofollow(&path).map_err(|e| err(format!("cannot read it ({e})")))
 }
 
 /// HMAC-SHA-256 (RFC 2104).
