@@ -79,15 +79,13 @@ impl SavedPlan {
     }
 }
 
-/// Writes `saved` to `path` atomically (a temporary file renamed over it), mode 0600: a plan
-/// names pids and paths of the host.
+/// Writes `saved` to `path` atomically (a temporary file renamed over it), mode 0600 from its
+/// creation: a plan names pids and paths of the host.
 pub fn save(path: &Path, saved: &SavedPlan) -> io::Result<()> {
-    crate::report::prometheus::write_atomically(path, |out| {
+    crate::runtime::files::write_atomically(path, 0o600, |out| {
         serde_json::to_writer_pretty(&mut *out, saved).map_err(io::Error::other)?;
         writeln!(out)
-    })?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    })
 }
 
 /// Reads a saved plan for `command` (and `subject`, when the command has one) on this host.
