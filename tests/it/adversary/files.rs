@@ -55,24 +55,25 @@ fn age(path: &Path, ago: Duration) {
     f.set_modified(SystemTime::now() - ago).unwrap();
 }
 
-/// The last pid the kernel handed out: dockhand's next run gets one a little above it.
-fn last_pid() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// As nobody: a symlink to `target` at `dir/PREFIX<pid>SUFFIX` for each of the next `n` pids.
+/// As nobody: a symlink to `target` at `dir/PREFIX<pid>SUFFIX` for each of the next `n` pids
+/// (made by one process, so the planting itself does not use up the pids it guesses).
 fn plant_links_at_guessed_names(dir: &Path, prefix: &str, suffix: &str, target: &Path, n: u32) {
-    let from = last_pid() + 1;
-    let out = sh_as_nobody(&format!(
-        "cd '{}' && for p in $(seq {from} {}); do ln -s '{}' \"{prefix}$p{suffix}\" || exit 1; done",
-        dir.display(),
-        from + n,
-        target.display()
-    ));
+    const SCRIPT: &str = r#"
+import os, sys
+d, pre, suf, t, n = sys.argv[1:]
+last = int(open("/proc/sys/kernel/ns_last_pid").read())
+for p in range(last + 1, last + 1 + int(n)):
+    os.symlink(t, os.path.join(d, pre + str(p) + suf))
+"#;
+    let out = crate::support::attacker::as_nobody("/usr/bin/python3")
+        .args(["-c", SCRIPT])
+        .arg(dir)
+        .arg(prefix)
+        .arg(suffix)
+        .arg(target)
+        .arg(n.to_string())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "planting links failed: {out:?}");
 }
 
@@ -116,7 +117,7 @@ fn textfile_symlinks_planted_by_a_user_are_never_written_through() {
         target.display()
     ));
     assert!(out.status.success(), "{out:?}");
-    plant_links_at_guessed_names(lair.path(), ".x.prom.", ".tmp", &victim2.file, 400);
+    plant_links_at_guessed_names(lair.path(), ".x.prom.", ".tmp", &victim2.file, 3000);
     let t = TempDir::new();
     let r = dockhand([
         "--host",
@@ -290,7 +291,7 @@ fn the_pid_file_rewrite_never_writes_through_a_users_link() {
     std::os::unix::fs::chown(&dir, Some(NOBODY_UID), None).unwrap();
     std::fs::write(&pidfile, &stale).unwrap();
     std::os::unix::fs::chown(&pidfile, Some(NOBODY_UID), None).unwrap();
-    plant_links_at_guessed_names(&dir, "docker.dockhand-", "", &victim.file, 400);
+    plant_links_at_guessed_names(&dir, "docker.dockhand-", "", &victim.file, 3000);
     let r = reap(&d.host(), state.path(), &["--apply"]);
     let doc = reap_doc(&r);
     assert_eq!(victim.snapshot(), before, "the victim was written: {r}");
