@@ -337,7 +337,7 @@ pub fn remove_tree(
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mounts = crate::runtime::files::mount_point_ids(&mountinfo, now.dev);
-    let tree = match Tree::walk(&a.dir, a.name.as_os_str(), &mounts) {
+    let tree = match Tree::walk(&a.dir, a.name.as_os_str(), &mounts, gate.deadline()) {
         Ok((t, opened)) if (opened.st_dev, opened.st_ino) == (now.dev, now.ino) => t,
         Ok(_) => {
             return (

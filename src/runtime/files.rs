@@ -433,11 +433,17 @@ pub fn open_trusted_child(
 pub struct Tree {
     /// (device, inode) of the directory and of everything under it.
     pub ids: HashSet<(u64, u64)>,
+    /// Apparent bytes of the files in it (a hard-linked file once).
+    pub bytes: u64,
     /// The first thing mounted under it, if any (by device, or by a mount point's identity).
     pub mounted: Option<String>,
-    /// The walk could not read everything (a directory unreadable, too deep).
+    /// The walk could not read everything (a directory unreadable, too deep, too big, out of
+    /// time): what it found is a lower bound, and "nothing holds it" cannot be said.
     pub incomplete: Option<String>,
 }
+
+/// More entries than this and a tree is left alone: their identities are held in memory.
+const MAX_ENTRIES: usize = 1_000_000;
 
 /// Deeper trees are left alone: each level holds a descriptor open.
 const MAX_DEPTH: usize = 256;
@@ -469,19 +475,24 @@ pub fn dir_names(dir: &OwnedFd) -> nix::Result<Vec<OsString>> {
 
 impl Tree {
     /// Walks the directory `name` in `parent` (never following a symlink, never leaving its
-    /// device). `mount_points` are the (device, inode) of mount points seen from here
-    /// (bind mounts of the same filesystem keep its device).
+    /// device) until `deadline`. `mount_points` are the (device, inode) of mount points seen
+    /// from here (bind mounts of the same filesystem keep its device).
     pub fn walk(
         parent: &OwnedFd,
         name: &OsStr,
         mount_points: &HashSet<(u64, u64)>,
+        deadline: std::time::Instant,
     ) -> io::Result<(Tree, FileStat)> {
         let fd = open_child_dir(parent, name).map_err(errno)?;
         let st = nix::sys::stat::fstat(&fd).map_err(errno)?;
         let mut t = Tree::default();
         t.ids.insert((st.st_dev, st.st_ino));
-        t.visit(&fd, st.st_dev, mount_points, Path::new(name), 0);
+        t.visit(&fd, st.st_dev, mount_points, Path::new(name), 0, deadline);
         Ok((t, st))
+    }
+
+    fn stopped(&self) -> bool {
+        self.mounted.is_some() || self.incomplete.is_some()
     }
 
     fn visit(
@@ -491,8 +502,9 @@ impl Tree {
         mounts: &HashSet<(u64, u64)>,
         at: &Path,
         depth: usize,
+        deadline: std::time::Instant,
     ) {
-        if self.mounted.is_some() || self.incomplete.is_some() {
+        if self.stopped() {
             return;
         }
         if depth > MAX_DEPTH {
@@ -500,6 +512,10 @@ impl Tree {
                 "{} is more than {MAX_DEPTH} levels deep",
                 at.display()
             ));
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            self.incomplete = Some(format!("the walk of {} ran out of time", at.display()));
             return;
         }
         let entries = match dir_names(dir) {
@@ -519,20 +535,40 @@ impl Tree {
                 self.mounted = Some(here.display().to_string());
                 return;
             }
-            self.ids.insert((st.st_dev, st.st_ino));
-            if is_dir(&st) {
-                match open_child_dir(dir, &n) {
-                    Ok(child) => {
-                        self.visit(&child, dev, mounts, &here, depth + 1);
-                        if self.mounted.is_some() || self.incomplete.is_some() {
+            let first = self.ids.insert((st.st_dev, st.st_ino));
+            if self.ids.len() > MAX_ENTRIES {
+                self.incomplete = Some(format!(
+                    "{} holds more than {MAX_ENTRIES} entries",
+                    at.display()
+                ));
+                return;
+            }
+            if !is_dir(&st) {
+                if first {
+                    self.bytes += st.st_size as u64;
+                }
+                continue;
+            }
+            match open_child_dir(dir, &n) {
+                Ok(child) => {
+                    // The directory opened must be the one stat'ed (not swapped in between).
+                    match nix::sys::stat::fstat(&child) {
+                        Ok(c) if (c.st_dev, c.st_ino) == (st.st_dev, st.st_ino) => {}
+                        _ => {
+                            self.incomplete =
+                                Some(format!("{} changed while it was read", here.display()));
                             return;
                         }
                     }
-                    Err(Errno::ENOENT) => {}
-                    Err(e) => {
-                        self.incomplete = Some(format!("cannot open {}: {e}", here.display()));
+                    self.visit(&child, dev, mounts, &here, depth + 1, deadline);
+                    if self.stopped() {
                         return;
                     }
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => {
+                    self.incomplete = Some(format!("cannot open {}: {e}", here.display()));
+                    return;
                 }
             }
         }
@@ -686,6 +722,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+    fn far() -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from_secs(60)
+    }
+
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("dockhand-safe-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -838,13 +878,26 @@ mod tests {
         std::os::unix::fs::symlink(&outside, t.join("a/link")).expect("symlink");
         std::os::unix::fs::symlink(outside.join("keep"), t.join("filelink")).expect("symlink");
         let parent = open_dir_nofollow(&d).expect("open");
-        let (tree, st) = Tree::walk(&parent, OsStr::new("t"), &HashSet::new()).expect("walk");
+        let (tree, st) =
+            Tree::walk(&parent, OsStr::new("t"), &HashSet::new(), far()).expect("walk");
         assert!(
             tree.mounted.is_none() && tree.incomplete.is_none(),
             "{tree:?}"
         );
         // t, a, a/b, a/b/f, a/link, filelink.
         assert_eq!(tree.ids.len(), 6, "{tree:?}");
+        // The file's byte, and each link's own size (its target's length), never the target's.
+        let links = (outside.as_os_str().len() + outside.join("keep").as_os_str().len()) as u64;
+        assert_eq!(tree.bytes, 1 + links);
+        // Out of time: incomplete, so nobody may conclude "nothing holds it".
+        let (late, _) = Tree::walk(
+            &parent,
+            OsStr::new("t"),
+            &HashSet::new(),
+            std::time::Instant::now(),
+        )
+        .expect("walk");
+        assert!(late.incomplete.is_some(), "{late:?}");
         let f = std::fs::metadata(t.join("a/b/f")).expect("meta");
         assert!(tree.ids.contains(&(f.dev(), f.ino())));
         let keep = std::fs::metadata(outside.join("keep")).expect("meta");
@@ -858,6 +911,7 @@ mod tests {
             &parent,
             OsStr::new("t"),
             &HashSet::from([(b.dev(), b.ino())]),
+            far(),
         )
         .expect("walk");
         assert!(
@@ -878,7 +932,7 @@ mod tests {
         // A symlink given as the tree is not entered.
         std::os::unix::fs::symlink(&outside, d.join("t2")).expect("symlink");
         assert!(remove_tree_at(&parent, OsStr::new("t2")).is_err());
-        assert!(Tree::walk(&parent, OsStr::new("t2"), &HashSet::new()).is_err());
+        assert!(Tree::walk(&parent, OsStr::new("t2"), &HashSet::new(), far()).is_err());
         assert!(outside.join("keep").exists());
         let _ = std::fs::remove_dir_all(d);
     }

@@ -118,6 +118,11 @@ impl Gate {
         }
     }
 
+    /// When the checks must be done: a walk that is part of them stops here.
+    pub fn deadline(&self) -> std::time::Instant {
+        self.deadline
+    }
+
     fn give_up(&self) -> bool {
         use std::sync::atomic::Ordering;
         match self

@@ -654,7 +654,20 @@ pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
         now.duration_since(t).map_or(0, |d| d.as_secs())
     };
-    let no_mounts = HashSet::new();
+    // A tree's identities, bytes, and whether it was read whole (no mount in it either).
+    let tree_of =
+        |dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, deadline: Instant| match Tree::walk(
+            dir,
+            name,
+            &HashSet::new(),
+            deadline,
+        ) {
+            Ok((t, _)) => {
+                let whole = t.incomplete.is_none() && t.mounted.is_none();
+                (t.ids, t.bytes, whole)
+            }
+            Err(_) => (HashSet::new(), 0, false),
+        };
     // (entry, the identities in it), for one scan of /proc at the end.
     type Found = (TmpEntry, HashSet<(u64, u64)>, bool);
     let mut found: Vec<Found> = Vec::new();
@@ -687,14 +700,12 @@ pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
             continue;
         }
         if old {
-            let ids = Tree::walk(&a.dir, a.name.as_os_str(), &no_mounts)
-                .map(|(t, _)| t.ids)
-                .unwrap_or_default();
+            let (ids, bytes, whole) = tree_of(&a.dir, a.name.as_os_str(), deadline);
             found.push((
                 TmpEntry {
-                    bytes: walk(&path, deadline).bytes,
+                    bytes,
                     path,
-                    open: false,
+                    open: !whole,
                     age_s: age(st.st_mtime),
                 },
                 ids,
@@ -724,19 +735,22 @@ pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
                 continue; // gone mid-walk
             };
             let entry = path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
-            let (ids, bytes) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
-                let ids = Tree::walk(&tmp, n.as_os_str(), &no_mounts)
-                    .map(|(t, _)| t.ids)
-                    .unwrap_or_default();
-                (ids, walk(&entry, deadline).bytes)
+            let (ids, bytes, whole) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
+                tree_of(&tmp, n.as_os_str(), deadline)
             } else {
-                (HashSet::from([(m.st_dev, m.st_ino)]), m.st_size as u64)
+                (
+                    HashSet::from([(m.st_dev, m.st_ino)]),
+                    m.st_size as u64,
+                    true,
+                )
             };
             found.push((
                 TmpEntry {
                     path: entry,
                     bytes,
-                    open: false,
+                    // A tree not read whole (out of time, unreadable, a mount in it) may hold
+                    // what a process has open: it counts as held, and is left alone.
+                    open: !whole,
                     age_s: age(m.st_mtime),
                 },
                 ids,
@@ -752,7 +766,7 @@ pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
         let (held, unreadable) = super::files::held_ids(&all);
         scan.unreadable = unreadable;
         for (mut e, ids, old) in found {
-            e.open = ids.iter().any(|id| held.contains(id));
+            e.open |= ids.iter().any(|id| held.contains(id));
             if old {
                 scan.report.tmp_old = Some(e);
             } else {
