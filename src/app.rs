@@ -96,7 +96,11 @@ pub async fn mutating(
 ) -> ExitCode {
     if let Err(e) = actions::prepare_state_dir(state_dir) {
         eprintln!("dockhand: {e}");
-        return ExitCode::Usage;
+        return if e.untrusted {
+            ExitCode::Untrusted
+        } else {
+            ExitCode::Usage
+        };
     }
     let mut lock = match RunLock::acquire(state_dir, command, None) {
         Ok(l) => l,
@@ -185,13 +189,21 @@ async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
         return ExitCode::Usage;
     }
     let dir = settings.state_dir.clone();
-    if dir.exists() && !dir.is_dir() {
-        let e = actions::StateDirError {
-            path: dir,
-            why: "it exists and is not a directory".into(),
-        };
-        eprintln!("dockhand: {e}");
-        return ExitCode::Usage;
+    if let Ok(m) = std::fs::symlink_metadata(&dir) {
+        let untrusted = actions::lock::untrusted_reason(&m);
+        if untrusted.is_some() || !m.is_dir() {
+            let e = actions::StateDirError {
+                path: dir,
+                untrusted: untrusted.is_some(),
+                why: untrusted.unwrap_or_else(|| "it exists and is not a directory".into()),
+            };
+            eprintln!("dockhand: {e}");
+            return if e.untrusted {
+                ExitCode::Untrusted
+            } else {
+                ExitCode::Usage
+            };
+        }
     }
     let filter = actions::history::Filter {
         since,

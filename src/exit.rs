@@ -38,6 +38,9 @@ pub enum ExitCode {
     Internal = 70,
     /// Another mutating run holds the run lock; try again later (EX_TEMPFAIL).
     Locked = 75,
+    /// The state dir cannot be trusted as root: a symbolic link, not root's, or writable by
+    /// others; nothing was done (EX_NOPERM).
+    Untrusted = 77,
     // 80–89: recover and pull (a range of their own, so other commands' codes never collide).
     /// recover: the daemon serves; nothing was done (pass --force to restart it anyway).
     RecoverNotNeeded = 80,
@@ -88,6 +91,7 @@ Exit codes:
   69   unavailable: the engine (df, gc) or /proc (ports) did not answer; reap on a remote engine
   70   internal: dockhand failed (a bug, or output could not be written)
   75   locked: another mutating dockhand run holds the lock; try again later
+  77   untrusted: the state dir is a symlink, not root's, or writable by others; nothing ran
   80   recover: not needed, the daemon serves (--force restarts it anyway)
   81   recover: failed; the sentence says which step
   82   recover: refused before acting (live-restore off, no start command, …)
@@ -116,6 +120,7 @@ mod tests {
         ExitCode::Unavailable,
         ExitCode::Internal,
         ExitCode::Locked,
+        ExitCode::Untrusted,
         ExitCode::RecoverNotNeeded,
         ExitCode::RecoverFailed,
         ExitCode::RecoverRefused,

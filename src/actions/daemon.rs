@@ -167,10 +167,9 @@ async fn start_command(argv: &[String], log: Option<&Path>) -> (Outcome, Value) 
     };
     let (out, err) = match log {
         Some(p) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p);
+            // The daemon's log (root's, in the state dir by default): 0600, and a symlink a
+            // user planted at its path is never followed.
+            let f = crate::runtime::files::open_append_private(p);
             match f.and_then(|f| Ok((f.try_clone()?, f))) {
                 Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
                 Err(e) => {

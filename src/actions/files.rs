@@ -1,17 +1,32 @@
 //! Files: remove or truncate one only if it is still the file the plan saw, and (for removal) no
 //! process holds it open.
 //!
-//! "Held open" is decided by identity, not by name: every `/proc/<pid>/fd/<n>` that points at a
-//! path is stat'ed and compared by device and inode, so a process in another mount namespace (a
-//! container) that sees the file under another path is found too.
+//! Every path is resolved through directory descriptors ([`crate::runtime::files::anchor`]):
+//! no symlink a user planted is followed, every directory on the way is root's and writable by
+//! nobody else, and the act happens relative to the descriptor of the last directory — a path
+//! string is never walked again between the check and the act. A tree is walked and removed the
+//! same way, never leaving its device.
+//!
+//! "Held open" and "mounted under" are decided by identity, not by name: every
+//! `/proc/<pid>/fd/<n>` (and each process's cwd and root) is stat'ed and compared by device and
+//! inode with what the walk found, so a process in another mount namespace (a container) that
+//! sees the file under another path is found too, and a symlink cannot hide one.
+//!
+//! Each act runs under [`crate::runtime::mutate`]: its checks may be cut by the deadline
+//! ("not started"), the change itself never is.
 
+use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use nix::sys::stat::{FileStat, SFlag};
 use serde_json::{Value, json};
 
 use super::plan::{FileStamp, Outcome};
+use crate::runtime::Gate;
+use crate::runtime::files::{AnchorError, Anchored, Tree, anchor};
 
 /// Who holds a file open, and how many processes could not be looked at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,10 +39,17 @@ pub struct Holders {
 
 /// Scans /proc/*/fd for descriptors on the file with this device and inode.
 pub fn open_holders(dev: u64, ino: u64) -> Holders {
+    holders_of(&HashSet::from([(dev, ino)]), false)
+}
+
+/// Processes with an fd on any of `ids` (device, inode) — and with `places`, also a working
+/// directory or a root among them. Each link is stat'ed (following it, to what the process
+/// holds): identity, never the path /proc shows.
+pub fn holders_of(ids: &HashSet<(u64, u64)>, places: bool) -> Holders {
     let mut out = Holders::default();
     for pid in crate::runtime::host::pids() {
-        let dir = format!("/proc/{pid}/fd");
-        let entries = match std::fs::read_dir(&dir) {
+        let base = format!("/proc/{pid}");
+        let entries = match std::fs::read_dir(format!("{base}/fd")) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 out.unreadable += 1;
@@ -36,8 +58,12 @@ pub fn open_holders(dev: u64, ino: u64) -> Holders {
             // Gone mid-scan, or a kernel thread: nothing held.
             Err(_) => continue,
         };
-        for entry in entries.flatten() {
-            let link = entry.path();
+        let extra: Vec<std::path::PathBuf> = if places {
+            vec![format!("{base}/cwd").into(), format!("{base}/root").into()]
+        } else {
+            Vec::new()
+        };
+        for link in entries.flatten().map(|e| e.path()).chain(extra) {
             // Sockets, pipes and anon inodes read as "socket:[…]" etc.: only paths can match.
             let Ok(target) = std::fs::read_link(&link) else {
                 continue;
@@ -46,8 +72,7 @@ pub fn open_holders(dev: u64, ino: u64) -> Holders {
                 continue;
             }
             if let Ok(m) = std::fs::metadata(&link)
-                && m.dev() == dev
-                && m.ino() == ino
+                && ids.contains(&(m.dev(), m.ino()))
             {
                 out.pids
                     .push((pid, crate::runtime::host::comm(pid).unwrap_or_default()));
@@ -62,22 +87,80 @@ fn stamp_json(s: &FileStamp) -> Value {
     json!({ "dev": s.dev, "ino": s.ino, "mtime_ns": s.mtime_ns, "size": s.size })
 }
 
-/// The re-check and unlink, synchronous: run it through `runtime::blocking`.
-pub fn remove_file(path: &Path, planned: &FileStamp) -> (Outcome, Value) {
-    let now = match FileStamp::of(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return (Outcome::AlreadyGone, Value::Null);
-        }
-        Err(e) => {
-            return (
-                Outcome::Failed {
-                    error: format!("cannot stat {}: {e}", path.display()),
-                },
-                Value::Null,
-            );
+fn stamp_of(st: &FileStat) -> FileStamp {
+    FileStamp {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        mtime_ns: st.st_mtime.saturating_mul(1_000_000_000) + st.st_mtime_nsec,
+        size: st.st_size as u64,
+    }
+}
+
+fn kind(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT
+}
+
+fn failed(error: String) -> (Outcome, Value) {
+    (Outcome::Failed { error }, Value::Null)
+}
+
+fn not_started(path: &Path, after: Value) -> (Outcome, Value) {
+    (
+        Outcome::Failed {
+            error: format!(
+                "the checks of {} ran past the deadline; it was not started and is left as it was",
+                path.display()
+            ),
+        },
+        after,
+    )
+}
+
+/// Resolves `path` safely and stats its entry (never following it). `Err` is the step's end.
+fn resolve(path: &Path, gone: Outcome) -> Result<(Anchored, FileStat), (Outcome, Value)> {
+    let a = match anchor(path) {
+        Ok(a) => a,
+        Err(AnchorError::NotFound) => return Err((gone, Value::Null)),
+        Err(AnchorError::Unsafe(why)) => return Err((Outcome::Refused { why }, Value::Null)),
+        Err(AnchorError::Io(e)) => {
+            return Err(failed(format!("cannot resolve {}: {e}", path.display())));
         }
     };
+    match a.lstat() {
+        Ok(st) => Ok((a, st)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err((gone, Value::Null)),
+        Err(e) => Err(failed(format!("cannot stat {}: {e}", path.display()))),
+    }
+}
+
+fn in_use(holders: &Holders, what: &str) -> Option<Outcome> {
+    if let Some((pid, comm)) = holders.pids.first() {
+        return Some(Outcome::InUse {
+            why: format!(
+                "{what} pid {pid} ({}){}",
+                crate::util::sanitize(comm),
+                match holders.pids.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                }
+            ),
+        });
+    }
+    (holders.unreadable > 0).then(|| Outcome::Failed {
+        error: format!(
+            "could not read the open files of {} processes (run as root), so it was left alone",
+            holders.unreadable
+        ),
+    })
+}
+
+/// The re-check and unlink, synchronous: run it through `runtime::mutate`.
+pub fn remove_file(path: &Path, planned: &FileStamp, gate: &Gate) -> (Outcome, Value) {
+    let (a, st) = match resolve(path, Outcome::AlreadyGone) {
+        Ok(r) => r,
+        Err(end) => return end,
+    };
+    let now = stamp_of(&st);
     let after = stamp_json(&now);
     if (now.dev, now.ino) != (planned.dev, planned.ino) {
         return (
@@ -103,52 +186,33 @@ pub fn remove_file(path: &Path, planned: &FileStamp) -> (Outcome, Value) {
             after,
         );
     }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            return (
-                Outcome::Refused {
-                    why: format!("{} is a directory", path.display()),
-                },
-                after,
-            );
-        }
-        _ => {}
-    }
-    let holders = open_holders(now.dev, now.ino);
-    if let Some((pid, comm)) = holders.pids.first() {
+    if kind(&st) == SFlag::S_IFDIR {
         return (
-            Outcome::InUse {
-                why: format!(
-                    "held open by pid {pid} ({}){}",
-                    crate::util::sanitize(comm),
-                    match holders.pids.len() {
-                        1 => String::new(),
-                        n => format!(" and {} more", n - 1),
-                    }
-                ),
+            Outcome::Refused {
+                why: format!("{} is a directory", path.display()),
             },
             after,
         );
     }
-    if holders.unreadable > 0 {
-        return (
-            Outcome::Failed {
-                error: format!(
-                    "could not read the open files of {} processes (run as root), so it was left alone",
-                    holders.unreadable
-                ),
-            },
-            after,
-        );
+    if let Some(o) = in_use(&open_holders(now.dev, now.ino), "held open by") {
+        return (o, after);
     }
-    match std::fs::remove_file(path) {
+    if !gate.begin() {
+        return not_started(path, after);
+    }
+    // A symlink is removed as the link it is (unlinkat never follows one).
+    match nix::unistd::unlinkat(
+        &a.dir,
+        a.name.as_os_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    ) {
         Ok(()) => (
             Outcome::Done {
                 bytes: Some(now.size),
             },
             after,
         ),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (Outcome::AlreadyGone, after),
+        Err(nix::errno::Errno::ENOENT) => (Outcome::AlreadyGone, after),
         Err(e) => (
             Outcome::Failed {
                 error: format!("cannot remove {}: {e}", path.display()),
@@ -160,36 +224,39 @@ pub fn remove_file(path: &Path, planned: &FileStamp) -> (Outcome, Value) {
 
 /// Truncates a log in place. The daemon keeps it open and appends (O_APPEND), so its next write
 /// lands at the new end; only the inode must still be the one planned (its size grows).
-pub fn truncate_log(path: &Path, planned: &FileStamp) -> (Outcome, Value) {
-    let now = match FileStamp::of(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return (Outcome::AlreadyGone, Value::Null);
-        }
-        Err(e) => {
-            return (
-                Outcome::Failed {
-                    error: format!("cannot stat {}: {e}", path.display()),
-                },
-                Value::Null,
-            );
-        }
+pub fn truncate_log(path: &Path, planned: &FileStamp, gate: &Gate) -> (Outcome, Value) {
+    let (a, st) = match resolve(path, Outcome::AlreadyGone) {
+        Ok(r) => r,
+        Err(end) => return end,
     };
+    let now = stamp_of(&st);
     let after = stamp_json(&now);
+    let changed = |ino: u64| Outcome::Changed {
+        why: format!(
+            "{} is another file now (rotated or recreated: inode {ino}, the plan saw {})",
+            path.display(),
+            planned.ino
+        ),
+    };
     if (now.dev, now.ino) != (planned.dev, planned.ino) {
+        return (changed(now.ino), after);
+    }
+    if kind(&st) != SFlag::S_IFREG {
         return (
-            Outcome::Changed {
-                why: format!(
-                    "{} is another file now (rotated or recreated: inode {}, the plan saw {})",
-                    path.display(),
-                    now.ino,
-                    planned.ino
-                ),
+            Outcome::Refused {
+                why: format!("{} is not a regular file", path.display()),
             },
             after,
         );
     }
-    let file = match std::fs::OpenOptions::new().write(true).open(path) {
+    // Opened relative to its directory, never through a symlink, never blocking on a FIFO.
+    use nix::fcntl::OFlag;
+    let fd = match nix::fcntl::openat(
+        &a.dir,
+        a.name.as_os_str(),
+        OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
         Ok(f) => f,
         Err(e) => {
             return (
@@ -200,8 +267,18 @@ pub fn truncate_log(path: &Path, planned: &FileStamp) -> (Outcome, Value) {
             );
         }
     };
-    // Measure through the open file: what it holds at the moment it is cut.
-    let size = file.metadata().map(|m| m.size()).unwrap_or(now.size);
+    let file = std::fs::File::from(fd);
+    // Measure through the open file: what it holds at the moment it is cut, and that it is
+    // still the file planned (not swapped between the stat and the open).
+    let (ino, size) = file
+        .metadata()
+        .map_or((now.ino, now.size), |m| (m.ino(), m.size()));
+    if ino != planned.ino {
+        return (changed(ino), after);
+    }
+    if !gate.begin() {
+        return not_started(path, after);
+    }
     match file.set_len(0) {
         Ok(()) => (Outcome::Done { bytes: Some(size) }, after),
         Err(e) => (
@@ -213,87 +290,21 @@ pub fn truncate_log(path: &Path, planned: &FileStamp) -> (Outcome, Value) {
     }
 }
 
-/// Processes with an open file, a working directory or a root at or under `dir`, by the path
-/// /proc shows from dockhand's mount namespace (a directory tree is judged by where its files
-/// are: every fd of every process would be too many stats).
-pub fn holders_under(dir: &Path) -> Holders {
-    let mut out = Holders::default();
-    for pid in crate::runtime::host::pids() {
-        let base = format!("/proc/{pid}");
-        let entries = match std::fs::read_dir(format!("{base}/fd")) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                out.unreadable += 1;
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let links = entries
-            .flatten()
-            .map(|e| e.path())
-            .chain([format!("{base}/cwd").into(), format!("{base}/root").into()]);
-        for link in links {
-            if let Ok(target) = std::fs::read_link(&link)
-                && target.starts_with(dir)
-            {
-                out.pids
-                    .push((pid, crate::runtime::host::comm(pid).unwrap_or_default()));
-                break;
-            }
-        }
-    }
-    out
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && let Some(oct) = s.get(i + 1..i + 4)
-            && let Ok(v) = u8::from_str_radix(oct, 8)
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Mount points at or under `dir`, from `mountinfo` (the fifth field of each line).
-pub fn mounts_under(mountinfo: &str, dir: &Path) -> Vec<std::path::PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| std::path::PathBuf::from(unescape_mountinfo(m)))
-        .filter(|m| m.starts_with(dir))
-        .collect()
-}
-
 /// Removes a directory and everything in it, only if it is the directory the plan saw (dev,
 /// inode, and the mtime that changes when an entry is added or removed), no process has a file,
-/// a working directory or a root under it, and nothing is mounted under it (a removal never
-/// reaches through a mount). Synchronous: run it through `runtime::blocking`.
-pub fn remove_tree(path: &Path, planned: &FileStamp, bytes: Option<u64>) -> (Outcome, Value) {
-    let now = match FileStamp::of(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return (Outcome::AlreadyGone, Value::Null);
-        }
-        Err(e) => {
-            return (
-                Outcome::Failed {
-                    error: format!("cannot stat {}: {e}", path.display()),
-                },
-                Value::Null,
-            );
-        }
+/// a working directory or a root in it, and nothing is mounted under it (a removal never
+/// reaches through a mount). Synchronous: run it through `runtime::mutate`.
+pub fn remove_tree(
+    path: &Path,
+    planned: &FileStamp,
+    bytes: Option<u64>,
+    gate: &Gate,
+) -> (Outcome, Value) {
+    let (a, st) = match resolve(path, Outcome::AlreadyGone) {
+        Ok(r) => r,
+        Err(end) => return end,
     };
+    let now = stamp_of(&st);
     let after = stamp_json(&now);
     if (now.dev, now.ino) != (planned.dev, planned.ino) {
         return (
@@ -316,59 +327,69 @@ pub fn remove_tree(path: &Path, planned: &FileStamp, bytes: Option<u64>) -> (Out
             after,
         );
     }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.is_dir() => {
+    if kind(&st) != SFlag::S_IFDIR {
+        return (
+            Outcome::Refused {
+                why: format!("{} is not a directory", path.display()),
+            },
+            after,
+        );
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts = crate::runtime::files::mount_point_ids(&mountinfo, now.dev);
+    let tree = match Tree::walk(&a.dir, a.name.as_os_str(), &mounts, gate.deadline()) {
+        Ok((t, opened)) if (opened.st_dev, opened.st_ino) == (now.dev, now.ino) => t,
+        Ok(_) => {
             return (
-                Outcome::Refused {
-                    why: format!("{} is not a directory", path.display()),
+                Outcome::Changed {
+                    why: format!("{} was replaced while it was checked", path.display()),
                 },
                 after,
             );
         }
-        _ => {}
-    }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if let Some(m) = mounts_under(&mountinfo, path).first() {
+        Err(e) => {
+            return (
+                Outcome::Failed {
+                    error: format!("cannot open {}: {e}", path.display()),
+                },
+                after,
+            );
+        }
+    };
+    if let Some(m) = &tree.mounted {
         return (
             Outcome::InUse {
-                why: format!("{} is mounted under it", m.display()),
+                why: format!("something is mounted under it ({m})"),
             },
             after,
         );
     }
-    let holders = holders_under(path);
-    if let Some((pid, comm)) = holders.pids.first() {
+    if let Some(why) = &tree.incomplete {
         return (
-            Outcome::InUse {
-                why: format!(
-                    "pid {pid} ({}) has a file or its working directory in it{}",
-                    crate::util::sanitize(comm),
-                    match holders.pids.len() {
-                        1 => String::new(),
-                        n => format!(" (and {} more)", n - 1),
-                    }
-                ),
+            Outcome::Failed {
+                error: format!("{why}, so it was left alone"),
             },
             after,
         );
     }
-    if holders.unreadable > 0 {
-        return (
+    if let Some(o) = in_use(
+        &holders_of(&tree.ids, true),
+        "has a file or its working directory in it:",
+    ) {
+        return (o, after);
+    }
+    if !gate.begin() {
+        return not_started(path, after);
+    }
+    match crate::runtime::files::remove_tree_at(&a.dir, a.name.as_os_str()) {
+        Ok(_) => (Outcome::Done { bytes }, after),
+        Err((0, e)) if e.kind() == io::ErrorKind::NotFound => (Outcome::AlreadyGone, after),
+        Err((n, e)) => (
             Outcome::Failed {
                 error: format!(
-                    "could not read the open files of {} processes (run as root), so it was left alone",
-                    holders.unreadable
+                    "cannot remove {}: {e} ({n} entries were removed before that; the rest is as it was)",
+                    path.display()
                 ),
-            },
-            after,
-        );
-    }
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => (Outcome::Done { bytes }, after),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (Outcome::AlreadyGone, after),
-        Err(e) => (
-            Outcome::Failed {
-                error: format!("cannot remove {}: {e}", path.display()),
             },
             after,
         ),
@@ -376,38 +397,40 @@ pub fn remove_tree(path: &Path, planned: &FileStamp, bytes: Option<u64>) -> (Out
 }
 
 /// Writes the running daemon's pid into its pid file, only if the file is still the one the
-/// plan saw (dev, inode, size, mtime: it still names the stale pid) and the daemon is still the
-/// process the plan saw (pid and start time). Written to a temporary file in the same
-/// directory and renamed over it, so no reader ever sees half a pid.
+/// plan saw (dev, inode, size, mtime: it still names the stale pid), a regular file (never a
+/// symlink), and the daemon is still the process the plan saw (pid and start time). Written to
+/// a temporary file in the same directory (exclusive, unpredictable name, mode 0644) and
+/// renamed over it relative to that directory, so no reader ever sees half a pid.
 pub fn rewrite_pidfile(
     path: &Path,
     planned: &FileStamp,
     daemon: &super::process::ProcTarget,
+    gate: &Gate,
 ) -> (Outcome, Value) {
-    let now = match FileStamp::of(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return (
-                Outcome::Changed {
-                    why: format!("{} is gone since the plan", path.display()),
-                },
-                Value::Null,
-            );
-        }
-        Err(e) => {
-            return (
-                Outcome::Failed {
-                    error: format!("cannot stat {}: {e}", path.display()),
-                },
-                Value::Null,
-            );
-        }
+    let gone = Outcome::Changed {
+        why: format!("{} is gone since the plan", path.display()),
     };
+    let (a, st) = match resolve(path, gone) {
+        Ok(r) => r,
+        Err(end) => return end,
+    };
+    let now = stamp_of(&st);
     let after = stamp_json(&now);
     if now != *planned {
         return (
             Outcome::Changed {
                 why: format!("{} was rewritten since the plan", path.display()),
+            },
+            after,
+        );
+    }
+    if kind(&st) != SFlag::S_IFREG {
+        return (
+            Outcome::Refused {
+                why: format!(
+                    "{} is not a regular file (a symbolic link is never written through)",
+                    path.display()
+                ),
             },
             after,
         );
@@ -426,24 +449,18 @@ pub fn rewrite_pidfile(
             );
         }
     }
-    let tmp = path.with_extension(format!("dockhand-{}", std::process::id()));
-    let written = std::fs::write(&tmp, format!("{pid}"))
-        .and_then(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    match written {
+    if !gate.begin() {
+        return not_started(path, after);
+    }
+    let name: &OsStr = a.name.as_os_str();
+    match crate::runtime::files::write_atomically_at(&a.dir, name, 0o644, |w| write!(w, "{pid}")) {
         Ok(()) => (Outcome::Done { bytes: None }, after),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            (
-                Outcome::Failed {
-                    error: format!("cannot write {}: {e}", path.display()),
-                },
-                after,
-            )
-        }
+        Err(e) => (
+            Outcome::Failed {
+                error: format!("cannot write {}: {e}", path.display()),
+            },
+            after,
+        ),
     }
 }
 
@@ -452,10 +469,16 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
         let d = std::env::temp_dir().join(format!("dockhand-files-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         d
+    }
+
+    fn open() -> Gate {
+        Gate::until(std::time::Instant::now() + std::time::Duration::from_secs(60))
     }
 
     #[test]
@@ -467,7 +490,7 @@ mod tests {
 
         // Held open by us: in use, named.
         let held = std::fs::File::open(&f).expect("open");
-        let (o, _) = remove_file(&f, &stamp);
+        let (o, _) = remove_file(&f, &stamp, &open());
         let Outcome::InUse { why } = o else {
             panic!("{o:?}")
         };
@@ -479,7 +502,10 @@ mod tests {
 
         // Written to since: changed.
         std::fs::write(&f, b"123456").expect("rewrite");
-        assert!(matches!(remove_file(&f, &stamp).0, Outcome::Changed { .. }));
+        assert!(matches!(
+            remove_file(&f, &stamp, &open()).0,
+            Outcome::Changed { .. }
+        ));
 
         // Replaced by another file at the same path: changed.
         let stamp = FileStamp::of(&f).expect("stamp");
@@ -487,15 +513,18 @@ mod tests {
         let keep = d.join("keep");
         std::fs::write(&keep, b"123456").expect("write");
         std::fs::write(&f, b"123456").expect("write");
-        let (o, _) = remove_file(&f, &stamp);
+        let (o, _) = remove_file(&f, &stamp, &open());
         // (Another inode, or — should the filesystem reuse the number — another mtime.)
         assert!(matches!(o, Outcome::Changed { .. }), "{o:?}");
 
         // The same, unheld: done, with its size.
         let stamp = FileStamp::of(&f).expect("stamp");
-        assert_eq!(remove_file(&f, &stamp).0, Outcome::Done { bytes: Some(6) });
+        assert_eq!(
+            remove_file(&f, &stamp, &open()).0,
+            Outcome::Done { bytes: Some(6) }
+        );
         assert!(!f.exists());
-        assert_eq!(remove_file(&f, &stamp).0, Outcome::AlreadyGone);
+        assert_eq!(remove_file(&f, &stamp, &open()).0, Outcome::AlreadyGone);
         let _ = std::fs::remove_dir_all(d);
     }
 
@@ -508,7 +537,7 @@ mod tests {
         // It grew since the plan: still the same inode, so still truncated.
         std::fs::write(&f, b"line\nline\n").expect("grow");
         assert_eq!(
-            truncate_log(&f, &stamp).0,
+            truncate_log(&f, &stamp, &open()).0,
             Outcome::Done { bytes: Some(10) }
         );
         assert_eq!(std::fs::metadata(&f).expect("meta").len(), 0);
@@ -525,7 +554,7 @@ mod tests {
 
         // A file in it held open by us: in use, named.
         let held = std::fs::File::open(t.join("sub/layer.tar")).expect("open");
-        let Outcome::InUse { why } = remove_tree(&t, &stamp, Some(4)).0 else {
+        let Outcome::InUse { why } = remove_tree(&t, &stamp, Some(4), &open()).0 else {
             panic!("in use")
         };
         assert!(
@@ -538,34 +567,80 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(t.join("new"), b"x").expect("write");
         assert!(matches!(
-            remove_tree(&t, &stamp, Some(4)).0,
+            remove_tree(&t, &stamp, Some(4), &open()).0,
             Outcome::Changed { .. }
         ));
 
         let stamp = FileStamp::of(&t).expect("stamp");
         assert_eq!(
-            remove_tree(&t, &stamp, Some(5)).0,
+            remove_tree(&t, &stamp, Some(5), &open()).0,
             Outcome::Done { bytes: Some(5) }
         );
         assert!(!t.exists());
-        assert_eq!(remove_tree(&t, &stamp, None).0, Outcome::AlreadyGone);
+        assert_eq!(
+            remove_tree(&t, &stamp, None, &open()).0,
+            Outcome::AlreadyGone
+        );
         let _ = std::fs::remove_dir_all(d);
     }
 
     #[test]
-    fn mounts_under_a_directory_from_mountinfo() {
-        let info = "22 1 0:21 / / rw - ext4 /dev/sda1 rw\n\
-                    40 22 0:40 / /var/lib/docker/tmp/x/merged rw - overlay overlay rw\n\
-                    41 22 0:41 / /var/lib/docker/tmp/with\\040space rw - tmpfs t rw\n\
-                    42 22 0:42 / /var/lib/docker/tmpfoo rw - tmpfs t rw\n";
-        let got = mounts_under(info, Path::new("/var/lib/docker/tmp"));
+    fn symlinks_are_never_followed_and_a_late_deadline_changes_nothing() {
+        let d = tmp("links");
+        let victim_dir = tmp("links-victim");
+        std::fs::write(victim_dir.join("secret"), b"precious").expect("write");
+        std::fs::create_dir(d.join("tmp")).expect("mkdir");
+        // The entry itself a symlink: unlinked as the link it is, its target untouched.
+        let link = d.join("tmp/blob");
+        std::os::unix::fs::symlink(victim_dir.join("secret"), &link).expect("symlink");
+        let stamp = FileStamp::of(&link).expect("stamp");
         assert_eq!(
-            got,
-            vec![
-                std::path::PathBuf::from("/var/lib/docker/tmp/x/merged"),
-                std::path::PathBuf::from("/var/lib/docker/tmp/with space"),
-            ]
+            remove_file(&link, &stamp, &open()).0,
+            Outcome::Done {
+                bytes: Some(stamp.size)
+            }
         );
+        assert_eq!(
+            std::fs::read(victim_dir.join("secret")).expect("victim"),
+            b"precious"
+        );
+        // A symlinked tree is not a directory: refused, nothing under the target touched.
+        let tlink = d.join("tmp/tree");
+        std::os::unix::fs::symlink(&victim_dir, &tlink).expect("symlink");
+        let stamp = FileStamp::of(&tlink).expect("stamp");
+        assert!(matches!(
+            remove_tree(&tlink, &stamp, None, &open()).0,
+            Outcome::Refused { .. }
+        ));
+        // A symlinked pid file is never written through.
+        let pid = d.join("tmp/docker.pid");
+        std::os::unix::fs::symlink(victim_dir.join("secret"), &pid).expect("symlink");
+        let stamp = FileStamp::of(&pid).expect("stamp");
+        let me = std::process::id() as i32;
+        let daemon =
+            super::super::process::ProcTarget::capture(me, super::super::process::Scope::Any)
+                .expect("self");
+        assert!(matches!(
+            rewrite_pidfile(&pid, &stamp, &daemon, &open()).0,
+            Outcome::Refused { .. }
+        ));
+        assert_eq!(
+            std::fs::read(victim_dir.join("secret")).expect("victim"),
+            b"precious"
+        );
+        // The deadline passed before the unlink: not started, the file is still there.
+        let f = d.join("tmp/late");
+        std::fs::write(&f, b"x").expect("write");
+        let stamp = FileStamp::of(&f).expect("stamp");
+        let late = Gate::until(std::time::Instant::now());
+        let (o, _) = remove_file(&f, &stamp, &late);
+        assert!(
+            matches!(&o, Outcome::Failed { error } if error.contains("not started")),
+            "{o:?}"
+        );
+        assert!(f.exists());
+        let _ = std::fs::remove_dir_all(d);
+        let _ = std::fs::remove_dir_all(victim_dir);
     }
 
     #[test]
@@ -581,17 +656,17 @@ mod tests {
         let mut gone = daemon.clone();
         gone.id.start_ticks += 1;
         assert!(matches!(
-            rewrite_pidfile(&f, &stamp, &gone).0,
+            rewrite_pidfile(&f, &stamp, &gone, &open()).0,
             Outcome::Changed { .. }
         ));
         assert_eq!(
-            rewrite_pidfile(&f, &stamp, &daemon).0,
+            rewrite_pidfile(&f, &stamp, &daemon, &open()).0,
             Outcome::Done { bytes: None }
         );
         assert_eq!(std::fs::read_to_string(&f).expect("read"), me.to_string());
         // The file now differs from the plan: a second run of the same step leaves it.
         assert!(matches!(
-            rewrite_pidfile(&f, &stamp, &daemon).0,
+            rewrite_pidfile(&f, &stamp, &daemon, &open()).0,
             Outcome::Changed { .. }
         ));
         let _ = std::fs::remove_dir_all(d);

@@ -203,6 +203,8 @@ impl Journal {
             .append(true)
             .create(true)
             .mode(0o600)
+            // A symlink planted as the journal is never followed (ELOOP).
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
             .open(path)
             .map_err(err)?;
         // The journal names containers, paths and command lines: for root's eyes only, also
@@ -394,7 +396,11 @@ impl Contents {
 
 /// Reads the journal at `path`. `Ok(None)` when there is none.
 pub fn read(path: &Path) -> io::Result<Option<Contents>> {
-    let file = match File::open(path) {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),

@@ -25,32 +25,84 @@ pub const LOCK_FILE: &str = "lock";
 
 /// The state dir could not be used. One sentence naming the value and what would work.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "--state-dir {path}: {why}; pass a directory dockhand may create files in (default {DEFAULT_STATE_DIR})"
-)]
+#[error("{}", state_dir_sentence(.path, .why, *.untrusted))]
 pub struct StateDirError {
     pub path: PathBuf,
     pub why: String,
+    /// It exists but is not safe to trust as root (a symlink, another owner, writable by
+    /// others): refused with its own exit code, never "fixed" by dockhand.
+    pub untrusted: bool,
+}
+
+fn state_dir_sentence(path: &Path, why: &str, untrusted: bool) -> String {
+    if untrusted {
+        format!(
+            "--state-dir {}: {why}, so a local user could plant or swap the lock, the journal or the plan key; as root dockhand uses only a real directory owned by root that nobody else may write (chown root {0}; chmod 0700 {0}), or pass another one",
+            path.display()
+        )
+    } else {
+        format!(
+            "--state-dir {}: {why}; pass a directory dockhand may create files in (default {DEFAULT_STATE_DIR})",
+            path.display()
+        )
+    }
+}
+
+/// Whether a state dir's status can be trusted by this user: a real directory (the status is
+/// taken without following a symlink), owned by root or this user, writable by nobody else.
+/// `None` when it can; else the reason, as the middle of a sentence.
+pub fn untrusted_reason(meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.file_type().is_symlink() {
+        return Some("it is a symbolic link".into());
+    }
+    if !meta.is_dir() {
+        return None; // said by the caller: not a directory
+    }
+    if meta.uid() != 0 && meta.uid() != me {
+        return Some(format!("it is owned by uid {}, not root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Some(format!(
+            "its mode is {:04o}: others may write it",
+            meta.mode() & 0o7777
+        ));
+    }
+    None
 }
 
 /// Makes sure `dir` exists (creating it and missing parents with mode 0700) and is a directory
-/// dockhand can write in.
+/// dockhand can write in and may trust: a real directory (not a symlink), owned by root (or the
+/// running user, when not root) and writable by nobody else — its files are the run lock, the
+/// journal, the plan key and gc's state, which a local user must not plant or swap.
 pub fn prepare_state_dir(dir: &Path) -> Result<(), StateDirError> {
     let bad = |why: String| StateDirError {
         path: dir.to_path_buf(),
         why,
+        untrusted: false,
     };
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(bad("it exists and is not a directory".into())),
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
                 .map_err(|e| bad(format!("cannot create it ({e})")))?;
+            std::fs::symlink_metadata(dir).map_err(|e| bad(format!("cannot read it ({e})")))?
         }
         Err(e) => return Err(bad(format!("cannot read it ({e})"))),
+    };
+    if let Some(why) = untrusted_reason(&meta) {
+        return Err(StateDirError {
+            path: dir.to_path_buf(),
+            why,
+            untrusted: true,
+        });
+    }
+    if !meta.is_dir() {
+        return Err(bad("it exists and is not a directory".into()));
     }
     // Root passes access(2) even on a read-only filesystem; check what the kernel would say.
     if nix::unistd::access(
@@ -153,6 +205,8 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            // A symlink planted as the lock is never followed.
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
             .open(&path)
             .map_err(io_err)?;
         match file.try_lock() {
@@ -265,7 +319,11 @@ fn read_holder(file: &mut File) -> Option<Holder> {
 /// that process still runs. Never touches the flock itself: a reader holding even a shared lock
 /// for an instant could turn a starting run away.
 pub fn current_holder(state_dir: &Path) -> Option<Holder> {
-    let mut file = File::open(state_dir.join(LOCK_FILE)).ok()?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(state_dir.join(LOCK_FILE))
+        .ok()?;
     read_holder(&mut file).filter(Holder::is_alive)
 }
 
@@ -368,6 +426,43 @@ mod tests {
         assert!(e.to_string().contains("not a directory"), "{e}");
         let e = prepare_state_dir(&file.join("below")).expect_err("below a file");
         assert!(e.to_string().contains("cannot"), "{e}");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_state_dir_others_could_change_is_refused_with_a_sentence() {
+        let d = tmp("untrusted");
+        let real = d.join("real");
+        prepare_state_dir(&real).expect("created");
+        // A symlink, even to a good directory: refused, never followed.
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let e = prepare_state_dir(&link).expect_err("a symlink");
+        assert!(
+            e.untrusted && e.to_string().contains("symbolic link"),
+            "{e}"
+        );
+        // Writable by others.
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let e = prepare_state_dir(&real).expect_err("0777");
+        assert!(e.untrusted && e.to_string().contains("0777"), "{e}");
+        assert!(e.to_string().contains("chmod 0700"), "{e}");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        prepare_state_dir(&real).expect("0700 is fine");
+        // Another user's.
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&real, Some(65534), None).expect("chown");
+            let e = prepare_state_dir(&real).expect_err("nobody's");
+            assert!(e.untrusted && e.to_string().contains("uid 65534"), "{e}");
+        }
+        // A lock planted as a symlink is not followed.
+        let fresh = d.join("fresh");
+        prepare_state_dir(&fresh).expect("created");
+        let victim = d.join("victim");
+        std::fs::write(&victim, "precious").expect("write");
+        std::os::unix::fs::symlink(&victim, fresh.join(LOCK_FILE)).expect("symlink");
+        assert!(RunLock::acquire(&fresh, "gc", None).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
         let _ = std::fs::remove_dir_all(d);
     }
 }

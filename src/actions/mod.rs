@@ -595,29 +595,38 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
         Action::RemoveFile { path, stamp } => {
             let (path, stamp) = (path.clone(), *stamp);
             let shown = path.display().to_string();
-            crate::runtime::blocking(actor.opts.scan_timeout, move || {
-                files::remove_file(&path, &stamp)
-            })
-            .await
-            .unwrap_or_else(|| timed_out(&shown, actor.opts.scan_timeout))
+            mutated(
+                crate::runtime::mutate(actor.opts.scan_timeout, move |g| {
+                    files::remove_file(&path, &stamp, g)
+                })
+                .await,
+                &shown,
+                actor.opts.scan_timeout,
+            )
         }
         Action::TruncateLog { path, stamp } => {
             let (path, stamp) = (path.clone(), *stamp);
             let shown = path.display().to_string();
-            crate::runtime::blocking(actor.opts.read_timeout, move || {
-                files::truncate_log(&path, &stamp)
-            })
-            .await
-            .unwrap_or_else(|| timed_out(&shown, actor.opts.read_timeout))
+            mutated(
+                crate::runtime::mutate(actor.opts.read_timeout, move |g| {
+                    files::truncate_log(&path, &stamp, g)
+                })
+                .await,
+                &shown,
+                actor.opts.read_timeout,
+            )
         }
         Action::RemoveTree { path, stamp } => {
             let (path, stamp, bytes) = (path.clone(), *stamp, step.bytes);
             let shown = path.display().to_string();
-            crate::runtime::blocking(actor.opts.scan_timeout, move || {
-                files::remove_tree(&path, &stamp, bytes)
-            })
-            .await
-            .unwrap_or_else(|| timed_out(&shown, actor.opts.scan_timeout))
+            mutated(
+                crate::runtime::mutate(actor.opts.scan_timeout, move |g| {
+                    files::remove_tree(&path, &stamp, bytes, g)
+                })
+                .await,
+                &shown,
+                actor.opts.scan_timeout,
+            )
         }
         Action::RewritePidfile {
             path,
@@ -626,11 +635,14 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
         } => {
             let (path, stamp, daemon) = (path.clone(), *stamp, daemon.clone());
             let shown = path.display().to_string();
-            crate::runtime::blocking(actor.opts.read_timeout, move || {
-                files::rewrite_pidfile(&path, &stamp, &daemon)
-            })
-            .await
-            .unwrap_or_else(|| timed_out(&shown, actor.opts.read_timeout))
+            mutated(
+                crate::runtime::mutate(actor.opts.read_timeout, move |g| {
+                    files::rewrite_pidfile(&path, &stamp, &daemon, g)
+                })
+                .await,
+                &shown,
+                actor.opts.read_timeout,
+            )
         }
         Action::StopDaemon { how, grace } => {
             daemon::stop(how, *grace, limits, &mut on_signal).await
@@ -646,14 +658,23 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
     (outcome, seen)
 }
 
-fn timed_out(what: &str, d: Duration) -> (Outcome, Value) {
-    (
-        Outcome::Failed {
-            error: format!(
-                "checking {what} took longer than {}; it was left alone",
-                crate::util::human_duration(d)
-            ),
-        },
-        Value::Null,
-    )
+/// A file step's end: its own outcome, or — when its checks ran past the deadline — a failure
+/// saying it was not started (the change itself is never cut off, see `runtime::mutate`).
+fn mutated(
+    m: crate::runtime::Mutated<(Outcome, Value)>,
+    what: &str,
+    d: Duration,
+) -> (Outcome, Value) {
+    match m {
+        crate::runtime::Mutated::Ended(r) => r,
+        crate::runtime::Mutated::NotStarted => (
+            Outcome::Failed {
+                error: format!(
+                    "checking {what} took longer than {}; it was not started and is left as it was",
+                    crate::util::human_duration(d)
+                ),
+            },
+            Value::Null,
+        ),
+    }
 }

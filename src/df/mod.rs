@@ -9,7 +9,7 @@
 
 pub mod account;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -637,22 +637,16 @@ fn scan_disk(
             }
         })
         .collect();
-    let tmp_dir = root.join("tmp");
-    let has_tmp = std::fs::read_dir(&tmp_dir).is_ok_and(|mut d| d.next().is_some())
-        || root.join("tmp-old").exists();
-    let open: HashSet<PathBuf> = if has_tmp {
-        let (mut open, unreadable) = storage::open_paths_under(&tmp_dir);
-        open.extend(storage::open_paths_under(&root.join("tmp-old")).0);
-        if unreadable > 0 {
-            notes.push(format!("{unreadable} processes' open files could not be read: a tmp entry marked unheld may be held"));
-        }
-        open
-    } else {
-        HashSet::new()
-    };
-    let tmp = storage::tmp_leftovers(root, &open, deadline);
-    leftovers.tmp = tmp.tmp;
-    leftovers.tmp_old = tmp.tmp_old;
+    let tmp = storage::tmp_leftovers(root, deadline);
+    if tmp.unreadable > 0 {
+        notes.push(format!(
+            "{} processes' open files could not be read: a tmp entry marked unheld may be held",
+            tmp.unreadable
+        ));
+    }
+    notes.extend(tmp.notes);
+    leftovers.tmp = tmp.report.tmp;
+    leftovers.tmp_old = tmp.report.tmp_old;
     leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
     leftovers
         .leaked_layers

@@ -254,7 +254,7 @@ pub async fn gather(
                 state::observe(&mut d, &obs);
                 (
                     d,
-                    vec!["the gc state was not saved: the state dir did not answer in time".into()],
+                    vec!["the gc state may not have been saved: the state dir did not answer in time".into()],
                 )
             })
         }

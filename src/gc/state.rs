@@ -144,7 +144,7 @@ pub fn load(dir: &Path) -> Loaded {
         version: VERSION,
         ..StateFile::default()
     };
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::runtime::files::read_nofollow(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Loaded {
@@ -228,11 +228,16 @@ pub fn update(
     f: impl FnOnce(&mut DaemonState),
 ) -> (DaemonState, Vec<String>) {
     let lock_path: PathBuf = dir.join(LOCK_NAME);
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path);
+    let lock = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&lock_path)
+    };
     let mut notes = Vec::new();
     let held = match &lock {
         Ok(file) => {

@@ -808,6 +808,14 @@ async fn tmp(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
         return;
     }
     p.data_root = Some(df.data_root.clone());
+    // Why tmp (or tmp-old) was not looked into: a symlink, another user's, writable by others.
+    let tmp_path = df.data_root.join("tmp").display().to_string();
+    p.notes.extend(
+        df.notes
+            .iter()
+            .filter(|n| n.starts_with(&tmp_path))
+            .cloned(),
+    );
     let l = &df.leftovers;
     let entries: Vec<(PathBuf, u64, u64)> = l
         .tmp

@@ -53,10 +53,19 @@ async fn write(dir: &Path, name: &str, bytes: Vec<u8>, deadline: Duration) -> Re
     let path = dir.join(name);
     let shown = path.display().to_string();
     let n = bytes.len() as u64;
-    match blocking(deadline, move || std::fs::write(&path, bytes)).await {
+    // A new file of its own (O_EXCL, never through a symlink), for root's eyes only: the bundle
+    // holds command lines, environment and logs. Under `blocking`, not `mutate`: a bundle file
+    // is dockhand's own, and a hung disk (common when the daemon hangs) must not stop recover.
+    let written = move || {
+        use std::io::Write;
+        crate::runtime::files::create_new(&path, 0o600).and_then(|mut f| f.write_all(&bytes))
+    };
+    match blocking(deadline, written).await {
         Some(Ok(())) => Ok(n),
         Some(Err(e)) => Err(format!("cannot write {shown}: {e}")),
-        None => Err(format!("writing {shown} did not finish in time")),
+        None => Err(format!(
+            "writing {shown} did not finish in time (the disk may be hung; the file may be incomplete)"
+        )),
     }
 }
 

@@ -160,7 +160,13 @@ pub fn log_sources(
 
 /// The last `lines` lines of a file, reading at most its last `max_bytes`.
 pub fn tail_file(path: &Path, lines: usize, max_bytes: u64) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never through a symlink (a user's link would copy any root-readable file into the
+    // bundle), never blocking on a FIFO.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
     let len = f.metadata()?.len();
     let start = len.saturating_sub(max_bytes);
     f.seek(SeekFrom::Start(start))?;

@@ -63,6 +63,7 @@ pub fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Option<T>) -> Option<T
 /// Runs blocking work (a /proc read, a statvfs, a directory walk) off the async thread, under a
 /// deadline. Reading /proc of a process in `D` state can block forever; the work is then
 /// abandoned — the run does not wait for it (main shuts the runtime down without joining).
+/// Never for work that changes something: that is [`mutate`]'s.
 pub async fn blocking<T, F>(deadline: Duration, f: F) -> Option<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -71,6 +72,103 @@ where
     match tokio::time::timeout(deadline, tokio::task::spawn_blocking(f)).await {
         Ok(Ok(v)) => Some(v),
         _ => None,
+    }
+}
+
+/// The moment a mutation under [`mutate`] may start: before it, its checks run and may be cut
+/// off by the deadline; once [`Gate::begin`] said yes, the mutation runs to its end.
+#[derive(Debug)]
+pub struct Gate {
+    /// 0: checking; 1: the mutation began; 2: the caller gave up waiting (deadline passed).
+    state: std::sync::atomic::AtomicU8,
+    deadline: std::time::Instant,
+}
+
+const CHECKING: u8 = 0;
+const BEGUN: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
+impl Gate {
+    /// A gate that only the deadline closes (for synchronous callers and tests).
+    pub fn until(deadline: std::time::Instant) -> Gate {
+        Gate {
+            state: std::sync::atomic::AtomicU8::new(CHECKING),
+            deadline,
+        }
+    }
+
+    /// Whether the mutation may start now. Called once, right before the first change: true
+    /// means the caller waits for the outcome whatever the deadline; false means the deadline
+    /// passed and nothing may be changed.
+    pub fn begin(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if std::time::Instant::now() >= self.deadline {
+            // Close it for the waiting side too, so both agree nothing started.
+            let _ =
+                self.state
+                    .compare_exchange(CHECKING, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst);
+            return self.state.load(Ordering::SeqCst) == BEGUN;
+        }
+        match self
+            .state
+            .compare_exchange(CHECKING, BEGUN, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(s) => s == BEGUN,
+        }
+    }
+
+    /// When the checks must be done: a walk that is part of them stops here.
+    pub fn deadline(&self) -> std::time::Instant {
+        self.deadline
+    }
+
+    fn give_up(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        match self
+            .state
+            .compare_exchange(CHECKING, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(s) => s == GIVEN_UP,
+        }
+    }
+}
+
+/// How a [`mutate`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mutated<T> {
+    /// The work ended (its checks refused, or the mutation ran to its end): its own outcome.
+    Ended(T),
+    /// The deadline passed during the checks: nothing was changed, and nothing will be.
+    NotStarted,
+}
+
+/// Runs a mutation (an unlink, a tree removal, a truncate, a rewrite) off the async thread.
+/// Unlike [`blocking`], it never abandons work that changes something: `f` runs its checks,
+/// then calls [`Gate::begin`] right before its first change. If the deadline passes before
+/// that, the gate stays closed, `f` must return without changing anything, and this returns
+/// [`Mutated::NotStarted`] at the deadline. Once the gate opened, this waits for `f`'s end, so
+/// what the journal records is what really happened — never "left alone" while an unlink goes
+/// on behind it, never a removal cut off half-way when the run exits.
+pub async fn mutate<T, F>(deadline: Duration, f: F) -> Mutated<T>
+where
+    F: FnOnce(&Gate) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let gate = std::sync::Arc::new(Gate::until(std::time::Instant::now() + deadline));
+    let g = gate.clone();
+    let mut task = tokio::task::spawn_blocking(move || f(&g));
+    match tokio::time::timeout(deadline, &mut task).await {
+        Ok(Ok(v)) => Mutated::Ended(v),
+        // A panic in the work: whether it began is what the gate says.
+        Ok(Err(_)) => Mutated::NotStarted,
+        Err(_) if gate.give_up() => Mutated::NotStarted,
+        // It began: wait for its end, however long.
+        Err(_) => match task.await {
+            Ok(v) => Mutated::Ended(v),
+            Err(_) => Mutated::NotStarted,
+        },
     }
 }
 
@@ -119,5 +217,50 @@ mod tests {
         assert!(read_into(&d.join("missing"), &mut buf).is_err());
         assert_eq!(with_file(&d.join("missing"), |_| Some(())), None);
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[tokio::test]
+    async fn a_mutation_that_began_is_waited_for_and_one_that_did_not_never_starts() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // Checks slower than the deadline: not started, and the change never happens after.
+        let changed = Arc::new(AtomicBool::new(false));
+        let c = changed.clone();
+        let got = mutate(Duration::from_millis(50), move |g| {
+            std::thread::sleep(Duration::from_millis(200));
+            if g.begin() {
+                c.store(true, Ordering::SeqCst);
+                "done"
+            } else {
+                "not started"
+            }
+        })
+        .await;
+        assert_eq!(got, Mutated::NotStarted);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            !changed.load(Ordering::SeqCst),
+            "it changed after the deadline"
+        );
+
+        // Began in time, ends long after the deadline: waited for, its real outcome returned.
+        let c = changed.clone();
+        let t = std::time::Instant::now();
+        let got = mutate(Duration::from_millis(50), move |g| {
+            assert!(g.begin());
+            std::thread::sleep(Duration::from_millis(300));
+            c.store(true, Ordering::SeqCst);
+            "done"
+        })
+        .await;
+        assert_eq!(got, Mutated::Ended("done"));
+        assert!(changed.load(Ordering::SeqCst));
+        assert!(t.elapsed() >= Duration::from_millis(300));
+
+        // A refusal from the checks is an end like any other.
+        assert_eq!(
+            mutate(Duration::from_secs(5), |_| "refused").await,
+            Mutated::Ended("refused")
+        );
     }
 }

@@ -628,71 +628,153 @@ pub struct TmpReport {
     pub tmp_old: Option<TmpEntry>,
 }
 
-pub fn tmp_leftovers(
-    data_root: &Path,
-    open_paths: &HashSet<PathBuf>,
-    deadline: Instant,
-) -> TmpReport {
-    let now = SystemTime::now();
-    let age = |m: &fs::Metadata| {
-        m.modified()
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .map_or(0, |d| d.as_secs())
-    };
-    let mut report = TmpReport::default();
-    if let Ok(rd) = fs::read_dir(data_root.join("tmp")) {
-        for e in rd.flatten() {
-            let path = e.path();
-            let Ok(m) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            let bytes = if m.is_dir() {
-                walk(&path, deadline).bytes
-            } else {
-                m.len()
-            };
-            let open = open_paths.iter().any(|p| p.starts_with(&path));
-            report.tmp.push(TmpEntry {
-                path,
-                bytes,
-                open,
-                age_s: age(&m),
-            });
-        }
-    }
-    let old = data_root.join("tmp-old");
-    if let Ok(m) = fs::symlink_metadata(&old) {
-        let open = open_paths.iter().any(|p| p.starts_with(&old));
-        report.tmp_old = Some(TmpEntry {
-            bytes: walk(&old, deadline).bytes,
-            path: old,
-            open,
-            age_s: age(&m),
-        });
-    }
-    report
+/// What [`tmp_leftovers`] found, and what it could not judge.
+#[derive(Debug, Default)]
+pub struct TmpScan {
+    pub report: TmpReport,
+    /// Processes whose open files could not be read: an entry marked unheld may be held.
+    pub unreadable: usize,
+    /// Why `tmp` (or `tmp-old`) was not looked into: a symlink, not root's, writable by others.
+    pub notes: Vec<String>,
 }
 
-/// Paths under `dir` that any process holds open, from /proc/*/fd. Processes whose fds are
-/// unreadable (not root) are counted in the second value.
-pub fn open_paths_under(dir: &Path) -> (HashSet<PathBuf>, usize) {
-    let mut set = HashSet::new();
-    let mut unreadable = 0;
-    for pid in super::host::pids() {
-        let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-            unreadable += 1;
+/// The entries of `<data root>/tmp` and a lingering `tmp-old`, read through directory
+/// descriptors anchored at the data root ([`super::files::anchor`]: every directory on the way
+/// root's and writable by nobody else, no symlink a user planted followed). A `tmp` that is a
+/// symlink, or that another user owns or may write, is not looked into: its entries would be
+/// removed as root relative to it. Whether a process holds an entry (a file in it, or its
+/// working directory or root there) is judged by device and inode: every /proc/*/fd link is
+/// stat'ed and compared with what the walk found, never by the path /proc shows.
+pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
+    use super::files::{AnchorError, Tree, anchor};
+    use std::os::unix::ffi::OsStrExt;
+    let mut scan = TmpScan::default();
+    let now = SystemTime::now();
+    let age = |mtime: i64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
+        now.duration_since(t).map_or(0, |d| d.as_secs())
+    };
+    // A tree's identities, bytes, and whether it was read whole (no mount in it either).
+    let tree_of =
+        |dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, deadline: Instant| match Tree::walk(
+            dir,
+            name,
+            &HashSet::new(),
+            deadline,
+        ) {
+            Ok((t, _)) => {
+                let whole = t.incomplete.is_none() && t.mounted.is_none();
+                (t.ids, t.bytes, whole)
+            }
+            Err(_) => (HashSet::new(), 0, false),
+        };
+    // (entry, the identities in it), for one scan of /proc at the end.
+    type Found = (TmpEntry, HashSet<(u64, u64)>, bool);
+    let mut found: Vec<Found> = Vec::new();
+    for (name, old) in [("tmp", false), ("tmp-old", true)] {
+        let path = data_root.join(name);
+        let a = match anchor(&path) {
+            Ok(a) => a,
+            Err(AnchorError::NotFound) => continue,
+            Err(AnchorError::Unsafe(why)) => {
+                scan.notes
+                    .push(format!("{why}: its entries are not judged"));
+                continue;
+            }
+            Err(AnchorError::Io(e)) => {
+                scan.notes
+                    .push(format!("{} cannot be read ({e})", path.display()));
+                continue;
+            }
+        };
+        let Ok(st) = a.lstat() else { continue };
+        let kind = st.st_mode & nix::libc::S_IFMT;
+        if kind == nix::libc::S_IFLNK {
+            scan.notes.push(format!(
+                "{} is a symbolic link, which is never followed: nothing there is judged or removed",
+                path.display()
+            ));
+            continue;
+        }
+        if kind != nix::libc::S_IFDIR {
+            continue;
+        }
+        if old {
+            let (ids, bytes, whole) = tree_of(&a.dir, a.name.as_os_str(), deadline);
+            found.push((
+                TmpEntry {
+                    bytes,
+                    path,
+                    open: !whole,
+                    age_s: age(st.st_mtime),
+                },
+                ids,
+                true,
+            ));
+            continue;
+        }
+        // tmp's own entries are removed relative to it: it must be as trusted as its parents.
+        let tmp = match super::files::open_trusted_child(&a.dir, a.name.as_os_str(), &path) {
+            Ok(t) => t,
+            Err(AnchorError::Unsafe(why)) => {
+                scan.notes
+                    .push(format!("{why}: its entries are not judged"));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let Ok(names) = super::files::dir_names(&tmp) else {
             continue;
         };
-        for e in rd.flatten() {
-            if let Ok(target) = fs::read_link(e.path())
-                && target.starts_with(dir)
-            {
-                set.insert(target);
+        for n in names {
+            let Ok(m) = nix::sys::stat::fstatat(
+                &tmp,
+                n.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) else {
+                continue; // gone mid-walk
+            };
+            let entry = path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
+            let (ids, bytes, whole) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
+                tree_of(&tmp, n.as_os_str(), deadline)
+            } else {
+                (
+                    HashSet::from([(m.st_dev, m.st_ino)]),
+                    m.st_size as u64,
+                    true,
+                )
+            };
+            found.push((
+                TmpEntry {
+                    path: entry,
+                    bytes,
+                    // A tree not read whole (out of time, unreadable, a mount in it) may hold
+                    // what a process has open: it counts as held, and is left alone.
+                    open: !whole,
+                    age_s: age(m.st_mtime),
+                },
+                ids,
+                false,
+            ));
+        }
+    }
+    if !found.is_empty() {
+        let all: HashSet<(u64, u64)> = found
+            .iter()
+            .flat_map(|(_, ids, _)| ids.iter().copied())
+            .collect();
+        let (held, unreadable) = super::files::held_ids(&all);
+        scan.unreadable = unreadable;
+        for (mut e, ids, old) in found {
+            e.open |= ids.iter().any(|id| held.contains(id));
+            if old {
+                scan.report.tmp_old = Some(e);
+            } else {
+                scan.report.tmp.push(e);
             }
         }
     }
-    (set, unreadable)
+    scan
 }
 
 /// A file deleted from the filesystem that a process still holds open: its space is not free

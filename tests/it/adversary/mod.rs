@@ -7,5 +7,6 @@
 //! One file per kind of attack, so the threat model's table points at one place for each.
 
 mod credentials;
+mod files;
 mod identity;
 mod plans;
