@@ -1078,6 +1078,7 @@ fn call_values(s: &str, n: u64) {
     let _ = options::parse_count("--keep-last", s, 1);
     let _ = options::parse_types("--types", s.split(','));
     let _ = crate::ports::parse_port(s);
+    let _ = crate::serve::http::route(&hyper::Method::GET, s);
     let _ = crate::actions::time::parse_rfc3339(s);
     let now = std::time::UNIX_EPOCH + Duration::from_secs(n % (1 << 40));
     let _ = crate::actions::time::parse_since(s, now);
