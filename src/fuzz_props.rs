@@ -710,6 +710,92 @@ fn fuzz_engine_json() {
     });
 }
 
+/// The storage map's accounting over the engine's figures: `/system/df` parsed, then images,
+/// containers and volumes totalled. Sizes are the engine's, any i64 (or u64 from the disk).
+fn call_df(df: &[u8], sizes: &[u64], chains: bool) {
+    use crate::df::account::{ImageIn, images};
+    use crate::df::{ContainerRow, VolumeRow, containers_part, volumes_part};
+    use std::collections::HashMap;
+    if let Ok(v) = serde_json::from_slice::<Value>(df) {
+        let _ = crate::df::EngineDf::parse(&v);
+    }
+    let size = |i: usize| sizes.get(i % sizes.len().max(1)).copied().unwrap_or(0);
+    let ims: Vec<ImageIn> = (0..sizes.len())
+        .map(|i| ImageIn {
+            id: format!("sha256:{}", i % 3),
+            tags: vec![],
+            created: 0,
+            engine_size: size(i),
+            engine_shared: (i % 2 == 0).then(|| size(i + 1)),
+            chain: chains.then(|| (0..=i % 4).map(|l| format!("l{l}")).collect()),
+        })
+        .collect();
+    let layers: HashMap<String, u64> = (0..4).map(|l| (format!("l{l}"), size(l))).collect();
+    let users: HashMap<String, usize> = [("sha256:0".to_string(), 1)].into();
+    let _ = images(&ims, &layers, &users, sizes.first().copied());
+    let rows = (0..sizes.len())
+        .map(|i| ContainerRow {
+            id: i.to_string(),
+            name: String::new(),
+            image: String::new(),
+            state: if i % 2 == 0 { "running" } else { "exited" }.into(),
+            created: 0,
+            rw_bytes: Some(size(i)),
+            rw_complete: true,
+            log: Some(crate::runtime::storage::LogInfo {
+                driver: "json-file".into(),
+                bytes: size(i + 1),
+                files: vec![],
+                max_size: None,
+                max_file: None,
+            }),
+        })
+        .collect();
+    let _ = containers_part(rows);
+    let vols = (0..sizes.len())
+        .map(|i| VolumeRow {
+            name: i.to_string(),
+            driver: "local".into(),
+            anonymous: true,
+            containers: i % 2,
+            size: Some(size(i)),
+            complete: true,
+        })
+        .collect();
+    let _ = volumes_part(vols);
+}
+
+#[test]
+fn fuzz_df() {
+    let seeds = seed_files(&["system-df.json"]);
+    let big = prop::collection::vec(
+        prop_oneof![
+            Just(i64::MAX as u64),
+            Just(u64::MAX),
+            any::<u64>(),
+            0u64..4096
+        ],
+        0..8,
+    );
+    // `/system/df` with build-cache records of huge sizes, the shape the engine really sends.
+    let records = prop::collection::vec((any::<i64>(), any::<bool>(), any::<bool>()), 0..6)
+        .prop_map(|rs| {
+            let recs: Vec<Value> = rs
+                .into_iter()
+                .map(|(size, in_use, shared)| {
+                    serde_json::json!({"ID": "x", "Size": size, "InUse": in_use, "Shared": shared})
+                })
+                .collect();
+            let doc = serde_json::json!({"BuildCache": recs, "LayersSize": i64::MAX});
+            Input(serde_json::to_vec(&doc).unwrap_or_default())
+        });
+    let df = prop_oneof![2 => json_text(seeds), 1 => records];
+    fuzz("df", (df, big, any::<bool>()), |(df, sizes, chains)| {
+        call_df(&df, &sizes, chains);
+        Ok(())
+    });
+}
+
 /// The pull's progress stream: a line at a time into the pull's state.
 fn call_pull_progress(lines: &[Input]) {
     use crate::pull::progress::{Line, State, classify_error};
