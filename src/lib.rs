@@ -22,3 +22,6 @@ pub mod runtime;
 pub mod serve;
 pub mod shutdown;
 pub mod util;
+
+#[cfg(test)]
+mod fuzz_props;

@@ -57,6 +57,9 @@ pub struct ImagesPart {
 /// Accounts images by layer: a layer counts once however many images share it.
 /// `used_images` are the image ids some container (any state) was created from.
 /// Without chains, `engine_layers_size` (the engine's `LayersSize`) gives the distinct total.
+///
+/// Every sum saturates: the sizes are the engine's (or its files'), and a lying engine's
+/// `i64::MAX` twice must give a full figure, not a wrapped one.
 pub fn images(
     images: &[ImageIn],
     layer_sizes: &HashMap<String, u64>,
@@ -83,25 +86,28 @@ pub fn images(
             }
         }
         let size_of = |l: &str| layer_sizes.get(l).copied().unwrap_or(0);
-        part.total = refs.keys().map(|l| size_of(l)).sum();
+        part.total = refs.keys().map(|l| size_of(l)).fold(0, u64::saturating_add);
         part.shared = refs
             .iter()
             .filter(|(_, n)| **n > 1)
             .map(|(l, _)| size_of(l))
-            .sum();
+            .fold(0, u64::saturating_add);
         part.reclaimable = refs
             .keys()
             .filter(|l| !needed.contains(*l))
             .map(|l| size_of(l))
-            .sum();
+            .fold(0, u64::saturating_add);
         for i in images {
             let chain = i.chain.as_deref().unwrap_or_default();
-            let size: u64 = chain.iter().map(|l| size_of(l)).sum();
+            let size: u64 = chain
+                .iter()
+                .map(|l| size_of(l))
+                .fold(0, u64::saturating_add);
             let shared: u64 = chain
                 .iter()
                 .filter(|l| refs.get(l.as_str()).is_some_and(|n| *n > 1))
                 .map(|l| size_of(l))
-                .sum();
+                .fold(0, u64::saturating_add);
             part.items
                 .push(row(i, size, shared, users(&i.id), chain.len()));
         }
@@ -114,10 +120,14 @@ pub fn images(
             part.items
                 .push(row(i, i.engine_size, shared, users(&i.id), 0));
         }
-        let sum_unique: u64 = part.items.iter().map(|r| r.unique).sum();
+        let sum_unique: u64 = part
+            .items
+            .iter()
+            .map(|r| r.unique)
+            .fold(0, u64::saturating_add);
         let max_shared = part.items.iter().map(|r| r.shared).max().unwrap_or(0);
         part.total = engine_layers_size
-            .unwrap_or(sum_unique + max_shared)
+            .unwrap_or(sum_unique.saturating_add(max_shared))
             .max(sum_unique);
         part.shared = part.total - sum_unique;
         part.reclaimable = part
@@ -125,7 +135,7 @@ pub fn images(
             .iter()
             .filter(|r| r.containers == 0)
             .map(|r| r.unique)
-            .sum();
+            .fold(0, u64::saturating_add);
     }
     part.unique = part.total - part.shared.min(part.total);
     part.count = images.len();
@@ -262,5 +272,32 @@ mod tests {
     fn percents() {
         assert_eq!(percent(1, 3), 33.3);
         assert_eq!(percent(5, 0), 0.0);
+    }
+
+    /// Found by fuzzing (fuzz_props::fuzz_df): images whose engine sizes add past u64 (and
+    /// layers whose sizes do) overflowed the sums. They saturate.
+    #[test]
+    fn sizes_past_u64_saturate() {
+        let im = |id: &str, size: u64, chain: Option<Vec<String>>| ImageIn {
+            id: id.into(),
+            tags: vec![],
+            created: 0,
+            engine_size: size,
+            engine_shared: None,
+            chain,
+        };
+        let (no_layers, no_users) = (HashMap::new(), HashMap::new());
+        let p = images(
+            &[im("a", u64::MAX, None), im("b", u64::MAX, None)],
+            &no_layers,
+            &no_users,
+            None,
+        );
+        assert_eq!((p.total, p.reclaimable), (u64::MAX, u64::MAX));
+        let layers: HashMap<String, u64> =
+            [("l0".to_string(), u64::MAX), ("l1".to_string(), 1)].into();
+        let chain = Some(vec!["l0".to_string(), "l1".to_string()]);
+        let p = images(&[im("a", 0, chain)], &layers, &no_users, None);
+        assert_eq!((p.total, p.items[0].size), (u64::MAX, u64::MAX));
     }
 }

@@ -776,15 +776,20 @@ pub fn containers_part(mut items: Vec<ContainerRow>) -> ContainersPart {
         let rw = c.rw_bytes.unwrap_or(0);
         let log = c.log.as_ref().map_or(0, |l| l.bytes);
         p.active += usize::from(running);
-        p.rw_total += rw;
-        p.log_total += log;
+        // Saturating: the figures are the engine's and the disk's, any u64.
+        p.rw_total = p.rw_total.saturating_add(rw);
+        p.log_total = p.log_total.saturating_add(log);
         if !running {
-            p.rw_reclaimable += rw;
-            p.log_reclaimable += log;
+            p.rw_reclaimable = p.rw_reclaimable.saturating_add(rw);
+            p.log_reclaimable = p.log_reclaimable.saturating_add(log);
         }
         p.unbounded_logs += usize::from(c.log.as_ref().is_some_and(LogInfo::unbounded));
     }
-    let size = |x: &ContainerRow| x.rw_bytes.unwrap_or(0) + x.log.as_ref().map_or(0, |l| l.bytes);
+    let size = |x: &ContainerRow| {
+        x.rw_bytes
+            .unwrap_or(0)
+            .saturating_add(x.log.as_ref().map_or(0, |l| l.bytes))
+    };
     items.sort_by(|a, b| size(b).cmp(&size(a)).then_with(|| a.id.cmp(&b.id)));
     p.items = items;
     p
@@ -800,9 +805,9 @@ pub fn volumes_part(mut items: Vec<VolumeRow>) -> VolumesPart {
     for v in &items {
         let size = v.size.unwrap_or(0);
         p.active += usize::from(v.containers > 0);
-        p.total += size;
+        p.total = p.total.saturating_add(size);
         if v.containers == 0 {
-            p.reclaimable += size;
+            p.reclaimable = p.reclaimable.saturating_add(size);
         }
     }
     items.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
@@ -862,11 +867,12 @@ fn build_cache_part(records: &[Value]) -> BuildCachePart {
         p.count += 1;
         p.active += usize::from(in_use);
         // Shared records are counted by whoever shares them (as the docker CLI counts).
+        // Saturating: each record's size is the engine's, up to i64::MAX.
         if !shared {
-            p.total += size;
+            p.total = p.total.saturating_add(size);
         }
         if !in_use && !shared {
-            p.reclaimable += size;
+            p.reclaimable = p.reclaimable.saturating_add(size);
         }
     }
     p
@@ -1071,6 +1077,37 @@ mod tests {
             (p.count, p.active, p.total, p.reclaimable),
             (3, 1, 150, 100)
         );
+    }
+
+    /// Found by fuzzing (fuzz_props::fuzz_df): the engine's sizes are any i64, and three build
+    /// cache records of i64::MAX (or a container's and a volume's u64 figures) overflowed the
+    /// totals — a panic in a debug build, a wrapped, wrong total in release. They saturate.
+    #[test]
+    fn totals_of_the_engines_huge_figures_saturate() {
+        let df: Value = serde_json::from_str(
+            r#"{"BuildCache":[{"Size":9223372036854775807},{"Size":9223372036854775807},{"Size":9223372036854775807}]}"#,
+        )
+        .expect("json");
+        let bc = EngineDf::parse(&df).build_cache;
+        assert_eq!((bc.total, bc.reclaimable), (u64::MAX, u64::MAX));
+        let p = containers_part(vec![
+            crow("a", "exited", u64::MAX, Some((1, None))),
+            crow("b", "exited", 1, None),
+        ]);
+        assert_eq!(
+            (p.rw_total, p.rw_reclaimable, p.log_total),
+            (u64::MAX, u64::MAX, 1)
+        );
+        let vol = |name: &str, size| VolumeRow {
+            name: name.into(),
+            driver: "local".into(),
+            anonymous: true,
+            containers: 0,
+            size: Some(size),
+            complete: true,
+        };
+        let v = volumes_part(vec![vol("a", u64::MAX), vol("b", 1)]);
+        assert_eq!((v.total, v.reclaimable), (u64::MAX, u64::MAX));
     }
 
     fn crow(id: &str, state: &str, rw: u64, log: Option<(u64, Option<&str>)>) -> ContainerRow {

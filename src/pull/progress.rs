@@ -64,6 +64,11 @@ impl Layer {
 }
 
 /// What a pull has shown so far.
+/// The most progress messages a pull keeps (the latest).
+const MAX_MESSAGES: usize = 256;
+/// The most layers a pull tracks.
+const MAX_LAYERS: usize = 1024;
+
 #[derive(Debug, Clone, Default)]
 pub struct State {
     /// Layers in the order they first appeared.
@@ -106,11 +111,18 @@ impl State {
             } else {
                 format!("{}: {}", l.id, l.status)
             };
+            // The engine may send lines without end: keep the latest ones only.
+            if self.messages.len() >= MAX_MESSAGES {
+                self.messages.remove(0);
+            }
             self.messages.push(msg.clone());
             return Change::Message(msg);
         }
         let index = match self.layers.iter().position(|x| x.id == l.id) {
             Some(i) => i,
+            // An image has at most 127 layers (overlay's limit): past this many ids the stream
+            // is not a pull's, and tracking more would only grow without end.
+            None if self.layers.len() >= MAX_LAYERS => return Change::None,
             None => {
                 self.layers.push(Layer {
                     id: l.id.clone(),
@@ -140,7 +152,10 @@ impl State {
 
     /// Bytes downloaded over all layers.
     pub fn downloaded(&self) -> u64 {
-        self.layers.iter().map(|l| l.downloaded).sum()
+        // Saturating: the counts are the engine's, and any u64 parses.
+        self.layers
+            .iter()
+            .fold(0u64, |sum, l| sum.saturating_add(l.downloaded))
     }
 }
 
@@ -262,5 +277,35 @@ mod tests {
         for (status, msg, want) in cases {
             assert_eq!(classify_error(status, msg), want, "{msg}");
         }
+    }
+
+    /// Found by fuzzing (fuzz_props::fuzz_pull_progress): two layers whose byte counts add up
+    /// past u64 panicked in the sum.
+    #[test]
+    fn downloaded_counts_past_u64_saturate() {
+        let mut s = State::default();
+        for l in [
+            r#"{"status":"Downloading","progressDetail":{"current":5337283538842633518,"total":0},"id":"000000000000"}"#,
+            r#"{"status":"Downloading","progressDetail":{"current":13121967411059338273,"total":0},"id":"000000000001"}"#,
+        ] {
+            s.apply(&Line::parse(l).expect(l));
+        }
+        assert_eq!(s.downloaded(), u64::MAX);
+    }
+
+    /// An engine that sends lines without end makes the state grow no further than its limits.
+    #[test]
+    fn endless_lines_are_bounded() {
+        let mut s = State::default();
+        for i in 0..5_000u64 {
+            s.apply(
+                &Line::parse(&format!(r#"{{"status":"Downloading","id":"{i:012x}"}}"#))
+                    .expect("json"),
+            );
+            s.apply(&Line::parse(&format!(r#"{{"status":"note {i}"}}"#)).expect("json"));
+        }
+        assert_eq!(s.layers.len(), MAX_LAYERS);
+        assert_eq!(s.messages.len(), MAX_MESSAGES);
+        assert_eq!(s.messages.last().map(String::as_str), Some("note 4999"));
     }
 }

@@ -206,12 +206,17 @@ impl Engine {
             {
                 split
                     .feed(&piece, |elem| {
-                        out.push(serde_json::from_slice(elem)?);
-                        Ok::<(), serde_json::Error>(())
+                        if out.len() >= MAX_ELEMENTS {
+                            return Err(format!(
+                                "the list has more than {MAX_ELEMENTS} elements; no host has that many"
+                            ));
+                        }
+                        out.push(serde_json::from_slice(elem).map_err(|e| e.to_string())?);
+                        Ok(())
                     })
                     .map_err(|f| match f {
                         Fault::Frame(why) => protocol(why.to_string()),
-                        Fault::Elem(e) => protocol(e.to_string()),
+                        Fault::Elem(e) => protocol(e),
                     })?;
             }
             split.finish().map_err(|why| protocol(why.to_string()))?;
@@ -261,6 +266,15 @@ impl Engine {
             Err(_) => return Err(self.frozen(self.timeout)),
         };
         phases.body = body_start.elapsed();
+        if resp.truncated {
+            return Err(EngineError::Protocol {
+                path: path.to_string(),
+                why: format!(
+                    "the answer is longer than {} MiB; an engine's answers are a few megabytes",
+                    super::http::MAX_BODY >> 20
+                ),
+            });
+        }
         if !(200..300).contains(&resp.status) {
             return Err(EngineError::Api {
                 path: described(method, path),
@@ -429,6 +443,12 @@ fn answer_error(endpoint: &str, path: &str, e: &hyper::Error) -> EngineError {
         }
     }
 }
+
+/// The most elements [`Engine::get_json_array`] decodes: a hundred times the containers of a
+/// big host (10,000). Each element is bounded by the splitter's own limit; this bounds their
+/// number, so that an engine sending `{},{},…` for the whole deadline cannot grow the list
+/// (each `{}` decodes into a record a hundred times its size) without end.
+const MAX_ELEMENTS: usize = 1_000_000;
 
 /// The longest line [`BodyStream::next_line`] holds: the engine's JSON lines are a few hundred
 /// bytes; a line this long means the stream is not lines at all.
@@ -785,6 +805,35 @@ mod tests {
             assert!(err.to_string().contains(why), "{name}: {err}");
             srv.request().await;
         }
+    }
+
+    /// An engine that sends more elements than any host has gets one sentence, and the list
+    /// stops growing there: `{}` per element would otherwise fill memory within the deadline.
+    #[tokio::test]
+    async fn a_json_array_of_endless_elements_is_refused() {
+        let mut body = String::from("[");
+        body.push_str(&"0,".repeat(MAX_ELEMENTS));
+        body.push_str("0]");
+        let chunk: &'static [u8] = Box::leak(
+            format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+                .into_bytes()
+                .into_boxed_slice(),
+        );
+        let mut srv = Server::start(
+            "array-endless",
+            vec![Step::Send(OK_HEAD_CHUNKED), Step::Send(chunk)],
+        );
+        let err = srv
+            .engine(Duration::from_secs(20))
+            .get_json_array::<u8>("/containers/json")
+            .await
+            .expect_err("too many");
+        assert!(matches!(err, EngineError::Protocol { .. }), "{err}");
+        assert!(
+            err.to_string().contains("more than 1000000 elements"),
+            "{err}"
+        );
+        srv.request().await;
     }
 
     #[tokio::test]

@@ -62,12 +62,20 @@ impl fmt::Display for Method {
     }
 }
 
+/// The longest body read whole into memory. The engine's whole answers (`/info`, `/system/df`,
+/// a container's record) are kilobytes to a few megabytes on a big host; the lists that grow
+/// with the host are streamed (`Engine::get_json_array`). An answer past this is not one: it is
+/// cut here rather than held, so that no engine can make dockhand hold what it sends.
+pub const MAX_BODY: usize = 256 * 1024 * 1024;
+
 /// A response: status, headers, and the whole body.
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body went on past the limit it was read with, and was cut there.
+    pub truncated: bool,
 }
 
 impl Response {
@@ -252,16 +260,29 @@ impl Answer {
         }
     }
 
-    /// Reads the rest of the body.
-    pub async fn into_response(mut self) -> Result<Response, hyper::Error> {
+    /// Reads the rest of the body, up to [`MAX_BODY`].
+    pub async fn into_response(self) -> Result<Response, hyper::Error> {
+        self.into_response_limited(MAX_BODY).await
+    }
+
+    /// Reads the rest of the body, up to `limit` bytes: past it, reading stops (the connection
+    /// is dropped with the answer) and the response says `truncated`.
+    pub async fn into_response_limited(mut self, limit: usize) -> Result<Response, hyper::Error> {
         let mut body = Vec::new();
+        let mut truncated = false;
         while let Some(c) = self.chunk().await? {
+            if body.len() + c.len() > limit {
+                body.extend_from_slice(&c[..limit - body.len()]);
+                truncated = true;
+                break;
+            }
             body.extend_from_slice(&c);
         }
         Ok(Response {
             status: self.status,
             headers: std::mem::take(&mut self.headers),
             body,
+            truncated,
         })
     }
 }
@@ -306,6 +327,34 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, b"OK");
         assert_eq!(r.header("api-version"), Some("1.41"));
+    }
+
+    /// A body past the limit is cut at the limit, and says so; one at the limit is whole.
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_cut_not_held() {
+        for (limit, want, cut) in [(4, &b"[1,2"[..], true), (5, &b"[1,2]"[..], false)] {
+            let (client, mut server) = UnixStream::pair().expect("pair");
+            let srv = tokio::spawn(async move {
+                let mut req = vec![0u8; 1024];
+                let _ = server.read(&mut req).await;
+                let _ = server
+                    .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n")
+                    .await;
+            });
+            let req = build(Method::Get, "/info", None, &[]).expect("request");
+            let r = exchange(Socket::Unix(client), req)
+                .await
+                .expect("answer")
+                .into_response_limited(limit)
+                .await
+                .expect("response");
+            let _ = srv.await;
+            assert_eq!(
+                (r.body.as_slice(), r.truncated),
+                (want, cut),
+                "limit {limit}"
+            );
+        }
     }
 
     #[tokio::test]

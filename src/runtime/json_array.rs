@@ -9,7 +9,13 @@
 //! The splitter knows just enough JSON to find where a top-level element ends — strings with
 //! their escapes, and nesting — and leaves everything else (is the element itself valid?) to
 //! the decoder it hands the element to. What it does check is the frame: one array, elements
-//! separated by commas, nothing after the closing bracket.
+//! separated by commas, nothing after the closing bracket — and the size of each element, so
+//! that an engine that sends one endless string cannot make dockhand hold it.
+
+/// The longest element [`ArraySplitter::default`] accepts. The engine's list elements are a few
+/// hundred bytes to a few kilobytes (a container with many labels); one this long means the
+/// answer is not a list of records at all. The same bound as a line of a JSON-lines stream.
+pub const MAX_ELEMENT: usize = 16 * 1024 * 1024;
 
 /// Where the splitter is in the array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +46,19 @@ pub struct ArraySplitter {
     scalar: bool,
     /// The bytes of an element that began in an earlier piece.
     carry: Vec<u8>,
+    /// The longest element accepted, in bytes.
+    limit: usize,
 }
 
 impl Default for ArraySplitter {
     fn default() -> Self {
+        ArraySplitter::with_limit(MAX_ELEMENT)
+    }
+}
+
+impl ArraySplitter {
+    /// A splitter that refuses any element longer than `limit` bytes.
+    pub fn with_limit(limit: usize) -> ArraySplitter {
         ArraySplitter {
             at: At::Start,
             depth: 0,
@@ -51,11 +66,15 @@ impl Default for ArraySplitter {
             escaped: false,
             scalar: false,
             carry: Vec::new(),
+            limit,
         }
     }
-}
 
-impl ArraySplitter {
+    /// How many bytes of an unfinished element it holds: never more than its limit.
+    pub fn buffered(&self) -> usize {
+        self.carry.len()
+    }
+
     /// Feeds the next piece of the body; `elem` gets each element completed in it, in order.
     /// An error from `elem` stops the feed and is returned; a malformed frame is an error
     /// sentence.
@@ -145,9 +164,18 @@ impl ArraySplitter {
             i += 1;
         }
         if self.at == At::Elem {
+            if self.carry.len() + (piece.len() - begin) > self.limit {
+                return Err(self.too_long());
+            }
             self.carry.extend_from_slice(&piece[begin..]);
         }
         Ok(())
+    }
+
+    /// An element over the limit: the carry is given back, and the split is over.
+    fn too_long<E>(&mut self) -> Fault<E> {
+        self.carry = Vec::new();
+        Fault::Frame("an array element is longer than 16 MiB; the answer is not a list of records")
     }
 
     /// The element that ends just before `end` in `piece` is whole: hand it over.
@@ -158,6 +186,10 @@ impl ArraySplitter {
         end: usize,
         elem: &mut impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), Fault<E>> {
+        // Checked here too, so that an element is refused however the body was cut.
+        if self.carry.len() + (end - begin) > self.limit {
+            return Err(self.too_long());
+        }
         self.at = At::After;
         let r = if self.carry.is_empty() {
             elem(&piece[begin..end])
@@ -270,5 +302,55 @@ mod tests {
         });
         assert_eq!(r, Err(Fault::Elem("two")));
         assert_eq!(seen, 2);
+    }
+
+    /// An engine that streams one endless string (1 GiB here) gets one sentence, after at most
+    /// the element limit was held: the splitter never buffers more than MAX_ELEMENT bytes.
+    #[test]
+    fn an_endless_element_is_refused_with_bounded_memory() {
+        let mut s = ArraySplitter::default();
+        let piece = vec![b'a'; 64 * 1024];
+        let mut fed = 0usize;
+        let mut r = s.feed(b"[{\"Id\":\"", |_| Ok::<(), ()>(()));
+        while r.is_ok() && fed < 1 << 30 {
+            r = s.feed(&piece, |_| Ok::<(), ()>(()));
+            fed += piece.len();
+            assert!(s.buffered() <= MAX_ELEMENT);
+        }
+        assert_eq!(
+            r,
+            Err(Fault::Frame(
+                "an array element is longer than 16 MiB; the answer is not a list of records"
+            ))
+        );
+        assert!(
+            fed <= MAX_ELEMENT + piece.len(),
+            "fed {fed} bytes before refusing"
+        );
+        assert_eq!(s.buffered(), 0, "the carry is given back");
+    }
+
+    /// The limit holds however the body is cut: in one piece (no carry at all) too.
+    #[test]
+    fn the_element_limit_holds_in_one_piece_and_in_many() {
+        let body = br#"[1,"abcdef",2]"#;
+        for n in [1, 3, body.len()] {
+            let mut s = ArraySplitter::with_limit(7);
+            let mut got = Vec::new();
+            let mut r = Ok(());
+            for piece in body.chunks(n) {
+                r = s.feed(piece, |e| {
+                    got.push(e.to_vec());
+                    Ok::<(), ()>(())
+                });
+                if r.is_err() {
+                    break;
+                }
+            }
+            assert!(matches!(r, Err(Fault::Frame(_))), "pieces of {n}");
+            assert_eq!(got, vec![b"1".to_vec()], "pieces of {n}");
+            let mut s = ArraySplitter::with_limit(8);
+            assert_eq!(s.feed(body, |_| Ok::<(), ()>(())), Ok(()), "a limit of 8");
+        }
     }
 }
