@@ -12,6 +12,7 @@ use crate::actions::{Action, Plan, ProcTarget, Scope, Step};
 use crate::policy::ports::{
     FreeVerdict, Leak, OwnerKind, ProxyVerdict, Refusal, Stuck, free_verdict,
 };
+use crate::policy::processes::listed_in;
 use crate::runtime::net::{Proto, ProxyArgs, parse_docker_proxy};
 use crate::util::{human_duration, sanitize};
 
@@ -172,9 +173,15 @@ fn explain(row: &ListenerRow, o: &OwnerRow, v: &FreeVerdict, opts: &FreeOptions)
                 "{who} is an orphan docker-proxy{} into none of this daemon's networks while other daemons run: probably another daemon's; add --force-foreign to terminate it",
                 forwards(proxy())
             ),
-            Refusal::Unjudged => format!(
-                "{who} is a docker-proxy of this daemon that could not be judged: the engine did not list its containers"
-            ),
+            Refusal::Unjudged => match &o.kind {
+                OwnerKind::Container { id } => format!(
+                    "{who} runs under the shim of container {}, whose state is not known because the engine did not list its containers: it is left alone, since the container may be running (`dockhand recover` brings a hung daemon back; then `ports free` stops the container)",
+                    short(id)
+                ),
+                _ => format!(
+                    "{who} is a docker-proxy of this daemon that could not be judged: the engine did not list its containers"
+                ),
+            },
             Refusal::Unseen => "no owner seen".to_string(),
         },
     }
@@ -273,10 +280,15 @@ pub fn plan_free(
             .map(|c| c.id.as_str());
         for o in &row.owners {
             fp.before.push((o.pid, o.start_ticks));
+            let owner_listed = match &o.kind {
+                OwnerKind::Container { id } => listed_in(survey.listed.as_ref(), id),
+                _ => None,
+            };
             let verdict = free_verdict(
                 &o.kind,
                 o.stuck == Some(Stuck::Uninterruptible),
                 belongs_running,
+                owner_listed,
                 opts.force_foreign,
             );
             let explain = explain(row, o, &verdict, opts);

@@ -24,7 +24,8 @@ use crate::policy::ports::{
     listener_status, proxy_owner,
 };
 use crate::policy::processes::{
-    conmon_of_engine, containerd_of, descends_from, parse_conmon, parse_shim, shim_of_daemon,
+    Listed, conmon_of_engine, containerd_of, descends_from, parse_conmon, parse_shim,
+    shim_of_daemon,
 };
 use crate::runtime::blocking;
 use crate::runtime::daemon::Located;
@@ -119,6 +120,10 @@ pub struct Survey {
     pub shims: HashMap<String, ProcId>,
     /// The engine listed its containers: containers are named and proxies judged.
     pub engine: bool,
+    /// What the engine's list says of each container (by id); `None` when it did not list
+    /// (silent, timed out, stopped, no daemon here): then no container is known to have ended,
+    /// and nothing under a shim is judged left behind.
+    pub listed: Option<HashMap<String, Listed>>,
     /// What could not be seen or judged, as sentences.
     pub notes: Vec<String>,
 }
@@ -252,6 +257,15 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         None
     };
     s.engine = records.is_some();
+    if records.is_some()
+        && let Ok(list) = facts.containers().await
+    {
+        s.listed = Some(
+            list.iter()
+                .map(|c| (c.id.clone(), Listed::of_state(&c.state)))
+                .collect(),
+        );
+    }
 
     // This daemon's shims: a process under one is that container's. Podman has none: each
     // container has its conmon (of this engine when its bundle is under the graph root), which

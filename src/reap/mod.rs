@@ -37,8 +37,8 @@ use crate::policy::ports::{
     Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy, proxy_owner,
 };
 use crate::policy::processes::{
-    Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, containerd_of, judge_shim, parse_shim,
-    shim_of_daemon, zombie_parent, zombies_under,
+    Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, containerd_of, judge_shim, listed_in,
+    parse_shim, shim_of_daemon, zombie_parent, zombies_under,
 };
 use crate::policy::storage::tmp_stale;
 use crate::report;
@@ -114,6 +114,9 @@ pub struct ReapPlan {
     pub skipped: Vec<Skipped>,
     pub notes: Vec<String>,
     pub daemon_pid: Option<i32>,
+    /// Something could not be judged (the engine silent or timed out, /proc unreadable, a walk
+    /// cut off): what it covers was left alone, and the run ends with the partial exit code.
+    pub gaps: bool,
 }
 
 impl ReapPlan {
@@ -194,8 +197,10 @@ pub async fn plan_reap(
         Ok(l) => l,
         Err(g @ Gap::Remote { .. }) => return Err(g),
         Err(g) => {
-            p.notes
-                .push(format!("the daemon's process was not found: {g}"));
+            p.notes.push(format!(
+                "the daemon's process was not found ({g}): nothing is judged, everything is left alone"
+            ));
+            p.gaps = true;
             return Ok(p);
         }
     };
@@ -210,6 +215,7 @@ pub async fn plan_reap(
     });
     let answered = facts.engine_answered().await;
     if daemon.is_some() && !answered {
+        p.gaps = true;
         p.notes.push(format!(
             "the engine did not answer: proxies of the daemon, shims, zombies, tmp and dead containers need it and are left alone ({})",
             facts.ping().await.0.as_ref().err().map_or_else(String::new, ToString::to_string)
@@ -218,6 +224,7 @@ pub async fn plan_reap(
     let procs: &[ProcRow] = match facts.processes().await {
         Ok(ps) => ps,
         Err(g) => {
+            p.gaps = true;
             p.notes.push(format!(
                 "processes are left alone: the process table was not read ({g})"
             ));
@@ -276,6 +283,7 @@ async fn proxies(
         match facts.records().await {
             Ok(r) => Some(r),
             Err(g) => {
+                p.gaps = true;
                 p.notes.push(format!(
                     "this daemon's docker-proxy processes are not judged: {g}"
                 ));
@@ -541,6 +549,7 @@ async fn daemon_shims(
     })
     .await;
     ours.unwrap_or_else(|| {
+        p.gaps = true;
         p.notes.push(
             "comparing the shims' containerd addresses took too long: shims and zombies are left alone"
                 .into(),
@@ -557,8 +566,15 @@ async fn orphan_shims(
     enabled: bool,
     grace: Duration,
 ) {
-    let Ok(containers) = facts.containers().await else {
-        return;
+    let containers = match facts.containers().await {
+        Ok(c) => c,
+        Err(g) => {
+            p.gaps = true;
+            p.notes.push(format!(
+                "shims are left alone: the engine did not list ({g})"
+            ));
+            return;
+        }
     };
     let docker_ids: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
     let orphans: Vec<&(ProcRow, Shim)> = ours
@@ -690,11 +706,18 @@ async fn zombies(
             })
             .collect::<Vec<_>>()
     })
-    .await
-    .unwrap_or_default();
-    let listed: Option<HashMap<&str, bool>> = facts.containers().await.ok().map(|cs| {
+    .await;
+    let Some(zombies) = zombies else {
+        p.gaps = true;
+        p.notes.push(format!(
+            "zombies are left alone: their states did not answer within {}",
+            crate::util::human_duration(facts.timeout())
+        ));
+        return;
+    };
+    let listed: Option<HashMap<&str, Listed>> = facts.containers().await.ok().map(|cs| {
         cs.iter()
-            .map(|c| (c.id.as_str(), c.state == "running"))
+            .map(|c| (c.id.as_str(), Listed::of_state(&c.state)))
             .collect()
     });
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|r| (r.pid, r)).collect();
@@ -709,11 +732,7 @@ async fn zombies(
         let where_ = match container {
             None => ZombieRoot::Daemon,
             Some(id) => ZombieRoot::Container {
-                listed: listed.as_ref().map(|l| match l.get(id) {
-                    None => Listed::Absent,
-                    Some(true) => Listed::Running,
-                    Some(false) => Listed::NotRunning,
-                }),
+                listed: listed_in(listed.as_ref(), id),
             },
         };
         let verdict = zombie_parent(row.map(|r| r.state), ppid == root, where_);
@@ -732,7 +751,10 @@ async fn zombies(
                 container.map_or("?", short),
                 container.map_or("?", short)
             )),
-            _ => Some("its container's state is not known (the engine did not list)".into()),
+            _ => {
+                p.gaps = true;
+                Some("its container's state is not known (the engine did not list): left alone, since it may be running".into())
+            }
         };
         match (why_not, container, shim_of.get(&root), row) {
             (None, Some(id), Some((_, shim_ticks)), Some(r)) => targets.push((
@@ -766,11 +788,13 @@ async fn tmp(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
     let df = match facts.storage_map().await {
         Ok(df) => df,
         Err(g) => {
+            p.gaps = true;
             p.notes.push(format!("<data-root>/tmp is left alone: {g}"));
             return;
         }
     };
     if df.source != "disk" {
+        p.gaps = true;
         p.notes.push(format!(
             "{}/tmp is left alone: {}",
             df.data_root.display(),
@@ -831,8 +855,15 @@ async fn tmp(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
 }
 
 async fn dead_containers(facts: &Facts, p: &mut ReapPlan) {
-    let Ok(records) = facts.records().await else {
-        return;
+    let records = match facts.records().await {
+        Ok(r) => r,
+        Err(g) => {
+            p.gaps = true;
+            p.notes.push(format!(
+                "dead containers are left alone: the engine did not list ({g})"
+            ));
+            return;
+        }
     };
     for c in records.iter().filter(|c| stuck_dead(c)) {
         // The engine's own FinishedAt text, which the action compares before removing.
@@ -942,8 +973,14 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
             }
             rp.notes.push(format!("plan saved to {}", path.display()));
         }
-        doc.finish(ExitCode::Ok, rp.notes.clone(), None, t0.elapsed());
-        return emit(settings, args, &doc).unwrap_or(ExitCode::Ok);
+        // A gap left something unjudged: the plan is not the whole story.
+        let code = if rp.gaps {
+            ExitCode::Partial
+        } else {
+            ExitCode::Ok
+        };
+        doc.finish(code, rp.notes.clone(), None, t0.elapsed());
+        return emit(settings, args, &doc).unwrap_or(code);
     }
     crate::app::mutating(
         &settings.state_dir,
@@ -985,6 +1022,8 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
                 .collect();
             let code = if failed {
                 ExitCode::Failed
+            } else if rp.gaps {
+                ExitCode::Partial
             } else {
                 ExitCode::Ok
             };
