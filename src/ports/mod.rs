@@ -372,7 +372,9 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
             for e in &r.journal_errors {
                 notes.push(format!("the journal could not record an outcome: {e}"));
             }
-            if !r.interrupted && !fp.before.is_empty() {
+            // Nothing done (every holder left alone): nothing to wait for, and the port's
+            // state is the survey's.
+            if !r.interrupted && !fp.before.is_empty() && !fp.plan.steps.is_empty() {
                 doc.after = Some(verify(settings, &fp, args.port, opts.proto).await);
             }
             let freed = doc

@@ -5,3 +5,4 @@
 //! still running, nothing executed — and, where it applies, that the ordinary case still works.
 //!
 //! One file per kind of attack, so the threat model's table points at one place for each.
+mod unknown;
