@@ -10,6 +10,8 @@ pub mod gc;
 pub mod images;
 pub mod ports;
 pub mod processes;
+#[cfg(test)]
+mod props;
 pub mod pulls;
 pub mod storage;
 pub mod volumes;

@@ -258,6 +258,21 @@ pub fn judge_proxy(
     }
 }
 
+/// [`judge_proxy`] when the facts allow it: a child of this daemon is judged only against its
+/// containers' records, so without them (`None`: the engine did not list) it is not judged at
+/// all — `None`, never "no container serves it". Orphans need no records. `ports` and `reap`
+/// both judge through this, so a gap is read alike everywhere.
+pub fn judge_proxy_if_known(
+    p: &ProxySeen<'_>,
+    records: Option<&[ContainerRecord]>,
+    scope: &ProxyScope<'_>,
+) -> Option<ProxyVerdict> {
+    if p.ppid == scope.daemon_pid && records.is_none() {
+        return None;
+    }
+    Some(judge_proxy(p, records.unwrap_or(&[]), scope))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Owners that cannot accept
 // ---------------------------------------------------------------------------------------------

@@ -240,7 +240,14 @@ async fn holders_now(
 async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Proto>) -> After {
     const SETTLE: Duration = Duration::from_secs(3);
     const RECHECK: Duration = Duration::from_millis(300);
-    let deadline = Instant::now() + SETTLE;
+    // Nothing done (every holder left alone): one look, no waiting for a change that no step
+    // could have made.
+    let settle = if fp.plan.steps.is_empty() {
+        Duration::ZERO
+    } else {
+        SETTLE
+    };
+    let deadline = Instant::now() + settle;
     let judge = |now: &[NowHolder]| {
         let ids: Vec<(i32, u64)> = now
             .iter()
@@ -372,9 +379,7 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
             for e in &r.journal_errors {
                 notes.push(format!("the journal could not record an outcome: {e}"));
             }
-            // Nothing done (every holder left alone): nothing to wait for, and the port's
-            // state is the survey's.
-            if !r.interrupted && !fp.before.is_empty() && !fp.plan.steps.is_empty() {
+            if !r.interrupted && !fp.before.is_empty() {
                 doc.after = Some(verify(settings, &fp, args.port, opts.proto).await);
             }
             let freed = doc

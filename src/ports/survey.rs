@@ -2,7 +2,7 @@
 //! every network namespace, with its owners — each owner's kind (docker-proxy and its verdict,
 //! the engine, a container's own process, anything else) and state — the container it belongs
 //! to, and what is wrong with it. Judged with the functions doctor's `ports.*` checks use
-//! ([`judge_proxy`], [`classify_owner`], [`listener_stuck`], [`conflicts_of`],
+//! ([`judge_proxy_if_known`], [`classify_owner`], [`listener_stuck`], [`conflicts_of`],
 //! [`listener_container`]), so the two never disagree.
 //!
 //! What cannot be seen is said, not guessed: without root other users' sockets have no owner
@@ -20,7 +20,7 @@ use crate::actions::ProcId;
 use crate::facts::{Facts, Gap};
 use crate::policy::ports::{
     BelongsBy, ListenerStatus, OwnerKind, Problem, ProxyOwner, ProxyScope, ProxySeen, Stuck,
-    classify_owner, conflicts_of, judge_proxy, listener_container, listener_problems,
+    classify_owner, conflicts_of, judge_proxy_if_known, listener_container, listener_problems,
     listener_status, proxy_owner,
 };
 use crate::policy::processes::{
@@ -405,17 +405,13 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         .map(|pid| {
             let row = by_pid.get(&pid).copied();
             let kind = if let (Some(a), Some(p)) = (proxy_args.get(&pid), row) {
-                let verdict = if p.ppid == daemon_pid && records.is_none() {
-                    None
-                } else {
-                    let seen = ProxySeen {
-                        ppid: p.ppid,
-                        parent: parent_of(p),
-                        args: a,
-                        age_s: clock.age_s(p.start_ticks),
-                    };
-                    Some(judge_proxy(&seen, records.unwrap_or(&[]), &scope))
+                let seen = ProxySeen {
+                    ppid: p.ppid,
+                    parent: parent_of(p),
+                    args: a,
+                    age_s: clock.age_s(p.start_ticks),
                 };
+                let verdict = judge_proxy_if_known(&seen, records, &scope);
                 OwnerKind::Proxy { verdict }
             } else if row.is_some_and(|p| is_engine_comm(&p.comm)) {
                 OwnerKind::Engine

@@ -1,7 +1,7 @@
 //! `dockhand reap`: plans, and with `--apply` performs, the clean-up of what Docker leaked —
 //! exactly what doctor reports, judged by the same functions:
 //!
-//! - leaked docker-proxy processes (`ports.leaked-proxy`, [`judge_proxy`]) are terminated;
+//! - leaked docker-proxy processes (`ports.leaked-proxy`, [`judge_proxy_if_known`]) are terminated;
 //! - a stale daemon pid file (`daemon.pidfile`, [`classify_pidfile`] + [`pidfile_repair`]) is
 //!   removed while no daemon runs, or rewritten with the running daemon's pid;
 //! - orphan shims (`processes.orphan-shims`) unknown to Docker *and* to containerd
@@ -34,7 +34,7 @@ use crate::facts::{Facts, Gap, WalkLimits};
 use crate::policy::containers::stuck_dead;
 use crate::policy::daemon::{PidfileRepair, PidfileState, classify_pidfile, pidfile_repair};
 use crate::policy::ports::{
-    Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy, proxy_owner,
+    Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy_if_known, proxy_owner,
 };
 use crate::policy::processes::{
     Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, containerd_of, judge_shim, listed_in,
@@ -332,21 +332,22 @@ async fn proxies(
             "pid {} (docker-proxy {}:{} → {}:{})",
             r.pid, a.host_ip, a.host_port, a.container_ip, a.container_port
         );
-        if r.ppid == daemon_pid && records.is_none() {
-            p.skip(
-                Category::LeakedProxy,
-                label,
-                "a child of this daemon, not judged: the engine did not list its containers",
-            );
-            continue;
-        }
         let seen = ProxySeen {
             ppid: r.ppid,
             parent: parent_of(r),
             args: a,
             age_s: clock.age_s(r.start_ticks),
         };
-        match judge_proxy(&seen, records.unwrap_or(&[]), &scope) {
+        let Some(verdict) = judge_proxy_if_known(&seen, records, &scope) else {
+            p.gaps = true;
+            p.skip(
+                Category::LeakedProxy,
+                label,
+                "a child of this daemon, not judged: the engine did not list its containers",
+            );
+            continue;
+        };
+        match verdict {
             ProxyVerdict::Leaked { why } => {
                 let (scope, reason) = match why {
                     Leak::ContainerGone => (
