@@ -126,6 +126,10 @@ pub struct Survey {
     pub listed: Option<HashMap<String, Listed>>,
     /// What could not be seen or judged, as sentences.
     pub notes: Vec<String>,
+    /// Why a container's own process may be among the owners judged "other" (`None`: the
+    /// daemon's shims were all seen): the process table or the daemon's process was not read,
+    /// or comparing the shims timed out. `--force-foreign` must not reach such an owner.
+    pub owners_unjudged: Option<String>,
 }
 
 /// The engine's own programs: a socket they hold is the engine's, not a stranger's.
@@ -183,8 +187,14 @@ async fn subnets(facts: &Facts) -> Vec<String> {
 /// Surveys every listener of the host. Fails only when the socket tables themselves could not
 /// be read; everything else missing is a note.
 pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> {
-    // Independent reads, each under its own deadline: at once.
-    let (table, procs, _) = tokio::join!(facts.listeners(), facts.processes(), facts.located());
+    // Independent reads, each under its own deadline: at once. The ping too, so a frozen
+    // engine costs its deadline alongside the /proc reads, not after them.
+    let (table, procs, _, _) = tokio::join!(
+        facts.listeners(),
+        facts.processes(),
+        facts.located(),
+        facts.ping()
+    );
     let table = table?;
     let mut s = Survey {
         namespaces: table.namespaces,
@@ -210,6 +220,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         Ok(p) => p,
         Err(g) => {
             s.notes.push(format!("owners are shown by pid only: {g}"));
+            s.owners_unjudged = Some(format!("the process table was not read: {g}"));
             &[]
         }
     };
@@ -236,6 +247,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         Err(g) => {
             s.notes
                 .push(format!("the daemon's process was not found: {g}"));
+            s.owners_unjudged = Some(format!("the daemon's process was not found: {g}"));
             None
         }
     };
@@ -331,10 +343,14 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
                     s.shims.insert(id, ProcId { pid, start_ticks });
                 }
             }
-            None => s.notes.push(format!(
-                "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
-                crate::util::human_duration(facts.timeout())
-            )),
+            None => {
+                let why = format!(
+                    "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
+                    crate::util::human_duration(facts.timeout())
+                );
+                s.notes.push(why.clone());
+                s.owners_unjudged = Some(why);
+            }
         }
     }
     let shim_of_pid: HashMap<i32, &str> =

@@ -193,7 +193,10 @@ pub async fn plan_reap(
 ) -> Result<ReapPlan, Gap> {
     let th = thresholds(th_settings);
     let mut p = ReapPlan::default();
-    let located = match facts.located().await {
+    // The daemon's process, the process table and the ping at once: a frozen engine costs its
+    // deadline alongside the /proc reads, not after them.
+    let (located, _, _) = tokio::join!(facts.located(), facts.processes(), facts.ping());
+    let located = match located {
         Ok(l) => l,
         Err(g @ Gap::Remote { .. }) => return Err(g),
         Err(g) => {
