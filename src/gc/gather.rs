@@ -281,8 +281,33 @@ pub async fn gather(
         ..Input::default()
     };
     let mut metas = Vec::new();
+    let mut unrecorded = 0usize;
     for c in listed {
         let Some(rec) = by_id.get(c.id.as_str()) else {
+            // Listed, but its record was not read: whether it is stopped, and since when, is
+            // not known. It is kept (as if running), and what the list says it uses stays in
+            // use: a gap must not make its image or volumes look unused.
+            unrecorded += 1;
+            input.containers.push(ContainerIn {
+                id: c.id.clone(),
+                name: c.name().to_string(),
+                image: c.image_id.clone(),
+                grace: None,
+                keep_label: false,
+                volumes: c
+                    .mounts
+                    .iter()
+                    .filter(|m| m.kind == "volume")
+                    .filter_map(|m| m.name.clone())
+                    .collect(),
+                networks: Vec::new(),
+                bytes: None,
+            });
+            metas.push(ContainerMeta {
+                state: c.state.clone(),
+                finished_at: engine_time(None),
+                image_name: c.image.clone(),
+            });
             continue;
         };
         let row = sizes.get(c.id.as_str());
@@ -355,8 +380,20 @@ pub async fn gather(
         }
         Err(g) => notes.push(format!("volumes are left alone this run: {g}")),
     }
-    match facts.networks().await {
-        Ok(nets) => {
+    let networks = if unrecorded > 0 {
+        notes.push(format!(
+            "{unrecorded} listed container{} could not be read: {} kept, and networks are left alone this run (which ones {} attached to is not known)",
+            if unrecorded == 1 { "" } else { "s" },
+            if unrecorded == 1 { "it is" } else { "they are" },
+            if unrecorded == 1 { "it is" } else { "they are" },
+        ));
+        None
+    } else {
+        Some(facts.networks().await)
+    };
+    match networks {
+        None => {}
+        Some(Ok(nets)) => {
             for n in nets {
                 input.networks.push(NetworkIn {
                     id: n.id.clone(),
@@ -367,7 +404,7 @@ pub async fn gather(
                 });
             }
         }
-        Err(g) => notes.push(format!("networks are left alone this run: {g}")),
+        Some(Err(g)) => notes.push(format!("networks are left alone this run: {g}")),
     }
 
     // Build cache: nothing cached on disk is nothing to prune; an unmeasured cache is pruned

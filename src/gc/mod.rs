@@ -308,13 +308,19 @@ impl Ctx<'_> {
         // Watch the engine from before the facts are read: anything touched from here on is
         // seen by the removals' re-checks.
         let watch_since = SystemTime::now();
+        let facts = self.facts();
+        // An engine that does not answer its ping is asked nothing else: gc needs it for every
+        // verdict, so the run ends here, after one deadline rather than one per call.
+        if let (Err(e), _) = facts.ping().await {
+            eprintln!("dockhand: gc needs the engine: {e}");
+            return ExitCode::Unavailable;
+        }
         let mut watch = match actor {
             Some(_) if self.args.apply_plan.is_none() => {
                 Some(crate::actions::watch::Watch::start(&self.engine, watch_since).await)
             }
             _ => None,
         };
-        let facts = self.facts();
         let state_dir = self.state_dir(actor.is_some(), &mut notes);
         // A saved plan brings its own policy: judge by it.
         let mut policy = self.opts.policy.clone();

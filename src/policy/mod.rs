@@ -11,6 +11,8 @@ pub mod identity;
 pub mod images;
 pub mod ports;
 pub mod processes;
+#[cfg(test)]
+mod props;
 pub mod pulls;
 pub mod storage;
 pub mod volumes;

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::processes::{ContainerLife, Listed, container_life};
 use crate::runtime::inventory::{ContainerRecord, PortBinding, SmallMap};
 use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts, in_subnet};
 
@@ -197,8 +198,9 @@ pub enum ProxyVerdict {
     /// Forwards for a running container of this daemon (its id).
     Serving { container: String },
     /// A child of this daemon serving no running container yet, younger than the grace period:
-    /// dockerd starts the proxy before it marks the container running.
-    Starting { age_s: f64 },
+    /// dockerd starts the proxy before it marks the container running. `age_s` is `None` when
+    /// its age could not be read: then it is not known to be old enough, and is treated alike.
+    Starting { age_s: Option<f64> },
     /// A child of another live dockerd on this host: not this daemon's.
     OtherDaemon,
     /// Holds its host port for no one: `ports free` and `reap` stop it.
@@ -235,11 +237,13 @@ pub fn judge_proxy(
             container: serving.map(|c| c.id.clone()).unwrap_or_default(),
         },
         ProxyOwner::OtherDaemon => ProxyVerdict::OtherDaemon,
+        // Leaked only on a known age past the grace: an unreadable age is no evidence that
+        // the container is not starting right now.
         ProxyOwner::ContainerGone => match p.age_s {
-            Some(age_s) if age_s < scope.grace_s => ProxyVerdict::Starting { age_s },
-            _ => ProxyVerdict::Leaked {
+            Some(age_s) if age_s >= scope.grace_s => ProxyVerdict::Leaked {
                 why: Leak::ContainerGone,
             },
+            age_s => ProxyVerdict::Starting { age_s },
         },
         ProxyOwner::Orphan => {
             let ours = !scope.orphans_need_subnets()
@@ -254,6 +258,21 @@ pub fn judge_proxy(
             }
         }
     }
+}
+
+/// [`judge_proxy`] when the facts allow it: a child of this daemon is judged only against its
+/// containers' records, so without them (`None`: the engine did not list) it is not judged at
+/// all — `None`, never "no container serves it". Orphans need no records. `ports` and `reap`
+/// both judge through this, so a gap is read alike everywhere.
+pub fn judge_proxy_if_known(
+    p: &ProxySeen<'_>,
+    records: Option<&[ContainerRecord]>,
+    scope: &ProxyScope<'_>,
+) -> Option<ProxyVerdict> {
+    if p.ppid == scope.daemon_pid && records.is_none() {
+        return None;
+    }
+    Some(judge_proxy(p, records.unwrap_or(&[]), scope))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -594,8 +613,9 @@ pub enum Refusal {
     /// An orphan docker-proxy forwarding into none of this daemon's networks while other
     /// daemons run: probably another daemon's. Stopped only with `--force-foreign`.
     Unattributed,
-    /// A docker-proxy of this daemon that could not be judged: the engine did not list its
-    /// containers.
+    /// A docker-proxy of this daemon, or a process under a container's shim, that could not be
+    /// judged: the engine did not list its containers (silent, timed out, stopped), so the
+    /// container it serves may be running.
     Unjudged,
     /// No owner could be seen: its fds are not readable by this user, or no process holds the
     /// socket (a kernel socket, one being torn down). Decided for a listener, not an owner.
@@ -627,13 +647,18 @@ pub enum FreeVerdict {
 
 /// Decides what `ports free` does about one holder: its kind, whether it is stuck in D (seen in
 /// every sample), the running container the listener belongs to (by [`listener_container`],
-/// only when that container runs), and whether the user allowed foreign processes.
+/// only when that container runs), what Docker's list says of the owner's container (an owner
+/// under a shim; `None`: the engine did not list), and whether the user allowed foreign
+/// processes.
 ///
-/// D comes first: no signal, and no container stop, reaches a process stuck in the kernel.
+/// D comes first: no signal, and no container stop, reaches a process stuck in the kernel. A
+/// process under a shim is ended as a leftover only when [`container_life`] — the judgment
+/// `reap` uses for zombie parents — says its container ended; a gap leaves it alone.
 pub fn free_verdict(
     kind: &OwnerKind,
     uninterruptible: bool,
     belongs_running: Option<&str>,
+    owner_listed: Option<Listed>,
     force_foreign: bool,
 ) -> FreeVerdict {
     use FreeVerdict::{KillForeign, KillLeftover, KillProxy, Refused, StopContainer};
@@ -668,13 +693,21 @@ pub fn free_verdict(
         },
         OwnerKind::Container { id } => {
             if belongs_running == Some(id.as_str()) {
-                StopContainer {
+                return StopContainer {
                     container: id.clone(),
-                }
-            } else {
-                KillLeftover {
+                };
+            }
+            match container_life(owner_listed) {
+                ContainerLife::Alive => StopContainer {
                     container: id.clone(),
-                }
+                },
+                ContainerLife::Ended { .. } => KillLeftover {
+                    container: id.clone(),
+                },
+                // Not forcible: --force-foreign is for processes that are not Docker's.
+                ContainerLife::Unknown => Refused {
+                    why: Refusal::Unjudged,
+                },
             }
         }
         OwnerKind::Other => refused(Refusal::Foreign),
@@ -844,7 +877,7 @@ mod tests {
                 d,
                 Some(3.0),
                 1,
-                ProxyVerdict::Starting { age_s: 3.0 },
+                ProxyVerdict::Starting { age_s: Some(3.0) },
             ),
             (
                 "old, container gone",
@@ -858,15 +891,14 @@ mod tests {
                 },
             ),
             (
+                // No evidence that it is past the grace: left alone like a young one.
                 "age unknown, container gone",
                 &gone,
                 100,
                 d,
                 None,
                 1,
-                ProxyVerdict::Leaked {
-                    why: Leak::ContainerGone,
-                },
+                ProxyVerdict::Starting { age_s: None },
             ),
             (
                 "serving, but a child of another daemon",
@@ -1321,14 +1353,24 @@ mod tests {
         use FreeVerdict::*;
         let proxy = |v: ProxyVerdict| OwnerKind::Proxy { verdict: Some(v) };
         let web = || "web".to_string();
-        // (what, kind, in D, running container it belongs to, --force-foreign, want)
-        type Case<'a> = (&'a str, OwnerKind, bool, Option<&'a str>, bool, FreeVerdict);
+        // (what, kind, in D, running container it belongs to, what Docker's list says of the
+        // owner's container (None: the engine did not list), --force-foreign, want)
+        type Case<'a> = (
+            &'a str,
+            OwnerKind,
+            bool,
+            Option<&'a str>,
+            Option<Listed>,
+            bool,
+            FreeVerdict,
+        );
         let refused = |why| Refused { why };
         let cases: Vec<Case> = vec![
             (
                 "leaked proxy",
                 proxy(ProxyVerdict::Leaked { why: Leak::Orphan }),
                 false,
+                None,
                 None,
                 false,
                 KillProxy { why: Leak::Orphan },
@@ -1338,6 +1380,7 @@ mod tests {
                 proxy(ProxyVerdict::Leaked { why: Leak::Orphan }),
                 true,
                 None,
+                None,
                 true,
                 refused(Refusal::Uninterruptible),
             ),
@@ -1346,13 +1389,15 @@ mod tests {
                 proxy(ProxyVerdict::Serving { container: web() }),
                 false,
                 Some("web"),
+                None,
                 false,
                 StopContainer { container: web() },
             ),
             (
                 "a starting container's proxy",
-                proxy(ProxyVerdict::Starting { age_s: 2.0 }),
+                proxy(ProxyVerdict::Starting { age_s: Some(2.0) }),
                 false,
+                None,
                 None,
                 true,
                 refused(Refusal::Starting),
@@ -1362,6 +1407,7 @@ mod tests {
                 proxy(ProxyVerdict::OtherDaemon),
                 false,
                 None,
+                None,
                 true,
                 refused(Refusal::OtherDaemon),
             ),
@@ -1369,6 +1415,7 @@ mod tests {
                 "an unattributed orphan",
                 proxy(ProxyVerdict::Unattributed),
                 false,
+                None,
                 None,
                 false,
                 refused(Refusal::Unattributed),
@@ -1378,6 +1425,7 @@ mod tests {
                 proxy(ProxyVerdict::Unattributed),
                 false,
                 None,
+                None,
                 true,
                 KillForeign,
             ),
@@ -1385,6 +1433,7 @@ mod tests {
                 "a proxy not judged",
                 OwnerKind::Proxy { verdict: None },
                 false,
+                None,
                 None,
                 true,
                 refused(Refusal::Unjudged),
@@ -1394,6 +1443,7 @@ mod tests {
                 OwnerKind::Engine,
                 false,
                 Some("web"),
+                None,
                 false,
                 StopContainer { container: web() },
             ),
@@ -1401,6 +1451,7 @@ mod tests {
                 "dockerd on its own port, even forced",
                 OwnerKind::Engine,
                 false,
+                None,
                 None,
                 true,
                 refused(Refusal::Engine),
@@ -1410,6 +1461,7 @@ mod tests {
                 OwnerKind::Container { id: web() },
                 false,
                 Some("web"),
+                None,
                 false,
                 StopContainer { container: web() },
             ),
@@ -1418,13 +1470,46 @@ mod tests {
                 OwnerKind::Container { id: web() },
                 false,
                 None,
+                Some(Listed::NotRunning),
                 false,
                 KillLeftover { container: web() },
+            ),
+            (
+                "a process under the shim of a container Docker no longer lists",
+                OwnerKind::Container { id: web() },
+                false,
+                None,
+                Some(Listed::Absent),
+                false,
+                KillLeftover { container: web() },
+            ),
+            (
+                // The engine answered, listing it running (or paused), but the listener was
+                // not tied to it: its container is stopped, never its process killed.
+                "a process of a container listed alive",
+                OwnerKind::Container { id: web() },
+                false,
+                None,
+                Some(Listed::Running),
+                false,
+                StopContainer { container: web() },
+            ),
+            (
+                // The engine did not list: a hung daemon's running container. Unknown never
+                // acts, not even with --force-foreign.
+                "a process under a shim while the engine is silent, forced",
+                OwnerKind::Container { id: web() },
+                false,
+                None,
+                None,
+                true,
+                refused(Refusal::Unjudged),
             ),
             (
                 "foreign",
                 OwnerKind::Other,
                 false,
+                None,
                 None,
                 false,
                 refused(Refusal::Foreign),
@@ -1434,6 +1519,7 @@ mod tests {
                 OwnerKind::Other,
                 false,
                 None,
+                None,
                 true,
                 KillForeign,
             ),
@@ -1442,12 +1528,17 @@ mod tests {
                 OwnerKind::Other,
                 true,
                 None,
+                None,
                 true,
                 refused(Refusal::Uninterruptible),
             ),
         ];
-        for (what, kind, d, belongs, force, want) in cases {
-            assert_eq!(free_verdict(&kind, d, belongs, force), want, "{what}");
+        for (what, kind, d, belongs, listed, force, want) in cases {
+            assert_eq!(
+                free_verdict(&kind, d, belongs, listed, force),
+                want,
+                "{what}"
+            );
         }
     }
 

@@ -207,11 +207,59 @@ pub fn zombies_critical(count: usize, critical_count: f64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Listed {
+    /// Running, or in any state where its processes are still its own (paused, restarting,
+    /// created, removing, a word this version does not know).
     Running,
-    /// Listed, in any other state (exited, dead, created, …).
+    /// Listed as ended: exited or dead.
     NotRunning,
     /// Not listed at all (an orphan shim's container).
     Absent,
+}
+
+impl Listed {
+    /// The list's state word as evidence. Only "exited" and "dead" say the container's
+    /// processes are left behind: a paused container's are frozen, not abandoned, and a created
+    /// one's may be starting this instant; a word not known here is never taken as "ended".
+    pub fn of_state(state: &str) -> Listed {
+        match state {
+            "exited" | "dead" => Listed::NotRunning,
+            _ => Listed::Running,
+        }
+    }
+}
+
+/// What Docker's list says of container `id`: `None` when there is no list (the engine did not
+/// answer) — a gap, never read as [`Listed::Absent`].
+pub fn listed_in<K>(list: Option<&HashMap<K, Listed>>, id: &str) -> Option<Listed>
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+{
+    list.map(|l| l.get(id).copied().unwrap_or(Listed::Absent))
+}
+
+/// Whether a process under a container's shim still belongs to a live container: the one
+/// judgment behind ending such a process, shared by `reap` (zombie parents) and `ports free`
+/// (a host-network container's listener) so the two cannot drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerLife {
+    /// Listed in a state where its processes are its own: never ended as a leftover.
+    Alive,
+    /// Listed as exited or dead (`listed`), or not listed by an engine that answered: what is
+    /// left under its shim belongs to no one.
+    Ended { listed: bool },
+    /// No list (the engine was silent, timed out, stopped): not known, so left alone.
+    Unknown,
+}
+
+/// [`ContainerLife`] from what Docker's list says (`None`: the engine did not list). Only
+/// positive evidence ends a container's life: a gap is [`ContainerLife::Unknown`].
+pub fn container_life(listed: Option<Listed>) -> ContainerLife {
+    match listed {
+        Some(Listed::Running) => ContainerLife::Alive,
+        Some(Listed::NotRunning) => ContainerLife::Ended { listed: true },
+        Some(Listed::Absent) => ContainerLife::Ended { listed: false },
+        None => ContainerLife::Unknown,
+    }
 }
 
 /// Where a zombie's parent sits.
@@ -268,16 +316,11 @@ pub fn zombie_parent(
     match root {
         ZombieRoot::Daemon => ParentVerdict::Daemon,
         ZombieRoot::Container { .. } if parent_is_root => ParentVerdict::Shim,
-        ZombieRoot::Container { listed: None } => ParentVerdict::Container,
-        ZombieRoot::Container {
-            listed: Some(Listed::Running),
-        } => ParentVerdict::RunningContainer,
-        ZombieRoot::Container {
-            listed: Some(Listed::NotRunning),
-        } => ParentVerdict::DeadContainer { listed: true },
-        ZombieRoot::Container {
-            listed: Some(Listed::Absent),
-        } => ParentVerdict::DeadContainer { listed: false },
+        ZombieRoot::Container { listed } => match container_life(listed) {
+            ContainerLife::Alive => ParentVerdict::RunningContainer,
+            ContainerLife::Ended { listed } => ParentVerdict::DeadContainer { listed },
+            ContainerLife::Unknown => ParentVerdict::Container,
+        },
     }
 }
 

@@ -12,6 +12,7 @@ use crate::actions::{Action, Plan, ProcTarget, Scope, Step};
 use crate::policy::ports::{
     FreeVerdict, Leak, OwnerKind, ProxyVerdict, Refusal, Stuck, free_verdict,
 };
+use crate::policy::processes::listed_in;
 use crate::runtime::net::{Proto, ProxyArgs, parse_docker_proxy};
 use crate::util::{human_duration, sanitize};
 
@@ -172,9 +173,15 @@ fn explain(row: &ListenerRow, o: &OwnerRow, v: &FreeVerdict, opts: &FreeOptions)
                 "{who} is an orphan docker-proxy{} into none of this daemon's networks while other daemons run: probably another daemon's; add --force-foreign to terminate it",
                 forwards(proxy())
             ),
-            Refusal::Unjudged => format!(
-                "{who} is a docker-proxy of this daemon that could not be judged: the engine did not list its containers"
-            ),
+            Refusal::Unjudged => match &o.kind {
+                OwnerKind::Container { id } => format!(
+                    "{who} runs under the shim of container {}, whose state is not known because the engine did not list its containers: it is left alone, since the container may be running (`dockhand recover` brings a hung daemon back; then `ports free` stops the container)",
+                    short(id)
+                ),
+                _ => format!(
+                    "{who} is a docker-proxy of this daemon that could not be judged: the engine did not list its containers"
+                ),
+            },
             Refusal::Unseen => "no owner seen".to_string(),
         },
     }
@@ -266,6 +273,17 @@ pub fn plan_free(
             });
             continue;
         }
+        // --force-foreign is consent to end what is not Docker's; when a container's own
+        // process could not be told from a stranger (a gap in the survey), it does not apply.
+        let force_foreign = opts.force_foreign && survey.owners_unjudged.is_none();
+        if opts.force_foreign
+            && let Some(why) = &survey.owners_unjudged
+            && !fp.notes.iter().any(|n| n.starts_with("--force-foreign"))
+        {
+            fp.notes.push(format!(
+                "--force-foreign is not applied this run: whether a holder is a container's own process could not be told ({why})"
+            ));
+        }
         let belongs_running = row
             .container
             .as_ref()
@@ -273,11 +291,16 @@ pub fn plan_free(
             .map(|c| c.id.as_str());
         for o in &row.owners {
             fp.before.push((o.pid, o.start_ticks));
+            let owner_listed = match &o.kind {
+                OwnerKind::Container { id } => listed_in(survey.listed.as_ref(), id),
+                _ => None,
+            };
             let verdict = free_verdict(
                 &o.kind,
                 o.stuck == Some(Stuck::Uninterruptible),
                 belongs_running,
-                opts.force_foreign,
+                owner_listed,
+                force_foreign,
             );
             let explain = explain(row, o, &verdict, opts);
             let step = match &verdict {
@@ -380,6 +403,7 @@ mod tests {
     use super::*;
     use crate::actions::ProcId;
     use crate::policy::ports::{BelongsBy, Problem};
+    use crate::policy::processes::Listed;
 
     fn owner(pid: i32, comm: &str, kind: OwnerKind, state: &str) -> OwnerRow {
         OwnerRow {
@@ -577,6 +601,58 @@ mod tests {
         });
         assert_eq!(fp.plan.len(), 1, "only the container stop");
         assert_eq!(fp.notes.len(), 2, "{:?}", fp.notes);
+    }
+
+    #[test]
+    fn unknown_never_acts_on_a_holder_under_a_shim() {
+        let web = "0123456789abcdef".to_string();
+        let mine = OwnerKind::Container { id: web.clone() };
+        let mut s = survey(vec![
+            row(8080, true, vec![owner(7, "httpd", mine, "S")], None),
+            row(
+                8080,
+                true,
+                vec![owner(8, "nginx", OwnerKind::Other, "S")],
+                None,
+            ),
+        ]);
+        // The engine did not list (a frozen daemon): the container's process is left alone,
+        // even forced, and the sentence says why.
+        let fp = plan_free(&s, &opts(true), capture);
+        assert_eq!(
+            fp.holders[0].verdict,
+            FreeVerdict::Refused {
+                why: Refusal::Unjudged
+            }
+        );
+        assert!(
+            fp.holders[0].explain.contains("not known"),
+            "{}",
+            fp.holders[0].explain
+        );
+        assert_eq!(fp.plan.len(), 1, "only the foreign process, forced");
+        // The list says it exited: a leftover, ended under its shim.
+        s.listed = Some([(web.clone(), Listed::NotRunning)].into_iter().collect());
+        let fp = plan_free(&s, &opts(false), capture);
+        assert_eq!(
+            fp.holders[0].verdict,
+            FreeVerdict::KillLeftover { container: web }
+        );
+        // The shims could not be told (the daemon's process not found in time): a process that
+        // looks foreign may be a container's, and --force-foreign does not reach it.
+        s.owners_unjudged = Some("the daemon's process was not found".into());
+        let fp = plan_free(&s, &opts(true), capture);
+        assert_eq!(
+            fp.holders[1].verdict,
+            FreeVerdict::Refused {
+                why: Refusal::Foreign
+            }
+        );
+        assert!(
+            fp.notes
+                .iter()
+                .any(|n| n.starts_with("--force-foreign is not applied"))
+        );
     }
 
     #[test]

@@ -241,6 +241,29 @@ async fn holders_now(
 async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Proto>) -> After {
     const SETTLE: Duration = Duration::from_secs(3);
     const RECHECK: Duration = Duration::from_millis(300);
+    if fp.plan.steps.is_empty() {
+        // Nothing was done (every holder left alone): the port is as the survey saw it a
+        // moment ago. No second survey, no waiting for a change no step could have made.
+        let holders = fp
+            .holders
+            .iter()
+            .map(|h| NowHolder {
+                pid: h.pid,
+                start_ticks: fp
+                    .before
+                    .iter()
+                    .find(|(pid, _)| Some(*pid) == h.pid)
+                    .map_or(0, |(_, t)| *t),
+                comm: h.comm.clone().unwrap_or_default(),
+                proto: h.proto,
+                address: h.address,
+            })
+            .collect();
+        return After {
+            verdict: Some(AfterFree::StillHeld),
+            holders,
+        };
+    }
     let deadline = Instant::now() + SETTLE;
     let judge = |now: &[NowHolder]| {
         let ids: Vec<(i32, u64)> = now

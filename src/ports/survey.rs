@@ -2,7 +2,7 @@
 //! every network namespace, with its owners — each owner's kind (docker-proxy and its verdict,
 //! the engine, a container's own process, anything else) and state — the container it belongs
 //! to, and what is wrong with it. Judged with the functions doctor's `ports.*` checks use
-//! ([`judge_proxy`], [`classify_owner`], [`listener_stuck`], [`conflicts_of`],
+//! ([`judge_proxy_if_known`], [`classify_owner`], [`listener_stuck`], [`conflicts_of`],
 //! [`listener_container`]), so the two never disagree.
 //!
 //! What cannot be seen is said, not guessed: without root other users' sockets have no owner
@@ -21,11 +21,12 @@ use crate::actions::ProcId;
 use crate::facts::{Facts, Gap};
 use crate::policy::ports::{
     BelongsBy, ListenerStatus, OwnerKind, Problem, ProxyOwner, ProxyScope, ProxySeen, Stuck,
-    classify_owner, conflicts_of, judge_proxy, listener_container, listener_problems,
+    classify_owner, conflicts_of, judge_proxy_if_known, listener_container, listener_problems,
     listener_status, proxy_owner,
 };
 use crate::policy::processes::{
-    conmon_of_engine, containerd_of, descends_from, parse_conmon, parse_shim, shim_of_daemon,
+    Listed, conmon_of_engine, containerd_of, descends_from, parse_conmon, parse_shim,
+    shim_of_daemon,
 };
 use crate::runtime::blocking;
 use crate::runtime::daemon::Located;
@@ -120,8 +121,16 @@ pub struct Survey {
     pub shims: HashMap<String, ProcId>,
     /// The engine listed its containers: containers are named and proxies judged.
     pub engine: bool,
+    /// What the engine's list says of each container (by id); `None` when it did not list
+    /// (silent, timed out, stopped, no daemon here): then no container is known to have ended,
+    /// and nothing under a shim is judged left behind.
+    pub listed: Option<HashMap<String, Listed>>,
     /// What could not be seen or judged, as sentences.
     pub notes: Vec<String>,
+    /// Why a container's own process may be among the owners judged "other" (`None`: the
+    /// daemon's shims were all seen): the process table or the daemon's process was not read,
+    /// or comparing the shims timed out. `--force-foreign` must not reach such an owner.
+    pub owners_unjudged: Option<String>,
 }
 
 /// The engine's own programs: a socket they hold is the engine's, not a stranger's. Judged by
@@ -193,8 +202,14 @@ async fn subnets(facts: &Facts) -> Vec<String> {
 /// Surveys every listener of the host. Fails only when the socket tables themselves could not
 /// be read; everything else missing is a note.
 pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> {
-    // Independent reads, each under its own deadline: at once.
-    let (table, procs, _) = tokio::join!(facts.listeners(), facts.processes(), facts.located());
+    // Independent reads, each under its own deadline: at once. The ping too, so a frozen
+    // engine costs its deadline alongside the /proc reads, not after them.
+    let (table, procs, _, _) = tokio::join!(
+        facts.listeners(),
+        facts.processes(),
+        facts.located(),
+        facts.ping()
+    );
     let table = table?;
     let mut s = Survey {
         namespaces: table.namespaces,
@@ -220,6 +235,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         Ok(p) => p,
         Err(g) => {
             s.notes.push(format!("owners are shown by pid only: {g}"));
+            s.owners_unjudged = Some(format!("the process table was not read: {g}"));
             &[]
         }
     };
@@ -256,6 +272,7 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         Err(g) => {
             s.notes
                 .push(format!("the daemon's process was not found: {g}"));
+            s.owners_unjudged = Some(format!("the daemon's process was not found: {g}"));
             None
         }
     };
@@ -277,6 +294,15 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         None
     };
     s.engine = records.is_some();
+    if records.is_some()
+        && let Ok(list) = facts.containers().await
+    {
+        s.listed = Some(
+            list.iter()
+                .map(|c| (c.id.clone(), Listed::of_state(&c.state)))
+                .collect(),
+        );
+    }
 
     // This daemon's shims: a process under one is that container's. Podman has none: each
     // container has its conmon (of this engine when its bundle is under the graph root), which
@@ -343,10 +369,14 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
                     s.shims.insert(id, ProcId { pid, start_ticks });
                 }
             }
-            None => s.notes.push(format!(
-                "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
-                crate::util::human_duration(facts.timeout())
-            )),
+            None => {
+                let why = format!(
+                    "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
+                    crate::util::human_duration(facts.timeout())
+                );
+                s.notes.push(why.clone());
+                s.owners_unjudged = Some(why);
+            }
         }
     }
     let shim_of_pid: HashMap<i32, &str> =
@@ -424,16 +454,18 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         .map(|pid| {
             let row = by_pid.get(&pid).copied();
             let kind = if let (Some(a), Some(p)) = (proxy_args.get(&pid), row) {
-                let verdict = if untrusted || (p.ppid == daemon_pid && records.is_none()) {
+                let seen = ProxySeen {
+                    ppid: p.ppid,
+                    parent: parent_of(p),
+                    args: a,
+                    age_s: clock.age_s(p.start_ticks),
+                };
+                // A socket served by a process that failed the daemon's verification: no proxy
+                // is judged on its account.
+                let verdict = if untrusted {
                     None
                 } else {
-                    let seen = ProxySeen {
-                        ppid: p.ppid,
-                        parent: parent_of(p),
-                        args: a,
-                        age_s: clock.age_s(p.start_ticks),
-                    };
-                    Some(judge_proxy(&seen, records.unwrap_or(&[]), &scope))
+                    judge_proxy_if_known(&seen, records, &scope)
                 };
                 OwnerKind::Proxy { verdict }
             } else if row.is_some_and(|p| is_engine(p, duid)) {

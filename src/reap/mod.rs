@@ -1,7 +1,7 @@
 //! `dockhand reap`: plans, and with `--apply` performs, the clean-up of what Docker leaked —
 //! exactly what doctor reports, judged by the same functions:
 //!
-//! - leaked docker-proxy processes (`ports.leaked-proxy`, [`judge_proxy`]) are terminated;
+//! - leaked docker-proxy processes (`ports.leaked-proxy`, [`judge_proxy_if_known`]) are terminated;
 //! - a stale daemon pid file (`daemon.pidfile`, [`classify_pidfile`] + [`pidfile_repair`]) is
 //!   removed while no daemon runs, or rewritten with the running daemon's pid;
 //! - orphan shims (`processes.orphan-shims`) unknown to Docker *and* to containerd
@@ -36,11 +36,11 @@ use crate::facts::{Facts, Gap, WalkLimits};
 use crate::policy::containers::stuck_dead;
 use crate::policy::daemon::{PidfileRepair, PidfileState, classify_pidfile, pidfile_repair};
 use crate::policy::ports::{
-    Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy, proxy_owner,
+    Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy_if_known, proxy_owner,
 };
 use crate::policy::processes::{
-    Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, containerd_of, judge_shim, parse_shim,
-    shim_of_daemon, zombie_parent, zombies_under,
+    Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, containerd_of, judge_shim, listed_in,
+    parse_shim, shim_of_daemon, zombie_parent, zombies_under,
 };
 use crate::policy::storage::tmp_stale;
 use crate::report;
@@ -120,6 +120,9 @@ pub struct ReapPlan {
     pub pidfile: Option<PathBuf>,
     /// The live engine's data root, when its `tmp` was read: reap cleans nothing outside it.
     pub data_root: Option<PathBuf>,
+    /// Something could not be judged (the engine silent or timed out, /proc unreadable, a walk
+    /// cut off): what it covers was left alone, and the run ends with the partial exit code.
+    pub gaps: bool,
 }
 
 impl ReapPlan {
@@ -196,12 +199,17 @@ pub async fn plan_reap(
 ) -> Result<ReapPlan, Gap> {
     let th = thresholds(th_settings);
     let mut p = ReapPlan::default();
-    let located = match facts.located().await {
+    // The daemon's process, the process table and the ping at once: a frozen engine costs its
+    // deadline alongside the /proc reads, not after them.
+    let (located, _, _) = tokio::join!(facts.located(), facts.processes(), facts.ping());
+    let located = match located {
         Ok(l) => l,
         Err(g @ Gap::Remote { .. }) => return Err(g),
         Err(g) => {
-            p.notes
-                .push(format!("the daemon's process was not found: {g}"));
+            p.notes.push(format!(
+                "the daemon's process was not found ({g}): nothing is judged, everything is left alone"
+            ));
+            p.gaps = true;
             return Ok(p);
         }
     };
@@ -216,6 +224,7 @@ pub async fn plan_reap(
     });
     let answered = facts.engine_answered().await;
     if daemon.is_some() && !answered {
+        p.gaps = true;
         p.notes.push(format!(
             "the engine did not answer: proxies of the daemon, shims, zombies, tmp and dead containers need it and are left alone ({})",
             facts.ping().await.0.as_ref().err().map_or_else(String::new, ToString::to_string)
@@ -224,6 +233,7 @@ pub async fn plan_reap(
     let procs: &[ProcRow] = match facts.processes().await {
         Ok(ps) => ps,
         Err(g) => {
+            p.gaps = true;
             p.notes.push(format!(
                 "processes are left alone: the process table was not read ({g})"
             ));
@@ -295,6 +305,7 @@ async fn proxies(
         match facts.records().await {
             Ok(r) => Some(r),
             Err(g) => {
+                p.gaps = true;
                 p.notes.push(format!(
                     "this daemon's docker-proxy processes are not judged: {g}"
                 ));
@@ -343,21 +354,22 @@ async fn proxies(
             "pid {} (docker-proxy {}:{} → {}:{})",
             r.pid, a.host_ip, a.host_port, a.container_ip, a.container_port
         );
-        if r.ppid == daemon_pid && records.is_none() {
-            p.skip(
-                Category::LeakedProxy,
-                label,
-                "a child of this daemon, not judged: the engine did not list its containers",
-            );
-            continue;
-        }
         let seen = ProxySeen {
             ppid: r.ppid,
             parent: parent_of(r),
             args: a,
             age_s: clock.age_s(r.start_ticks),
         };
-        match judge_proxy(&seen, records.unwrap_or(&[]), &scope) {
+        let Some(verdict) = judge_proxy_if_known(&seen, records, &scope) else {
+            p.gaps = true;
+            p.skip(
+                Category::LeakedProxy,
+                label,
+                "a child of this daemon, not judged: the engine did not list its containers",
+            );
+            continue;
+        };
+        match verdict {
             ProxyVerdict::Leaked { why } => {
                 let (scope, reason) = match why {
                     Leak::ContainerGone => (
@@ -567,6 +579,7 @@ async fn daemon_shims(
     })
     .await;
     ours.unwrap_or_else(|| {
+        p.gaps = true;
         p.notes.push(
             "comparing the shims' containerd addresses took too long: shims and zombies are left alone"
                 .into(),
@@ -583,8 +596,15 @@ async fn orphan_shims(
     enabled: bool,
     grace: Duration,
 ) {
-    let Ok(containers) = facts.containers().await else {
-        return;
+    let containers = match facts.containers().await {
+        Ok(c) => c,
+        Err(g) => {
+            p.gaps = true;
+            p.notes.push(format!(
+                "shims are left alone: the engine did not list ({g})"
+            ));
+            return;
+        }
     };
     let docker_ids: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
     let orphans: Vec<&(ProcRow, Shim)> = ours
@@ -716,11 +736,18 @@ async fn zombies(
             })
             .collect::<Vec<_>>()
     })
-    .await
-    .unwrap_or_default();
-    let listed: Option<HashMap<&str, bool>> = facts.containers().await.ok().map(|cs| {
+    .await;
+    let Some(zombies) = zombies else {
+        p.gaps = true;
+        p.notes.push(format!(
+            "zombies are left alone: their states did not answer within {}",
+            crate::util::human_duration(facts.timeout())
+        ));
+        return;
+    };
+    let listed: Option<HashMap<&str, Listed>> = facts.containers().await.ok().map(|cs| {
         cs.iter()
-            .map(|c| (c.id.as_str(), c.state == "running"))
+            .map(|c| (c.id.as_str(), Listed::of_state(&c.state)))
             .collect()
     });
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|r| (r.pid, r)).collect();
@@ -735,11 +762,7 @@ async fn zombies(
         let where_ = match container {
             None => ZombieRoot::Daemon,
             Some(id) => ZombieRoot::Container {
-                listed: listed.as_ref().map(|l| match l.get(id) {
-                    None => Listed::Absent,
-                    Some(true) => Listed::Running,
-                    Some(false) => Listed::NotRunning,
-                }),
+                listed: listed_in(listed.as_ref(), id),
             },
         };
         let verdict = zombie_parent(row.map(|r| r.state), ppid == root, where_);
@@ -758,7 +781,10 @@ async fn zombies(
                 container.map_or("?", short),
                 container.map_or("?", short)
             )),
-            _ => Some("its container's state is not known (the engine did not list)".into()),
+            _ => {
+                p.gaps = true;
+                Some("its container's state is not known (the engine did not list): left alone, since it may be running".into())
+            }
         };
         match (why_not, container, shim_of.get(&root), row) {
             (None, Some(id), Some((_, shim_ticks)), Some(r)) => targets.push((
@@ -792,11 +818,13 @@ async fn tmp(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
     let df = match facts.storage_map().await {
         Ok(df) => df,
         Err(g) => {
+            p.gaps = true;
             p.notes.push(format!("<data-root>/tmp is left alone: {g}"));
             return;
         }
     };
     if df.source != "disk" {
+        p.gaps = true;
         p.notes.push(format!(
             "{}/tmp is left alone: {}",
             df.data_root.display(),
@@ -866,8 +894,15 @@ async fn tmp(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
 }
 
 async fn dead_containers(facts: &Facts, p: &mut ReapPlan) {
-    let Ok(records) = facts.records().await else {
-        return;
+    let records = match facts.records().await {
+        Ok(r) => r,
+        Err(g) => {
+            p.gaps = true;
+            p.notes.push(format!(
+                "dead containers are left alone: the engine did not list ({g})"
+            ));
+            return;
+        }
     };
     for c in records.iter().filter(|c| stuck_dead(c)) {
         // The engine's own FinishedAt text, which the action compares before removing.
@@ -1040,8 +1075,14 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
             }
             rp.notes.push(format!("plan saved to {}", path.display()));
         }
-        doc.finish(ExitCode::Ok, rp.notes.clone(), None, t0.elapsed());
-        return emit(settings, args, &doc).unwrap_or(ExitCode::Ok);
+        // A gap left something unjudged: the plan is not the whole story.
+        let code = if rp.gaps {
+            ExitCode::Partial
+        } else {
+            ExitCode::Ok
+        };
+        doc.finish(code, rp.notes.clone(), None, t0.elapsed());
+        return emit(settings, args, &doc).unwrap_or(code);
     }
     crate::app::mutating(
         &settings.state_dir,
@@ -1088,6 +1129,8 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
                 .collect();
             let code = if failed {
                 ExitCode::Failed
+            } else if rp.gaps {
+                ExitCode::Partial
             } else {
                 ExitCode::Ok
             };

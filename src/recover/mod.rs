@@ -23,7 +23,9 @@ use crate::actions::{
 use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
-use crate::policy::daemon::recovery::{Expected, Need, expected_running, missing, stop_grace};
+use crate::policy::daemon::recovery::{
+    Expected, Need, Presence, expected_running, missing, presence, stop_grace,
+};
 use crate::runtime::blocking;
 use crate::runtime::daemon::{Located, ServiceManager};
 use crate::runtime::engine::Engine;
@@ -561,24 +563,39 @@ async fn apply_steps(
 }
 
 /// Waits until `pid` (with that start time) is gone, at most `within`.
-async fn wait_gone(pid: i32, start_ticks: u64, within: Duration) -> bool {
+/// Waits up to `within` for the old daemon (`pid`, started at `start_ticks`; 0 when that was
+/// never captured) to be gone, as [`presence`] judges it; the last judgment otherwise.
+async fn wait_gone(pid: i32, start_ticks: u64, within: Duration) -> Presence {
     let deadline = Instant::now() + within;
     loop {
-        let alive = blocking(Duration::from_secs(3), move || {
-            crate::actions::process::observe(pid).is_some_and(|o| {
-                o.start_ticks == start_ticks && !matches!(o.state, 'Z' | 'X' | 'x')
-            })
+        let now = blocking(Duration::from_secs(3), move || {
+            crate::actions::process::observe(pid).map(|o| (o.start_ticks, o.state))
         })
         .await
-        .unwrap_or(true);
-        if !alive {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
+        // A read of its /proc that hangs: a process is there, stuck in the kernel.
+        .map_or(Presence::Alive, |seen| presence(start_ticks, seen));
+        if now == Presence::Gone || Instant::now() >= deadline {
+            return now;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The reason a stop step's outcome ends the recovery there: "changed" means the process the
+/// stop was for is no longer the one it found (another daemon at the socket now, a pid reused),
+/// so nothing judged for the old one — another kill, the clean-up, a start — may follow.
+fn stop_halts(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Changed { why } => Some(why),
+        _ => None,
+    }
+}
+
+/// The sentence that ends a recovery halted by [`stop_halts`].
+fn halted(pid: i32, why: &str) -> String {
+    format!(
+        "dockerd pid {pid} was not stopped: {why}; another daemon may be serving the socket now, so nothing else was stopped, cleaned or started (run dockhand recover again to judge what runs now)"
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -677,6 +694,10 @@ async fn carry_out(
             );
             return report;
         }
+        if let Some(why) = r.iter().find_map(|s| stop_halts(&s.outcome)) {
+            report.end(Verdict::Failed, halted(p.pid, why));
+            return report;
+        }
         let ticks = p
             .target
             .as_ref()
@@ -688,7 +709,7 @@ async fn carry_out(
             Duration::from_secs(if manager { 2 } else { 10 }),
         )
         .await;
-        if !gone && manager && !shutdown.is_triggered() {
+        if gone == Presence::Alive && manager && !shutdown.is_triggered() {
             // The service manager's stop left the process: the escalation on the process.
             if let Some(how) = plan::process_stop(diag, knobs.grace) {
                 let step = Step::new(
@@ -715,10 +736,24 @@ async fn carry_out(
                     );
                     return report;
                 }
+                if let Some(why) = r.iter().find_map(|s| stop_halts(&s.outcome)) {
+                    report.end(Verdict::Failed, halted(p.pid, why));
+                    return report;
+                }
                 gone = wait_gone(p.pid, ticks, Duration::from_secs(10)).await;
             }
         }
-        if !gone {
+        if gone == Presence::Unknown {
+            report.end(
+                Verdict::Failed,
+                format!(
+                    "whether dockerd pid {} ended is not known: its start time was not read at the diagnosis, and a live process holds that pid now (the old daemon, or a newcomer); nothing was cleaned or started — check `ps -p {}`, then run dockhand recover again",
+                    p.pid, p.pid
+                ),
+            );
+            return report;
+        }
+        if gone != Presence::Gone {
             if shutdown.is_triggered() {
                 interrupted(&mut report, "while stopping the daemon");
             } else {
@@ -1012,4 +1047,54 @@ async fn verify(
     }
     v.elapsed = t0.elapsed();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_that_found_another_process_ends_the_recovery() {
+        let changed = Outcome::Changed {
+            why: "pid 42 is another process now (started later)".into(),
+        };
+        assert_eq!(
+            stop_halts(&changed),
+            Some("pid 42 is another process now (started later)")
+        );
+        let sentence = halted(42, stop_halts(&changed).unwrap_or_default());
+        assert!(
+            sentence.contains("nothing else was stopped, cleaned or started"),
+            "{sentence}"
+        );
+        // Every other outcome goes on to judge whether the process is gone.
+        for o in [
+            Outcome::Done { bytes: None },
+            Outcome::AlreadyGone,
+            Outcome::Failed {
+                error: "systemctl stop docker: exit 1".into(),
+            },
+            Outcome::Refused {
+                why: "outside the scope".into(),
+            },
+            Outcome::NotStarted,
+        ] {
+            assert_eq!(stop_halts(&o), None, "{o:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_process_whose_start_time_was_not_captured_never_says_gone() {
+        let me = std::process::id() as i32;
+        let ticks = crate::actions::process::observe(me)
+            .map(|o| o.start_ticks)
+            .unwrap_or_default();
+        assert!(ticks > 0, "this test's own start time");
+        let within = Duration::from_millis(150);
+        // A failed capture (0) with a live process at the pid: not known, after the wait.
+        assert_eq!(wait_gone(me, 0, within).await, Presence::Unknown);
+        assert_eq!(wait_gone(me, ticks, within).await, Presence::Alive);
+        // Another start time at the pid: the old process is gone.
+        assert_eq!(wait_gone(me, ticks + 1, within).await, Presence::Gone);
+    }
 }

@@ -258,6 +258,33 @@ pub fn will_stop(before: &[ContainerSeen], live_restore: Option<bool>) -> Vec<&C
     before.iter().filter(|c| c.running).collect()
 }
 
+/// Whether the daemon's old process is gone after a stop, as far as /proc can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Presence {
+    /// No process at its pid, a zombie, or a process with another start time there.
+    Gone,
+    /// The same process (pid and start time) is still there.
+    Alive,
+    /// A live process is at its pid, but the old one's start time was never captured (0): it
+    /// may be the old daemon or a newcomer on a reused pid. Never read as "gone".
+    Unknown,
+}
+
+/// Judges the pid after a stop: `target_ticks` is the old process's start time as captured at
+/// the diagnosis (0: the capture failed), `seen` the (start time, state letter) of the process
+/// at that pid now (`None`: no process there).
+pub fn presence(target_ticks: u64, seen: Option<(u64, char)>) -> Presence {
+    match seen {
+        None => Presence::Gone,
+        // Dead, whoever it was: a zombie serves no socket and holds no lock.
+        Some((_, 'Z' | 'X' | 'x')) => Presence::Gone,
+        Some(_) if target_ticks == 0 => Presence::Unknown,
+        Some((ticks, _)) if ticks == target_ticks => Presence::Alive,
+        Some(_) => Presence::Gone,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -377,5 +404,27 @@ mod tests {
         assert_eq!(gone, ["b", "c"]);
         assert_eq!(will_stop(&before, Some(true)).len(), 0);
         assert_eq!(will_stop(&before, None).len(), 4);
+    }
+
+    #[test]
+    fn a_failed_capture_never_reads_as_gone() {
+        use Presence::*;
+        // (captured start time, what is at the pid now, want)
+        let cases = [
+            (500, None, Gone),
+            (500, Some((500, 'S')), Alive),
+            (500, Some((500, 'D')), Alive),
+            (500, Some((500, 'Z')), Gone),
+            (500, Some((900, 'S')), Gone),
+            // The capture failed (0): nothing there, or a zombie, is still gone ...
+            (0, None, Gone),
+            (0, Some((900, 'Z')), Gone),
+            // ... but a live process may be the old daemon itself: not known, never "gone".
+            (0, Some((500, 'S')), Unknown),
+            (0, Some((900, 'R')), Unknown),
+        ];
+        for (ticks, seen, want) in cases {
+            assert_eq!(presence(ticks, seen), want, "{ticks} {seen:?}");
+        }
     }
 }

@@ -10,3 +10,4 @@ mod credentials;
 mod files;
 mod identity;
 mod plans;
+mod unknown;

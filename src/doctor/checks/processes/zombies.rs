@@ -82,9 +82,9 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .unwrap_or_default()
     };
     // The engine's list, when it answered: names, and whether each container still runs.
-    let listed: Option<HashMap<&str, (&str, bool)>> = ctx.containers().await.ok().map(|cs| {
+    let listed: Option<HashMap<&str, (&str, Listed)>> = ctx.containers().await.ok().map(|cs| {
         cs.iter()
-            .map(|c| (c.id.as_str(), (c.name(), c.state == "running")))
+            .map(|c| (c.id.as_str(), (c.name(), Listed::of_state(&c.state))))
             .collect()
     });
     let by_pid: HashMap<i32, &ProcRow> = scan.procs.iter().map(|p| (p.pid, p)).collect();
@@ -109,13 +109,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
                 (Some(_), Some(None)) => ZombieRoot::Container {
                     listed: Some(Listed::Absent),
                 },
-                (Some(_), Some(Some((_, running)))) => ZombieRoot::Container {
-                    listed: Some(if *running {
-                        Listed::Running
-                    } else {
-                        Listed::NotRunning
-                    }),
-                },
+                (Some(_), Some(Some((_, l)))) => ZombieRoot::Container { listed: Some(*l) },
             };
             Parent {
                 pid: ppid,
