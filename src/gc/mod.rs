@@ -312,8 +312,11 @@ impl Ctx<'_> {
         // An engine that does not answer its ping is asked nothing else: gc needs it for every
         // verdict, so the run ends here, after one deadline rather than one per call.
         if let (Err(e), _) = facts.ping().await {
-            eprintln!("dockhand: gc needs the engine: {e}");
-            return ExitCode::Unavailable;
+            return fail(
+                actor,
+                ExitCode::Unavailable,
+                format!("gc needs the engine: {e}"),
+            );
         }
         let mut watch = match actor {
             Some(_) if self.args.apply_plan.is_none() => {

@@ -52,7 +52,10 @@ fn the_threat_model_names_only_functions_that_exist() {
             missing.push(path.to_string());
         }
     }
-    assert!(named > 40, "docs/security.md names only {named} tests and functions");
+    assert!(
+        named > 40,
+        "docs/security.md names only {named} tests and functions"
+    );
     assert!(
         missing.is_empty(),
         "docs/security.md names what does not exist: {missing:?}"
