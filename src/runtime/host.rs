@@ -445,9 +445,18 @@ fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identit
         let file = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
         let shown = link.to_string_lossy();
         let path = PathBuf::from(shown.strip_suffix(" (deleted)").unwrap_or(&shown));
+        // The directory as the process itself sees it: through its own root, so a daemon in
+        // another mount namespace (dockhand in a container with the host's pids) is judged by
+        // its own directory, not by whatever lies at that path here. The kernel's path has no
+        // symlinks in it; our own view is the fallback when the process's root is not readable.
         let dir = path
             .parent()
-            .and_then(|d| std::fs::metadata(d).ok())
+            .and_then(|d| {
+                let rel = d.strip_prefix("/").unwrap_or(d);
+                std::fs::metadata(Path::new(&format!("/proc/{pid}/root")).join(rel))
+                    .or_else(|_| std::fs::metadata(d))
+                    .ok()
+            })
             .map(|m| (m.uid(), m.mode()));
         Some(ExeFacts {
             path,
