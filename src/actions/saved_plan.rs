@@ -247,6 +247,55 @@ pub async fn key_for(state_dir: &Path, timeout: std::time::Duration) -> Result<V
     })
 }
 
+/// What an acting command needs of saved plans for one run: the key (when it saves or applies
+/// a plan), the live engine's identity, and the plan to apply, read and checked.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub key: Option<Vec<u8>>,
+    pub engine_id: Option<String>,
+    pub saved: Option<SavedPlan>,
+}
+
+/// The saved-plan prelude every acting command shares: the plan file is read first (one that
+/// cannot be read or trusted is refused before the state dir is touched), then the key, the
+/// engine's identity, and the checks of [`check`] against `want` (its `engine` is filled here).
+/// The error is the sentence to print and the exit code.
+pub async fn prepare(
+    plan: Option<&Path>,
+    plan_out: bool,
+    state_dir: &Path,
+    timeout: std::time::Duration,
+    facts: &crate::facts::Facts,
+    want: Expect<'_>,
+) -> Result<Prepared, (String, crate::exit::ExitCode)> {
+    let bytes = match plan {
+        Some(path) => Some(read(path).map_err(|e| (e.to_string(), e.exit_code()))?),
+        None => None,
+    };
+    if plan.is_none() && !plan_out {
+        return Ok(Prepared::default());
+    }
+    let key = key_for(state_dir, timeout)
+        .await
+        .map_err(|e| (e, crate::exit::ExitCode::Usage))?;
+    let engine_id = engine_identity(facts).await;
+    let saved = match (plan, &bytes) {
+        (Some(path), Some(bytes)) => {
+            let want = Expect {
+                engine: engine_id.as_deref(),
+                ..want
+            };
+            Some(check(path, bytes, &key, &want).map_err(|e| (e.to_string(), e.exit_code()))?)
+        }
+        _ => None,
+    };
+    Ok(Prepared {
+        key: Some(key),
+        engine_id,
+        saved,
+    })
+}
+
 /// The engine's identity as a plan records it and an applying run confirms it: `/info`'s ID
 /// and data root (see `gc::gather::daemon_identity`), `None` when the engine does not answer.
 pub async fn engine_identity(facts: &crate::facts::Facts) -> Option<String> {

@@ -963,53 +963,33 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
         stall: settings.timeout,
         threads: 4,
     });
-    // The plan file first: one that cannot be read or trusted is refused before the state dir
-    // is touched.
-    let plan_bytes = match &args.plan {
-        Some(path) => match saved_plan::read(path) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("dockhand: {e}");
-                return e.exit_code();
-            }
-        },
-        None => None,
+    let host = actions::journal::machine_id();
+    let want = saved_plan::Expect {
+        command: "reap",
+        subject: None,
+        host: host.as_deref(),
+        endpoint: &endpoint,
+        engine: None,
     };
-    let key = if args.plan.is_some() || args.plan_out.is_some() {
-        match saved_plan::key_for(&settings.state_dir, settings.timeout).await {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("dockhand: {e}");
-                return ExitCode::Usage;
-            }
+    let saved_plan::Prepared {
+        key,
+        engine_id,
+        saved,
+    } = match saved_plan::prepare(
+        args.plan.as_deref(),
+        args.plan_out.is_some(),
+        &settings.state_dir,
+        settings.timeout,
+        &facts,
+        want,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err((why, code)) => {
+            eprintln!("dockhand: {why}");
+            return code;
         }
-    } else {
-        None
-    };
-    let engine_id = if key.is_some() {
-        saved_plan::engine_identity(&facts).await
-    } else {
-        None
-    };
-    let saved = match (&args.plan, &key, &plan_bytes) {
-        (Some(path), Some(key), Some(bytes)) => {
-            let host = actions::journal::machine_id();
-            let want = saved_plan::Expect {
-                command: "reap",
-                subject: None,
-                host: host.as_deref(),
-                endpoint: &endpoint,
-                engine: engine_id.as_deref(),
-            };
-            match saved_plan::check(path, bytes, key, &want) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    eprintln!("dockhand: {e}");
-                    return e.exit_code();
-                }
-            }
-        }
-        _ => None,
     };
     // A saved plan is re-judged: reap plans anew, with the saved plan's options, and applies
     // only the saved steps this plan also holds.
