@@ -165,7 +165,7 @@ fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) 
         m.file_type().is_file() && m.uid() == 0 && m.mode() & 0o022 == 0
     });
     if trusted_file
-        && let Some(pid) = read_pidfile(&paths.pidfile)
+        && let Some(pid) = super::pidfile::pid_in(&paths.pidfile)
         && let Some(info) = host::proc_info(pid)
         && host::docker_program(pid, None) == Some(crate::policy::identity::DockerProgram::Dockerd)
     {
@@ -203,15 +203,6 @@ pub fn program_name(info: &ProcInfo) -> String {
         .unwrap_or_else(|| info.comm.clone())
 }
 
-/// What a pid named in a pid file is, for [`crate::policy::daemon::classify_pidfile`]: `None`
-/// when it is gone, `Some(true)` for a live container engine, `Some(false)` for anything else —
-/// a zombie included: dockerd's start-up check (`kill(pid, 0)`) still sees a zombie and refuses
-/// to start, and a zombie serves nothing, so its pid file is stale.
-pub fn pidfile_probe(pid: i32) -> Option<bool> {
-    let info = host::proc_info(pid)?;
-    Some(!matches!(info.state, 'Z' | 'X' | 'x') && is_engine_program(pid))
-}
-
 /// Whether `pid` runs a container engine's program — dockerd, or Podman's service — judged by
 /// its executable and owner ([`crate::policy::identity`]), never by its name.
 pub fn is_engine_program(pid: i32) -> bool {
@@ -232,7 +223,7 @@ pub fn is_engine_program(pid: i32) -> bool {
 
 fn describe(info: ProcInfo, uid: u32, found_by: &'static str) -> DaemonProcess {
     let paths = paths_from(&info.cmdline, None);
-    let pidfile_pid = read_pidfile(&paths.pidfile);
+    let pidfile_pid = super::pidfile::pid_in(&paths.pidfile);
     let service = service_manager(&info, uid);
     DaemonProcess {
         info,
@@ -242,10 +233,6 @@ fn describe(info: ProcInfo, uid: u32, found_by: &'static str) -> DaemonProcess {
         pidfile_pid,
         found_by,
     }
-}
-
-pub fn read_pidfile(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// The value of a dockerd flag in any of its spellings: `--flag=v`, `--flag v`, `-f v`.
@@ -334,7 +321,7 @@ pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
     // file is not the script's, even when an init script is installed.
     let recorded = ["/var/run/docker-ssd.pid", DEFAULT_PIDFILE]
         .iter()
-        .any(|f| read_pidfile(Path::new(f)) == Some(info.pid));
+        .any(|f| super::pidfile::pid_in(Path::new(f)) == Some(info.pid));
     if info.ppid == 1 && recorded {
         for script in ["/etc/init.d/docker", "/etc/init.d/dockerd"] {
             if Path::new(script).exists() {

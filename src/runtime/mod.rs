@@ -14,6 +14,8 @@ pub mod incident;
 pub mod inventory;
 pub mod json_array;
 pub mod net;
+pub mod pidfile;
+pub mod proc;
 pub mod sockdiag;
 pub mod storage;
 

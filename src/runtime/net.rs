@@ -221,9 +221,10 @@ pub fn listeners() -> ListenerTable {
     // The dumps run on their own thread while this one reads every process's fds.
     let pending = super::sockdiag::start(&pids_in);
     let mut owners_of: HashMap<u64, Vec<i32>> = HashMap::new();
+    let until = std::time::Instant::now() + super::proc::SEARCH_BOUND;
     for &pid in &all {
-        match socket_inodes(pid) {
-            FdScan::Sockets(inodes) => {
+        match super::proc::socket_inodes(pid, until) {
+            Ok(inodes) => {
                 for ino in inodes {
                     let v = owners_of.entry(ino).or_default();
                     if !v.contains(&pid) {
@@ -231,8 +232,8 @@ pub fn listeners() -> ListenerTable {
                     }
                 }
             }
-            FdScan::Unreadable => table.unreadable += 1,
-            FdScan::Gone => {}
+            Err(super::proc::FdError::Unreadable) => table.unreadable += 1,
+            Err(super::proc::FdError::Gone) => {}
         }
     }
     let diag = pending.wait();
@@ -284,72 +285,6 @@ pub fn listeners() -> ListenerTable {
         }
     }
     table
-}
-
-/// What a process's fd table showed.
-enum FdScan {
-    /// The inodes of the sockets it holds.
-    Sockets(Vec<u64>),
-    /// Not ours to read (not root): its sockets' owners stay unknown.
-    Unreadable,
-    /// Gone mid-scan, or a kernel thread with no fd table.
-    Gone,
-}
-
-/// `socket:[12345]` → 12345.
-pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
-    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-/// The socket inodes among `pid`'s fds: one `readlinkat` per fd relative to the open fd
-/// directory (no path walk from /, no stat).
-fn socket_inodes(pid: i32) -> FdScan {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let dir = format!("/proc/{pid}/fd");
-    let (entries, handle) = match (std::fs::read_dir(&dir), std::fs::File::open(&dir)) {
-        (Ok(e), Ok(h)) => (e, h),
-        (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return FdScan::Unreadable;
-        }
-        _ => return FdScan::Gone,
-    };
-    let mut out = Vec::new();
-    let mut denied = false;
-    let mut name = Vec::with_capacity(16);
-    let mut buf = [0u8; 64];
-    for e in entries.flatten() {
-        name.clear();
-        name.extend_from_slice(e.file_name().as_bytes());
-        name.push(0);
-        // SAFETY: `name` is NUL-terminated, `buf` is ours and its length is passed; the
-        // directory fd stays open for the call.
-        let n = unsafe {
-            nix::libc::readlinkat(
-                handle.as_raw_fd(),
-                name.as_ptr().cast(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            // Listing is allowed and reading is not: pid 1 under some sandboxes.
-            if std::io::Error::last_os_error().raw_os_error() == Some(nix::libc::EACCES) {
-                denied = true;
-            }
-            continue;
-        }
-        // A target longer than the buffer is a path, not "socket:[…]": cut, and no match.
-        if let Some(ino) = buf.get(..n as usize).and_then(parse_socket_link) {
-            out.push(ino);
-        }
-    }
-    if denied && out.is_empty() {
-        FdScan::Unreadable
-    } else {
-        FdScan::Sockets(out)
-    }
 }
 
 /// What a `docker-proxy` command line says it forwards.
@@ -524,14 +459,6 @@ mod tests {
                 "{bind:?} vs {held}"
             );
         }
-    }
-
-    #[test]
-    fn socket_links() {
-        assert_eq!(parse_socket_link(b"socket:[4026]"), Some(4026));
-        assert_eq!(parse_socket_link(b"pipe:[4026]"), None);
-        assert_eq!(parse_socket_link(b"/dev/null"), None);
-        assert_eq!(parse_socket_link(b"socket:[x]"), None);
     }
 
     #[test]
