@@ -1,6 +1,6 @@
 //! dockhand keeps Docker hosts healthy. The library holds the runtime core and the commands;
 //! the binary only parses, resolves settings, runs one command and exits with its code.
-//! See ARCHITECTURE.md in the project's shared notes for the house rules.
+//! docs/architecture.md is the code map: each module, the layer order and where new work goes.
 
 pub mod actions;
 pub mod app;
