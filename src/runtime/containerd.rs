@@ -317,7 +317,7 @@ pub fn daemon_shims(procs: &[ProcRow], daemon_uid: u32, containerd: &ContainerdO
     let mut out = DaemonShims::default();
     for p in procs {
         if p.state == 'Z'
-            || p.program(Some(daemon_uid)) != Some(crate::policy::identity::DockerProgram::Shim)
+            || p.program(Some(daemon_uid)) != Some(crate::runtime::identity::DockerProgram::Shim)
         {
             continue;
         }

@@ -89,7 +89,7 @@ pub enum Located {
         unreadable: usize,
     },
     /// A process serves the endpoint's socket but is not trusted to be the daemon (see
-    /// [`crate::policy::identity::trusted_daemon`]), or the socket path is a symlink: reported,
+    /// [`crate::runtime::identity::trusted_daemon`]), or the socket path is a symlink: reported,
     /// never acted on, and none of its paths (pid file, exec root, config) is used. `paths`
     /// are the defaults, for display only.
     Unverified {
@@ -130,7 +130,7 @@ pub fn locate(endpoint: &Endpoint) -> Located {
         };
         let verdict = match (host::identity(pid), owners.file_uid) {
             (Some(id), Some(sock_uid)) => {
-                crate::policy::identity::trusted_daemon(&id, sock_uid).map(|()| id)
+                crate::runtime::identity::trusted_daemon(&id, sock_uid).map(|()| id)
             }
             _ => Err("its identity could not be read".to_string()),
         };
@@ -167,7 +167,7 @@ fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) 
     if trusted_file
         && let Some(pid) = super::pidfile::pid_in(&paths.pidfile)
         && let Some(info) = host::proc_info(pid)
-        && host::docker_program(pid, None) == Some(crate::policy::identity::DockerProgram::Dockerd)
+        && host::docker_program(pid, None) == Some(crate::runtime::identity::DockerProgram::Dockerd)
     {
         // Only trust the pid file for a non-default socket if the process serves that socket.
         let serves = sock.is_none_or(|s| {
@@ -204,13 +204,13 @@ pub fn program_name(info: &ProcInfo) -> String {
 }
 
 /// Whether `pid` runs a container engine's program — dockerd, or Podman's service — judged by
-/// its executable and owner ([`crate::policy::identity`]), never by its name.
+/// its executable and owner ([`crate::runtime::identity`]), never by its name.
 pub fn is_engine_program(pid: i32) -> bool {
-    use crate::policy::identity::{DockerProgram, exe_name, exe_trusted};
+    use crate::runtime::identity::{DockerProgram, exe_name, exe_trusted};
     let Some(id) = host::identity(pid) else {
         return false;
     };
-    if crate::policy::identity::docker_program(&id, None) == Ok(DockerProgram::Dockerd) {
+    if crate::runtime::identity::docker_program(&id, None) == Ok(DockerProgram::Dockerd) {
         return true;
     }
     // Podman serves the same API; the same rules for its executable.
@@ -306,7 +306,7 @@ const UNIT_QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(
 /// refused. OpenRC when /run/openrc exists; sysvinit when an init script exists and init is the
 /// parent; else none.
 pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
-    use crate::policy::identity::{UnitVerdict, service_unit};
+    use crate::runtime::identity::{UnitVerdict, service_unit};
     let reported = systemd_is_init().then(|| unit_of_pid(info.pid));
     match service_unit(reported.as_ref(), info.cgroup.as_deref(), uid) {
         UnitVerdict::System(unit) => return ServiceManager::Systemd { unit },
@@ -342,7 +342,7 @@ pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
 fn systemd_is_init() -> bool {
     Path::new("/run/systemd/system").is_dir()
         && std::fs::read_link("/proc/1/exe")
-            .is_ok_and(|p| crate::policy::identity::exe_name(&p) == "systemd")
+            .is_ok_and(|p| crate::runtime::identity::exe_name(&p) == "systemd")
 }
 
 /// Asks systemd (on the system bus) which unit `pid` belongs to, under a deadline: the unit's
@@ -368,7 +368,7 @@ fn unit_of_pid(pid: i32) -> Result<String, String> {
     if !ran.ok() {
         return Err(format!("busctl GetUnitByPID {pid}: {}", ran.why()));
     }
-    crate::policy::identity::unit_from_busctl(&ran.stdout)
+    crate::runtime::identity::unit_from_busctl(&ran.stdout)
         .ok_or_else(|| format!("busctl GetUnitByPID {pid} gave no unit"))
 }
 

@@ -100,7 +100,7 @@ pub struct ProcRow {
     pub uid: Option<u32>,
     /// Who it is, as the kernel says: what [`ProcRow::program`] judges. Read only for a process
     /// whose executable is named like one of Docker's or Podman's programs (no other is one).
-    pub identity: Option<crate::policy::identity::Identity>,
+    pub identity: Option<crate::runtime::identity::Identity>,
 }
 
 impl ProcRow {
@@ -108,8 +108,8 @@ impl ProcRow {
     pub fn program(
         &self,
         daemon_uid: Option<u32>,
-    ) -> Option<crate::policy::identity::DockerProgram> {
-        crate::policy::identity::docker_program(self.identity.as_ref()?, daemon_uid).ok()
+    ) -> Option<crate::runtime::identity::DockerProgram> {
+        crate::runtime::identity::docker_program(self.identity.as_ref()?, daemon_uid).ok()
     }
 
     /// The program's name when it is one of Docker's, else "": for policies that match on the
@@ -347,16 +347,16 @@ pub fn unix_socket_owners(path: &Path) -> SocketOwners {
 }
 
 /// What the kernel says about who `pid` is: its uids and the executable it runs (see
-/// [`crate::policy::identity`]). `None` when it is gone.
-pub fn identity(pid: i32) -> Option<crate::policy::identity::Identity> {
+/// [`crate::runtime::identity`]). `None` when it is gone.
+pub fn identity(pid: i32) -> Option<crate::runtime::identity::Identity> {
     identity_of(pid, std::fs::read_link(format!("/proc/{pid}/exe")).ok())
 }
 
 /// [`identity`], read only for a process whose executable's base name is one of Docker's or
-/// Podman's programs — no other can pass [`crate::policy::identity::docker_program`] — so the
+/// Podman's programs — no other can pass [`crate::runtime::identity::docker_program`] — so the
 /// process table costs one `readlink` more per process, not four reads.
-fn engine_identity(pid: i32) -> Option<crate::policy::identity::Identity> {
-    use crate::policy::identity::{exe_name, program_by_name};
+fn engine_identity(pid: i32) -> Option<crate::runtime::identity::Identity> {
+    use crate::runtime::identity::{exe_name, program_by_name};
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let name = exe_name(&link);
     let wanted = program_by_name(&name).is_some()
@@ -370,8 +370,8 @@ fn engine_identity(pid: i32) -> Option<crate::policy::identity::Identity> {
     identity_of(pid, Some(link))
 }
 
-fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identity::Identity> {
-    use crate::policy::identity::{ExeFacts, Identity};
+fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::runtime::identity::Identity> {
+    use crate::runtime::identity::{ExeFacts, Identity};
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let uids = status
         .lines()
@@ -412,13 +412,13 @@ fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identit
 }
 
 /// THE answer to "is `pid` one of Docker's own programs" for every command: judged by
-/// [`crate::policy::identity::docker_program`] on what the kernel says (never the name a process
+/// [`crate::runtime::identity::docker_program`] on what the kernel says (never the name a process
 /// gives itself). `daemon_uid`: the verified daemon's user, when it is rootless.
 pub fn docker_program(
     pid: i32,
     daemon_uid: Option<u32>,
-) -> Option<crate::policy::identity::DockerProgram> {
-    crate::policy::identity::docker_program(&identity(pid)?, daemon_uid).ok()
+) -> Option<crate::runtime::identity::DockerProgram> {
+    crate::runtime::identity::docker_program(&identity(pid)?, daemon_uid).ok()
 }
 
 /// `Some(true)` if the process has one of `inodes` open, `None` if its fds are unreadable.

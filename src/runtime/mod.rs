@@ -10,6 +10,7 @@ pub mod engine_kind;
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod identity;
 pub mod incident;
 pub mod inventory;
 pub mod json_array;

@@ -96,7 +96,7 @@ impl Owner {
             Owner::Engine => super::daemon::is_engine_program(pid),
             Owner::Containerd => {
                 host::docker_program(pid, None)
-                    == Some(crate::policy::identity::DockerProgram::Containerd)
+                    == Some(crate::runtime::identity::DockerProgram::Containerd)
             }
         }
     }
