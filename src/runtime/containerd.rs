@@ -342,6 +342,83 @@ pub fn daemon_shims(procs: &[ProcRow], daemon_uid: u32, containerd: &ContainerdO
 mod tests {
     use super::*;
 
+    /// A process-table row: `exe` owned by `uid` (root-owned directory), running as `uid`.
+    fn row(pid: i32, state: char, exe: &str, uid: u32, cmd: &str) -> ProcRow {
+        use crate::runtime::identity::{ExeFacts, Identity};
+        ProcRow {
+            pid,
+            ppid: 1,
+            comm: "containerd-shim".into(),
+            state,
+            cmdline: cmd.split_whitespace().map(str::to_string).collect(),
+            start_ticks: 100,
+            uid: Some(uid),
+            identity: Some(Identity {
+                uids: vec![uid; 4],
+                exe: Some(ExeFacts {
+                    path: exe.into(),
+                    uid,
+                    mode: 0o100755,
+                    dir: Some((uid, 0o40755)),
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn this_daemons_shims_among_the_process_table() {
+        let shim = "/usr/bin/containerd-shim-runc-v2";
+        let ours = "-namespace moby -address /nonexistent/docker/containerd/containerd.sock";
+        let procs = [
+            row(10, 'S', shim, 0, &format!("{shim} {ours} -id a")),
+            // Another daemon's: another containerd socket, or another namespace.
+            row(
+                11,
+                'S',
+                shim,
+                0,
+                &format!("{shim} -namespace moby -address /nonexistent/other.sock -id b"),
+            ),
+            row(
+                12,
+                'S',
+                shim,
+                0,
+                &format!(
+                    "{shim} -namespace k8s.io -address /nonexistent/docker/containerd/containerd.sock -id c"
+                ),
+            ),
+            // A stranger's copy with our very command line, and a zombie shim: neither counts.
+            row(
+                13,
+                'S',
+                "/tmp/containerd-shim-runc-v2",
+                1000,
+                &format!("{shim} {ours} -id d"),
+            ),
+            row(14, 'Z', shim, 0, &format!("{shim} {ours} -id e")),
+            // Not a shim at all, and a shim whose command line says nothing usable.
+            row(15, 'S', "/usr/bin/dockerd", 0, "dockerd"),
+            row(16, 'S', shim, 0, &format!("{shim} -namespace moby")),
+        ];
+        let scope = ContainerdOf {
+            address: "/nonexistent/docker/containerd/containerd.sock".into(),
+            namespace: "moby".into(),
+        };
+        let got = daemon_shims(&procs, 0, &scope);
+        let ids: Vec<(i32, &str)> = got
+            .ours
+            .iter()
+            .map(|(r, s)| (r.pid, s.id.as_str()))
+            .collect();
+        assert_eq!(ids, vec![(10, "a")]);
+        assert_eq!(got.others, 2);
+        // A rootless daemon's own user may own its shims.
+        let rootless = [row(20, 'S', shim, 1000, &format!("{shim} {ours} -id r"))];
+        assert_eq!(daemon_shims(&rootless, 1000, &scope).ours.len(), 1);
+        assert!(daemon_shims(&rootless, 0, &scope).ours.is_empty());
+    }
+
     #[test]
     fn task_ids_from_ctr() {
         let got = parse_task_ids("abc\n\n  def  \n");
