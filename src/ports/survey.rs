@@ -314,19 +314,17 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         }
     }
     if let Some(d) = daemon.filter(|_| !podman) {
-        let ours = facts.shims(d).await.ok().map(|sh| {
-            sh.ours
-                .iter()
-                .map(|(p, shim)| (p.pid, p.start_ticks, shim.id.clone(), ()))
-                .collect::<Vec<_>>()
-        });
-        match ours {
-            Some(list) => {
-                for (pid, start_ticks, id, _) in list {
-                    s.shims.insert(id, ProcId { pid, start_ticks });
+        match facts.shims(d).await {
+            Ok(ours) => {
+                for (p, shim) in &ours.ours {
+                    let id = ProcId {
+                        pid: p.pid,
+                        start_ticks: p.start_ticks,
+                    };
+                    s.shims.insert(shim.id.clone(), id);
                 }
             }
-            None => {
+            Err(_) => {
                 let why = format!(
                     "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
                     crate::util::human_duration(facts.timeout())
