@@ -934,10 +934,10 @@ fn call_proc_text(t: &str) {
     let _ = containerd::parse_task_ids(t);
     let _ = crate::policy::daemon::pidfile::parse_pidfile(t);
     if let Ok(ip) = "172.18.0.2".parse() {
-        let _ = net::in_subnet(ip, t);
+        let _ = crate::policy::addresses::in_subnet(ip, t);
     }
     if let Ok(ip) = "::1".parse() {
-        let _ = net::in_subnet(ip, t);
+        let _ = crate::policy::addresses::in_subnet(ip, t);
     }
 }
 

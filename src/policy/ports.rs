@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::processes::{ContainerLife, Listed, container_life};
 use crate::runtime::inventory::{ContainerRecord, PortBinding, SmallMap};
-use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts, in_subnet};
+use super::addresses::{bind_conflicts, in_subnet};
+use crate::runtime::net::{Listener, Proto, ProxyArgs};
 
 // ---------------------------------------------------------------------------------------------
 // Published ports
