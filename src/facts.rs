@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 use crate::df::DfReport;
 use crate::runtime::blocking;
 use crate::runtime::containerd::{self, DaemonShims};
-use crate::runtime::daemon::{DaemonProcess, Located, locate};
+use crate::runtime::daemon::{Located, locate};
 use crate::runtime::engine::{Engine, EngineError, Timed};
 use crate::runtime::engine_kind::EngineKind;
 use crate::runtime::host::{self, ProcRow};
@@ -453,13 +453,17 @@ impl Facts {
             .map_err(Clone::clone)
     }
 
-    /// The shims of the daemon `d` (the one [`Facts::located`] found), found once per run by
-    /// [`containerd::daemon_shims`] on the process table: doctor, `reap` and `ports` see the
-    /// same ones. A gap when the process table is one, or comparing the shims' containerd
-    /// addresses did not finish in time (a hung mount on the way).
-    pub async fn shims(&self, d: &DaemonProcess) -> Fact<'_, DaemonShims> {
+    /// The shims of the located daemon, found once per run by [`containerd::daemon_shims`] on
+    /// the process table: doctor, `reap` and `ports` see the same ones. A gap when no daemon was
+    /// found, the process table is one, or comparing the shims' containerd addresses did not
+    /// finish in time (a hung mount on the way).
+    pub async fn shims(&self) -> Fact<'_, DaemonShims> {
         self.shims
             .get_or_init(|| async {
+                let d = match self.located().await? {
+                    Located::Found(d) => d,
+                    _ => return Err(Gap::Other("the daemon's process was not found".into())),
+                };
                 let procs = self.processes().await?.to_vec();
                 let dj = self.daemon_json().await;
                 let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());

@@ -11,9 +11,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::addresses::{bind_conflicts, in_subnet};
 use crate::policy::processes::{ContainerLife, Listed, container_life};
 use crate::runtime::inventory::{ContainerRecord, PortBinding, SmallMap};
-use super::addresses::{bind_conflicts, in_subnet};
 use crate::runtime::net::{Listener, Proto, ProxyArgs};
 
 // ---------------------------------------------------------------------------------------------

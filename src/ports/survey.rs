@@ -313,8 +313,8 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
             }
         }
     }
-    if let Some(d) = daemon.filter(|_| !podman) {
-        match facts.shims(d).await {
+    if daemon.is_some() && !podman {
+        match facts.shims().await {
             Ok(ours) => {
                 for (p, shim) in &ours.ours {
                     let id = ProcId {

@@ -257,7 +257,7 @@ pub async fn plan_reap(
     if let Some(d) = daemon
         && answered
     {
-        let ours = daemon_shims(facts, &mut p, d).await;
+        let ours = daemon_shims(facts, &mut p).await;
         orphan_shims(facts, &mut p, procs, &ours, shims, grace).await;
         zombies(facts, &mut p, procs, d, &ours, grace).await;
         tmp(facts, &mut p, th.tmp_grace_s).await;
@@ -536,8 +536,8 @@ async fn pidfile(
 }
 
 /// This daemon's shims, as doctor finds them: (row, parsed command line).
-async fn daemon_shims(facts: &Facts, p: &mut ReapPlan, d: &DaemonProcess) -> Vec<(ProcRow, Shim)> {
-    let ours = facts.shims(d).await.ok().map(|s| s.ours.clone());
+async fn daemon_shims(facts: &Facts, p: &mut ReapPlan) -> Vec<(ProcRow, Shim)> {
+    let ours = facts.shims().await.ok().map(|s| s.ours.clone());
     ours.unwrap_or_else(|| {
         p.gaps = true;
         p.notes.push(

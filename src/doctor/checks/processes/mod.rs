@@ -58,7 +58,7 @@ struct DaemonShims<'c> {
 async fn daemon_shims<'c>(ctx: &'c Ctx<'_>) -> Result<DaemonShims<'c>, Finding> {
     let d = ctx.located_daemon().await?;
     let procs = ctx.processes().await.map_err(|g| super::gap(&g))?;
-    let shims = match ctx.shims(d).await {
+    let shims = match ctx.shims().await {
         Ok(s) => s,
         Err(Gap::TimedOut { after, .. }) => {
             return Err(Finding::new(
