@@ -305,7 +305,6 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
 /// The socket inodes among `pid`'s fds: one `readlinkat` per fd relative to the open fd
 /// directory (no path walk from /, no stat).
 fn socket_inodes(pid: i32) -> FdScan {
-    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
     let dir = format!("/proc/{pid}/fd");
     let (entries, handle) = match (std::fs::read_dir(&dir), std::fs::File::open(&dir)) {
@@ -317,32 +316,17 @@ fn socket_inodes(pid: i32) -> FdScan {
     };
     let mut out = Vec::new();
     let mut denied = false;
-    let mut name = Vec::with_capacity(16);
-    let mut buf = [0u8; 64];
     for e in entries.flatten() {
-        name.clear();
-        name.extend_from_slice(e.file_name().as_bytes());
-        name.push(0);
-        // SAFETY: `name` is NUL-terminated, `buf` is ours and its length is passed; the
-        // directory fd stays open for the call.
-        let n = unsafe {
-            nix::libc::readlinkat(
-                handle.as_raw_fd(),
-                name.as_ptr().cast(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            // Listing is allowed and reading is not: pid 1 under some sandboxes.
-            if std::io::Error::last_os_error().raw_os_error() == Some(nix::libc::EACCES) {
-                denied = true;
+        match nix::fcntl::readlinkat(&handle, e.file_name().as_os_str()) {
+            Ok(target) => {
+                if let Some(ino) = parse_socket_link(target.as_bytes()) {
+                    out.push(ino);
+                }
             }
-            continue;
-        }
-        // A target longer than the buffer is a path, not "socket:[…]": cut, and no match.
-        if let Some(ino) = buf.get(..n as usize).and_then(parse_socket_link) {
-            out.push(ino);
+            // Listing is allowed and reading is not: pid 1 under some sandboxes.
+            Err(nix::errno::Errno::EACCES) => denied = true,
+            // Closed since the listing: nothing to read.
+            Err(_) => {}
         }
     }
     if denied && out.is_empty() {
