@@ -173,7 +173,7 @@ fn failed_before_acting(code: ExitCode, steps: u64) -> Option<String> {
 
 async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
     let since = match args.since.as_deref() {
-        Some(s) => match actions::time::parse_since(s, SystemTime::now()) {
+        Some(s) => match crate::units::parse_since(s, SystemTime::now()) {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("dockhand: {e}");

@@ -1166,10 +1166,10 @@ fn call_values(s: &str, n: u64) {
     let _ = options::parse_types("--types", s.split(','));
     let _ = crate::ports::parse_port(s);
     let _ = crate::serve::http::route(&hyper::Method::GET, s);
-    let _ = crate::actions::time::parse_rfc3339(s);
+    let _ = crate::units::parse_instant(s);
     let now = std::time::UNIX_EPOCH + Duration::from_secs(n % (1 << 40));
-    let _ = crate::actions::time::parse_since(s, now);
-    let _ = crate::util::parse_rfc3339(s);
+    let _ = crate::units::parse_since(s, now);
+    let _ = crate::units::parse_rfc3339(s);
     let _ = crate::util::split_words(s);
     let _ = crate::util::sanitize(s);
     let _ = crate::util::human_bytes(n);

@@ -21,6 +21,7 @@ pub mod report;
 pub mod runtime;
 pub mod serve;
 pub mod shutdown;
+pub mod units;
 pub mod util;
 
 #[cfg(test)]

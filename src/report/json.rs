@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::doctor::Report;
 use crate::doctor::catalog::Catalog;
-use crate::util::{millis, rfc3339};
+use crate::units::rfc3339;
+use crate::util::millis;
 
 pub const DOCTOR_SCHEMA: &str = "dockhand.doctor/v1";
 
