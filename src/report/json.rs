@@ -5,9 +5,9 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::doctor::Report;
-use crate::doctor::catalog::Catalog;
 use crate::units::rfc3339;
 use crate::util::millis;
 
