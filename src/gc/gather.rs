@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::state::{self, DaemonState, Observation};
 use crate::actions::docker::{KEEP_LABEL, is_hold, query_escape};
 use crate::actions::watch::normalize_ref;
-use crate::df::DfReport;
+use crate::facts::storage_map::DfReport;
 use crate::facts::{Facts, Gap};
 use crate::policy::containers::{self as cpolicy, LogSize};
 use crate::policy::gc::{
@@ -270,7 +270,7 @@ pub async fn gather(
     let grace = policy.min_age_s;
     let by_id: HashMap<&str, &ContainerRecord> =
         records.iter().map(|r| (r.id.as_str(), r)).collect();
-    let sizes: HashMap<&str, &crate::df::ContainerRow> = df
+    let sizes: HashMap<&str, &crate::facts::storage_map::ContainerRow> = df
         .containers
         .items
         .iter()

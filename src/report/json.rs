@@ -33,7 +33,7 @@ pub const DF_SCHEMA: &str = "dockhand.df/v1";
 
 /// `dockhand df --format json`: the report with every object, or the biggest `top` of each kind.
 pub fn df(
-    r: &crate::df::DfReport,
+    r: &crate::facts::storage_map::DfReport,
     endpoint: &str,
     top: Option<usize>,
     out: &mut dyn Write,
