@@ -188,8 +188,8 @@ pub async fn run_child(
 }
 
 /// [`run_child`] for synchronous code (a /proc reader under `runtime::blocking` that asks the
-/// service manager one question): on the runtime's handle when the thread has one, else on a
-/// small runtime of its own. Never call it from async code.
+/// service manager one question): on a small runtime of its own, in a thread of its own, so it
+/// neither needs nor disturbs the caller's runtime, whatever thread it is called from.
 pub fn run_bounded(
     argv: &[&str],
     input: Option<&[u8]>,
@@ -197,13 +197,16 @@ pub fn run_bounded(
 ) -> std::io::Result<Ran> {
     let argv: Vec<String> = argv.iter().map(|a| (*a).to_string()).collect();
     let input = input.map(<[u8]>::to_vec);
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => h.block_on(run_child(&argv, input, deadline)),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(run_child(&argv, input, deadline)),
-    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(run_child(&argv, input, deadline))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the command's thread panicked")))
+    })
 }
 
 /// [`run_child`], with `Err` saying in one clause why it could not be run.
@@ -304,6 +307,9 @@ mod tests {
         .await
         .expect_err("no such program");
         assert!(e.starts_with("cannot run `/nonexistent/prog`"), "{e}");
+        // The synchronous form, called (wrongly) on the runtime's own thread, still runs.
+        let r = run_bounded(&["sh", "-c", "exit 0"], None, Duration::from_secs(10)).expect("runs");
+        assert!(r.ok(), "{r:?}");
     }
 
     #[test]
