@@ -2,8 +2,8 @@
 //! writable layers and logs, volumes, build cache, and what nothing accounts for: tmp leftovers,
 //! leaked overlay2 directories, deleted files still held open. A fact like the others: built
 //! once per run (`Facts::storage_map`), shown by `df`, judged by doctor's storage checks and
-//! gc. The disk is read by `runtime::storage`'s walkers; this module says what to walk and puts
-//! the figures together with the engine's lists.
+//! gc. The disk is read by the runtime (`runtime::storage::scan`, given this module's leak rule);
+//! this module puts its figures together with the engine's lists.
 //!
 //! The engine's lists and the layer store's recorded sizes come first; directories are walked
 //! only where nothing records a size, in parallel, under `--walk-timeout`. Without read access to
@@ -11,7 +11,7 @@
 //! figures are used and the report says what is missing.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -26,9 +26,9 @@ use crate::runtime::daemon::{self, Located};
 use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
 use crate::runtime::inventory::{Container, Image, Volume};
-use crate::runtime::storage::{
-    self, DeletedOpen, LayerStore, LeakedDir, LogInfo, TmpEntry, WalkSize,
-};
+use crate::runtime::storage::scan::{DiskScan, scan_data_root};
+pub use crate::runtime::storage::scan::{LeakedRow, LeftoversPart, StuckRow};
+use crate::runtime::storage::{self, LogInfo};
 use crate::util::human_duration;
 use account::{ImageIn, ImagesPart};
 
@@ -94,30 +94,6 @@ pub struct BuildCachePart {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LeakedRow {
-    #[serde(flatten)]
-    pub dir: LeakedDir,
-    pub bytes: u64,
-    pub complete: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LeftoversPart {
-    pub tmp: Vec<TmpEntry>,
-    pub tmp_old: Option<TmpEntry>,
-    pub leaked_layers: Vec<LeakedRow>,
-    pub deleted_open: Vec<DeletedOpen>,
-    /// Bytes of every leftover.
-    pub total: u64,
-    /// Bytes removable now without touching anything in use: tmp entries no process holds,
-    /// a lingering tmp-old. (Leaked layers need the daemon stopped; deleted-open files need
-    /// their holder restarted.)
-    pub reclaimable: u64,
-    /// "done", or why the leaked-layer scan was skipped.
-    pub leaked_scan: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct DfReport {
     #[serde(skip)]
     pub started_at: SystemTime,
@@ -148,15 +124,6 @@ pub struct DfReport {
     /// Layer chain id → its own size.
     #[serde(skip)]
     pub layer_sizes: HashMap<String, u64>,
-}
-
-/// One walk given up on because its filesystem stopped answering, and what it belongs to.
-#[derive(Debug, Clone, Serialize)]
-pub struct StuckRow {
-    pub path: PathBuf,
-    /// "volume NAME", "container NAME's writable layer", "leaked layer directory", …
-    pub belongs_to: String,
-    pub waited_ms: u64,
 }
 
 /// The storage map from the run's facts: `/info` says where the data root is and which store is
@@ -209,7 +176,11 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         let (root, drv) = (data_root.clone(), driver.clone());
         let deadline = Instant::now() + walks.deadline;
         match blocking(walks.deadline + timeout, move || {
-            scan_disk(&root, &drv, deadline, walks.stall, walks.threads)
+            let leaked = |name: &str, referenced, buildkit, age| {
+                policy::storage::leaked_dir(name, referenced, buildkit, age, LEAK_MIN_AGE)
+                    .map(|l| l == policy::storage::Leak::Removing)
+            };
+            scan_data_root(&root, &drv, deadline, walks.stall, walks.threads, &leaked)
         })
         .await
         {
@@ -424,278 +395,6 @@ fn image_tags(i: &Image) -> Vec<String> {
         .clone()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| vec!["<none>:<none>".into()])
-}
-
-/// What the disk says, gathered without the engine's lists: the layer store, image chains,
-/// every container's writable layer and log, every local volume, and the leftovers.
-pub struct DiskScan {
-    layer_sizes: HashMap<String, u64>,
-    /// Image id (`sha256:…`) → its chain of layers.
-    chains: HashMap<String, Vec<String>>,
-    /// Container id → its writable layer (overlay drivers only).
-    rw: HashMap<String, WalkSize>,
-    /// Container id → its log.
-    logs: HashMap<String, LogInfo>,
-    /// Local volume name → its contents.
-    volumes: HashMap<String, WalkSize>,
-    leftovers: LeftoversPart,
-    notes: Vec<String>,
-    lower_bound: bool,
-    stuck: Vec<StuckRow>,
-    /// A BuildKit snapshot exists on disk (else nothing is cached, and the slow `/system/df`
-    /// of an old engine need not be asked).
-    buildkit_snapshots: bool,
-}
-
-/// Reads the layer store and walks, in parallel, every writable layer (overlay2 keeps the
-/// changes in `<mount-id>/diff`), every local volume (`volumes/<name>/_data`) and every leaked
-/// directory; sizes logs and tmp. Needs no list from the engine, so it runs while they come.
-/// Nothing here stats a walk's root before the walker does: a volume's `_data` may be a mount
-/// that stopped answering, and only the walker may wait on it (and give up). `None` when the
-/// layer store is not readable by this user.
-fn scan_disk(
-    root: &Path,
-    driver: &str,
-    deadline: Instant,
-    stall: Duration,
-    threads: usize,
-) -> Option<DiskScan> {
-    // The layer store's root exists from the daemon's first start (its sha256/ only once a
-    // layer is stored); reading it tells whether this user may read the data root.
-    let layerdb = root.join("image").join(driver).join("layerdb");
-    std::fs::read_dir(&layerdb).ok()?;
-    let mut notes = Vec::new();
-    let store = match LayerStore::read(root, driver) {
-        Ok(s) => s,
-        Err(e) => {
-            notes.push(format!("the layer store could not be read: {e}"));
-            LayerStore::default()
-        }
-    };
-    let layer_sizes: HashMap<String, u64> = store
-        .layers
-        .values()
-        .map(|l| (l.chain_id.clone(), l.size))
-        .collect();
-    let content = root
-        .join("image")
-        .join(driver)
-        .join("imagedb/content/sha256");
-    let chains: HashMap<String, Vec<String>> = std::fs::read_dir(&content)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let hex = e.file_name().to_string_lossy().into_owned();
-            let chain = store.image_chain(root, driver, &hex)?;
-            Some((format!("sha256:{hex}"), chain))
-        })
-        .collect();
-
-    let overlay = driver == "overlay2" || driver == "fuse-overlayfs";
-    if !overlay {
-        notes.push(format!(
-            "writable-layer sizes are measured for overlay2 only, not for the {driver} driver"
-        ));
-    }
-    // The walks' roots: writable layers, then volumes, then leaked directories (below).
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if overlay {
-        roots.extend(
-            store
-                .mounts
-                .iter()
-                .map(|m| root.join(driver).join(&m.mount_id).join("diff")),
-        );
-    }
-    let vol_start = roots.len();
-    let mut vol_names: Vec<String> = Vec::new();
-    for e in std::fs::read_dir(root.join("volumes"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        // The entry's type from readdir (no stat): only directories hold a volume.
-        if !e.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        roots.push(e.path().join("_data"));
-        vol_names.push(e.file_name().to_string_lossy().into_owned());
-    }
-    let mut leftovers = LeftoversPart::default();
-    let bk = storage::buildkit_snapshot_names(root);
-    let leaked: Vec<LeakedDir> = if driver == "overlay2" {
-        let referenced = store.referenced_dirs();
-        // What leaked_dir can never call leaked — a referenced or BuildKit directory not being
-        // removed, and `l` — is left out by name, before any stat.
-        let candidate = |name: &str| {
-            let base = name.strip_suffix("-removing").unwrap_or(name);
-            name != "l"
-                && (base.len() != name.len()
-                    || !(referenced.contains(base) || storage::bytes_contain(&bk, base)))
-        };
-        match storage::overlay2_dirs(root, candidate) {
-            Ok(dirs) => {
-                leftovers.leaked_scan = "done".into();
-                dirs.into_iter()
-                    .filter_map(|d| {
-                        let base = d.name.strip_suffix("-removing").unwrap_or(&d.name);
-                        let leak = policy::storage::leaked_dir(
-                            &d.name,
-                            referenced.contains(base),
-                            storage::bytes_contain(&bk, base),
-                            d.age,
-                            LEAK_MIN_AGE,
-                        )?;
-                        Some(LeakedDir {
-                            path: d.path,
-                            removing: leak == policy::storage::Leak::Removing,
-                            age_s: d.age.as_secs(),
-                        })
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                leftovers.leaked_scan = format!("skipped: {e}");
-                Vec::new()
-            }
-        }
-    } else {
-        leftovers.leaked_scan =
-            format!("skipped: the scan knows overlay2's layout only, not {driver}'s");
-        Vec::new()
-    };
-    let buildkit_snapshots = !bk.is_empty()
-        && std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
-            rd.flatten()
-                .any(|e| storage::bytes_contain(&bk, &e.file_name().to_string_lossy()))
-        });
-    drop(bk);
-    // The store's last use: the containers' ids are moved out of it, and the rest (a few
-    // hundred bytes per layer and per container) is freed before the walks begin.
-    let rw_ids: Vec<String> = if overlay {
-        store.mounts.into_iter().map(|m| m.container_id).collect()
-    } else {
-        Vec::new()
-    };
-    let leak_start = roots.len();
-    roots.extend(leaked.iter().map(|l| l.path.clone()));
-    let walked = storage::walk_many(roots, deadline, stall, threads);
-    let sizes = walked.sizes;
-    let lower_bound = sizes.iter().any(|s| !s.complete);
-    // What a walk that stopped answering belongs to, named from its root's index (only such a
-    // walk needs a name, so none is built ahead).
-    let owner = |i: usize| {
-        if i < vol_start {
-            rw_ids.get(i).map_or_else(String::new, |id| {
-                format!("container {}'s writable layer", short_id(id))
-            })
-        } else if i < leak_start {
-            format!("volume {}", vol_names[i - vol_start])
-        } else {
-            "a leaked layer directory".to_string()
-        }
-    };
-    let stuck: Vec<StuckRow> = walked
-        .stuck
-        .into_iter()
-        .map(|s| StuckRow {
-            belongs_to: owner(s.root),
-            path: s.path,
-            waited_ms: s.waited_ms,
-        })
-        .collect();
-    for s in &stuck {
-        notes.push(format!(
-            "{} ({}) did not answer for {}: its filesystem may have stopped answering (a hung NFS or FUSE mount); its size is a lower bound",
-            s.path.display(),
-            s.belongs_to,
-            human_duration(Duration::from_millis(s.waited_ms))
-        ));
-    }
-    let rw: HashMap<String, WalkSize> = rw_ids.into_iter().zip(sizes.iter().copied()).collect();
-    let volumes: HashMap<String, WalkSize> = vol_names
-        .into_iter()
-        .zip(sizes[vol_start..leak_start].iter().copied())
-        .collect();
-    let logs: HashMap<String, LogInfo> = std::fs::read_dir(root.join("containers"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let id = e.file_name().to_string_lossy().into_owned();
-            storage::container_log(root, &id).map(|l| (id, l))
-        })
-        .collect();
-
-    leftovers.leaked_layers = leaked
-        .into_iter()
-        .enumerate()
-        .map(|(i, dir)| {
-            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
-            LeakedRow {
-                dir,
-                bytes: w.bytes,
-                complete: w.complete,
-            }
-        })
-        .collect();
-    let tmp = storage::tmp_leftovers(root, deadline);
-    if tmp.unreadable > 0 {
-        notes.push(format!(
-            "{} processes' open files could not be read: a tmp entry marked unheld may be held",
-            tmp.unreadable
-        ));
-    }
-    notes.extend(tmp.notes);
-    leftovers.tmp = tmp.report.tmp;
-    leftovers.tmp_old = tmp.report.tmp_old;
-    leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
-    leftovers
-        .leaked_layers
-        .sort_by_key(|l| std::cmp::Reverse(l.bytes));
-    leftovers.total_up();
-    Some(DiskScan {
-        layer_sizes,
-        chains,
-        rw,
-        logs,
-        volumes,
-        leftovers,
-        notes,
-        lower_bound,
-        stuck,
-        buildkit_snapshots,
-    })
-}
-
-fn short_id(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
-impl LeftoversPart {
-    /// The daemon's deleted-but-open files, read apart from the scan (a stat through
-    /// /proc/<pid>/fd reaches the file's own filesystem, which may be the one not answering).
-    fn add_deleted(&mut self, mut deleted: Vec<DeletedOpen>) {
-        deleted.sort_by_key(|x| std::cmp::Reverse(x.bytes));
-        self.deleted_open = deleted;
-        self.total_up();
-    }
-
-    fn total_up(&mut self) {
-        let tmp_bytes: u64 = self.tmp.iter().map(|t| t.bytes).sum();
-        let tmp_free: u64 = self.tmp.iter().filter(|t| !t.open).map(|t| t.bytes).sum();
-        let old = self.tmp_old.as_ref().map_or(0, |t| t.bytes);
-        let old_free = self
-            .tmp_old
-            .as_ref()
-            .filter(|t| !t.open)
-            .map_or(0, |t| t.bytes);
-        let leaked_bytes: u64 = self.leaked_layers.iter().map(|x| x.bytes).sum();
-        let deleted: u64 = self.deleted_open.iter().map(|x| x.bytes).sum();
-        self.total = tmp_bytes + old + leaked_bytes + deleted;
-        self.reclaimable = tmp_free + old_free;
-    }
 }
 
 /// Labels the disk's figures with the engine's lists: one row per container, image and
