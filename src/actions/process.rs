@@ -11,7 +11,7 @@
 //! the syscalls are below them.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -261,18 +261,23 @@ pub struct PidFd(OwnedFd);
 impl PidFd {
     /// `pidfd_open(2)`. ESRCH: the process is gone.
     pub fn open(pid: i32) -> io::Result<PidFd> {
-        // SAFETY: a plain syscall with integer arguments; on success it returns a new fd we own.
-        let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
+        // SAFETY: nix 0.30 has no pidfd_open(2) wrapper (std's pidfd is for children it
+        // spawned only), so the raw syscall: integer arguments, and on success the kernel
+        // returns a new fd that nothing else owns, which OwnedFd takes over at once.
+        unsafe {
+            let fd = nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(PidFd(OwnedFd::from_raw_fd(fd as RawFd)))
         }
-        // SAFETY: the kernel just returned this fd, and nothing else owns it.
-        Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
     }
 
     /// `pidfd_send_signal(2)`. ESRCH: the process has exited since the pidfd was opened.
     pub fn send(&self, sig: Signal) -> io::Result<()> {
-        // SAFETY: the fd is ours and open; a null siginfo means "as kill(2) would send it".
+        // SAFETY: nix 0.30 has no pidfd_send_signal(2) wrapper, and kill(2) by pid is what a
+        // pidfd exists to avoid (a reused pid). The fd is ours and open; a null siginfo means
+        // "as kill(2) would send it".
         let r = unsafe {
             nix::libc::syscall(
                 nix::libc::SYS_pidfd_send_signal,
@@ -291,8 +296,10 @@ impl PidFd {
     /// Waits until the process exits (its pidfd becomes readable), at most `within`. Returns
     /// whether it exited.
     pub async fn wait_exit(&self, within: Duration) -> bool {
-        // SAFETY: the fd is owned by `self`, which outlives this registration (dropped at the
-        // end of this function), and `Raw` always returns that same fd.
+        // SAFETY: tokio has no safe way to register an fd (its safe constructors are deprecated
+        // as unsound), and std/nix offer no async readiness. The fd is owned by `self`, which
+        // outlives this registration (dropped at the end of this function), and `Raw` always
+        // returns that same fd.
         let registered = unsafe {
             tokio::io::unix::AsyncFd::register_with_interest(
                 Raw(self.0.as_raw_fd()),
@@ -301,7 +308,7 @@ impl PidFd {
         };
         let Ok(afd) = registered else {
             // No reactor to register with: fall back to polling /proc.
-            return poll_exit(self.0.as_raw_fd(), within).await;
+            return poll_exit(self.0.as_fd(), within).await;
         };
         matches!(
             tokio::time::timeout(within, afd.readable()).await,
@@ -319,16 +326,13 @@ impl AsRawFd for Raw {
     }
 }
 
-async fn poll_exit(fd: RawFd, within: Duration) -> bool {
+async fn poll_exit(fd: BorrowedFd<'_>, within: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let deadline = Instant::now() + within;
     loop {
-        let mut p = nix::libc::pollfd {
-            fd,
-            events: nix::libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, zero timeout (never blocks).
-        if unsafe { nix::libc::poll(&mut p, 1, 0) } > 0 {
+        // Zero timeout: never blocks the runtime's thread.
+        let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+        if poll(&mut p, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
             return true;
         }
         if Instant::now() >= deadline {

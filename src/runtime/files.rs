@@ -41,7 +41,9 @@ pub fn random_hex() -> io::Result<String> {
     let mut buf = [0u8; 16];
     let mut filled = 0;
     while filled < buf.len() {
-        // SAFETY: getrandom writes at most `len` bytes into the buffer it is given.
+        // SAFETY: nix 0.30 has no getrandom(2) wrapper, and std keeps its own random source
+        // private; /dev/urandom (the fallback below) needs a /dev, which a container may lack.
+        // getrandom writes at most `len` bytes into the buffer it is given.
         let n = unsafe {
             nix::libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0)
         };

@@ -6,6 +6,8 @@
 //! in parallel, never following symlinks, under a deadline: a walk that runs out of time
 //! returns what it counted so far, marked as a lower bound.
 
+pub mod scan;
+
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;

@@ -179,7 +179,7 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
         "fds": info.fds,
         "fd_limit": info.fd_limit,
         "rss_bytes": info.rss_bytes,
-        "started_at": info.started_at.map(|s| crate::util::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(s))),
+        "started_at": info.started_at.map(|s| crate::units::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(s))),
         "uptime_s": uptime,
         "cmdline": info.cmdline.iter().map(|a| sanitize(a)).collect::<Vec<_>>(),
         "data_root": d.paths.data_root,

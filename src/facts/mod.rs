@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::df::DfReport;
+pub mod storage_map;
+
 use crate::runtime::blocking;
 use crate::runtime::containerd::{self, DaemonShims};
 use crate::runtime::daemon::{Located, locate};
@@ -31,6 +32,7 @@ use crate::runtime::inventory::{
 };
 use crate::runtime::net::{self, ListenerTable};
 use crate::util::human_duration;
+use storage_map::DfReport;
 
 /// Why a fact is missing. Each variant is one sentence for the operator (the `Display`); checks
 /// turn a gap into an `unknown` finding, commands that need the fact into their error.
@@ -209,7 +211,10 @@ impl Facts {
     /// The engine's API version from the ping's headers (`(1, 41)`), when it answered.
     pub async fn api_version(&self) -> Option<(u32, u32)> {
         match &self.ping().await.0 {
-            Ok(t) => t.value.header("api-version").and_then(crate::df::parse_api),
+            Ok(t) => t
+                .value
+                .header("api-version")
+                .and_then(storage_map::parse_api),
             Err(_) => None,
         }
     }
@@ -565,7 +570,7 @@ impl Facts {
     /// bounds, a mount that stopped answering is named and given up on, and the rest is intact.
     pub async fn storage_map(&self) -> Fact<'_, DfReport> {
         self.storage
-            .get_or_init(|| crate::df::build(self))
+            .get_or_init(|| storage_map::build(self))
             .await
             .as_ref()
             .map_err(Clone::clone)
