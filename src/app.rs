@@ -93,11 +93,14 @@ fn finish(ran: Ran) -> ExitCode {
         Ok(Outcome { code, doc }) => match doc {
             Doc::None => code,
             Doc::Stdout(render) => emit(render).unwrap_or(code),
-            Doc::File(path, render) => {
+            Doc::File(flag, path, render) => {
                 match crate::runtime::files::write_atomically(&path, 0o644, render) {
                     Ok(()) => code,
                     Err(e) => {
-                        crate::command::say(&format!("cannot write {}: {e}", path.display()));
+                        crate::command::say(&format!(
+                            "cannot write {flag} {}: {e}",
+                            path.display()
+                        ));
                         ExitCode::Internal
                     }
                 }
