@@ -218,19 +218,18 @@ pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> E
         Ok(d) => d,
         Err(e) => return bad(e),
     };
-    let recover_args = crate::recover::RecoverArgs {
-        apply: true,
-        force: true,
-        allow_container_stop: false,
-        start_cmd: args.start_cmd.clone(),
-        log_file: args.log_file.clone(),
-        grace: None,
-        start_timeout: "60s".into(),
-        no_bundle: false,
-        format: Format::Table,
-    };
-    let recover_opts = match crate::recover::Options::resolve(settings, &recover_args) {
-        Ok(o) => o,
+    // The recovery pull runs: forced (a daemon that answers but cannot pull is restarted too),
+    // with everything else at recover's defaults.
+    let recover_opts = match crate::recover::Options::new(
+        settings,
+        args.start_cmd.as_deref(),
+        args.log_file.clone(),
+    ) {
+        Ok(o) => crate::recover::Options {
+            apply: true,
+            force: true,
+            ..o
+        },
         Err(e) => return bad(e),
     };
     let image = reference.shown();
@@ -463,7 +462,8 @@ async fn run_recover(r: &mut Run<'_>, opts: &crate::recover::Options) -> bool {
         t_ms: r.t(),
     };
     r.emit(e);
-    let report = crate::recover::execute(r.settings, opts, r.shutdown).await;
+    let say = |s: String| eprintln!("{s}");
+    let report = crate::recover::execute(r.settings, opts, r.shutdown, &say).await;
     let ok = report.verdict == crate::recover::Verdict::Recovered;
     let e = Event::Recover {
         result: match report.verdict {
