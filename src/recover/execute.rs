@@ -10,15 +10,14 @@ use super::document::{Report, Verdict};
 use super::options::{GRACE_MARGIN, Options};
 use super::plan::{self, Knobs, Stage, Starter};
 use super::preflight;
-use super::stages::{Recovery, Say};
+use super::stages::Recovery;
 use crate::actions::{Actor, ActorOptions};
-use crate::cli::Settings;
-use crate::exit::ExitCode;
+use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::facts::Facts;
 use crate::policy::daemon::recovery::{Need, stop_grace};
 use crate::runtime::blocking;
 use crate::runtime::engine::Engine;
-use crate::shutdown::Shutdown;
+use crate::settings::Settings;
 
 /// What was decided before anything is touched.
 struct Decided {
@@ -28,15 +27,12 @@ struct Decided {
     restart: bool,
 }
 
-/// Diagnoses, plans, and (with `apply`) recovers. Never returns early without a report.
-pub async fn execute(
-    settings: &Settings,
-    opts: &Options,
-    shutdown: &Shutdown,
-    say: Say<'_>,
-) -> Report {
+/// Diagnoses, plans, and (with `apply`) recovers: the report of how it went, or the frame's
+/// failure when the run could not start (state directory, run lock, journal: 64, 75, 77, 70).
+pub async fn execute(ctx: &Ctx<'_>, opts: &Options) -> Result<Report, Failure> {
     let t0 = Instant::now();
-    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    let settings = ctx.settings;
+    let engine = ctx.engine();
     let facts = Facts::new(engine.clone());
     let mut report = Report::new(opts.apply, engine.endpoint().to_string());
     let (diag, doctor_json) = diagnose_and_doctor(settings, opts, &facts).await;
@@ -44,19 +40,17 @@ pub async fn execute(
     let mut report = match decide(settings, opts, &facts, &diag, &mut report).await {
         Some(decided) => {
             let run = Run {
-                settings,
+                ctx,
                 opts,
                 facts: &facts,
                 diag: &diag,
-                say,
             };
-            run.apply(&engine, shutdown, decided, report, doctor_json)
-                .await
+            run.apply(&engine, decided, report, doctor_json).await?
         }
         None => report,
     };
     report.elapsed = t0.elapsed();
-    report
+    Ok(report)
 }
 
 /// The diagnosis, and alongside it (the same facts, one ping deadline) the doctor run the
@@ -189,45 +183,42 @@ fn knobs(settings: &Settings, opts: &Options, diag: &Diagnosis) -> Knobs {
 
 /// What the apply phase needs from the run.
 struct Run<'a> {
-    settings: &'a Settings,
+    ctx: &'a Ctx<'a>,
     opts: &'a Options,
     facts: &'a Facts,
     diag: &'a Diagnosis,
-    say: Say<'a>,
 }
 
 impl Run<'_> {
-    /// Carries the plan out inside the frame of a mutating run (lock, journal, actor).
+    /// Carries the plan out inside the frame of a mutating run (lock, journal, actor). The
+    /// report says how it ended; a frame that stopped before the body ran says why in it too.
     async fn apply(
         &self,
         engine: &Engine,
-        shutdown: &Shutdown,
         decided: Decided,
-        mut report: Report,
+        report: Report,
         doctor_json: Option<Vec<u8>>,
-    ) -> Report {
+    ) -> Result<Report, Failure> {
         let mut slot = None;
         let actor_opts = ActorOptions {
             start_timeout: self.opts.start_timeout,
-            read_timeout: self.settings.timeout,
+            read_timeout: self.ctx.settings.timeout,
             ..ActorOptions::default()
         };
-        let code = crate::app::mutating(
-            &self.settings.state_dir,
+        let ran: Ran = crate::actions::frame::mutating(
+            self.ctx,
             engine,
-            shutdown,
             "recover",
             actor_opts,
             async |actor: &Actor| {
                 let recovery = Recovery {
-                    settings: self.settings,
+                    ctx: self.ctx,
                     opts: self.opts,
                     facts: self.facts,
                     diag: self.diag,
                     knobs: &decided.knobs,
                     starter: &decided.starter,
                     actor,
-                    say: self.say,
                     report: report.clone(),
                 };
                 let r = recovery.carry_out(decided.restart, doctor_json).await;
@@ -240,22 +231,18 @@ impl Run<'_> {
                 }
                 let code = r.verdict.exit_code();
                 slot = Some(r);
-                code
+                Ok(Outcome::bare(code))
             },
         )
         .await;
-        if let Some(r) = slot {
-            return r;
+        match (slot, ran) {
+            (Some(r), _) => Ok(r),
+            // The frame stopped before the body ran: its sentence and code.
+            (None, Err(f)) => Err(f),
+            (None, Ok(o)) => Err(Failure::new(
+                o.code,
+                "the run could not start (state directory or journal)",
+            )),
         }
-        // The frame stopped before the body ran (state dir, lock, journal): it said why.
-        report.end(
-            Verdict::Failed,
-            match code {
-                ExitCode::Locked => "another dockhand run holds the run lock".to_string(),
-                _ => "the run could not start (state directory or journal)".to_string(),
-            },
-        );
-        report.notes.push(format!("exit {}", code.code()));
-        report
     }
 }

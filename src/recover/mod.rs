@@ -21,12 +21,12 @@ pub use execute::execute;
 pub use options::{GRACE_MARGIN, Options};
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::{Format, Settings};
-use crate::exit::ExitCode;
-use crate::shutdown::Shutdown;
+use crate::command::{Ctx, Failure, Outcome, Ran};
+use crate::settings::{Format, Settings};
 
 #[derive(Debug, Args, Clone)]
 pub struct RecoverArgs {
@@ -56,12 +56,12 @@ pub struct RecoverArgs {
     /// How long the daemon may take to stop after the first SIGTERM before it gets a second,
     /// then SIGKILL (default: shutdown-timeout × running containers + 10 s; 10 s with
     /// live-restore)
-    #[arg(long, value_name = "DURATION")]
-    pub grace: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration)]
+    pub grace: Option<Duration>,
 
     /// How long the restarted daemon may take to answer and list its containers
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub start_timeout: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "60s")]
+    pub start_timeout: Duration,
 
     /// Do not write the incident bundle (no goroutine dump either)
     #[arg(long)]
@@ -73,46 +73,32 @@ pub struct RecoverArgs {
 }
 
 /// `dockhand recover`.
-pub async fn run(settings: &Settings, args: &RecoverArgs, shutdown: &Shutdown) -> ExitCode {
-    let opts = match options(settings, args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
-    let say = |s: String| eprintln!("{s}");
-    let report = execute(settings, &opts, shutdown, &say).await;
-    let style = settings.style();
+pub async fn run(ctx: &Ctx<'_>, args: &RecoverArgs) -> Ran {
+    let opts = options(ctx.settings, args).map_err(Failure::usage)?;
+    let report = execute(ctx, &opts).await?;
     let code = report.verdict.exit_code();
     if matches!(
         report.verdict,
         Verdict::Failed | Verdict::Refused | Verdict::RebootNeeded | Verdict::NotNeeded
     ) {
-        eprintln!("dockhand: recover: {}", report.reason);
+        ctx.say(format!("recover: {}", report.reason));
     }
-    crate::app::emit(|out| match args.format {
+    let (style, format) = (ctx.style(), args.format);
+    Ok(Outcome::new(code, move |out| match format {
         Format::Table => crate::report::recover::table(&report, style, out),
         Format::Json => crate::report::recover::json(&report, code, out),
-    })
-    .unwrap_or(code)
+    }))
 }
 
 /// The run's options from recover's flags.
 fn options(settings: &Settings, a: &RecoverArgs) -> Result<Options, String> {
-    let duration = |flag: &str, v: &str| {
-        crate::cli::parse_duration(v).map_err(|e| e.to_string().replace("--timeout", flag))
-    };
-    let mut o = Options::new(settings, a.start_cmd.as_deref(), a.log_file.clone())?;
-    o.apply = a.apply;
-    o.force = a.force;
-    o.allow_container_stop = a.allow_container_stop;
-    o.grace = a
-        .grace
-        .as_deref()
-        .map(|g| duration("--grace", g))
-        .transpose()?;
-    o.start_timeout = duration("--start-timeout", &a.start_timeout)?;
-    o.bundle = !a.no_bundle;
-    Ok(o)
+    Ok(Options {
+        apply: a.apply,
+        force: a.force,
+        allow_container_stop: a.allow_container_stop,
+        grace: a.grace,
+        start_timeout: a.start_timeout,
+        bundle: !a.no_bundle,
+        ..Options::new(settings, a.start_cmd.as_deref(), a.log_file.clone())?
+    })
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Settings;
+use crate::settings::Settings;
 
 /// The margin on top of the containers' stop time in the default grace.
 pub const GRACE_MARGIN: Duration = Duration::from_secs(10);

@@ -18,7 +18,7 @@ use super::verify::verify;
 use crate::actions::{
     self, Action, Actor, ApplyOptions, DaemonStart, Outcome, Plan, Step, StepReport,
 };
-use crate::cli::Settings;
+use crate::command::Ctx;
 use crate::facts::Facts;
 use crate::policy::daemon::recovery::expected_running;
 use crate::runtime::blocking;
@@ -26,22 +26,18 @@ use crate::runtime::blocking;
 /// A stage that ended the run: the report holds the verdict and the sentence.
 pub(super) type Halt = ControlFlow<()>;
 
-/// How the progress of a run is said on stderr, one line per step.
-pub(super) type Say<'a> = &'a (dyn Fn(String) + Sync);
-
 const AFTER_STOP: &str =
     "after the daemon was stopped: it is NOT running; run recover again to start it";
 
 /// One recovery in progress: what was decided before the lock, the actor, the report so far.
 pub(super) struct Recovery<'a> {
-    pub settings: &'a Settings,
+    pub ctx: &'a Ctx<'a>,
     pub opts: &'a Options,
     pub facts: &'a Facts,
     pub diag: &'a Diagnosis,
     pub knobs: &'a Knobs,
     pub starter: &'a Starter,
     pub actor: &'a Actor,
-    pub say: Say<'a>,
     pub report: Report,
 }
 
@@ -87,7 +83,7 @@ impl Recovery<'_> {
     /// dump (through the API, else SIGUSR1 and the file dockerd writes). A bundle that cannot
     /// be made is a note, never a reason not to recover.
     async fn bundle(&mut self, doctor_json: Option<Vec<u8>>) {
-        let settings = self.settings;
+        let settings = self.ctx.settings;
         let mut b = match bundle::Bundle::create(&settings.state_dir, settings.timeout * 2).await {
             Ok(b) => b,
             Err(e) => {
@@ -122,7 +118,8 @@ impl Recovery<'_> {
         }
         self.report.bundle = Some(b.finish(self.diag).await);
         if self.opts.progress {
-            (self.say)(format!("recover: bundle written to {}", b.dir.display()));
+            self.ctx
+                .say(format!("recover: bundle written to {}", b.dir.display()));
         }
     }
 
@@ -140,7 +137,7 @@ impl Recovery<'_> {
         }
         let d = diag.clone();
         let grace_s = self.knobs.proxy_grace_s;
-        let mut steps = blocking(self.settings.timeout * 2, move || {
+        let mut steps = blocking(self.ctx.settings.timeout * 2, move || {
             plan::clean_steps(&d, old_pid, grace_s)
         })
         .await
@@ -184,7 +181,7 @@ impl Recovery<'_> {
         let expected = expected_running(&diag.containers, diag.live_restore == Some(true));
         let actor = self.actor;
         let shutdown = actor.shutdown();
-        let v = verify(self.settings, &expected, self.opts.start_timeout, shutdown).await;
+        let v = verify(self.ctx, &expected, self.opts.start_timeout, shutdown).await;
         self.report.changed = Some(json!({
             "pid_before": diag.process.as_ref().map(|p| p.pid),
             "pid_after": v.pid,
@@ -207,7 +204,7 @@ impl Recovery<'_> {
         };
         self.report.verification = Some(v.to_json());
         if self.opts.progress {
-            (self.say)(format!("recover: verify {reason}"));
+            self.ctx.say(format!("recover: verify {reason}"));
         }
         if v.failure.is_none() {
             self.report.end(Verdict::Recovered, reason);
@@ -224,10 +221,10 @@ impl Recovery<'_> {
         if steps.is_empty() {
             return Vec::new();
         }
-        let (progress, say) = (self.opts.progress, self.say);
+        let (progress, ctx) = (self.opts.progress, self.ctx);
         let print = move |r: &StepReport| {
             if progress {
-                say(progress_line(stage, r));
+                ctx.say(progress_line(stage, r));
             }
         };
         let r = actions::apply(

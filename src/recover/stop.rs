@@ -24,10 +24,10 @@ impl Recovery<'_> {
     /// old one — stop it, clean its files, start another — would hit the newcomer. Looks who
     /// serves the socket now and ends the run when it is not the process diagnosed.
     pub(super) async fn still_the_daemon_diagnosed(&mut self) -> Halt {
-        let ep = self.settings.endpoint.clone();
+        let ep = self.ctx.settings.endpoint.clone();
         let serving =
             blocking(
-                self.settings.timeout * 2,
+                self.ctx.settings.timeout * 2,
                 move || match crate::runtime::daemon::locate(&ep) {
                     Located::Found(d) => {
                         let pid = d.info.pid;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::diagnose;
-use crate::cli::Settings;
+use crate::command::Ctx;
 use crate::facts::Facts;
 use crate::policy::daemon::recovery::{ContainerSeen, Expected, missing};
 use crate::runtime::daemon::Located;
-use crate::runtime::engine::Engine;
+use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
 /// What the verification saw.
@@ -45,14 +45,14 @@ impl Verification {
 /// Waits for the ping (each try under the per-call deadline), asks the tiers again and
 /// classifies them, lists the containers, and waits for every expected one to run.
 pub(super) async fn verify(
-    settings: &Settings,
+    ctx: &Ctx<'_>,
     expected: &[Expected],
     within: Duration,
     shutdown: &Shutdown,
 ) -> Verification {
     let t0 = Instant::now();
     let deadline = t0 + within;
-    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    let engine = ctx.engine();
     let mut v = Verification::default();
     loop {
         if engine.ping().await.is_ok() {
@@ -71,7 +71,7 @@ pub(super) async fn verify(
     }
     loop {
         let facts = Facts::new(engine.clone());
-        if judge(&facts, settings, expected, &mut v).await
+        if judge(&facts, ctx.settings, expected, &mut v).await
             || Instant::now() >= deadline
             || shutdown.is_triggered()
         {

@@ -24,11 +24,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::Settings;
-use crate::doctor::catalog::CheckDef;
+use crate::catalog::CheckDef;
+use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
-use crate::runtime::engine::Engine;
-use crate::shutdown::Shutdown;
 use board::Board;
 
 /// The default address: loopback only. Prometheus's exporter registry lists 9323 for Docker's
@@ -55,8 +53,8 @@ pub struct ServeArgs {
 
     /// How often doctor runs in the background; a scrape gets the latest results at once:
     /// 60s, 30s, 5m
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub interval: String,
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, default_value = "60s")]
+    pub interval: Duration,
 
     /// Run only these checks: ids or whole areas, repeated or comma-separated (as doctor)
     #[arg(long = "check", value_name = "ID")]
@@ -98,17 +96,11 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 
 /// Parses `--interval` (the syntax of `--timeout`), at least [`MIN_INTERVAL`].
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let hint = "use e.g. 60s, 30s or 5m";
-    let d = crate::cli::parse_duration(s).map_err(|e| match e {
-        crate::error::UsageError::BadTimeout { why, .. } => {
-            format!("--interval {s:?} is not a duration: {why}; {hint}")
-        }
-        other => other.to_string(),
-    })?;
+    let d = crate::units::duration(s)?;
     if d < MIN_INTERVAL {
-        return Err(format!(
-            "--interval {s:?} is too short: doctor would keep the daemon busy; use at least 1s, e.g. 60s"
-        ));
+        return Err(
+            "is too short: doctor would keep the daemon busy; use at least 1s, e.g. 60s".into(),
+        );
     }
     Ok(d)
 }
@@ -120,84 +112,65 @@ pub fn run_deadline(timeout: Duration) -> Duration {
     timeout * 3 + Duration::from_secs(2)
 }
 
-pub async fn run(settings: &Settings, args: &ServeArgs, shutdown: &Shutdown) -> ExitCode {
-    let addr = match parse_listen(&args.listen) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
-    let interval = match parse_interval(&args.interval) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
-    let selected = match crate::doctor::select(
+/// `dockhand serve`: runs until SIGINT/SIGTERM, then stops accepting, finishes the responses in
+/// flight, and ends with 0. What it serves is on the wire, so the outcome has no document.
+pub async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> Ran {
+    let settings = ctx.settings;
+    let addr = parse_listen(&args.listen).map_err(Failure::usage)?;
+    let interval = args.interval;
+    let selected = crate::doctor::select(
         &settings.catalog,
         &settings.config,
         &args.checks,
         &args.skip,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            let hint = match e.kind() {
-                std::io::ErrorKind::AddrInUse => {
-                    "something else listens there; stop it, or pass another --listen"
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    "ports below 1024 need root; pass another --listen"
-                }
-                _ => "pass an address of this host to --listen",
-            };
-            eprintln!("dockhand: cannot listen on {addr}: {e}; {hint}");
-            return ExitCode::Usage;
-        }
-    };
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "something else listens there; stop it, or pass another --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need root; pass another --listen"
+            }
+            _ => "pass an address of this host to --listen",
+        };
+        Failure::usage(format!("cannot listen on {addr}: {e}; {hint}"))
+    })?;
     let bound = listener.local_addr().unwrap_or(addr);
     let deadline = run_deadline(settings.timeout);
     let journal_path = settings.state_dir.join(crate::actions::journal::FILE_NAME);
     // The line a supervisor's log (and the tests) read: where it serves, and what.
-    eprintln!(
-        "dockhand: serving metrics on http://{}/metrics (doctor every {}, each run at most {}; journal {})",
+    ctx.say(format!(
+        "serving metrics on http://{}/metrics (doctor every {}, each run at most {}; journal {})",
         bound,
         crate::util::human_duration(interval),
         crate::util::human_duration(deadline),
         journal_path.display()
-    );
+    ));
     if !bound.ip().is_loopback() {
-        eprintln!(
-            "dockhand: note: {} is not a loopback address: anyone who can reach it can read this host's health",
+        ctx.note(format!(
+            "{} is not a loopback address: anyone who can reach it can read this host's health",
             bound.ip()
-        );
+        ));
     }
     let board = Arc::new(Board::new(interval, deadline));
-    let server = http::serve(listener, Arc::clone(&board), shutdown.clone());
-    let doctor = refresh_doctor(&board, interval, deadline, || {
-        doctor_once(settings, &selected)
-    });
+    let server = http::serve(listener, Arc::clone(&board), ctx.shutdown.clone());
+    let doctor = refresh_doctor(&board, interval, deadline, || doctor_once(ctx, &selected));
     let journal = follow_journal(&board, &journal_path);
     tokio::select! {
         () = server => {}
         () = doctor => {}
         () = journal => {}
     }
-    eprintln!("dockhand: serve stopped");
-    ExitCode::Ok
+    ctx.say("serve stopped");
+    Ok(Outcome::bare(ExitCode::Ok))
 }
 
 /// One doctor run, rendered as doctor's Prometheus series.
-async fn doctor_once(settings: &Settings, selected: &[&CheckDef]) -> String {
-    let facts = crate::facts::Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+async fn doctor_once(ctx: &Ctx<'_>, selected: &[&CheckDef]) -> String {
+    let settings = ctx.settings;
+    let facts = crate::facts::Facts::new(ctx.engine());
     let report = crate::doctor::run(
         &facts,
         settings.source.clone(),
@@ -236,10 +209,10 @@ where
             Err(_) => {
                 board.doctor_timed_out();
                 if !said_timeout {
-                    eprintln!(
-                        "dockhand: serve: a doctor run did not finish within {}; the previous results are served, with their age",
+                    crate::command::say(&format!(
+                        "serve: a doctor run did not finish within {}; the previous results are served, with their age",
                         crate::util::human_duration(deadline)
-                    );
+                    ));
                     said_timeout = true;
                 }
             }
@@ -304,9 +277,9 @@ async fn follow_journal(board: &Arc<Board>, path: &std::path::Path) {
         // Said once per change, not every two seconds.
         if problem != said {
             if let Some(p) = &problem {
-                eprintln!(
-                    "dockhand: serve: {p}; the totals read so far are still served, with dockhand_journal_readable 0"
-                );
+                crate::command::say(&format!(
+                    "serve: {p}; the totals read so far are still served, with dockhand_journal_readable 0"
+                ));
             }
             said = problem;
         }
@@ -362,18 +335,17 @@ mod tests {
             ("61m", "at most an hour"),
         ] {
             let e = parse_interval(s).expect_err(s);
-            assert!(e.contains(why) && e.contains(&format!("{s:?}")), "{s}: {e}");
-            assert!(e.starts_with("--interval"), "{e}");
+            assert!(e.contains(why), "{s}: {e}");
         }
     }
 
     #[test]
     fn a_run_is_cut_off_after_every_check_had_its_own_deadline() {
-        use crate::doctor::catalog::Catalog;
+        use crate::catalog::Catalog;
         let catalog = Catalog::builtin().expect("catalog");
         let config = crate::config::Config::default();
         for t in [Duration::from_millis(500), Duration::from_secs(3)] {
-            let facts = crate::facts::Facts::new(Engine::new(
+            let facts = crate::facts::Facts::new(crate::runtime::engine::Engine::new(
                 crate::runtime::endpoint::Endpoint::Unix("/nonexistent.sock".into()),
                 t,
             ));
