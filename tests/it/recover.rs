@@ -639,10 +639,11 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn recover_judges_an_init_style_launcher_that_exits_0_by_the_verification() {
-    let d = TestDaemon::builder().daemon_json(LIVE_RESTORE).start();
+    // No live-restore and no containers: the stop ends dockerd and its containerd cleanly, so
+    // the launcher starts a daemon from scratch.
+    let d = TestDaemon::start();
     let cmdline = start_cmd(&d);
     let old = d.pid();
-    d.kill9();
     let tmp = TempDir::new();
     let state = TempDir::new();
     let run = |launcher: &Path, extra: &[&str]| {
@@ -663,10 +664,15 @@ fn recover_judges_an_init_style_launcher_that_exits_0_by_the_verification() {
 
     // A launcher that exits 0 and starts nothing: the verification says what is wrong.
     let idle = script(tmp.path(), "starts-nothing", "exit 0\n");
-    let (r, doc) = run(&idle, &["--start-timeout", "3s"]);
+    let (r, doc) = run(&idle, &["--force", "--no-bundle", "--start-timeout", "3s"]);
     r.assert_code(81);
     assert_eq!(doc["result"], "failed", "{r}");
+    assert!(has_step(&doc, "stop", "daemon.stop", "done"), "{r}");
     assert!(has_step(&doc, "start", "daemon.start", "done"), "{r}");
+    assert!(
+        d.ping(Duration::from_secs(2)).is_err(),
+        "nothing was started"
+    );
     let reason = doc["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("verification failed: the daemon did not answer the ping within 3 s"),
@@ -688,8 +694,13 @@ fn recover_judges_an_init_style_launcher_that_exits_0_by_the_verification() {
         ),
     );
     let (r, doc) = run(&launcher, &[]);
+    assert_eq!(
+        doc["result"],
+        "recovered",
+        "{r}\n--- dockerd.log ---\n{}",
+        d.log_tail(40)
+    );
     r.assert_code(0);
-    assert_eq!(doc["result"], "recovered", "{r}");
     assert!(has_step(&doc, "start", "daemon.start", "done"), "{r}");
     assert_eq!(doc["verification"]["health"], "healthy", "{r}");
     let new_pid = doc["changed"]["pid_after"]
