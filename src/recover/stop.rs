@@ -211,7 +211,7 @@ fn halted(pid: i32, why: &str) -> String {
 pub(super) async fn settle_containerd(pidfile: &std::path::Path, within: Duration) {
     let p = pidfile.to_path_buf();
     let Some(Some(pid)) = blocking(Duration::from_secs(2), move || {
-        crate::runtime::daemon::read_pidfile(&p)
+        crate::runtime::pidfile::pid_in(&p)
     })
     .await
     else {
