@@ -80,9 +80,9 @@ async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
         Command::Gc(args) => legacy(crate::gc::run(settings, args, shutdown).await),
         Command::Ports(args) => legacy(crate::ports::run(settings, args, shutdown).await),
         Command::Reap(args) => legacy(crate::reap::run(settings, args, shutdown).await),
-        Command::Recover(args) => legacy(crate::recover::run(settings, args, shutdown).await),
-        Command::Pull(args) => legacy(crate::pull::run(settings, args, shutdown).await),
-        Command::Serve(args) => legacy(crate::serve::run(settings, args, shutdown).await),
+        Command::Recover(args) => crate::recover::run(ctx, args).await,
+        Command::Pull(args) => crate::pull::run(ctx, args).await,
+        Command::Serve(args) => crate::serve::run(ctx, args).await,
     }
 }
 
