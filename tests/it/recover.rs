@@ -275,7 +275,7 @@ impl Swallower {
         let script = dir.join("swallow.gdb");
         std::fs::write(
             &script,
-            "set pagination off\nset confirm off\nhandle all nostop noprint pass\nhandle SIGTERM stop print nopass\nhandle SIGINT stop print nopass\nwhile 1\n  continue\nend\n",
+            "set pagination off\nset confirm off\nhandle all nostop noprint pass\nhandle SIGTERM stop print nopass\nhandle SIGINT stop print nopass\necho swallower-ready\\n\nwhile 1\n  continue\nend\n",
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("gdb.log")).unwrap();
@@ -290,13 +290,17 @@ impl Swallower {
             panic!("cannot run gdb (install it: scripts/setup-test-host): {e}")
         });
         let s = Swallower(child);
-        // Attached: the kernel names the tracer in the daemon's status.
+        // Attached (the kernel names the tracer in the daemon's status) and the signal rules
+        // in force (gdb echoes its marker after the `handle` lines): a TERM sent between the
+        // attach and the rules would reach the daemon on a loaded machine.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let log = std::fs::read_to_string(dir.join("gdb.log")).unwrap_or_default();
             if status
                 .lines()
                 .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+                && log.contains("swallower-ready")
             {
                 break;
             }
