@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 
-use crate::actions::{Actor, ActorOptions, ApplyReport, Outcome, StepReport};
+use crate::actions::{Actor, ActorOptions, ApplyReport, StepReport};
 use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, WalkLimits};
@@ -169,38 +169,17 @@ pub struct GcReport {
 impl GcReport {
     /// The run's exit code: see docs/exit-codes.md.
     pub fn exit_code(&self) -> ExitCode {
-        match &self.outcomes.report {
-            None => {
-                if self.plan.plan.is_empty() {
-                    ExitCode::NothingToDo
-                } else {
-                    ExitCode::Ok
-                }
-            }
-            Some(r) => exit_for(r, !self.outcomes.dropped.is_empty()),
-        }
+        self.outcomes.report.as_ref().map_or(ExitCode::Ok, exit_for)
     }
 }
 
-/// The exit code of an applied plan: failed > partial > done; nothing to do when there was
-/// nothing in it.
-pub fn exit_for(r: &ApplyReport, dropped: bool) -> ExitCode {
+/// The exit code of an applied plan, for whoever schedules gc: only a failure is non-zero. An
+/// empty plan, objects skipped by a safety rule (in use, changed, protected, no longer
+/// eligible) and removals not started before `--max-duration` are a quiet or a busy night, and
+/// the report says which; a cron job or a systemd unit must not read them as failures.
+pub fn exit_for(r: &ApplyReport) -> ExitCode {
     if r.failed() {
-        return ExitCode::ActionFailed;
-    }
-    if r.steps.is_empty() {
-        return if dropped {
-            ExitCode::Partial
-        } else {
-            ExitCode::NothingToDo
-        };
-    }
-    let skipped = r
-        .steps
-        .iter()
-        .any(|s| !matches!(s.outcome, Outcome::Done { .. } | Outcome::AlreadyGone));
-    if skipped || dropped {
-        ExitCode::Partial
+        ExitCode::Failed
     } else {
         ExitCode::Ok
     }
