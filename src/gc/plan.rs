@@ -521,6 +521,39 @@ pub fn still_eligible(saved: &Plan, now: &GcPlan) -> (Plan, Vec<(Step, String)>)
     (Plan::new(go), dropped)
 }
 
+/// Narrows a plan made now to a saved plan's objects: the saved steps still eligible (each the
+/// saved step, with what the plan saw), the entries holding one of them; the steps no longer
+/// eligible come back with why.
+pub fn narrow_to_saved(built: &mut GcPlan, saved: &Plan) -> Vec<(Step, String)> {
+    let (go, dropped) = still_eligible(saved, built);
+    let keys: std::collections::HashSet<String> =
+        go.steps.iter().map(|s| step_key(&s.action)).collect();
+    let steps = &built.plan.steps;
+    built.remove.retain(|e| {
+        e.steps.iter().any(|i| {
+            steps
+                .get(*i)
+                .is_some_and(|s| keys.contains(&step_key(&s.action)))
+        })
+    });
+    let index: HashMap<String, usize> = go
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (step_key(&s.action), i))
+        .collect();
+    for e in &mut built.remove {
+        e.steps = e
+            .steps
+            .iter()
+            .filter_map(|i| steps.get(*i))
+            .filter_map(|s| index.get(&step_key(&s.action)).copied())
+            .collect();
+    }
+    built.plan = go;
+    dropped
+}
+
 /// The saved plan for `g`'s daemon.
 pub fn file_for(
     g: &Gathered,
