@@ -364,7 +364,10 @@ pub fn resolve(flags: &Flags, cfg: &GcConfig) -> Result<Options, String> {
         Some(s) => parse_count("--max-removals", s, 0)?,
         None => cfg.max_removals.unwrap_or(0),
     };
-    let max_duration = flags.max_duration.or(cfg.max_duration).filter(|d| !d.is_zero());
+    let max_duration = flags
+        .max_duration
+        .or(cfg.max_duration)
+        .filter(|d| !d.is_zero());
     let keep_storage = match &flags.keep_storage {
         Some(s) => Some(parse_size("--keep-storage", s)?),
         None => cfg.keep_storage,

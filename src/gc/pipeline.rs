@@ -176,10 +176,8 @@ impl Run<'_> {
             ));
         };
         let d = dir.to_path_buf();
-        match crate::runtime::blocking(self.ctx.settings.timeout, move || {
-            saved_plan::plan_key(&d)
-        })
-        .await
+        match crate::runtime::blocking(self.ctx.settings.timeout, move || saved_plan::plan_key(&d))
+            .await
         {
             Some(Ok(k)) => Ok(Some(k)),
             Some(Err(e)) => Err(Failure::usage(e.to_string())),

@@ -55,7 +55,15 @@ pub fn judge(input: &Input, p: &Policy, now: f64) -> Verdicts {
         }
     }
     if let (Some(marks), Some(disk)) = (p.watermarks, input.disk) {
-        super::watermark::take(&mut v, input, &img_order, &base_of, &mut layers, marks, disk);
+        super::watermark::take(
+            &mut v,
+            input,
+            &img_order,
+            &base_of,
+            &mut layers,
+            marks,
+            disk,
+        );
     }
     cap(&mut v, p.max_removals);
     v

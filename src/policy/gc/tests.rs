@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::policy::containers::Grace;
 use super::*;
+use crate::policy::containers::Grace;
 
 const NOW: f64 = 1_800_000_000.0;
 const H: f64 = 3600.0;
