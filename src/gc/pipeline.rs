@@ -125,12 +125,7 @@ impl Run<'_> {
         if let (Some(path), Some(key)) = (&self.args.plan_out, &key) {
             let endpoint = settings.endpoint.to_string();
             let f = plan::file_for(&g, &built.plan, &policy, keep_storage, &endpoint);
-            saved_plan::save(path, &f, key).map_err(|e| {
-                Failure::internal(format!(
-                    "cannot write --plan-out {}: {e}; nothing was done",
-                    path.display()
-                ))
-            })?;
+            save_plan(path, &f, key)?;
         }
         let report = match actor {
             Some(actor) => Some(self.remove(actor, &built, watch.as_ref(), &mut notes).await),
@@ -262,4 +257,14 @@ impl Run<'_> {
             Format::Json => Outcome::new(code, move |out| report::gc::json(&doc, code, out)),
         }
     }
+}
+
+/// Writes the saved plan (`--plan-out`) before anything is removed.
+fn save_plan(path: &Path, f: &SavedPlan, key: &[u8]) -> Result<(), Failure> {
+    saved_plan::save(path, f, key).map_err(|e| {
+        Failure::internal(format!(
+            "cannot write --plan-out {}: {e}; nothing was done",
+            path.display()
+        ))
+    })
 }

@@ -524,6 +524,8 @@ fn gc_truncate_logs_empties_a_running_containers_big_log_and_leaves_a_rotated_on
 
 // ------------------------------------------------------------------------ plan, then apply --
 
+// Over 100 lines: one scenario end to end, every rule in the plan and then the apply
+// compared with exactly what the plan said; split, the comparison would be lost.
 #[test]
 fn gc_plan_then_apply_leaves_exactly_what_the_plan_said() {
     let d = TestDaemon::start();
