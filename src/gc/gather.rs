@@ -17,7 +17,6 @@ use crate::policy::containers::{self as cpolicy, LogSize};
 use crate::policy::gc::{
     BuildCacheIn, ContainerIn, Disk, ImageIn, Input, LogIn, NetworkIn, Policy, VolumeIn,
 };
-use crate::runtime::engine_kind::EngineKind;
 use crate::runtime::host::FsUsage;
 use crate::runtime::inventory::{Container, ContainerRecord, Image};
 
@@ -137,22 +136,7 @@ fn real_tags(i: &crate::runtime::inventory::Image) -> Vec<String> {
         .collect()
 }
 
-/// Whose state and plans these are: the engine's `/info` ID with its data root. The ID alone
-/// does not tell two daemons on one host apart (Docker 20.10 derives it from the host's
-/// /etc/docker/key.json); their data roots always differ. Podman's compat `/info` makes up a new
-/// ID on every call, so a Podman engine is its graph root alone.
-pub fn daemon_identity(info: &Value, kind: EngineKind) -> String {
-    let id = info
-        .get("ID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown");
-    let id = if kind.is_podman() { "podman" } else { id };
-    match info.get("DockerRootDir").and_then(Value::as_str) {
-        Some(root) => format!("{id}@{root}"),
-        None => id.to_string(),
-    }
-}
+pub use crate::actions::saved_plan::daemon_identity;
 
 fn keep(labels: Option<&crate::runtime::inventory::SmallMap<String>>) -> bool {
     labels.is_some_and(|l| l.contains_key(KEEP_LABEL))
@@ -619,6 +603,7 @@ mod tests {
     fn daemons_are_told_apart_by_id_and_data_root() {
         let a = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/var/lib/docker"});
         let b = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/srv/docker"});
+        use crate::runtime::engine_kind::EngineKind;
         let docker = EngineKind::Docker;
         assert_eq!(daemon_identity(&a, docker), "K:E:Y@/var/lib/docker");
         assert_ne!(daemon_identity(&a, docker), daemon_identity(&b, docker));
