@@ -423,6 +423,11 @@ mod tests {
             let e = parse_age("--min-age", bad).expect_err(bad);
             assert!(e.starts_with("--min-age") && e.contains("7d"), "{e}");
         }
+        // The flags' value parser: the same ages, and the top names the flag before the why.
+        assert_eq!(age("0s"), Ok(Duration::ZERO));
+        assert_eq!(age("2w"), Ok(Duration::from_secs(1_209_600)));
+        let e = age("soon").expect_err("soon");
+        assert!(e.starts_with("is not an age: ") && e.contains("7d"), "{e}");
     }
 
     #[test]
