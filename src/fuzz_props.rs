@@ -922,21 +922,22 @@ fn fuzz_json_array() {
 // ---------------------------------------------------------------------------------------------
 
 fn call_proc_text(t: &str) {
-    use crate::runtime::{containerd, host, net};
-    let _ = crate::actions::process::parse_stat(1, t);
+    use crate::runtime::{containerd, host, net, proc};
+    let _ = proc::parse_stat(t);
+    let _ = proc::env_lookup(t.as_bytes(), "DOCKER_TMPDIR");
     let _ = host::parse_mounts_under(t, Path::new("/var/lib/docker"));
     let _ = host::parse_mounts_under(t, Path::new("/"));
     let _ = host::parse_passwd(t);
     let _ = net::parse_ns_link(t);
-    let _ = net::parse_socket_link(t.as_bytes());
+    let _ = proc::parse_socket_link(t.as_bytes());
     let _ = net::Proto::parse(t);
     let _ = containerd::parse_task_ids(t);
     let _ = crate::policy::daemon::pidfile::parse_pidfile(t);
     if let Ok(ip) = "172.18.0.2".parse() {
-        let _ = net::in_subnet(ip, t);
+        let _ = crate::policy::addresses::in_subnet(ip, t);
     }
     if let Ok(ip) = "::1".parse() {
-        let _ = net::in_subnet(ip, t);
+        let _ = crate::policy::addresses::in_subnet(ip, t);
     }
 }
 

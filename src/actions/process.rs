@@ -97,39 +97,21 @@ pub struct Observed {
     pub identity: Option<crate::policy::identity::Identity>,
 }
 
-/// Reads `/proc/<pid>/stat` and `/proc/<pid>/exe`. `None` when the process is gone. Neither read
-/// takes the process's memory lock, so a process in D state does not block it.
+/// Reads `/proc/<pid>/stat` and `/proc/<pid>/exe` through the runtime's readers. `None` when the
+/// process is gone. Neither read takes the process's memory lock, so a process in D state does
+/// not block it.
 pub fn observe(pid: i32) -> Option<Observed> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut o = parse_stat(pid, &text)?;
-    o.exe = exe_of(pid);
-    o.identity = crate::runtime::host::identity(pid);
-    Some(o)
-}
-
-/// Parses one `/proc/<pid>/stat` line. `comm` may hold spaces and parentheses: it runs from the
-/// first '(' to the last ')'.
-pub fn parse_stat(pid: i32, text: &str) -> Option<Observed> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let rest: Vec<&str> = text.get(close + 2..)?.split_whitespace().collect();
+    let st = crate::runtime::proc::stat(pid)?;
     Some(Observed {
         pid,
-        state: rest.first()?.chars().next()?,
-        ppid: rest.get(1)?.parse().ok()?,
-        flags: rest.get(6)?.parse().ok()?,
-        start_ticks: rest.get(19)?.parse().ok()?,
-        comm,
-        exe: None,
-        identity: None,
+        ppid: st.ppid,
+        start_ticks: st.start_ticks,
+        flags: u64::from(st.flags),
+        state: st.state,
+        comm: st.comm,
+        exe: crate::runtime::proc::exe_link(pid).map(|p| strip_deleted(&p)),
+        identity: crate::runtime::host::identity(pid),
     })
-}
-
-fn exe_of(pid: i32) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| strip_deleted(&p))
 }
 
 /// An executable replaced on disk (a package upgrade) reads as "/usr/bin/dockerd (deleted)":
@@ -141,10 +123,7 @@ fn strip_deleted(p: &Path) -> PathBuf {
 
 /// The kernel function a sleeping process waits in, for the "cannot be killed" sentence.
 pub fn wchan(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/wchan"))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty() && s != "0")
+    crate::runtime::proc::wchan(pid, None)
 }
 
 /// The chain of parents of `pid` up to init, nearest first, each with its start time.
@@ -843,17 +822,6 @@ mod tests {
             panic!("refused")
         };
         assert!(why.contains("not a descendant of pid 500"), "{why}");
-    }
-
-    #[test]
-    fn stat_lines_with_odd_names_parse() {
-        let line = "4321 (a (weird) name) S 1 4321 4321 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 18446744073709551615";
-        let o = parse_stat(4321, line).expect("parses");
-        assert_eq!(o.comm, "a (weird) name");
-        assert_eq!(o.state, 'S');
-        assert_eq!(o.ppid, 1);
-        assert_eq!(o.flags, 4_194_560);
-        assert_eq!(o.start_ticks, 98_765);
     }
 
     #[test]

@@ -10,10 +10,13 @@ pub mod engine_kind;
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod identity;
 pub mod incident;
 pub mod inventory;
 pub mod json_array;
 pub mod net;
+pub mod pidfile;
+pub mod proc;
 pub mod sockdiag;
 pub mod storage;
 
