@@ -77,7 +77,7 @@ async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
         Command::Journal(args) => crate::journal::run(ctx, args).await,
         Command::Completions(args) => Ok(completions(args.shell)),
         Command::Man => Ok(man()),
-        Command::Gc(args) => legacy(crate::gc::run(settings, args, shutdown).await),
+        Command::Gc(args) => crate::gc::run(ctx, args).await,
         Command::Ports(args) => legacy(crate::ports::run(settings, args, shutdown).await),
         Command::Reap(args) => legacy(crate::reap::run(settings, args, shutdown).await),
         Command::Recover(args) => crate::recover::run(ctx, args).await,

@@ -64,11 +64,25 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const TYPE_WORDS: &str =
     "containers, dangling-images, images, networks, build-cache, volumes, named-volumes, logs";
 
+/// What an age may look like, for every refusal.
+const AGE_HINT: &str = "use e.g. 0s, 30m, 1h, 7d or 2w";
+
 /// Parses an age or a duration: `0`, `90s`, `30m`, `1.5h`, `7d`, `2w` (plain numbers are
 /// seconds). `what` names the flag or key in the sentence.
 pub fn parse_age(what: &str, s: &str) -> Result<Duration, String> {
-    let bad =
-        |why: &str| format!("{what} {s:?} is not an age: {why}; use e.g. 0s, 30m, 1h, 7d or 2w");
+    age_of(s).map_err(|why| format!("{what} {s:?} is not an age: {why}; {AGE_HINT}"))
+}
+
+/// The value parser of gc's age flags (`--min-age`, `--max-duration`): clap calls it, and the
+/// top puts the flag and the value before the refusal, as for every duration flag. Ages are not
+/// `units::duration`'s deadlines: zero is a real grace period, and weeks are common.
+pub fn age(s: &str) -> Result<Duration, String> {
+    age_of(s).map_err(|why| format!("is not an age: {why}; {AGE_HINT}"))
+}
+
+/// The age in `s`, or why it is not one.
+fn age_of(s: &str) -> Result<Duration, String> {
+    let bad = |why: &str| why.to_string();
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -251,21 +265,21 @@ pub fn resolve_section(s: &GcSection) -> Result<GcConfig, (usize, String)> {
     Ok(c)
 }
 
-/// The flags of one run, as given (clap reads them as text; this resolves them).
+/// The flags of one run, as given (clap parses the ages; this resolves the rest).
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
     pub images: bool,
     pub volumes: bool,
     pub named_volumes: bool,
     pub truncate_logs: bool,
-    pub min_age: Option<String>,
+    pub min_age: Option<Duration>,
     pub keep: Vec<String>,
     pub keep_last: Option<String>,
     pub high: Option<String>,
     pub low: Option<String>,
     pub types: Option<String>,
     pub max_removals: Option<String>,
-    pub max_duration: Option<String>,
+    pub max_duration: Option<Duration>,
     pub keep_storage: Option<String>,
     pub concurrency: Option<String>,
 }
@@ -281,10 +295,7 @@ pub struct Options {
 
 /// Flags over the config file over the defaults.
 pub fn resolve(flags: &Flags, cfg: &GcConfig) -> Result<Options, String> {
-    let min_age = match &flags.min_age {
-        Some(s) => parse_age("--min-age", s)?,
-        None => cfg.min_age.unwrap_or(DEFAULT_MIN_AGE),
-    };
+    let min_age = flags.min_age.or(cfg.min_age).unwrap_or(DEFAULT_MIN_AGE);
     let mut types = match &flags.types {
         Some(s) => parse_types("--types", s.split(','))?,
         None => cfg.types.unwrap_or_else(Types::default_set),
@@ -319,10 +330,10 @@ pub fn resolve(flags: &Flags, cfg: &GcConfig) -> Result<Options, String> {
         Some(s) => parse_count("--max-removals", s, 0)?,
         None => cfg.max_removals.unwrap_or(0),
     };
-    let max_duration = match &flags.max_duration {
-        Some(s) => Some(parse_age("--max-duration", s)?).filter(|d| !d.is_zero()),
-        None => cfg.max_duration.filter(|d| !d.is_zero()),
-    };
+    let max_duration = flags
+        .max_duration
+        .or(cfg.max_duration)
+        .filter(|d| !d.is_zero());
     let keep_storage = match &flags.keep_storage {
         Some(s) => Some(parse_size("--keep-storage", s)?),
         None => cfg.keep_storage,
@@ -378,6 +389,11 @@ mod tests {
             let e = parse_age("--min-age", bad).expect_err(bad);
             assert!(e.starts_with("--min-age") && e.contains("7d"), "{e}");
         }
+        // The flags' value parser: the same ages, and the top names the flag before the why.
+        assert_eq!(age("0s"), Ok(Duration::ZERO));
+        assert_eq!(age("2w"), Ok(Duration::from_secs(1_209_600)));
+        let e = age("soon").expect_err("soon");
+        assert!(e.starts_with("is not an age: ") && e.contains("7d"), "{e}");
     }
 
     #[test]
@@ -440,7 +456,7 @@ mod tests {
         assert!(o.policy.types.containers && !o.policy.types.dangling_images);
         assert_eq!(o.concurrency, DEFAULT_CONCURRENCY);
         let flags = Flags {
-            min_age: Some("0s".into()),
+            min_age: Some(Duration::ZERO),
             keep: vec!["app:*".into()],
             images: true,
             named_volumes: true,
