@@ -30,7 +30,6 @@ use crate::actions::{
     self, Action, ActorOptions, ApplyOptions, ContainerSeen, FileStamp, Plan, ProcId, ProcTarget,
     Scope, Step,
 };
-use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, Gap, WalkLimits};
 use crate::policy::containers::stuck_dead;
@@ -50,6 +49,7 @@ use crate::runtime::daemon::{DaemonProcess, Located, pidfile_probe};
 use crate::runtime::engine::Engine;
 use crate::runtime::host::{ProcClock, ProcRow};
 use crate::runtime::net::parse_docker_proxy;
+use crate::settings::{Format, Settings};
 use crate::shutdown::Shutdown;
 
 #[derive(Debug, Args)]
@@ -64,8 +64,8 @@ pub struct ReapArgs {
     pub shims: bool,
 
     /// How long a process gets after SIGTERM before SIGKILL: 10s, 1.5s, 500ms, 1m
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub grace: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "10s")]
+    pub grace: Duration,
 
     /// Save the dry run's plan to FILE, to apply it later with --apply --plan FILE
     #[arg(long, value_name = "FILE", conflicts_with = "apply")]
@@ -945,16 +945,7 @@ async fn dead_containers(facts: &Facts, p: &mut ReapPlan) {
 pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> ExitCode {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let grace = match crate::cli::parse_duration(&args.grace) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "dockhand: {}",
-                e.to_string().replace("--timeout", "--grace")
-            );
-            return ExitCode::Usage;
-        }
-    };
+    let grace = args.grace;
     let endpoint = settings.endpoint.to_string();
     let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
     // The tmp walk is bounded like df's, not like doctor's whole-run budget.
