@@ -285,24 +285,24 @@ mod tests {
         let root = tmp.join("data");
         let overlay = root.join("overlay2");
         let mounts = root.join("image/overlay2/layerdb/mounts").join(id);
-        std::fs::create_dir_all(&mounts).unwrap();
-        std::fs::write(mounts.join("mount-id"), "c0ffee\n").unwrap();
+        std::fs::create_dir_all(&mounts).expect("the test fixture");
+        std::fs::write(mounts.join("mount-id"), "c0ffee\n").expect("the test fixture");
         let mut diffs = vec![overlay.join("c0ffee/diff")];
         let mut lower = Vec::new();
         for (n, lid) in ["c0ffee-init", "base1", "base0"].iter().enumerate() {
             let d = overlay.join(lid).join("diff");
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::create_dir_all(overlay.join("l")).unwrap();
+            std::fs::create_dir_all(&d).expect("the test fixture");
+            std::fs::create_dir_all(overlay.join("l")).expect("the test fixture");
             symlink(
                 format!("../{lid}/diff"),
                 overlay.join("l").join(format!("S{n}")),
             )
-            .unwrap();
+            .expect("the test fixture");
             lower.push(format!("l/S{n}"));
             diffs.push(d);
         }
-        std::fs::create_dir_all(&diffs[0]).unwrap();
-        std::fs::write(overlay.join("c0ffee/lower"), lower.join(":")).unwrap();
+        std::fs::create_dir_all(&diffs[0]).expect("the test fixture");
+        std::fs::write(overlay.join("c0ffee/lower"), lower.join(":")).expect("the test fixture");
         fill(&diffs);
         root
     }
@@ -314,10 +314,11 @@ mod tests {
         let id = "ab12";
         // busybox in the lowest layer, `bin/httpd -> busybox` one above (busybox's own image).
         let root = data_root(&tmp.join("a"), id, |d| {
-            std::fs::create_dir_all(d[3].join("bin")).unwrap();
-            std::fs::write(d[3].join("bin/busybox"), b"ELF BusyBox v1.36").unwrap();
-            std::fs::create_dir_all(d[2].join("bin")).unwrap();
-            symlink("busybox", d[2].join("bin/httpd")).unwrap();
+            std::fs::create_dir_all(d[3].join("bin")).expect("the test fixture");
+            std::fs::write(d[3].join("bin/busybox"), b"ELF BusyBox v1.36")
+                .expect("the test fixture");
+            std::fs::create_dir_all(d[2].join("bin")).expect("the test fixture");
+            symlink("busybox", d[2].join("bin/httpd")).expect("the test fixture");
         });
         assert_eq!(program_in_container(&root, id, "httpd"), Program::Busybox);
         assert_eq!(
@@ -333,11 +334,12 @@ mod tests {
         // A hard-linked applet is the busybox binary itself; an absolute link is resolved in
         // the layers, not on the host.
         let root = data_root(&tmp.join("b"), id, |d| {
-            std::fs::create_dir_all(d[3].join("usr/sbin")).unwrap();
-            std::fs::write(d[3].join("usr/sbin/httpd"), b"ELF Apache/2.4").unwrap();
-            std::fs::create_dir_all(d[1].join("bin")).unwrap();
-            std::fs::write(d[1].join("bin/crond"), b"ELF BusyBox v1.36").unwrap();
-            symlink("/usr/sbin/httpd", d[1].join("bin/apache")).unwrap();
+            std::fs::create_dir_all(d[3].join("usr/sbin")).expect("the test fixture");
+            std::fs::write(d[3].join("usr/sbin/httpd"), b"ELF Apache/2.4")
+                .expect("the test fixture");
+            std::fs::create_dir_all(d[1].join("bin")).expect("the test fixture");
+            std::fs::write(d[1].join("bin/crond"), b"ELF BusyBox v1.36").expect("the test fixture");
+            symlink("/usr/sbin/httpd", d[1].join("bin/apache")).expect("the test fixture");
         });
         assert_eq!(program_in_container(&root, id, "httpd"), Program::Apache);
         assert_eq!(program_in_container(&root, id, "crond"), Program::Busybox);
@@ -345,10 +347,10 @@ mod tests {
 
         // A directory on the way that is a link is not followed: not found through it.
         let root = data_root(&tmp.join("c"), id, |d| {
-            std::fs::create_dir_all(d[3].join("real")).unwrap();
-            std::fs::write(d[3].join("real/httpd"), b"ELF Apache").unwrap();
-            symlink("/etc", d[3].join("usr")).unwrap();
-            symlink("real", d[3].join("bin")).unwrap();
+            std::fs::create_dir_all(d[3].join("real")).expect("the test fixture");
+            std::fs::write(d[3].join("real/httpd"), b"ELF Apache").expect("the test fixture");
+            symlink("/etc", d[3].join("usr")).expect("the test fixture");
+            symlink("real", d[3].join("bin")).expect("the test fixture");
         });
         assert_eq!(program_in_container(&root, id, "httpd"), Program::Unknown);
         let _ = std::fs::remove_dir_all(&tmp);
