@@ -1273,7 +1273,9 @@ fn swarm_global_service_runs_doctor_on_the_node() {
     );
     // The task ended (doctor exits: 0, or 1-3 with problems in the metrics, which swarm calls
     // "Failed … non-zero exit"), and swarm keeps the service for the next run.
+    // `Failed 5 seconds ago|"task: non-zero exit (1)"`: the error comes quoted.
     let ended = |line: &str| {
+        let line = line.trim_end().trim_end_matches('"');
         line.starts_with("Complete")
             || (line.starts_with("Failed")
                 && ["(1)", "(2)", "(3)"]
