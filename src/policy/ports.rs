@@ -11,9 +11,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::addresses::{bind_conflicts, in_subnet};
 use crate::policy::processes::{ContainerLife, Listed, container_life};
 use crate::runtime::inventory::{ContainerRecord, PortBinding, SmallMap};
-use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts, in_subnet};
+use crate::runtime::net::{Listener, Proto, ProxyArgs};
 
 // ---------------------------------------------------------------------------------------------
 // Published ports

@@ -2,8 +2,9 @@
 //! exactly what doctor reports, judged by the same functions:
 //!
 //! - leaked docker-proxy processes (`ports.leaked-proxy`, [`judge_proxy_if_known`]) are terminated;
-//! - a stale daemon pid file (`daemon.pidfile`, [`classify_pidfile`] + [`pidfile_repair`]) is
-//!   removed while no daemon runs, or rewritten with the running daemon's pid;
+//! - a stale daemon pid file (`daemon.pidfile`, [`crate::runtime::pidfile::judge`] +
+//!   [`pidfile_repair`]) is removed while no daemon runs, or rewritten with the running daemon's
+//!   pid;
 //! - orphan shims (`processes.orphan-shims`) unknown to Docker *and* to containerd
 //!   ([`judge_shim`] with containerd's task list) are ended with `--shims` only: the container
 //!   processes under them first, then the shim;
@@ -33,22 +34,23 @@ use crate::actions::{
 use crate::exit::ExitCode;
 use crate::facts::{Facts, Gap, WalkLimits};
 use crate::policy::containers::stuck_dead;
-use crate::policy::daemon::{PidfileRepair, PidfileState, classify_pidfile, pidfile_repair};
+use crate::policy::daemon::{PidfileRepair, PidfileState, pidfile_repair};
 use crate::policy::ports::{
     Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy_if_known, proxy_owner,
 };
 use crate::policy::processes::{
-    Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, containerd_of, judge_shim, listed_in,
-    parse_shim, shim_of_daemon, zombie_parent, zombies_under,
+    Listed, ParentVerdict, Shim, ShimVerdict, ZombieRoot, judge_shim, listed_in, zombie_parent,
+    zombies_under,
 };
 use crate::policy::storage::tmp_stale;
 use crate::report;
 use crate::report::reap::{ReapDoc, ReapStep, Skipped};
 use crate::runtime::blocking;
-use crate::runtime::daemon::{DaemonProcess, Located, pidfile_probe};
+use crate::runtime::daemon::{DaemonProcess, Located};
 use crate::runtime::engine::Engine;
 use crate::runtime::host::{ProcClock, ProcRow};
 use crate::runtime::net::parse_docker_proxy;
+use crate::runtime::pidfile;
 use crate::settings::{Format, Settings};
 use crate::shutdown::Shutdown;
 
@@ -255,7 +257,7 @@ pub async fn plan_reap(
     if let Some(d) = daemon
         && answered
     {
-        let ours = daemon_shims(facts, &mut p, procs, d).await;
+        let ours = daemon_shims(facts, &mut p).await;
         orphan_shims(facts, &mut p, procs, &ours, shims, grace).await;
         zombies(facts, &mut p, procs, d, &ours, grace).await;
         tmp(facts, &mut p, th.tmp_grace_s).await;
@@ -332,17 +334,7 @@ async fn proxies(
             proxy_owner(r.ppid, daemon_pid, parent_of(r), false) == ProxyOwner::Orphan
         });
     let subnets: Vec<String> = if needs {
-        facts
-            .networks()
-            .await
-            .map(|nets| {
-                nets.iter()
-                    .flat_map(|n| n.ipam.config.iter())
-                    .map(|c| c.subnet.clone())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+        facts.subnets().await.unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -479,12 +471,7 @@ async fn pidfile(
     p.pidfile = Some(path.clone());
     let read_path = path.clone();
     let read = blocking(facts.timeout(), move || {
-        let content = match std::fs::read_to_string(&read_path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-        };
-        let state = classify_pidfile(content, daemon_pid, pidfile_probe);
+        let state = pidfile::judge(&read_path, daemon_pid, pidfile::Owner::Engine).state;
         let stamp = FileStamp::of(&read_path).ok();
         // The daemon is Docker's own program: a saved plan never names any process.
         let daemon = daemon_pid.and_then(|d| ProcTarget::capture(d, Scope::DockerProgram));
@@ -549,35 +536,8 @@ async fn pidfile(
 }
 
 /// This daemon's shims, as doctor finds them: (row, parsed command line).
-async fn daemon_shims(
-    facts: &Facts,
-    p: &mut ReapPlan,
-    procs: &[ProcRow],
-    d: &DaemonProcess,
-) -> Vec<(ProcRow, Shim)> {
-    let dj = facts.daemon_json().await;
-    let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
-    let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
-    let shims: Vec<(ProcRow, Shim)> = procs
-        .iter()
-        // A shim by what it runs: a stranger's command line naming a container is not one.
-        .filter(|r| r.state != 'Z' && r.program(Some(d.uid)) == Some(DockerProgram::Shim))
-        .filter_map(|r| parse_shim(&r.cmdline).map(|s| (r.clone(), s)))
-        .collect();
-    let ours = blocking(facts.timeout(), move || {
-        let mut same: HashMap<String, bool> = HashMap::new();
-        shims
-            .into_iter()
-            .filter(|(_, s)| {
-                shim_of_daemon(s, &scope, |a, b| {
-                    *same
-                        .entry(s.address.clone())
-                        .or_insert_with(|| crate::runtime::host::same_socket(a, b))
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
+async fn daemon_shims(facts: &Facts, p: &mut ReapPlan) -> Vec<(ProcRow, Shim)> {
+    let ours = facts.shims().await.ok().map(|s| s.ours.clone());
     ours.unwrap_or_else(|| {
         p.gaps = true;
         p.notes.push(

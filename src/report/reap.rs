@@ -11,7 +11,8 @@ use super::acting::{StepView, outcome_counts, planned, steps_table};
 use crate::actions::Totals;
 use crate::exit::ExitCode;
 use crate::reap::ReapPlan;
-use crate::util::{human_bytes, millis, rfc3339, sanitize};
+use crate::units::rfc3339;
+use crate::util::{human_bytes, millis, sanitize};
 
 pub const REAP_SCHEMA: &str = "dockhand.reap/v1";
 
