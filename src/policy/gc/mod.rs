@@ -22,6 +22,7 @@
 //! [`layers`] the bytes a removal frees; [`judge`] the judgement, kind by kind; [`watermark`] the
 //! least-recently-used pass down to the low mark.
 
+pub mod config;
 mod input;
 mod judge;
 mod layers;
