@@ -932,7 +932,7 @@ fn call_proc_text(t: &str) {
     let _ = proc::parse_socket_link(t.as_bytes());
     let _ = net::Proto::parse(t);
     let _ = containerd::parse_task_ids(t);
-    let _ = crate::policy::daemon::pidfile::parse_pidfile(t);
+    let _ = crate::runtime::pidfile::parse_pidfile(t);
     if let Ok(ip) = "172.18.0.2".parse() {
         let _ = crate::policy::addresses::in_subnet(ip, t);
     }
@@ -946,7 +946,7 @@ fn call_cmdline(argv: &[String]) {
     let _ = net::is_docker_proxy(argv);
     let _ = net::parse_docker_proxy(argv);
     let _ = net::go_flag(argv, "host-port");
-    let _ = crate::policy::processes::parse_shim(argv);
+    let _ = crate::runtime::containerd::parse_shim(argv);
     let _ = crate::policy::processes::parse_conmon(argv);
     let _ = daemon::paths_from(argv, Some(Path::new("/etc/docker")));
     let _ = daemon::paths_from(argv, None);
@@ -1092,7 +1092,8 @@ fn fuzz_reference() {
 // ---------------------------------------------------------------------------------------------
 
 fn call_pidfile(text: String, daemon: Option<i32>) {
-    use crate::policy::daemon::pidfile::{classify_pidfile, pidfile_agreement, pidfile_repair};
+    use crate::policy::daemon::pidfile::{pidfile_agreement, pidfile_repair};
+    use crate::runtime::pidfile::classify_pidfile;
     let state = classify_pidfile(Ok(Some(text)), daemon, |pid| match pid % 3 {
         0 => None,
         1 => Some(true),

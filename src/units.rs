@@ -8,7 +8,7 @@ use std::time::Duration;
 mod dates;
 mod sizes;
 
-pub use dates::{parse_instant, parse_rfc3339, parse_since, parse_timestamp, rfc3339, rfc3339_ms};
+pub use dates::{parse_instant, parse_rfc3339, parse_since, rfc3339, rfc3339_ms};
 pub use sizes::parse_size;
 
 /// What a duration may look like, for every refusal.

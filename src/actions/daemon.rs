@@ -17,7 +17,7 @@ use super::process::{self, ProcEnd, ProcLimits, SignalEvent};
 /// How long a started daemon must stay up before the start counts as done.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
-pub use crate::runtime::command::{Ran, run_bounded};
+pub use crate::runtime::command::Ran;
 
 /// Runs a service manager's command, bounded.
 async fn manager(argv: Vec<String>, deadline: Duration) -> Result<Ran, String> {

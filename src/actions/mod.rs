@@ -11,17 +11,17 @@
 //!
 //! `app::mutating` does the first four and the last two for a command.
 
-pub mod daemon;
-pub mod docker;
-pub mod files;
-pub mod frame;
-pub mod history;
+pub(crate) mod daemon;
+pub(crate) mod docker;
+pub(crate) mod files;
+pub(crate) mod frame;
+pub(crate) mod history;
 pub mod journal;
 pub mod lock;
-pub mod plan;
-pub mod process;
+pub(crate) mod plan;
+pub(crate) mod process;
 pub mod saved_plan;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::str::FromStr;
 use std::sync::Mutex;

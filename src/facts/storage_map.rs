@@ -27,7 +27,7 @@ use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
 use crate::runtime::inventory::{Container, Image, Volume};
 use crate::runtime::storage::scan::{DiskScan, scan_data_root};
-pub use crate::runtime::storage::scan::{LeakedRow, LeftoversPart, StuckRow};
+pub use crate::runtime::storage::scan::{LeftoversPart, StuckRow};
 use crate::runtime::storage::{self, LogInfo};
 use crate::util::human_duration;
 use account::{ImageIn, ImagesPart};

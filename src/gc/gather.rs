@@ -26,8 +26,6 @@ pub struct ContainerMeta {
     pub state: String,
     /// `State.FinishedAt` (RFC 3339; Go's zero time when it never finished).
     pub finished_at: String,
-    /// The image as the user named it.
-    pub image_name: String,
 }
 
 /// A container's log, as the plan shows it.
@@ -370,7 +368,6 @@ fn containers(
             metas.push(ContainerMeta {
                 state: c.state.clone(),
                 finished_at: engine_time(None),
-                image_name: c.image.clone(),
             });
             continue;
         };
@@ -393,7 +390,6 @@ fn containers(
         metas.push(ContainerMeta {
             state: rec.state_word().to_string(),
             finished_at: engine_time(rec.state.finished_at),
-            image_name: rec.config.image.clone(),
         });
     }
     (metas, unrecorded)

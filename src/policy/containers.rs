@@ -66,6 +66,7 @@ impl Grace {
         }
     }
 
+    #[cfg(test)]
     pub fn past(self) -> bool {
         matches!(self, Grace::Past { .. })
     }
@@ -86,6 +87,7 @@ pub fn stopped_grace(c: &ContainerRecord, grace_s: f64, now: f64) -> Option<Grac
     })
 }
 
+#[cfg(test)]
 /// The age of a container stopped at least `grace_s` ago; `None` for one that is not stopped or
 /// is younger.
 pub fn stopped_past_grace(c: &ContainerRecord, grace_s: f64, now: f64) -> Option<f64> {

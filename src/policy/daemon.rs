@@ -23,8 +23,7 @@ pub mod responsive;
 pub mod settings;
 
 pub use pidfile::{
-    PidfileAgreement, PidfileRepair, PidfileState, classify_pidfile, parse_pidfile,
-    pidfile_agreement, pidfile_repair,
+    PidfileAgreement, PidfileRepair, PidfileState, pidfile_agreement, pidfile_repair,
 };
 pub use process::{
     MainState, StuckKind, StuckThread, Stuckness, fd_pressure, main_state, stuck_threads, stuckness,

@@ -3,17 +3,17 @@
 //! functions, so every command agrees on what is stale, leaked, orphaned or stuck. Each is
 //! unit-tested with tables of plain data.
 
-pub mod addresses;
-pub mod containers;
-pub mod daemon;
-pub mod disk;
-pub mod gc;
+pub(crate) mod addresses;
+pub(crate) mod containers;
+pub(crate) mod daemon;
+pub(crate) mod disk;
+pub(crate) mod gc;
 pub mod identity;
-pub mod images;
+pub(crate) mod images;
 pub mod ports;
-pub mod processes;
+pub(crate) mod processes;
 #[cfg(test)]
 mod props;
-pub mod pulls;
-pub mod storage;
-pub mod volumes;
+pub(crate) mod pulls;
+pub(crate) mod storage;
+pub(crate) mod volumes;

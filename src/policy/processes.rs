@@ -11,9 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use crate::runtime::containerd::{
-    ContainerdOf, DaemonShims, Shim, containerd_of, parse_shim, shim_of_daemon,
-};
+pub use crate::runtime::containerd::Shim;
 use crate::runtime::host::ProcRow;
 
 // ---------------------------------------------------------------------------------------------
@@ -258,6 +256,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::runtime::containerd::{ContainerdOf, containerd_of, parse_shim, shim_of_daemon};
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()

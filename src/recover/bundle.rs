@@ -266,10 +266,6 @@ impl Bundle {
         }
     }
 
-    pub fn has_stack_dump(&self) -> bool {
-        !self.stack_dump.is_null()
-    }
-
     /// Writes `manifest.json` and returns the bundle as the report shows it.
     pub async fn finish(&mut self, diag: &Diagnosis) -> Value {
         let v = json!({

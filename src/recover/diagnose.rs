@@ -20,8 +20,8 @@ use crate::policy::daemon::recovery::{
     self, ContainerSeen, Need, ProcessSeen, live_restore_configured,
 };
 use crate::policy::daemon::{
-    Health, LiveRestore, Outcome, ResponsiveLimits, StuckThread, Stuckness, TierName, Tiers,
-    classify, live_restore, stuck_threads, stuckness,
+    Health, LiveRestore, Outcome, ResponsiveLimits, StuckThread, TierName, Tiers, classify,
+    live_restore, stuck_threads, stuckness,
 };
 use crate::runtime::blocking;
 use crate::runtime::daemon::{DaemonPaths, Located, ServiceManager};
@@ -55,7 +55,6 @@ pub struct Diagnosis {
     /// Where the daemon keeps things (from its command line, else daemon.json, else defaults).
     pub paths: Option<DaemonPaths>,
     pub stuck: Vec<StuckThread>,
-    pub stuckness: Stuckness,
     pub live_restore: Option<bool>,
     /// "engine" (/info), "daemon.json or flags", or "unknown".
     pub live_restore_from: &'static str,
@@ -230,7 +229,6 @@ pub async fn diagnose(
         process,
         paths,
         stuck,
-        stuckness: verdict,
         live_restore: live,
         live_restore_from: live_from,
         containers,

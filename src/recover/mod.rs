@@ -16,9 +16,9 @@ mod stages;
 mod stop;
 mod verify;
 
-pub use document::{Done, Report, Verdict};
+pub use document::{Report, Verdict};
 pub use execute::execute;
-pub use options::{GRACE_MARGIN, Options};
+pub use options::Options;
 
 use std::path::PathBuf;
 use std::time::Duration;

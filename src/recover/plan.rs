@@ -53,8 +53,6 @@ pub struct Item {
     pub reason: String,
     /// The condition under which it happens, for steps planned again after the stop.
     pub when: Option<String>,
-    #[serde(skip)]
-    pub step: Option<Step>,
 }
 
 impl Item {
@@ -63,9 +61,8 @@ impl Item {
             stage,
             action: Some(step.action.kind()),
             describe: step.action.describe(),
-            reason: step.reason.clone(),
+            reason: step.reason,
             when: None,
-            step: Some(step),
         }
     }
 
@@ -76,7 +73,6 @@ impl Item {
             describe: describe.into(),
             reason: reason.into(),
             when: None,
-            step: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use super::Style;
-use crate::actions::{Outcome, Plan, StepReport};
+use crate::actions::{Plan, StepReport};
 use crate::util::{millis, sanitize};
 
 /// One step of a plan as printed: what, to what, why; and after `--apply`, how it went.
@@ -116,13 +116,6 @@ pub fn outcome_counts(steps: &[StepView]) -> String {
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Whether any step failed (skips for safety are not failures).
-pub fn any_failed(reports: &[StepReport]) -> bool {
-    reports
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Failed { .. }))
 }
 
 #[cfg(test)]

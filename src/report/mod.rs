@@ -1,18 +1,18 @@
 //! Renderers. Commands hand a finished report here; nothing else prints.
 
-pub mod acting;
-pub mod df;
+pub(crate) mod acting;
+pub(crate) mod df;
 pub mod gc;
-pub mod journal;
-pub mod json;
-pub mod nagios;
-pub mod npd;
+pub(crate) mod journal;
+pub(crate) mod json;
+pub(crate) mod nagios;
+pub(crate) mod npd;
 pub mod ports;
-pub mod prometheus;
-pub mod pull;
+pub(crate) mod prometheus;
+pub(crate) mod pull;
 pub mod reap;
-pub mod recover;
-pub mod table;
+pub(crate) mod recover;
+pub(crate) mod table;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 

@@ -3,7 +3,6 @@
 //! collector never reads half a file.
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use crate::doctor::{Report, Status};
 
@@ -106,15 +105,6 @@ pub fn doctor(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "dockhand_run_duration_seconds {:.6}",
         report.elapsed.as_secs_f64()
     )
-}
-
-/// Writes the textfile atomically, readable by the collector (which may run as another user).
-/// See [`crate::runtime::files::write_atomically`].
-pub fn write_atomically(
-    path: &Path,
-    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    crate::runtime::files::write_atomically(path, 0o644, render)
 }
 
 #[cfg(test)]

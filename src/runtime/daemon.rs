@@ -185,11 +185,6 @@ fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) 
     }
 }
 
-/// Whether a process looks like a container engine (by executable name).
-pub fn is_engine(info: &ProcInfo) -> bool {
-    matches!(program_name(info).as_str(), "dockerd" | "podman")
-}
-
 /// The name of a process's executable (its `comm` when the executable cannot be read).
 pub fn program_name(info: &ProcInfo) -> String {
     info.exe

@@ -140,6 +140,7 @@ pub fn write_atomically_at(
     result
 }
 
+#[cfg(test)]
 /// Opens (creating, mode 0600) a file of the state dir for reading and writing, never through a
 /// symlink; an older file with a looser mode is narrowed to 0600 through its descriptor.
 pub fn open_private(path: &Path, append: bool) -> io::Result<File> {

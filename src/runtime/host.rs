@@ -68,7 +68,7 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     })
 }
 
-pub use super::proc::{TaskState, tasks};
+pub use super::proc::TaskState;
 
 /// The cgroup a process is in, preferring the unified (v2) line, else v1's `name=systemd`.
 fn cgroup_of(pid: i32) -> Option<String> {

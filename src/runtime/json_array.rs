@@ -70,6 +70,7 @@ impl ArraySplitter {
         }
     }
 
+    #[cfg(test)]
     /// How many bytes of an unfinished element it holds: never more than its limit.
     pub fn buffered(&self) -> usize {
         self.carry.len()

@@ -1,25 +1,25 @@
 //! The runtime core: the only code that talks to the outside world — the engine API, /proc,
 //! the kernel, the data root on disk. Commands ask it; they never call these directly.
 
-pub mod command;
-pub mod containerd;
-pub mod daemon;
+pub(crate) mod command;
+pub(crate) mod containerd;
+pub(crate) mod daemon;
 pub mod endpoint;
 pub mod engine;
-pub mod engine_kind;
-pub mod executable;
-pub mod files;
-pub mod host;
-pub mod http;
-pub mod identity;
-pub mod incident;
-pub mod inventory;
-pub mod json_array;
+pub(crate) mod engine_kind;
+pub(crate) mod executable;
+pub(crate) mod files;
+pub(crate) mod host;
+pub(crate) mod http;
+pub(crate) mod identity;
+pub(crate) mod incident;
+pub(crate) mod inventory;
+pub(crate) mod json_array;
 pub mod net;
-pub mod pidfile;
-pub mod proc;
-pub mod sockdiag;
-pub mod storage;
+pub(crate) mod pidfile;
+pub(crate) mod proc;
+pub(crate) mod sockdiag;
+pub(crate) mod storage;
 
 use std::io::{self, Read};
 use std::path::Path;

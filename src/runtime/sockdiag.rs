@@ -406,6 +406,7 @@ pub fn start(pids: &[Option<i32>]) -> Pending {
     Pending { worker, n }
 }
 
+#[cfg(test)]
 /// [`start`] and wait.
 pub fn in_namespaces(pids: &[Option<i32>]) -> Dumps {
     start(pids).wait()

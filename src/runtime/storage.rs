@@ -443,6 +443,7 @@ fn elapsed_ms(start: Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
+#[cfg(test)]
 /// Walks one tree without following symlinks.
 pub fn walk(root: &Path, deadline: Instant) -> WalkSize {
     walk_observed(root, deadline, &|_, _| true)

@@ -260,10 +260,6 @@ impl Follower {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn tally(&self) -> &Tally {
         &self.tally
     }

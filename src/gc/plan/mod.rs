@@ -14,16 +14,14 @@ mod words;
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::gather::Gathered;
 use crate::actions::{Plan, Step};
 use crate::policy::gc::{Policy, Verdicts, WatermarkOutcome};
-use crate::util::human_bytes;
 
 /// A step's identity across a saved plan and a new one: one definition for every command.
 pub use crate::actions::saved_plan::step_key;
-pub use rejudge::{narrow_to_saved, still_eligible};
+pub use rejudge::narrow_to_saved;
 pub use saved::{PolicyDoc, file_for, policy_of};
 pub use words::{reason, span_text};
 
@@ -147,20 +145,6 @@ pub fn build(g: &Gathered, v: &Verdicts, p: &Policy, keep_storage: Option<u64>) 
     left.sort();
     out.left = left;
     out
-}
-
-/// The plan as JSON for reports.
-pub fn steps_json(plan: &Plan, e: &Entry) -> Vec<Value> {
-    e.steps
-        .iter()
-        .filter_map(|i| plan.steps.get(*i))
-        .map(|s| json!({ "action": s.action.kind(), "describe": s.action.describe() }))
-        .collect()
-}
-
-/// Bytes in words, "?" when unknown.
-pub fn bytes_text(b: Option<u64>) -> String {
-    b.map_or_else(|| "?".into(), human_bytes)
 }
 
 #[cfg(test)]

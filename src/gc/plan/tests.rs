@@ -1,5 +1,6 @@
 //! The plan from verdicts, saved plans and their re-judging.
 
+use super::rejudge::still_eligible;
 use super::*;
 use crate::actions::Action;
 use crate::policy::containers::Grace;
@@ -35,7 +36,6 @@ fn gathered() -> Gathered {
         containers: vec![super::super::gather::ContainerMeta {
             state: "exited".into(),
             finished_at: "2026-01-01T00:00:00.000000000Z".into(),
-            image_name: "x".into(),
         }],
         now,
         ..Gathered::default()

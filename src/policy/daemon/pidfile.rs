@@ -5,7 +5,7 @@
 //! dockerd), and `recover` on the same before it starts the daemon again. What the file names
 //! ([`PidfileState`]) is evidence, read by [`crate::runtime::pidfile::judge`] for every command.
 
-pub use crate::runtime::pidfile::{PidfileState, classify_pidfile, parse_pidfile};
+pub use crate::runtime::pidfile::PidfileState;
 
 /// What to do about a pid file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,7 @@ pub fn pidfile_agreement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::pidfile::classify_pidfile;
 
     #[test]
     fn cases() {

@@ -147,12 +147,14 @@ impl Health {
         }
     }
 
+    #[cfg(test)]
     /// The daemon is hung: it accepts connections but does not answer, or answers the ping
     /// but not the calls that take its locks. What `recover` escalates on (stack dump, restart).
     pub fn is_hung(&self) -> bool {
         matches!(self, Health::Frozen { .. } | Health::Wedged { .. })
     }
 
+    #[cfg(test)]
     /// Nothing serves the socket: the daemon needs starting, not stopping.
     pub fn is_down(&self) -> bool {
         matches!(self, Health::Down)

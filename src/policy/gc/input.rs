@@ -41,13 +41,6 @@ pub struct ImageIn {
 }
 
 impl ImageIn {
-    /// The latest thing dockhand knows happened to it: first seen or last used. Never the
-    /// creation time alone, which says nothing about when it arrived on this host.
-    pub fn last_activity(&self) -> f64 {
-        self.last_used
-            .map_or(self.first_seen, |u| u.max(self.first_seen))
-    }
-
     /// Least-recently-used order: its last use when known (even one from before dockhand first
     /// saw it), else its first sighting.
     pub fn lru_key(&self) -> f64 {

@@ -42,17 +42,4 @@ impl<'a> LayerRefs<'a> {
         }
         freed
     }
-
-    /// What removing `image` would free now, without removing it.
-    pub fn would_free(&self, image: &ImageIn) -> u64 {
-        let Some(chain) = &image.chain else {
-            return image.unique_bytes;
-        };
-        let distinct: HashSet<&str> = chain.iter().map(String::as_str).collect();
-        distinct
-            .into_iter()
-            .filter(|l| self.refs.get(l) == Some(&1))
-            .map(|l| self.sizes.get(l).copied().unwrap_or(0))
-            .sum()
-    }
 }

@@ -33,10 +33,8 @@ mod why;
 
 pub use input::{BuildCacheIn, ContainerIn, Disk, ImageIn, Input, LogIn, NetworkIn, VolumeIn};
 pub use judge::judge;
-pub use layers::LayerRefs;
-pub use rules::{container, glob, image_idle, is_base, keep_last, repo_of};
+pub use rules::image_idle;
 pub use verdicts::{Object, Verdict, Verdicts, WatermarkOutcome};
-pub use watermark::watermark_need;
 pub use why::Why;
 
 /// What a run collects. `dangling_images` and `images` are independent: `--images` adds unused

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use super::rules::{container, glob, is_base, keep_last, repo_of};
+
 use super::*;
 use crate::policy::containers::Grace;
 
@@ -330,7 +332,7 @@ fn watermark_need() {
     ];
     for (used, cap, want) in cases {
         assert_eq!(
-            super::watermark_need(
+            super::watermark::watermark_need(
                 Disk {
                     used,
                     capacity: cap
