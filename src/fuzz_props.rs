@@ -799,7 +799,7 @@ fn fuzz_df() {
 
 /// The pull's progress stream: a line at a time into the pull's state.
 fn call_pull_progress(lines: &[Input]) {
-    use crate::pull::progress::{Line, State, classify_error};
+    use crate::runtime::pull_progress::{Line, State, classify_error};
     let mut st = State::default();
     for l in lines {
         if let Some(line) = Line::parse(&utf8(l)) {

@@ -12,24 +12,23 @@
 //! daemon that can pull.
 
 pub mod auth;
-pub mod progress;
 pub mod reference;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use serde::Serialize;
 
 use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
 use crate::policy::daemon::Health;
 use crate::recover::{Options, Verdict};
+use crate::report::pull::Event;
 use crate::report::pull::Printer;
 use crate::runtime::engine::{Engine, EngineError, Method};
+use crate::runtime::pull_progress::{self as progress, Change, ErrorKind, Line, State};
 use crate::settings::{Format, Settings};
-use progress::{Change, ErrorKind, Line, State};
 
 #[derive(Debug, Args, Clone)]
 pub struct PullArgs {
@@ -66,76 +65,6 @@ pub struct PullArgs {
     /// Output format: progress bars (table) or one JSON object per line (dockhand.pull/v1)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-/// One event of a pull: what `--format json` prints, one per line (docs/json.md).
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum Event {
-    Start {
-        schema: &'static str,
-        image: String,
-        registry: String,
-        /// "none", "docker config" (its `auths`) or the helper that gave them
-        /// ("docker-credential-<name>").
-        credentials: String,
-        stall_after_ms: u64,
-        t_ms: u64,
-    },
-    /// The daemon checked before pulling.
-    Preflight {
-        health: &'static str,
-        /// Downloads doctor's pulls.stalled finds stalled in the daemon (an earlier pull).
-        stalled_downloads: usize,
-        t_ms: u64,
-    },
-    Message {
-        text: String,
-        t_ms: u64,
-    },
-    Layer {
-        id: String,
-        status: String,
-        current: u64,
-        total: u64,
-        t_ms: u64,
-    },
-    /// No bytes for `--stall-after`: the request was abandoned.
-    Stalled {
-        attempt: u32,
-        idle_ms: u64,
-        downloaded: u64,
-        t_ms: u64,
-    },
-    /// The daemon's tiers after a stall.
-    Probe {
-        health: &'static str,
-        t_ms: u64,
-    },
-    Retry {
-        attempt: u32,
-        after_ms: u64,
-        t_ms: u64,
-    },
-    Recover {
-        result: &'static str,
-        reason: String,
-        t_ms: u64,
-    },
-    Error {
-        kind: &'static str,
-        message: String,
-        t_ms: u64,
-    },
-    /// The last line: how the run ended.
-    End {
-        result: &'static str,
-        image: String,
-        digest: Option<String>,
-        downloaded: u64,
-        exit_code: i32,
-        t_ms: u64,
-    },
 }
 
 pub const PULL_SCHEMA: &str = "dockhand.pull/v1";

@@ -9,10 +9,79 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::pull::Event;
-use crate::pull::progress::{Layer, State};
+use crate::runtime::pull_progress::{Layer, State};
 use crate::settings::Format;
 use crate::util::{human_bytes, human_duration, sanitize};
+
+/// One event of a pull: what `--format json` prints, one per line (docs/json.md).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    Start {
+        schema: &'static str,
+        image: String,
+        registry: String,
+        /// "none", "docker config" (its `auths`) or the helper that gave them
+        /// ("docker-credential-<name>").
+        credentials: String,
+        stall_after_ms: u64,
+        t_ms: u64,
+    },
+    /// The daemon checked before pulling.
+    Preflight {
+        health: &'static str,
+        /// Downloads doctor's pulls.stalled finds stalled in the daemon (an earlier pull).
+        stalled_downloads: usize,
+        t_ms: u64,
+    },
+    Message {
+        text: String,
+        t_ms: u64,
+    },
+    Layer {
+        id: String,
+        status: String,
+        current: u64,
+        total: u64,
+        t_ms: u64,
+    },
+    /// No bytes for `--stall-after`: the request was abandoned.
+    Stalled {
+        attempt: u32,
+        idle_ms: u64,
+        downloaded: u64,
+        t_ms: u64,
+    },
+    /// The daemon's tiers after a stall.
+    Probe {
+        health: &'static str,
+        t_ms: u64,
+    },
+    Retry {
+        attempt: u32,
+        after_ms: u64,
+        t_ms: u64,
+    },
+    Recover {
+        result: &'static str,
+        reason: String,
+        t_ms: u64,
+    },
+    Error {
+        kind: &'static str,
+        message: String,
+        t_ms: u64,
+    },
+    /// The last line: how the run ended.
+    End {
+        result: &'static str,
+        image: String,
+        digest: Option<String>,
+        downloaded: u64,
+        exit_code: i32,
+        t_ms: u64,
+    },
+}
 
 /// Prints a pull's events to stdout.
 pub struct Printer {

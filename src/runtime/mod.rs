@@ -18,6 +18,7 @@ pub(crate) mod json_array;
 pub mod net;
 pub(crate) mod pidfile;
 pub(crate) mod proc;
+pub(crate) mod pull_progress;
 pub(crate) mod sockdiag;
 pub(crate) mod storage;
 
