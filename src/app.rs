@@ -5,18 +5,17 @@
 //! writes the journal, and the run exits 130. Each command says which it is
 //! (`Command::mutates`).
 
-use std::io;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use crate::actions::{self, Actor, ActorOptions, Journal, LockError, RunLock};
-use crate::cli::{Command, DfArgs, DoctorArgs, DoctorFormat, Format, JournalArgs, Settings};
+use crate::cli::Command;
+use crate::command::{Ctx, Doc, Outcome, Ran};
 use crate::exit::ExitCode;
-use crate::report;
 use crate::runtime::engine::Engine;
+use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 
-pub fn run(settings: Settings) -> ExitCode {
+pub fn run(settings: Settings, command: Command) -> ExitCode {
     crate::runtime::one_malloc_arena();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -37,12 +36,15 @@ pub fn run(settings: Settings) -> ExitCode {
                 Shutdown::new()
             }
         };
-        let work = dispatch(&settings, &shutdown);
-        if let Command::Serve(_) = settings.command {
+        let work = async {
+            let ran = dispatch(&Ctx::new(&settings, &shutdown), &command).await;
+            finish(ran)
+        };
+        if let Command::Serve(_) = command {
             // serve stops itself on the signal: it stops accepting, finishes the responses in
             // flight, and a clean stop exits 0.
             work.await
-        } else if settings.command.mutates() {
+        } else if command.mutates() {
             let code = work.await;
             if shutdown.is_triggered() {
                 eprintln!("dockhand: interrupted; the actions in flight finished, the rest were not started (see `dockhand journal`)");
@@ -65,23 +67,51 @@ pub fn run(settings: Settings) -> ExitCode {
     code
 }
 
-async fn dispatch(settings: &Settings, shutdown: &Shutdown) -> ExitCode {
-    match &settings.command {
-        Command::Doctor(args) => doctor(settings, args).await,
-        Command::Df(args) => df(settings, args).await,
-        Command::Journal(args) => journal(settings, args).await,
-        Command::Completions(args) => completions(args.shell),
-        Command::Man => man(),
-        Command::Gc(args) => crate::gc::run(settings, args, shutdown).await,
-        Command::Ports(args) => crate::ports::run(settings, args, shutdown).await,
-        Command::Reap(args) => crate::reap::run(settings, args, shutdown).await,
-        Command::Recover(args) => crate::recover::run(settings, args, shutdown).await,
-        Command::Pull(args) => crate::pull::run(settings, args, shutdown).await,
-        Command::Serve(args) => crate::serve::run(settings, args, shutdown).await,
+async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
+    let (settings, shutdown) = (ctx.settings, ctx.shutdown);
+    // Commands not yet on the contract print their own output and give their code.
+    let legacy = |code: ExitCode| Ok(Outcome::bare(code));
+    match command {
+        Command::Doctor(args) => crate::doctor::command::run(ctx, args).await,
+        Command::Df(args) => crate::df::run(ctx, args).await,
+        Command::Journal(args) => crate::journal::run(ctx, args).await,
+        Command::Completions(args) => Ok(completions(args.shell)),
+        Command::Man => Ok(man()),
+        Command::Gc(args) => legacy(crate::gc::run(settings, args, shutdown).await),
+        Command::Ports(args) => legacy(crate::ports::run(settings, args, shutdown).await),
+        Command::Reap(args) => legacy(crate::reap::run(settings, args, shutdown).await),
+        Command::Recover(args) => legacy(crate::recover::run(settings, args, shutdown).await),
+        Command::Pull(args) => legacy(crate::pull::run(settings, args, shutdown).await),
+        Command::Serve(args) => legacy(crate::serve::run(settings, args, shutdown).await),
     }
 }
 
-/// The frame of every mutating command: prepare the state dir, take the run lock, open the
+/// The one place a run's result is shown: the document rendered once, to stdout or its file, or
+/// the failure's sentence once on stderr; then the code the run exits with.
+fn finish(ran: Ran) -> ExitCode {
+    match ran {
+        Ok(Outcome { code, doc }) => match doc {
+            Doc::None => code,
+            Doc::Stdout(render) => emit(render).unwrap_or(code),
+            Doc::File(path, render) => {
+                match crate::runtime::files::write_atomically(&path, 0o644, render) {
+                    Ok(()) => code,
+                    Err(e) => {
+                        crate::command::say(&format!("cannot write {}: {e}", path.display()));
+                        ExitCode::Internal
+                    }
+                }
+            }
+        },
+        Err(f) => {
+            crate::command::say(&f.sentence);
+            f.code
+        }
+    }
+}
+
+/// The frame for the commands not yet on the contract (see `actions::frame::mutating`, which
+/// they move to): prepare the state dir, take the run lock, open the
 /// journal, start the run (run-start record), run `body` with the [`Actor`], end the run
 /// (run-end record), release the lock. Returns `body`'s code, or the code of whatever stopped
 /// the frame: 64 for an unusable state dir, 75 when another run holds the lock, 70 when the
@@ -137,7 +167,7 @@ pub async fn mutating(
     };
     lock.record_run(actor.run_id());
     let code = body(&actor).await;
-    if let Some(why) = failed_before_acting(code, actor.totals().steps()) {
+    if let Some(why) = actions::frame::failed_before_acting(code, actor.totals().steps()) {
         // The command said why on stderr; a body that knew the sentence gave it already
         // (Actor::fail keeps the first reason), so this is the fallback.
         actor.fail(why);
@@ -151,205 +181,9 @@ pub async fn mutating(
     }
 }
 
-/// A run that took no step and ends with an error code failed before it acted: the journal
-/// must say "failed", never "completed: nothing to do". The reason, for a body that gave none.
-fn failed_before_acting(code: ExitCode, steps: u64) -> Option<String> {
-    let what = match code {
-        ExitCode::Usage => "its input was refused",
-        ExitCode::Unavailable => "what it needs (the engine, /proc) did not answer",
-        ExitCode::Internal => "dockhand itself failed",
-        ExitCode::Failed | ExitCode::ActionFailed | ExitCode::RecoverFailed => "it failed",
-        ExitCode::RecoverRefused => "recover refused to act",
-        ExitCode::RebootNeeded => "the daemon cannot be killed; a reboot is needed",
-        _ => return None,
-    };
-    (steps == 0).then(|| {
-        format!(
-            "the run took no step: {what} (exit {}); its message is in the command's output",
-            code.code()
-        )
-    })
-}
-
-async fn journal(settings: &Settings, args: &JournalArgs) -> ExitCode {
-    let since = match args.since.as_deref() {
-        Some(s) => match actions::time::parse_since(s, SystemTime::now()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("dockhand: {e}");
-                return ExitCode::Usage;
-            }
-        },
-        None => None,
-    };
-    if let Some(k) = args.kind.as_deref()
-        && let Err(e) = actions::history::check_kind(k)
-    {
-        eprintln!("dockhand: {e}");
-        return ExitCode::Usage;
-    }
-    let dir = settings.state_dir.clone();
-    if let Ok(m) = std::fs::symlink_metadata(&dir) {
-        let untrusted = actions::lock::untrusted_reason(&m);
-        if untrusted.is_some() || !m.is_dir() {
-            let e = actions::StateDirError {
-                path: dir,
-                untrusted: untrusted.is_some(),
-                why: untrusted.unwrap_or_else(|| "it exists and is not a directory".into()),
-            };
-            eprintln!("dockhand: {e}");
-            return if e.untrusted {
-                ExitCode::Untrusted
-            } else {
-                ExitCode::Usage
-            };
-        }
-    }
-    let filter = actions::history::Filter {
-        since,
-        kind: args.kind.clone(),
-    };
-    let path = dir.join(actions::journal::FILE_NAME);
-    let read_path = path.clone();
-    // Reading is local and linear, but a huge journal on a slow disk must still end.
-    const READ_DEADLINE: Duration = Duration::from_secs(60);
-    let loaded = crate::runtime::blocking(READ_DEADLINE, move || {
-        let live = actions::lock::current_holder(&dir).and_then(|h| h.run);
-        actions::history::load(&read_path, &filter, live.as_deref())
-    })
-    .await;
-    let history = match loaded {
-        Some(Ok(h)) => h,
-        Some(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
-            eprintln!(
-                "dockhand: cannot read the journal {}: {e}; run as root, or pass the --state-dir the acting runs used",
-                path.display()
-            );
-            return ExitCode::Usage;
-        }
-        Some(Err(e)) => {
-            eprintln!("dockhand: cannot read the journal {}: {e}", path.display());
-            return ExitCode::Internal;
-        }
-        None => {
-            eprintln!(
-                "dockhand: reading the journal {} took longer than {}",
-                path.display(),
-                crate::util::human_duration(READ_DEADLINE)
-            );
-            return ExitCode::Internal;
-        }
-    };
-    let asked = report::journal::Asked {
-        since,
-        since_text: args.since.as_deref(),
-        kind: args.kind.as_deref(),
-    };
-    let style = settings.style();
-    emit(|out| match args.format {
-        Format::Table => report::journal::table(&history, &asked, style, out),
-        Format::Json => report::journal::json(&history, &asked, out),
-    })
-    .unwrap_or(ExitCode::Ok)
-}
-
-async fn df(settings: &Settings, args: &DfArgs) -> ExitCode {
-    let walk_timeout = match crate::cli::parse_duration(&args.walk_timeout) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "dockhand: {}",
-                e.to_string().replace("--timeout", "--walk-timeout")
-            );
-            return ExitCode::Usage;
-        }
-    };
-    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
-    let facts = crate::facts::Facts::new(engine).with_walks(crate::facts::WalkLimits {
-        deadline: walk_timeout,
-        // One walk that makes no progress for the per-call deadline is a mount that stopped
-        // answering: given up on, named, and the rest still walked.
-        stall: settings.timeout,
-        threads: 4,
-    });
-    let report = match facts.storage_map().await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dockhand: df needs the engine: {e}");
-            return ExitCode::Unavailable;
-        }
-    };
-    let style = settings.style();
-    let endpoint = settings.endpoint.to_string();
-    emit(|out| match args.format {
-        Format::Table => report::df::df(report, args.verbose, args.top, style, out),
-        Format::Json => report::json::df(report, &endpoint, args.top, out),
-    })
-    .unwrap_or(ExitCode::Ok)
-}
-
-async fn doctor(settings: &Settings, args: &DoctorArgs) -> ExitCode {
-    let style = settings.style();
-    if args.textfile.is_some() && args.format != DoctorFormat::Prometheus {
-        eprintln!("dockhand: --textfile writes Prometheus metrics; add --format prometheus");
-        return ExitCode::Usage;
-    }
-    if args.list_checks {
-        return emit(|out| match args.format {
-            DoctorFormat::Json => report::json::catalog(&settings.catalog, &settings.config, out),
-            _ => report::table::catalog(&settings.catalog, style, out),
-        })
-        .unwrap_or(ExitCode::Ok);
-    }
-    let selected = match crate::doctor::select(
-        &settings.catalog,
-        &settings.config,
-        &args.checks,
-        &args.skip,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
-    let facts = crate::facts::Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
-    let report = crate::doctor::run(
-        &facts,
-        settings.source.clone(),
-        &settings.catalog,
-        &settings.config,
-        &selected,
-    )
-    .await;
-    let code = match args.format {
-        DoctorFormat::Npd => report::npd::exit_code(&report),
-        _ => report.status().exit_code(),
-    };
-    if let Some(path) = &args.textfile {
-        return match report::prometheus::write_atomically(path, |out| {
-            report::prometheus::doctor(&report, out)
-        }) {
-            Ok(()) => code,
-            Err(e) => {
-                eprintln!("dockhand: cannot write --textfile {}: {e}", path.display());
-                ExitCode::Internal
-            }
-        };
-    }
-    emit(|out| match args.format {
-        DoctorFormat::Table => report::table::doctor(&report, style, out),
-        DoctorFormat::Json => report::json::doctor(&report, out),
-        DoctorFormat::Nagios => report::nagios::doctor(&report, out),
-        DoctorFormat::Npd => report::npd::doctor(&report, out),
-        DoctorFormat::Prometheus => report::prometheus::doctor(&report, out),
-    })
-    .unwrap_or(code)
-}
-
 /// `dockhand completions SHELL`: generated from the same clap definitions that parse the line,
 /// so they cannot drift from the flags.
-fn completions(shell: crate::cli::Shell) -> ExitCode {
+fn completions(shell: crate::cli::Shell) -> Outcome {
     use clap::CommandFactory;
     use clap_complete::Shell as S;
     let shell = match shell {
@@ -361,14 +195,14 @@ fn completions(shell: crate::cli::Shell) -> ExitCode {
     let mut buf = Vec::new();
     let mut cmd = crate::cli::Cli::command();
     clap_complete::generate(shell, &mut cmd, "dockhand", &mut buf);
-    emit(|out| out.write_all(&buf)).unwrap_or(ExitCode::Ok)
+    Outcome::new(ExitCode::Ok, move |out| out.write_all(&buf))
 }
 
 /// `dockhand man`: the manual page, from the clap definitions, with every subcommand's page
 /// after the main one.
-fn man() -> ExitCode {
+fn man() -> Outcome {
     use clap::CommandFactory;
-    emit(|out| {
+    Outcome::new(ExitCode::Ok, |out| {
         let cmd = crate::cli::Cli::command();
         clap_mangen::Man::new(cmd.clone()).render(out)?;
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
@@ -378,7 +212,6 @@ fn man() -> ExitCode {
         }
         Ok(())
     })
-    .unwrap_or(ExitCode::Ok)
 }
 
 /// Writes to stdout (see [`report::emit`]: the output layer owns it).
@@ -389,6 +222,7 @@ mod tests {
     use super::*;
     use crate::actions::journal::{self as jr, Body};
     use crate::runtime::endpoint::Endpoint;
+    use std::time::Duration;
 
     fn tmp(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("dockhand-app-{}-{name}", std::process::id()));

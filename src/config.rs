@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::doctor::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::error::UsageError;
 
 pub const DEFAULT_PATH: &str = "/etc/dockhand/config.toml";

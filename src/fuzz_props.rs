@@ -536,7 +536,7 @@ fn fuzz_saved_plan() {
 // The config file
 // ---------------------------------------------------------------------------------------------
 
-fn call_config(text: &str, catalog: &crate::doctor::catalog::Catalog) {
+fn call_config(text: &str, catalog: &crate::catalog::Catalog) {
     let _ = crate::config::parse(Path::new("/etc/dockhand/config.toml"), text, catalog);
 }
 
@@ -575,7 +575,7 @@ fn deep_toml() -> impl Strategy<Value = Input> {
 
 #[test]
 fn fuzz_config() {
-    let catalog = crate::doctor::catalog::Catalog::builtin().expect("catalog");
+    let catalog = crate::catalog::Catalog::builtin().expect("catalog");
     let strategy = prop_oneof![
         5 => mutated(config_seeds()),
         1 => deep_toml(),
@@ -1156,7 +1156,7 @@ fn fuzz_daemon_json() {
 
 fn call_values(s: &str, n: u64) {
     use crate::gc::options;
-    let _ = crate::cli::parse_duration(s);
+    let _ = crate::units::parse_duration(s);
     let _ = crate::serve::parse_interval(s);
     let _ = crate::serve::parse_listen(s);
     let _ = options::parse_age("--min-age", s);

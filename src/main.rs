@@ -1,5 +1,5 @@
 use clap::Parser;
-use dockhand::cli::{Cli, Settings};
+use dockhand::cli::Cli;
 use dockhand::exit::ExitCode;
 
 fn main() -> std::process::ExitCode {
@@ -13,12 +13,19 @@ fn main() -> std::process::ExitCode {
             } else {
                 ExitCode::Ok
             };
-            let _ = e.print();
+            // A value clap refused is said in the house's words: the flag, the value, why and
+            // what would work.
+            match dockhand::cli::usage_sentence(&e) {
+                Some(sentence) => eprintln!("dockhand: {sentence}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return code.into();
         }
     };
-    match Settings::resolve(cli) {
-        Ok(settings) => dockhand::app::run(settings).into(),
+    match dockhand::cli::resolve(cli) {
+        Ok((settings, command)) => dockhand::app::run(settings, command).into(),
         Err(e) => {
             eprintln!("dockhand: {e}");
             ExitCode::Usage.into()

@@ -56,3 +56,5 @@ mod run_outcome;
 mod serve;
 #[path = "it/terminal.rs"]
 mod terminal;
+#[path = "it/tidy.rs"]
+mod tidy;

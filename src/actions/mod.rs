@@ -14,6 +14,7 @@
 pub mod daemon;
 pub mod docker;
 pub mod files;
+pub mod frame;
 pub mod history;
 pub mod journal;
 pub mod lock;

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use serde_json::Value;
 
+mod command;
+pub use command::{DfArgs, run};
+
 use crate::facts::{Facts, Gap};
 use crate::policy;
 use crate::runtime::blocking;

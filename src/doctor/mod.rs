@@ -1,17 +1,17 @@
 //! The check engine: selects checks from the catalog, gathers evidence concurrently (each
 //! piece under a deadline), and turns evidence into findings.
 
-pub mod catalog;
 pub mod checks;
+pub mod command;
 
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::catalog::{Catalog, CheckDef};
 use crate::config::Config;
 use crate::facts::Facts;
 use crate::runtime::endpoint::{Endpoint, Source};
-use catalog::{Catalog, CheckDef};
 
 /// A check's verdict. Ordered by how much it matters to a monitor: critical, then unknown
 /// (we could not tell), then warning, then ok.

@@ -164,7 +164,7 @@ pub async fn gather(
     facts: &Facts,
     policy: &Policy,
     config: &crate::config::Config,
-    catalog: &crate::doctor::catalog::Catalog,
+    catalog: &crate::catalog::Catalog,
     state_dir: Option<&std::path::Path>,
 ) -> Result<Gathered, Gap> {
     let now_t = SystemTime::now();

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 
 use crate::actions::{Actor, ActorOptions, ApplyReport, Outcome, StepReport};
-use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, WalkLimits};
 use crate::policy::gc::Policy;
 use crate::report;
 use crate::runtime::engine::Engine;
+use crate::settings::{Format, Settings};
 use crate::shutdown::Shutdown;
 use plan::GcPlan;
 

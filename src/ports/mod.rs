@@ -15,7 +15,6 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::actions::saved_plan;
 use crate::actions::{self, ActorOptions, ApplyOptions, ProcTarget};
-use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
 use crate::policy::ports::{AfterFree, after_free};
@@ -23,6 +22,7 @@ use crate::report::ports::{After, FreeDoc, NowHolder, PortsDoc};
 use crate::report::{self, Style};
 use crate::runtime::engine::Engine;
 use crate::runtime::net::Proto;
+use crate::settings::{Format, Settings};
 use crate::shutdown::Shutdown;
 
 use free::{FreeOptions, FreePlan, plan_free};
@@ -98,8 +98,8 @@ pub struct FreeArgs {
     pub force_foreign: bool,
 
     /// How long a process gets after SIGTERM before SIGKILL: 10s, 1.5s, 500ms, 1m
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub grace: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "10s")]
+    pub grace: Duration,
 
     /// How long a container gets to stop before the engine kills it, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -301,16 +301,7 @@ async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Pro
 async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) -> ExitCode {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let grace = match crate::cli::parse_duration(&args.grace) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "dockhand: {}",
-                e.to_string().replace("--timeout", "--grace")
-            );
-            return ExitCode::Usage;
-        }
-    };
+    let grace = args.grace;
     let subject = args.port.to_string();
     let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
     let endpoint = settings.endpoint.to_string();

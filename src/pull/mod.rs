@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
 use crate::policy::daemon::Health;
 use crate::report::pull::Printer;
 use crate::runtime::engine::{Engine, EngineError, Method};
+use crate::settings::{Format, Settings};
 use crate::shutdown::Shutdown;
 use progress::{Change, ErrorKind, Line, State};
 
@@ -37,16 +37,16 @@ pub struct PullArgs {
     pub image: String,
 
     /// A download that sends no bytes for this long is stalled: it is abandoned and retried
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub stall_after: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "30s")]
+    pub stall_after: Duration,
 
     /// How many times a stalled pull is retried (with backoff) before giving up or recovering
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub retries: u32,
 
     /// The first retry's wait; it doubles with each retry, up to 30 s
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
-    pub backoff: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "1s")]
+    pub backoff: Duration,
 
     /// When the daemon is hung, or the retries stall too: run the recover plan (a
     /// live-restore-aware restart, verified) and pull again, instead of stopping
@@ -207,17 +207,8 @@ pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> E
         Ok(r) => r,
         Err(e) => return bad(e),
     };
-    let dur = |flag: &str, v: &str| {
-        crate::cli::parse_duration(v).map_err(|e| e.to_string().replace("--timeout", flag))
-    };
-    let stall_after = match dur("--stall-after", &args.stall_after) {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
-    let backoff = match dur("--backoff", &args.backoff) {
-        Ok(d) => d,
-        Err(e) => return bad(e),
-    };
+    let stall_after = args.stall_after;
+    let backoff = args.backoff;
     let recover_args = crate::recover::RecoverArgs {
         apply: true,
         force: true,
@@ -225,7 +216,7 @@ pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> E
         start_cmd: args.start_cmd.clone(),
         log_file: args.log_file.clone(),
         grace: None,
-        start_timeout: "60s".into(),
+        start_timeout: Duration::from_secs(60),
         no_bundle: false,
         format: Format::Table,
     };

@@ -23,7 +23,7 @@ use clap::Args;
 
 use crate::actions::saved_plan;
 use crate::actions::{self, Action, ActorOptions, ApplyOptions, Plan, Step};
-use crate::cli::{Format, Settings};
+use crate::settings::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, WalkLimits};
 use crate::report;
@@ -55,8 +55,8 @@ pub struct ReapArgs {
     pub shims: bool,
 
     /// How long a process gets after SIGTERM before SIGKILL: 10s, 1.5s, 500ms, 1m
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub grace: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "10s")]
+    pub grace: Duration,
 
     /// Save the dry run's plan to FILE, to apply it later with --apply --plan FILE
     #[arg(long, value_name = "FILE", conflicts_with = "apply")]
@@ -75,16 +75,7 @@ pub struct ReapArgs {
 pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> ExitCode {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let grace = match crate::cli::parse_duration(&args.grace) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "dockhand: {}",
-                e.to_string().replace("--timeout", "--grace")
-            );
-            return ExitCode::Usage;
-        }
-    };
+    let grace = args.grace;
     let endpoint = settings.endpoint.to_string();
     let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
     // The tmp walk is bounded like df's, not like doctor's whole-run budget.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{Action, Plan, ProcId, Scope, Step};
-use crate::cli::Settings;
+use crate::settings::Settings;
 use crate::facts::{Facts, Gap};
 use crate::report::reap::Skipped;
 use crate::runtime::daemon::{DaemonProcess, Located};

@@ -37,7 +37,7 @@ pub struct Bundle {
 /// What the bundle needs besides the diagnosis.
 pub struct Inputs<'a> {
     pub facts: &'a Facts,
-    pub catalog: &'a crate::doctor::catalog::Catalog,
+    pub catalog: &'a crate::catalog::Catalog,
     pub config: &'a crate::config::Config,
     pub source: crate::runtime::endpoint::Source,
     /// The log file named by `--log-file` or the config, and which of them named it.
@@ -336,7 +336,7 @@ impl Bundle {
 /// A full doctor run on `facts`, as `dockhand.doctor/v1`. Run alongside the diagnosis (they
 /// share the facts, so a frozen daemon costs one ping deadline for both).
 pub async fn doctor_json(facts: &Facts, inp: &Inputs<'_>) -> Vec<u8> {
-    let all: Vec<&crate::doctor::catalog::CheckDef> = inp.catalog.checks.iter().collect();
+    let all: Vec<&crate::catalog::CheckDef> = inp.catalog.checks.iter().collect();
     let report = crate::doctor::run(facts, inp.source.clone(), inp.catalog, inp.config, &all).await;
     let mut out = Vec::new();
     let _ = crate::report::json::doctor(&report, &mut out);

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::actions::{ProcTarget, Scope};
+use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::doctor::catalog::Catalog;
 use crate::facts::{Attempt, Facts};
 use crate::policy::daemon::process::wait_kind;
 use crate::policy::daemon::recovery::{

@@ -20,7 +20,6 @@ use crate::actions::{
     self, Actor, ActorOptions, ApplyOptions, DaemonStart, DaemonStop, Outcome, Plan, Step,
     StepReport,
 };
-use crate::cli::{Format, Settings};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
 use crate::policy::daemon::recovery::{
@@ -29,6 +28,7 @@ use crate::policy::daemon::recovery::{
 use crate::runtime::blocking;
 use crate::runtime::daemon::{Located, ServiceManager};
 use crate::runtime::engine::Engine;
+use crate::settings::{Format, Settings};
 use crate::shutdown::Shutdown;
 use diagnose::Diagnosis;
 use plan::{Item, Knobs, Stage, Starter};
@@ -64,12 +64,12 @@ pub struct RecoverArgs {
     /// How long the daemon may take to stop after the first SIGTERM before it gets a second,
     /// then SIGKILL (default: shutdown-timeout × running containers + 10 s; 10 s with
     /// live-restore)
-    #[arg(long, value_name = "DURATION")]
-    pub grace: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration)]
+    pub grace: Option<Duration>,
 
     /// How long the restarted daemon may take to answer and list its containers
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub start_timeout: String,
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::duration, default_value = "60s")]
+    pub start_timeout: Duration,
 
     /// Do not write the incident bundle (no goroutine dump either)
     #[arg(long)]
@@ -93,10 +93,6 @@ pub struct Options {
     pub bundle: bool,
     /// Print each step on stderr as it ends.
     pub progress: bool,
-}
-
-fn duration(flag: &str, v: &str) -> Result<Duration, String> {
-    crate::cli::parse_duration(v).map_err(|e| e.to_string().replace("--timeout", flag))
 }
 
 impl Options {
@@ -125,12 +121,8 @@ impl Options {
             allow_container_stop: a.allow_container_stop,
             start_cmd,
             log_file,
-            grace: a
-                .grace
-                .as_deref()
-                .map(|g| duration("--grace", g))
-                .transpose()?,
-            start_timeout: duration("--start-timeout", &a.start_timeout)?,
+            grace: a.grace,
+            start_timeout: a.start_timeout,
             bundle: !a.no_bundle,
             progress: true,
         })

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::doctor::Report;
-use crate::doctor::catalog::Catalog;
 use crate::util::{millis, rfc3339};
 
 pub const DOCTOR_SCHEMA: &str = "dockhand.doctor/v1";

@@ -36,14 +36,8 @@ pub fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode
     }
 }
 
-/// How the run's output is styled.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Style {
-    pub color: bool,
-    /// The terminal's width in columns: tables and prose wrap to it. `None` off a terminal, where
-    /// nothing is wrapped (a line is a line for grep and for logs).
-    pub width: Option<usize>,
-}
+/// How the run's output is styled (a setting: it lives with the settings).
+pub use crate::settings::Style;
 
 /// The width of the terminal on stdout: `COLUMNS` when set (as the shell keeps it), else the
 /// terminal's own size; `None` when stdout is not a terminal.

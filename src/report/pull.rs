@@ -5,9 +5,9 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use crate::cli::Format;
 use crate::pull::Event;
 use crate::pull::progress::{Layer, State};
+use crate::settings::Format;
 use crate::util::{human_bytes, human_duration, sanitize};
 
 /// Prints a pull's events to stdout.

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use comfy_table::Cell;
 
 use super::Style;
-use crate::doctor::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::doctor::{Report, Status};
 use crate::util::{human_duration, sanitize};
 

@@ -3,7 +3,7 @@
 //!
 //! hyper frames the messages (Content-Length, chunked, read-to-close, HEAD and 204 without a
 //! body); this module keeps the *phases* apart — connect, then the answer's headers, then each
-//! piece of the body — because a frozen daemon still accepts connections (FIELD-NOTES §3) and the
+//! piece of the body — because a frozen daemon still accepts connections (the kernel queues them on its socket) and the
 //! health tiers time each phase. Nothing here waits on its own: `engine` puts every phase under a
 //! deadline, and dropping an [`Answer`] closes its connection, so a deadline that fires abandons
 //! the request for good.

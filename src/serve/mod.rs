@@ -24,10 +24,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::Settings;
-use crate::doctor::catalog::CheckDef;
+use crate::catalog::CheckDef;
 use crate::exit::ExitCode;
 use crate::runtime::engine::Engine;
+use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use board::Board;
 
@@ -55,8 +55,8 @@ pub struct ServeArgs {
 
     /// How often doctor runs in the background; a scrape gets the latest results at once:
     /// 60s, 30s, 5m
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub interval: String,
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, default_value = "60s")]
+    pub interval: Duration,
 
     /// Run only these checks: ids or whole areas, repeated or comma-separated (as doctor)
     #[arg(long = "check", value_name = "ID")]
@@ -98,17 +98,11 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 
 /// Parses `--interval` (the syntax of `--timeout`), at least [`MIN_INTERVAL`].
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let hint = "use e.g. 60s, 30s or 5m";
-    let d = crate::cli::parse_duration(s).map_err(|e| match e {
-        crate::error::UsageError::BadTimeout { why, .. } => {
-            format!("--interval {s:?} is not a duration: {why}; {hint}")
-        }
-        other => other.to_string(),
-    })?;
+    let d = crate::units::duration(s)?;
     if d < MIN_INTERVAL {
-        return Err(format!(
-            "--interval {s:?} is too short: doctor would keep the daemon busy; use at least 1s, e.g. 60s"
-        ));
+        return Err(
+            "is too short: doctor would keep the daemon busy; use at least 1s, e.g. 60s".into(),
+        );
     }
     Ok(d)
 }
@@ -128,13 +122,7 @@ pub async fn run(settings: &Settings, args: &ServeArgs, shutdown: &Shutdown) -> 
             return ExitCode::Usage;
         }
     };
-    let interval = match parse_interval(&args.interval) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
+    let interval = args.interval;
     let selected = match crate::doctor::select(
         &settings.catalog,
         &settings.config,
@@ -362,14 +350,13 @@ mod tests {
             ("61m", "at most an hour"),
         ] {
             let e = parse_interval(s).expect_err(s);
-            assert!(e.contains(why) && e.contains(&format!("{s:?}")), "{s}: {e}");
-            assert!(e.starts_with("--interval"), "{e}");
+            assert!(e.contains(why), "{s}: {e}");
         }
     }
 
     #[test]
     fn a_run_is_cut_off_after_every_check_had_its_own_deadline() {
-        use crate::doctor::catalog::Catalog;
+        use crate::catalog::Catalog;
         let catalog = Catalog::builtin().expect("catalog");
         let config = crate::config::Config::default();
         for t in [Duration::from_millis(500), Duration::from_secs(3)] {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dockhand::doctor::catalog::Catalog;
+use dockhand::catalog::Catalog;
 use dockhand::policy::ports::{BelongsBy, ListenerStatus, OwnerKind};
 use dockhand::report::gc::GcDoc;
 use dockhand::report::ports::PortsDoc;

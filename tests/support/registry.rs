@@ -1,5 +1,5 @@
 //! A real image registry on loopback, behind a TCP proxy that can be frozen mid-blob: the fixture
-//! for stalled pulls (FIELD-NOTES §1 row 2).
+//! for stalled pulls (a blob that stops mid-way leaves `docker pull` waiting for ever).
 //!
 //! - [`Registry`] runs Debian's `docker-registry` (never its system service) with its own config:
 //!   filesystem storage under a test dir, listening on `127.0.0.1:<free port>`.

@@ -19,7 +19,7 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
 use super::Finding;
-use super::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::facts::{Attempt, Facts, Gap};
 use crate::runtime::engine::{Engine, EngineError};

@@ -63,7 +63,7 @@ fn default_order() -> u32 {
 }
 
 /// The parsed catalog.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Catalog {
     pub checks: Vec<CheckDef>,
 }
