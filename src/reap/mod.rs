@@ -16,20 +16,19 @@
 //! Every signal and removal is an action (src/actions): re-verified just before it acts,
 //! journaled, never forced. See docs/reap.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 
 use crate::actions::saved_plan;
 use crate::actions::{self, Action, ActorOptions, ApplyOptions, Plan, Step};
-use crate::settings::{Format, Settings};
+use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, WalkLimits};
 use crate::report;
 use crate::report::reap::{ReapDoc, ReapStep};
-use crate::runtime::engine::Engine;
-use crate::shutdown::Shutdown;
+use crate::settings::{Format, Style};
 
 mod capture;
 mod dead;
@@ -72,12 +71,13 @@ pub struct ReapArgs {
     pub format: Format,
 }
 
-pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> ExitCode {
+/// `dockhand reap`: plans, saves the plan or applies it, and hands back the document.
+pub async fn run(ctx: &Ctx<'_>, args: &ReapArgs) -> Ran {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let grace = args.grace;
+    let settings = ctx.settings;
     let endpoint = settings.endpoint.to_string();
-    let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
+    let engine = ctx.engine();
     // The tmp walk is bounded like df's, not like doctor's whole-run budget.
     let facts = Facts::new(engine.clone()).with_walks(WalkLimits {
         deadline: Duration::from_secs(30),
@@ -92,11 +92,7 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
         endpoint: &endpoint,
         engine: None,
     };
-    let saved_plan::Prepared {
-        key,
-        engine_id,
-        saved,
-    } = match saved_plan::prepare(
+    let prepared = saved_plan::prepare(
         args.plan.as_deref(),
         args.plan_out.is_some(),
         &settings.state_dir,
@@ -105,75 +101,35 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
         want,
     )
     .await
-    {
-        Ok(p) => p,
-        Err((why, code)) => {
-            eprintln!("dockhand: {why}");
-            return code;
-        }
-    };
+    .map_err(|(why, code)| Failure::new(code, why))?;
     // A saved plan is re-judged: reap plans anew, with the saved plan's options, and applies
     // only the saved steps this plan also holds.
     let shims = args.shims
-        || saved
+        || prepared
+            .saved
             .as_ref()
             .is_some_and(|s| s.options["shims"].as_bool().unwrap_or(false));
-    let now = match plan_reap(&facts, settings, shims, grace).await {
-        Ok(p) => p,
-        Err(g) => {
-            eprintln!("dockhand: reap acts on this host's processes and files: {g}");
-            return ExitCode::Unavailable;
-        }
-    };
-    let (mut rp, rejudged) = match (&saved, &args.plan) {
-        (Some(s), Some(path)) => {
-            if let Err(why) = within_bounds(&s.steps, &now) {
-                eprintln!(
-                    "dockhand: the plan {} is refused: {why}; nothing was done",
-                    path.display()
-                );
-                return ExitCode::Usage;
-            }
-            let rp = ReapPlan {
-                steps: s
-                    .steps
-                    .iter()
-                    .map(|st| (category_of(st), st.clone()))
-                    .collect(),
-                notes: vec![format!(
-                    "applying the plan saved in {} at {} ({} steps): each step goes only if a plan made now holds it, and is re-checked just before it acts",
-                    path.display(),
-                    s.created_at,
-                    s.steps.len()
-                )],
-                ..ReapPlan::default()
-            };
-            (rp, Some(saved_plan::rejudge(&now.plan())))
-        }
+    let now = plan_reap(&facts, settings, shims, args.grace)
+        .await
+        .map_err(|g| {
+            Failure::unavailable(format!("reap acts on this host's processes and files: {g}"))
+        })?;
+    let (mut rp, rejudged) = match (&prepared.saved, &args.plan) {
+        (Some(s), Some(path)) => (
+            from_saved(s, path, &now)?,
+            Some(saved_plan::rejudge(&now.plan())),
+        ),
         _ => (now, None),
     };
     let plan = rp.plan();
     let mut doc = ReapDoc::new(&rp, endpoint.clone(), started_at, args.apply, args.shims);
+    let render = Render {
+        format: args.format,
+        style: ctx.style(),
+    };
     if !args.apply {
         if let Some(path) = &args.plan_out {
-            let sp = saved_plan::SavedPlan::new(
-                "reap",
-                None,
-                saved_plan::EngineDoc {
-                    endpoint: endpoint.clone(),
-                    id: engine_id.clone(),
-                },
-                &plan,
-            )
-            .with_options(serde_json::json!({ "shims": shims }));
-            let written = match &key {
-                Some(key) => saved_plan::save(path, &sp, key),
-                None => Err(std::io::Error::other("no key")),
-            };
-            if let Err(e) = written {
-                eprintln!("dockhand: cannot write --plan-out {}: {e}", path.display());
-                return ExitCode::Usage;
-            }
+            save(path, &prepared, &endpoint, &plan, shims)?;
             rp.notes.push(format!("plan saved to {}", path.display()));
         }
         // A gap left something unjudged: the plan is not the whole story.
@@ -183,42 +139,15 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
             ExitCode::Ok
         };
         doc.finish(code, rp.notes.clone(), None, t0.elapsed());
-        return emit(settings, args, &doc).unwrap_or(code);
+        return Ok(render.outcome(code, doc));
     }
-    crate::app::mutating(
-        &settings.state_dir,
+    actions::frame::mutating(
+        ctx,
         &engine,
-        shutdown,
         "reap",
         ActorOptions::default(),
         async |actor: &actions::Actor| {
-            // Two phases: everything else, then the shims (their processes went first).
-            let (last, first): (Vec<usize>, Vec<usize>) =
-                (0..plan.steps.len()).partition(|&i| ends_a_shim(&plan.steps[i]));
-            let mut reports = Vec::new();
-            let mut failed = false;
-            for phase in [first, last] {
-                if phase.is_empty() || actor.shutdown().is_triggered() {
-                    continue;
-                }
-                let part = Plan::new(phase.iter().map(|&i| plan.steps[i].clone()).collect());
-                let judge = |s: &Step| rejudged.as_ref().and_then(|r| r.why_not(s));
-                let opts = ApplyOptions {
-                    rejudge: Some(&judge),
-                    ..ApplyOptions::default()
-                };
-                let r = actions::apply(&part, actor, &opts).await;
-                failed |= r.failed();
-                for mut s in r.steps {
-                    s.index = phase[s.index];
-                    reports.push(s);
-                }
-                for e in r.journal_errors {
-                    rp.notes
-                        .push(format!("the journal could not record an outcome: {e}"));
-                }
-            }
-            reports.sort_by_key(|s| s.index);
+            let (reports, failed) = apply(actor, &plan, rejudged.as_ref(), &mut rp.notes).await;
             doc.steps = rp
                 .steps
                 .iter()
@@ -241,10 +170,96 @@ pub async fn run(settings: &Settings, args: &ReapArgs, shutdown: &Shutdown) -> E
                 Some(actor.totals()),
                 t0.elapsed(),
             );
-            emit(settings, args, &doc).unwrap_or(code)
+            Ok(render.outcome(code, doc))
         },
     )
     .await
+}
+
+/// The plan to apply from a saved one: exactly its steps, once they are found to be about this
+/// daemon; each goes only if a plan made now holds it too.
+fn from_saved(s: &saved_plan::SavedPlan, path: &Path, now: &ReapPlan) -> Result<ReapPlan, Failure> {
+    within_bounds(&s.steps, now).map_err(|why| {
+        Failure::usage(format!(
+            "the plan {} is refused: {why}; nothing was done",
+            path.display()
+        ))
+    })?;
+    Ok(ReapPlan {
+        steps: s
+            .steps
+            .iter()
+            .map(|st| (category_of(st), st.clone()))
+            .collect(),
+        notes: vec![format!(
+            "applying the plan saved in {} at {} ({} steps): each step goes only if a plan made now holds it, and is re-checked just before it acts",
+            path.display(),
+            s.created_at,
+            s.steps.len()
+        )],
+        ..ReapPlan::default()
+    })
+}
+
+/// Writes the dry run's plan to `path`, signed with the state dir's key.
+fn save(
+    path: &Path,
+    prepared: &saved_plan::Prepared,
+    endpoint: &str,
+    plan: &Plan,
+    shims: bool,
+) -> Result<(), Failure> {
+    let sp = saved_plan::SavedPlan::new(
+        "reap",
+        None,
+        saved_plan::EngineDoc {
+            endpoint: endpoint.to_string(),
+            id: prepared.engine_id.clone(),
+        },
+        plan,
+    )
+    .with_options(serde_json::json!({ "shims": shims }));
+    let written = match &prepared.key {
+        Some(key) => saved_plan::save(path, &sp, key),
+        None => Err(std::io::Error::other("no key")),
+    };
+    written.map_err(|e| Failure::usage(format!("cannot write --plan-out {}: {e}", path.display())))
+}
+
+/// Applies the plan in two phases: everything else, then the shims (their processes went
+/// first, while still under them). The reports come back in the plan's order.
+async fn apply(
+    actor: &actions::Actor,
+    plan: &Plan,
+    rejudged: Option<&saved_plan::Rejudged>,
+    notes: &mut Vec<String>,
+) -> (Vec<actions::StepReport>, bool) {
+    let (last, first): (Vec<usize>, Vec<usize>) =
+        (0..plan.steps.len()).partition(|&i| ends_a_shim(&plan.steps[i]));
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for phase in [first, last] {
+        if phase.is_empty() || actor.shutdown().is_triggered() {
+            continue;
+        }
+        let part = Plan::new(phase.iter().map(|&i| plan.steps[i].clone()).collect());
+        let judge = |s: &Step| rejudged.and_then(|r| r.why_not(s));
+        let opts = ApplyOptions {
+            rejudge: Some(&judge),
+            ..ApplyOptions::default()
+        };
+        let r = actions::apply(&part, actor, &opts).await;
+        failed |= r.failed();
+        for mut s in r.steps {
+            s.index = phase[s.index];
+            reports.push(s);
+        }
+        for e in r.journal_errors {
+            notes.push(format!("the journal could not record an outcome: {e}"));
+        }
+    }
+    reports.sort_by_key(|s| s.index);
+    (reports, failed)
 }
 
 /// Whether every path a saved plan names is one reap itself cleans on this host now: an entry
@@ -289,10 +304,18 @@ fn within_bounds(steps: &[Step], now: &ReapPlan) -> Result<(), String> {
     Ok(())
 }
 
-fn emit(settings: &Settings, args: &ReapArgs, doc: &ReapDoc) -> Option<ExitCode> {
-    let style = settings.style();
-    report::emit(|out| match args.format {
-        Format::Table => report::reap::table(doc, style, out),
-        Format::Json => report::reap::json(doc, out),
-    })
+/// How the document is rendered, decided before the run: the top prints it once.
+#[derive(Clone, Copy)]
+struct Render {
+    format: Format,
+    style: Style,
+}
+
+impl Render {
+    fn outcome(self, code: ExitCode, doc: ReapDoc) -> Outcome {
+        Outcome::new(code, move |out| match self.format {
+            Format::Table => report::reap::table(&doc, self.style, out),
+            Format::Json => report::reap::json(&doc, out),
+        })
+    }
 }

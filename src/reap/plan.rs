@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{Action, Plan, ProcId, Scope, Step};
-use crate::settings::Settings;
 use crate::facts::{Facts, Gap};
 use crate::report::reap::Skipped;
 use crate::runtime::daemon::{DaemonProcess, Located};
 use crate::runtime::host::ProcRow;
+use crate::settings::Settings;
 
 use super::{dead, pidfile, proxies, shims, tmp, zombies};
 
