@@ -78,7 +78,7 @@ async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
         Command::Completions(args) => Ok(completions(args.shell)),
         Command::Man => Ok(man()),
         Command::Gc(args) => legacy(crate::gc::run(settings, args, shutdown).await),
-        Command::Ports(args) => legacy(crate::ports::run(settings, args, shutdown).await),
+        Command::Ports(args) => crate::ports::run(ctx, args).await,
         Command::Reap(args) => crate::reap::run(ctx, args).await,
         Command::Recover(args) => legacy(crate::recover::run(settings, args, shutdown).await),
         Command::Pull(args) => legacy(crate::pull::run(settings, args, shutdown).await),
