@@ -288,6 +288,7 @@ async fn verify(engine: &Engine, fp: &FreePlan, port: u16, proto: Option<Proto>)
     }
 }
 
+// Long (~100 lines) because it reads as the run itself: prepare, plan, then dry run or apply.
 /// `dockhand ports free PORT`: plans (or takes the saved plan), saves it or applies it, then
 /// checks the port.
 async fn free_port(ctx: &Ctx<'_>, args: &FreeArgs) -> Ran {

@@ -71,6 +71,7 @@ pub struct ReapArgs {
     pub format: Format,
 }
 
+// Long (~100 lines) because it reads as the run itself: prepare, plan, then dry run or apply.
 /// `dockhand reap`: plans, saves the plan or applies it, and hands back the document.
 pub async fn run(ctx: &Ctx<'_>, args: &ReapArgs) -> Ran {
     let started_at = SystemTime::now();

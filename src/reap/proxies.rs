@@ -12,12 +12,14 @@ use crate::policy::ports::{
 };
 use crate::runtime::daemon::DaemonProcess;
 use crate::runtime::host::{ProcClock, ProcRow};
+use crate::runtime::inventory::ContainerRecord;
 use crate::runtime::net::parse_docker_proxy;
 
 use super::capture::{capture_all, push_terminations};
 
 use super::plan::{Category, ReapPlan, Thresholds};
 
+// Long (~110 lines): the lookups are calls; what is left is one verdict per proxy, in order.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn plan(
     facts: &Facts,
@@ -48,16 +50,7 @@ pub(super) async fn plan(
     }
     let daemon_pid = daemon.map_or(-1, |d| d.info.pid);
     let records = if found.iter().any(|(r, _)| r.ppid == daemon_pid) && answered {
-        match facts.records().await {
-            Ok(r) => Some(r),
-            Err(g) => {
-                p.gaps = true;
-                p.notes.push(format!(
-                    "this daemon's docker-proxy processes are not judged: {g}"
-                ));
-                None
-            }
-        }
+        records_or_gap(facts, p).await
     } else {
         None
     };
@@ -77,18 +70,8 @@ pub(super) async fn plan(
         && found.iter().any(|(r, _)| {
             proxy_owner(r.ppid, daemon_pid, parent_of(r), false) == ProxyOwner::Orphan
         });
-    let subnets: Vec<String> = if needs {
-        facts
-            .networks()
-            .await
-            .map(|nets| {
-                nets.iter()
-                    .flat_map(|n| n.ipam.config.iter())
-                    .map(|c| c.subnet.clone())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+    let subnets = if needs {
+        daemon_subnets(facts).await
     } else {
         Vec::new()
     };
@@ -146,4 +129,33 @@ pub(super) async fn plan(
     let cats = vec![Category::LeakedProxy; targets.len()];
     let captured = capture_all(facts, p, targets).await;
     push_terminations(p, captured, &cats, grace);
+}
+
+/// The engine's container records, or the gap said: this daemon's proxies are then not judged.
+async fn records_or_gap<'f>(facts: &'f Facts, p: &mut ReapPlan) -> Option<&'f [ContainerRecord]> {
+    match facts.records().await {
+        Ok(r) => Some(r),
+        Err(g) => {
+            p.gaps = true;
+            p.notes.push(format!(
+                "this daemon's docker-proxy processes are not judged: {g}"
+            ));
+            None
+        }
+    }
+}
+
+/// The subnets of the daemon's networks: an orphan proxy forwarding into one is this daemon's.
+async fn daemon_subnets(facts: &Facts) -> Vec<String> {
+    facts
+        .networks()
+        .await
+        .map(|nets| {
+            nets.iter()
+                .flat_map(|n| n.ipam.config.iter())
+                .map(|c| c.subnet.clone())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }

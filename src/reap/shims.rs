@@ -85,23 +85,7 @@ pub(super) async fn plan(
     if orphans.is_empty() {
         return;
     }
-    // containerd's own answer, once per (socket, namespace).
-    let mut tasks: BTreeMap<
-        (String, String),
-        Result<crate::runtime::containerd::TaskList, String>,
-    > = BTreeMap::new();
-    for (_, s) in &orphans {
-        let key = (s.address.clone(), s.namespace.clone());
-        if let std::collections::btree_map::Entry::Vacant(e) = tasks.entry(key) {
-            let t = crate::runtime::containerd::tasks(
-                Path::new(&s.address),
-                &s.namespace,
-                facts.timeout(),
-            )
-            .await;
-            e.insert(t);
-        }
-    }
+    let tasks = containerd_tasks(facts, &orphans).await;
     let mut targets = Vec::new();
     for (r, s) in orphans {
         let label = format!("pid {} (shim of {})", r.pid, short(&s.id));
@@ -173,4 +157,26 @@ pub(super) async fn plan(
         .collect();
     let captured = capture_all(facts, p, plain).await;
     push_terminations(p, captured, &cats, grace);
+}
+
+/// The task list of each containerd the orphans name: containerd's own answer, once per
+/// (socket, namespace).
+async fn containerd_tasks(
+    facts: &Facts,
+    orphans: &[&(ProcRow, Shim)],
+) -> BTreeMap<(String, String), Result<crate::runtime::containerd::TaskList, String>> {
+    let mut tasks = BTreeMap::new();
+    for (_, s) in orphans {
+        let key = (s.address.clone(), s.namespace.clone());
+        if let std::collections::btree_map::Entry::Vacant(e) = tasks.entry(key) {
+            let t = crate::runtime::containerd::tasks(
+                Path::new(&s.address),
+                &s.namespace,
+                facts.timeout(),
+            )
+            .await;
+            e.insert(t);
+        }
+    }
+    tasks
 }

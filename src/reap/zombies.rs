@@ -38,18 +38,7 @@ pub(super) async fn plan(
     if candidates.is_empty() {
         return;
     }
-    // As doctor: a zombie reaped within a moment was not left unreaped.
-    let zombies = blocking(facts.timeout(), move || {
-        std::thread::sleep(Duration::from_millis(200));
-        candidates
-            .into_iter()
-            .filter(|(z, _)| {
-                crate::runtime::host::proc_state(z.pid)
-                    .is_some_and(|s| s.state == 'Z' && s.start_ticks == z.start_ticks)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
+    let zombies = still_zombies(facts, candidates).await;
     let Some(zombies) = zombies else {
         p.gaps = true;
         p.notes.push(format!(
@@ -125,4 +114,23 @@ pub(super) async fn plan(
     let cats = vec![Category::ZombieParent; targets.len()];
     let captured = capture_all(facts, p, targets).await;
     push_terminations(p, captured, &cats, grace);
+}
+
+/// The candidates still zombies a moment later, as doctor judges them: a zombie reaped within
+/// a moment was not left unreaped. None when their states did not answer in time.
+async fn still_zombies(
+    facts: &Facts,
+    candidates: Vec<(ProcRow, i32)>,
+) -> Option<Vec<(ProcRow, i32)>> {
+    blocking(facts.timeout(), move || {
+        std::thread::sleep(Duration::from_millis(200));
+        candidates
+            .into_iter()
+            .filter(|(z, _)| {
+                crate::runtime::host::proc_state(z.pid)
+                    .is_some_and(|s| s.state == 'Z' && s.start_ticks == z.start_ticks)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
 }

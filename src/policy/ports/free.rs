@@ -158,6 +158,7 @@ mod tests {
 
     use super::*;
 
+    // Long: one table of cases read top to bottom; split, its fixtures would scatter.
     #[test]
     fn what_ports_free_does_about_each_holder() {
         use FreeVerdict::*;

@@ -200,6 +200,7 @@ mod tests {
         }
     }
 
+    // Long: one table of cases read top to bottom; split, its fixtures would scatter.
     #[test]
     fn proxy_verdicts() {
         let records = [web()];
