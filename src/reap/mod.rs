@@ -123,7 +123,18 @@ pub async fn run(ctx: &Ctx<'_>, args: &ReapArgs) -> Ran {
         _ => (now, None),
     };
     let plan = rp.plan();
-    let mut doc = ReapDoc::new(&rp, endpoint.clone(), started_at, args.apply, args.shims);
+    let mut doc = ReapDoc::new(endpoint.clone(), started_at, args.apply, args.shims);
+    doc.daemon_pid = rp.daemon_pid;
+    doc.skipped = rp.skipped.clone();
+    doc.steps = rp
+        .steps
+        .iter()
+        .zip(report::acting::planned(&plan))
+        .map(|((c, _), v)| ReapStep {
+            category: c.as_str().to_string(),
+            step: v,
+        })
+        .collect();
     let render = Render {
         format: args.format,
         style: ctx.style(),
