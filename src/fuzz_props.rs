@@ -677,16 +677,16 @@ fn call_engine_json(b: &[u8]) {
         let _ = r.ips().count();
     }
     if let Ok(v) = serde_json::from_slice::<Value>(b) {
-        let _ = crate::df::EngineDf::parse(&v);
-        let _ = crate::df::containerd_image_store(&v);
+        let _ = crate::facts::storage_map::EngineDf::parse(&v);
+        let _ = crate::facts::storage_map::containerd_image_store(&v);
         if let Some(s) = v.get("ApiVersion").and_then(Value::as_str) {
-            let _ = crate::df::parse_api(s);
+            let _ = crate::facts::storage_map::parse_api(s);
         }
         let _ = crate::pull::auth::lookup(&v, "docker.io");
         let _ = crate::pull::auth::lookup(&v, "registry.example.com:5000");
     }
     let t = utf8(b);
-    let _ = crate::df::parse_api(&t);
+    let _ = crate::facts::storage_map::parse_api(&t);
     let _ = crate::pull::auth::parse_helper(&t);
     let _ = crate::runtime::engine_kind::EngineKind::from_ping(Some(&t), Some(&t));
 }
@@ -714,11 +714,11 @@ fn fuzz_engine_json() {
 /// The storage map's accounting over the engine's figures: `/system/df` parsed, then images,
 /// containers and volumes totalled. Sizes are the engine's, any i64 (or u64 from the disk).
 fn call_df(df: &[u8], sizes: &[u64], chains: bool) {
-    use crate::df::account::{ImageIn, images};
-    use crate::df::{ContainerRow, VolumeRow, containers_part, volumes_part};
+    use crate::facts::storage_map::account::{ImageIn, images};
+    use crate::facts::storage_map::{ContainerRow, VolumeRow, containers_part, volumes_part};
     use std::collections::HashMap;
     if let Ok(v) = serde_json::from_slice::<Value>(df) {
-        let _ = crate::df::EngineDf::parse(&v);
+        let _ = crate::facts::storage_map::EngineDf::parse(&v);
     }
     let size = |i: usize| sizes.get(i % sizes.len().max(1)).copied().unwrap_or(0);
     let ims: Vec<ImageIn> = (0..sizes.len())
@@ -922,21 +922,22 @@ fn fuzz_json_array() {
 // ---------------------------------------------------------------------------------------------
 
 fn call_proc_text(t: &str) {
-    use crate::runtime::{containerd, host, net};
-    let _ = crate::actions::process::parse_stat(1, t);
+    use crate::runtime::{containerd, host, net, proc};
+    let _ = proc::parse_stat(t);
+    let _ = proc::env_lookup(t.as_bytes(), "DOCKER_TMPDIR");
     let _ = host::parse_mounts_under(t, Path::new("/var/lib/docker"));
     let _ = host::parse_mounts_under(t, Path::new("/"));
     let _ = host::parse_passwd(t);
     let _ = net::parse_ns_link(t);
-    let _ = net::parse_socket_link(t.as_bytes());
+    let _ = proc::parse_socket_link(t.as_bytes());
     let _ = net::Proto::parse(t);
     let _ = containerd::parse_task_ids(t);
     let _ = crate::policy::daemon::pidfile::parse_pidfile(t);
     if let Ok(ip) = "172.18.0.2".parse() {
-        let _ = net::in_subnet(ip, t);
+        let _ = crate::policy::addresses::in_subnet(ip, t);
     }
     if let Ok(ip) = "::1".parse() {
-        let _ = net::in_subnet(ip, t);
+        let _ = crate::policy::addresses::in_subnet(ip, t);
     }
 }
 
@@ -1166,10 +1167,10 @@ fn call_values(s: &str, n: u64) {
     let _ = options::parse_types("--types", s.split(','));
     let _ = crate::ports::parse_port(s);
     let _ = crate::serve::http::route(&hyper::Method::GET, s);
-    let _ = crate::actions::time::parse_rfc3339(s);
+    let _ = crate::units::parse_instant(s);
     let now = std::time::UNIX_EPOCH + Duration::from_secs(n % (1 << 40));
-    let _ = crate::actions::time::parse_since(s, now);
-    let _ = crate::util::parse_rfc3339(s);
+    let _ = crate::units::parse_since(s, now);
+    let _ = crate::units::parse_rfc3339(s);
     let _ = crate::util::split_words(s);
     let _ = crate::util::sanitize(s);
     let _ = crate::util::human_bytes(n);

@@ -1,8 +1,15 @@
-//! The one reader of each unit a user types: durations here (sizes and dates join them), so
-//! every flag and config key that takes one accepts the same words and refuses them with the
-//! same sentence.
+//! The one reader of each unit a user types: durations, sizes and dates, so every flag and
+//! config key that takes one accepts the same words and refuses them with the same sentence.
+//! Dates (`dates.rs`) are also the engine's timestamps and dockhand's own records, read and
+//! written on jiff; sizes are in `sizes.rs`.
 
 use std::time::Duration;
+
+mod dates;
+mod sizes;
+
+pub use dates::{parse_instant, parse_rfc3339, parse_since, parse_timestamp, rfc3339, rfc3339_ms};
+pub use sizes::parse_size;
 
 /// What a duration may look like, for every refusal.
 pub const DURATION_HINT: &str = "use e.g. 3s, 500ms, 1.5s or 2m";

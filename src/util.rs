@@ -1,7 +1,7 @@
-//! Small formatting helpers shared by the report layer and the runtime's sentences, and the
-//! engine's timestamps read and written through jiff.
+//! Small formatting helpers shared by the report layer and the runtime's sentences. Dates are
+//! read and written in `units`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// "3 s", "500 ms", "1.5 s", "2 min" — how a deadline reads in a sentence.
 pub fn human_duration(d: Duration) -> String {
@@ -55,30 +55,6 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
-}
-
-/// RFC 3339 in UTC with second precision ("2026-11-28T05:33:35Z").
-pub fn rfc3339(t: SystemTime) -> String {
-    let ts = jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    // Whole seconds: the fraction is noise in a report and would make the width vary.
-    jiff::Timestamp::from_second(ts.as_second())
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .to_string()
-}
-
-/// 0002-01-01T00:00:00Z: everything before is Go's zero time (year 1), which the engine writes
-/// for "never" (a container that never started or never finished).
-const GO_YEAR_TWO: i64 = -62_104_060_800;
-
-/// An RFC 3339 time as the engine writes it ("2026-11-28T06:00:22.119332206Z", or with an
-/// offset such as `+02:00`) in seconds since the epoch, with the fraction. Go's zero time and
-/// anything unreadable (no offset, not a date) are `None`.
-pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    let ts: jiff::Timestamp = s.trim().parse().ok()?;
-    if ts.as_second() < GO_YEAR_TWO {
-        return None;
-    }
-    Some(ts.as_duration().as_secs_f64())
 }
 
 /// Makes an untrusted string (a container name, a command line from /proc) safe to print on a
@@ -160,7 +136,6 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
 
     #[test]
     fn durations_read_naturally() {
@@ -182,63 +157,6 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
-    }
-
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_845_215)),
-            "2026-11-28T05:53:35Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-    }
-
-    #[test]
-    fn rfc3339_is_read_as_the_engine_writes_it() {
-        let base = 1_795_845_622.0;
-        for (text, want) in [
-            ("1970-01-01T00:00:00Z", Some(0.0)),
-            ("2026-11-28T06:00:22Z", Some(base)),
-            ("2026-11-28T06:00:22.5Z", Some(base + 0.5)),
-            ("2026-11-28T06:00:22.119332206Z", Some(base + 0.119_332_206)),
-            ("2026-11-28T08:00:22.25+02:00", Some(base + 0.25)),
-            ("2026-11-28T01:30:22-04:30", Some(base)),
-            ("2026-11-28t06:00:22z", Some(base)),
-            ("1969-12-31T23:59:59.5Z", Some(-0.5)),
-            // Go's zero time, also with a fraction or an offset that keeps it in year 1.
-            ("0001-01-01T00:00:00Z", None),
-            ("0001-01-01T00:00:00.000000001Z", None),
-            ("0001-06-01T00:00:00+01:00", None),
-            // No offset: a local time nobody can place.
-            ("2026-11-28T06:00:22", None),
-            ("2026-13-28T06:00:22Z", None),
-            ("2026-02-30T06:00:22Z", None),
-            ("", None),
-            ("yesterday at noon, roughly", None),
-        ] {
-            let got = parse_rfc3339(text);
-            match (got, want) {
-                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-6, "{text}: {g} != {w}"),
-                _ => assert_eq!(got, want, "{text}"),
-            }
-        }
-    }
-
-    #[test]
-    fn rfc3339_round_trips() {
-        for secs in [0, 951_782_400, 1_795_845_215] {
-            let text = rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
-            assert_eq!(parse_rfc3339(&text), Some(secs as f64), "{text}");
-        }
-        // The fraction is dropped on the way out.
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_millis(1_500)),
-            "1970-01-01T00:00:01Z"
-        );
     }
 
     #[test]

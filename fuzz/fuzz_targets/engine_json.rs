@@ -37,6 +37,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = dockhand::pull::auth::lookup(&v, "registry.example.com:5000");
     }
     let t = String::from_utf8_lossy(data);
-    let _ = dockhand::df::parse_api(&t);
+    let _ = dockhand::facts::storage_map::parse_api(&t);
     let _ = dockhand::pull::auth::parse_helper(&t);
 });

@@ -16,9 +16,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = options::parse_types("--types", s.split(','));
     let _ = dockhand::ports::parse_port(s);
     let _ = dockhand::serve::http::route(&hyper::Method::GET, s);
-    let _ = dockhand::actions::time::parse_rfc3339(s);
-    let _ = dockhand::actions::time::parse_since(s, UNIX_EPOCH + Duration::from_secs(1 << 31));
-    let _ = dockhand::util::parse_rfc3339(s);
+    let _ = dockhand::units::parse_instant(s);
+    let _ = dockhand::units::parse_since(s, UNIX_EPOCH + Duration::from_secs(1 << 31));
+    let _ = dockhand::units::parse_rfc3339(s);
     let _ = dockhand::util::split_words(s);
     let n = data
         .iter()

@@ -204,7 +204,10 @@ pub fn same_instant(a: &str, b: &str) -> bool {
     if zero(a) || zero(b) {
         return zero(a) && zero(b);
     }
-    match (crate::util::parse_rfc3339(a), crate::util::parse_rfc3339(b)) {
+    match (
+        crate::units::parse_rfc3339(a),
+        crate::units::parse_rfc3339(b),
+    ) {
         (Some(x), Some(y)) => (x - y).abs() < 1e-3,
         _ => false,
     }

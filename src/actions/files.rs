@@ -43,41 +43,18 @@ pub fn open_holders(dev: u64, ino: u64) -> Holders {
 }
 
 /// Processes with an fd on any of `ids` (device, inode) — and with `places`, also a working
-/// directory or a root among them. Each link is stat'ed (following it, to what the process
-/// holds): identity, never the path /proc shows.
+/// directory or a root among them: the runtime's one search ([`crate::runtime::proc::held`]).
 pub fn holders_of(ids: &HashSet<(u64, u64)>, places: bool) -> Holders {
-    let mut out = Holders::default();
-    for pid in crate::runtime::host::pids() {
-        let base = format!("/proc/{pid}");
-        let entries = match std::fs::read_dir(format!("{base}/fd")) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                out.unreadable += 1;
-                continue;
-            }
-            // Gone mid-scan, or a kernel thread: nothing held.
-            Err(_) => continue,
-        };
-        let extra: Vec<std::path::PathBuf> = if places {
-            vec![format!("{base}/cwd").into(), format!("{base}/root").into()]
-        } else {
-            Vec::new()
-        };
-        for link in entries.flatten().map(|e| e.path()).chain(extra) {
-            // Sockets, pipes and anon inodes read as "socket:[…]" etc.: only paths can match.
-            let Ok(target) = std::fs::read_link(&link) else {
-                continue;
-            };
-            if !target.as_os_str().as_encoded_bytes().starts_with(b"/") {
-                continue;
-            }
-            if let Ok(m) = std::fs::metadata(&link)
-                && ids.contains(&(m.dev(), m.ino()))
-            {
-                out.pids
-                    .push((pid, crate::runtime::host::comm(pid).unwrap_or_default()));
-                break;
-            }
+    let until = std::time::Instant::now() + crate::runtime::proc::SEARCH_BOUND;
+    let found = crate::runtime::proc::held(ids, places, until);
+    let mut out = Holders {
+        pids: Vec::new(),
+        unreadable: found.unreadable,
+    };
+    for (pid, _) in found.hits {
+        if !out.pids.iter().any(|(p, _)| *p == pid) {
+            out.pids
+                .push((pid, crate::runtime::host::comm(pid).unwrap_or_default()));
         }
     }
     out
@@ -335,7 +312,7 @@ pub fn remove_tree(
             after,
         );
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mountinfo = crate::runtime::host::mountinfo().unwrap_or_default();
     let mounts = crate::runtime::files::mount_point_ids(&mountinfo, now.dev);
     let tree = match Tree::walk(&a.dir, a.name.as_os_str(), &mounts, gate.deadline()) {
         Ok((t, opened)) if (opened.st_dev, opened.st_ino) == (now.dev, now.ino) => t,

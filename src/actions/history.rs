@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::journal::{self, Body, Contents, Totals};
 use super::plan::KINDS;
-use super::time::parse_rfc3339;
+use crate::units::parse_instant;
 
 /// One signal sent during a step.
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +142,7 @@ pub fn load(path: &Path, filter: &Filter, live_run: Option<&str>) -> std::io::Re
 }
 
 fn at_or_after(at: &str, since: Option<SystemTime>) -> bool {
-    match (since, parse_rfc3339(at)) {
+    match (since, parse_instant(at)) {
         (Some(s), Some(t)) => t >= s,
         // An unreadable time is shown rather than hidden.
         _ => true,
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn filters_by_time_and_kind() {
-        let since = parse_rfc3339("2026-01-15T00:00:00Z");
+        let since = parse_instant("2026-01-15T00:00:00Z");
         let (runs, entries, _) = build(contents(), &Filter { since, kind: None }, None);
         assert_eq!(entries.len(), 1);
         assert_eq!(runs.len(), 1);

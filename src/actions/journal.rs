@@ -343,7 +343,7 @@ pub fn record(run: &str, body: Body) -> Record {
     Record {
         v: JOURNAL_VERSION,
         run: run.to_string(),
-        at: super::time::rfc3339_ms(SystemTime::now()),
+        at: crate::units::rfc3339_ms(SystemTime::now()),
         body,
     }
 }

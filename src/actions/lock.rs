@@ -224,7 +224,7 @@ impl RunLock {
         let holder = Holder {
             pid: me,
             command: command.to_string(),
-            started_at: super::time::rfc3339_ms(SystemTime::now()),
+            started_at: crate::units::rfc3339_ms(SystemTime::now()),
             start_ticks: super::process::observe(me).map(|o| o.start_ticks),
             run: run.map(str::to_string),
         };

@@ -21,7 +21,6 @@ pub mod lock;
 pub mod plan;
 pub mod process;
 pub mod saved_plan;
-pub mod time;
 pub mod watch;
 
 use std::str::FromStr;
@@ -104,7 +103,7 @@ impl std::fmt::Debug for Actor {
 /// "20261128T055335Z-4821-0".
 pub fn new_run_id() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = crate::util::rfc3339(SystemTime::now()).replace(['-', ':'], "");
+    let t = crate::units::rfc3339(SystemTime::now()).replace(['-', ':'], "");
     format!(
         "{t}-{}-{}",
         std::process::id(),

@@ -11,7 +11,7 @@
 //! the syscalls are below them.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -97,39 +97,21 @@ pub struct Observed {
     pub identity: Option<crate::policy::identity::Identity>,
 }
 
-/// Reads `/proc/<pid>/stat` and `/proc/<pid>/exe`. `None` when the process is gone. Neither read
-/// takes the process's memory lock, so a process in D state does not block it.
+/// Reads `/proc/<pid>/stat` and `/proc/<pid>/exe` through the runtime's readers. `None` when the
+/// process is gone. Neither read takes the process's memory lock, so a process in D state does
+/// not block it.
 pub fn observe(pid: i32) -> Option<Observed> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut o = parse_stat(pid, &text)?;
-    o.exe = exe_of(pid);
-    o.identity = crate::runtime::host::identity(pid);
-    Some(o)
-}
-
-/// Parses one `/proc/<pid>/stat` line. `comm` may hold spaces and parentheses: it runs from the
-/// first '(' to the last ')'.
-pub fn parse_stat(pid: i32, text: &str) -> Option<Observed> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let rest: Vec<&str> = text.get(close + 2..)?.split_whitespace().collect();
+    let st = crate::runtime::proc::stat(pid)?;
     Some(Observed {
         pid,
-        state: rest.first()?.chars().next()?,
-        ppid: rest.get(1)?.parse().ok()?,
-        flags: rest.get(6)?.parse().ok()?,
-        start_ticks: rest.get(19)?.parse().ok()?,
-        comm,
-        exe: None,
-        identity: None,
+        ppid: st.ppid,
+        start_ticks: st.start_ticks,
+        flags: u64::from(st.flags),
+        state: st.state,
+        comm: st.comm,
+        exe: crate::runtime::proc::exe_link(pid).map(|p| strip_deleted(&p)),
+        identity: crate::runtime::host::identity(pid),
     })
-}
-
-fn exe_of(pid: i32) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| strip_deleted(&p))
 }
 
 /// An executable replaced on disk (a package upgrade) reads as "/usr/bin/dockerd (deleted)":
@@ -141,10 +123,7 @@ fn strip_deleted(p: &Path) -> PathBuf {
 
 /// The kernel function a sleeping process waits in, for the "cannot be killed" sentence.
 pub fn wchan(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/wchan"))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty() && s != "0")
+    crate::runtime::proc::wchan(pid, None)
 }
 
 /// The chain of parents of `pid` up to init, nearest first, each with its start time.
@@ -282,18 +261,23 @@ pub struct PidFd(OwnedFd);
 impl PidFd {
     /// `pidfd_open(2)`. ESRCH: the process is gone.
     pub fn open(pid: i32) -> io::Result<PidFd> {
-        // SAFETY: a plain syscall with integer arguments; on success it returns a new fd we own.
-        let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
+        // SAFETY: nix 0.30 has no pidfd_open(2) wrapper (std's pidfd is for children it
+        // spawned only), so the raw syscall: integer arguments, and on success the kernel
+        // returns a new fd that nothing else owns, which OwnedFd takes over at once.
+        unsafe {
+            let fd = nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(PidFd(OwnedFd::from_raw_fd(fd as RawFd)))
         }
-        // SAFETY: the kernel just returned this fd, and nothing else owns it.
-        Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
     }
 
     /// `pidfd_send_signal(2)`. ESRCH: the process has exited since the pidfd was opened.
     pub fn send(&self, sig: Signal) -> io::Result<()> {
-        // SAFETY: the fd is ours and open; a null siginfo means "as kill(2) would send it".
+        // SAFETY: nix 0.30 has no pidfd_send_signal(2) wrapper, and kill(2) by pid is what a
+        // pidfd exists to avoid (a reused pid). The fd is ours and open; a null siginfo means
+        // "as kill(2) would send it".
         let r = unsafe {
             nix::libc::syscall(
                 nix::libc::SYS_pidfd_send_signal,
@@ -312,8 +296,10 @@ impl PidFd {
     /// Waits until the process exits (its pidfd becomes readable), at most `within`. Returns
     /// whether it exited.
     pub async fn wait_exit(&self, within: Duration) -> bool {
-        // SAFETY: the fd is owned by `self`, which outlives this registration (dropped at the
-        // end of this function), and `Raw` always returns that same fd.
+        // SAFETY: tokio has no safe way to register an fd (its safe constructors are deprecated
+        // as unsound), and std/nix offer no async readiness. The fd is owned by `self`, which
+        // outlives this registration (dropped at the end of this function), and `Raw` always
+        // returns that same fd.
         let registered = unsafe {
             tokio::io::unix::AsyncFd::register_with_interest(
                 Raw(self.0.as_raw_fd()),
@@ -322,7 +308,7 @@ impl PidFd {
         };
         let Ok(afd) = registered else {
             // No reactor to register with: fall back to polling /proc.
-            return poll_exit(self.0.as_raw_fd(), within).await;
+            return poll_exit(self.0.as_fd(), within).await;
         };
         matches!(
             tokio::time::timeout(within, afd.readable()).await,
@@ -340,16 +326,13 @@ impl AsRawFd for Raw {
     }
 }
 
-async fn poll_exit(fd: RawFd, within: Duration) -> bool {
+async fn poll_exit(fd: BorrowedFd<'_>, within: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let deadline = Instant::now() + within;
     loop {
-        let mut p = nix::libc::pollfd {
-            fd,
-            events: nix::libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, zero timeout (never blocks).
-        if unsafe { nix::libc::poll(&mut p, 1, 0) } > 0 {
+        // Zero timeout: never blocks the runtime's thread.
+        let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+        if poll(&mut p, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -843,17 +826,6 @@ mod tests {
             panic!("refused")
         };
         assert!(why.contains("not a descendant of pid 500"), "{why}");
-    }
-
-    #[test]
-    fn stat_lines_with_odd_names_parse() {
-        let line = "4321 (a (weird) name) S 1 4321 4321 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100 18446744073709551615";
-        let o = parse_stat(4321, line).expect("parses");
-        assert_eq!(o.comm, "a (weird) name");
-        assert_eq!(o.state, 'S');
-        assert_eq!(o.ppid, 1);
-        assert_eq!(o.flags, 4_194_560);
-        assert_eq!(o.start_ticks, 98_765);
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl SavedPlan {
             schema: PLAN_SCHEMA.to_string(),
             command: command.to_string(),
             subject,
-            created_at: super::time::rfc3339_ms(std::time::SystemTime::now()),
+            created_at: crate::units::rfc3339_ms(std::time::SystemTime::now()),
             host: super::journal::machine_id(),
             engine,
             dockhand: env!("CARGO_PKG_VERSION").into(),

@@ -153,7 +153,7 @@ fn secs(t: SystemTime) -> f64 {
 }
 
 fn when(at: f64) -> String {
-    super::time::rfc3339_ms(UNIX_EPOCH + Duration::from_secs_f64(at.max(0.0)))
+    crate::units::rfc3339_ms(UNIX_EPOCH + Duration::from_secs_f64(at.max(0.0)))
 }
 
 impl Watch {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::state::{self, DaemonState, Observation};
 use crate::actions::docker::{KEEP_LABEL, is_hold, query_escape};
 use crate::actions::watch::normalize_ref;
-use crate::df::DfReport;
+use crate::facts::storage_map::DfReport;
 use crate::facts::{Facts, Gap};
 use crate::policy::containers::{self as cpolicy, LogSize};
 use crate::policy::gc::{
@@ -73,7 +73,7 @@ pub fn engine_time(t: Option<f64>) -> String {
             let whole = t.floor();
             let nanos = ((t - whole) * 1e9).round().min(999_999_999.0) as u64;
             let base =
-                crate::util::rfc3339(UNIX_EPOCH + Duration::from_secs(whole.max(0.0) as u64));
+                crate::units::rfc3339(UNIX_EPOCH + Duration::from_secs(whole.max(0.0) as u64));
             let base = base.strip_suffix('Z').unwrap_or(&base).to_string();
             format!("{base}.{nanos:09}Z")
         }
@@ -270,7 +270,7 @@ pub async fn gather(
     let grace = policy.min_age_s;
     let by_id: HashMap<&str, &ContainerRecord> =
         records.iter().map(|r| (r.id.as_str(), r)).collect();
-    let sizes: HashMap<&str, &crate::df::ContainerRow> = df
+    let sizes: HashMap<&str, &crate::facts::storage_map::ContainerRow> = df
         .containers
         .items
         .iter()
@@ -373,7 +373,10 @@ pub async fn gather(
                     name: v.name.clone(),
                     anonymous: crate::policy::volumes::is_anonymous(v),
                     keep_label: keep(v.labels.as_ref()),
-                    created: v.created_at.as_deref().and_then(crate::util::parse_rfc3339),
+                    created: v
+                        .created_at
+                        .as_deref()
+                        .and_then(crate::units::parse_rfc3339),
                     bytes: vsize.get(v.name.as_str()).copied().flatten(),
                 });
             }

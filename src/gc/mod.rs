@@ -404,8 +404,8 @@ impl Ctx<'_> {
                     keep_storage = doc.keep_storage;
                     // The saved list is finite already; its cap was applied when it was made.
                     policy.max_removals = 0;
-                    let since = crate::actions::time::parse_rfc3339(&f.created_at)
-                        .unwrap_or_else(SystemTime::now);
+                    let since =
+                        crate::units::parse_instant(&f.created_at).unwrap_or_else(SystemTime::now);
                     watch = Some(crate::actions::watch::Watch::start(&self.engine, since).await);
                     saved = Some(f);
                 }

@@ -540,8 +540,7 @@ pub fn file_for(
     )
     .with_options(serde_json::to_value(PolicyDoc::of(p, keep_storage)).unwrap_or(Value::Null));
     // Milliseconds: applying watches the engine's events from this instant on.
-    f.created_at =
-        crate::actions::time::rfc3339_ms(UNIX_EPOCH + Duration::from_secs_f64(g.now.max(0.0)));
+    f.created_at = crate::units::rfc3339_ms(UNIX_EPOCH + Duration::from_secs_f64(g.now.max(0.0)));
     f
 }
 

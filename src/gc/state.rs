@@ -63,11 +63,11 @@ pub struct ImageState {
 }
 
 fn at(t: f64) -> String {
-    crate::util::rfc3339(UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0)))
+    crate::units::rfc3339(UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0)))
 }
 
 fn secs(s: &str) -> Option<f64> {
-    crate::util::parse_rfc3339(s)
+    crate::units::parse_rfc3339(s)
 }
 
 impl DaemonState {
@@ -180,7 +180,7 @@ pub fn load(dir: &Path) -> Loaded {
             writable: true,
         },
         Err(why) => {
-            let stamp = crate::util::rfc3339(SystemTime::now()).replace([':', '-'], "");
+            let stamp = crate::units::rfc3339(SystemTime::now()).replace([':', '-'], "");
             let aside = dir.join(format!("{FILE_NAME}.corrupt-{stamp}"));
             let note = match std::fs::rename(&path, &aside) {
                 Ok(()) => format!(

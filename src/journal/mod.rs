@@ -32,7 +32,7 @@ pub struct JournalArgs {
 /// `dockhand journal`.
 pub async fn run(ctx: &Ctx<'_>, args: &JournalArgs) -> Ran {
     let since = match args.since.as_deref() {
-        Some(s) => Some(actions::time::parse_since(s, SystemTime::now()).map_err(Failure::usage)?),
+        Some(s) => Some(crate::units::parse_since(s, SystemTime::now()).map_err(Failure::usage)?),
         None => None,
     };
     if let Some(k) = args.kind.as_deref() {

@@ -3,6 +3,7 @@
 //! functions, so every command agrees on what is stale, leaked, orphaned or stuck. Each is
 //! unit-tested with tables of plain data.
 
+pub mod addresses;
 pub mod containers;
 pub mod daemon;
 pub mod disk;

@@ -7,89 +7,18 @@
 //! (which ends orphan shims with `--shims`, and the dead-container parents of zombies) agree.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
-use serde_json::Value;
 
+pub use crate::runtime::containerd::{
+    ContainerdOf, DaemonShims, Shim, containerd_of, parse_shim, shim_of_daemon,
+};
 use crate::runtime::host::ProcRow;
-use crate::runtime::net::go_flag;
 
 // ---------------------------------------------------------------------------------------------
 // Shims
 // ---------------------------------------------------------------------------------------------
-
-/// What a containerd shim's command line says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Shim {
-    pub namespace: String,
-    /// The container (task) id: `-id` (shim v2), else the last part of `-workdir` (shim v1).
-    pub id: String,
-    /// containerd's socket, as the shim was told it.
-    pub address: String,
-}
-
-/// Parses `containerd-shim-runc-v2 -namespace moby -id <id> -address <sock>` and the older
-/// `containerd-shim -namespace moby -workdir <dir>/moby/<id> -address <sock> …`.
-pub fn parse_shim(cmdline: &[String]) -> Option<Shim> {
-    let prog = cmdline.first()?.rsplit('/').next()?;
-    if !prog.starts_with("containerd-shim") {
-        return None;
-    }
-    let id = match go_flag(cmdline, "id") {
-        Some(id) => id.to_string(),
-        None => go_flag(cmdline, "workdir")?
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()?
-            .to_string(),
-    };
-    Some(Shim {
-        namespace: go_flag(cmdline, "namespace")
-            .unwrap_or("default")
-            .to_string(),
-        id,
-        address: go_flag(cmdline, "address")?.to_string(),
-    })
-}
-
-/// The containerd a daemon uses: its socket and namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerdOf {
-    pub address: PathBuf,
-    pub namespace: String,
-}
-
-/// The daemon's containerd from its command line, else its daemon.json, else the defaults
-/// (dockerd starts its own containerd at `<exec-root>/containerd/containerd.sock`).
-pub fn containerd_of(
-    cmdline: &[String],
-    daemon_json: Option<&Value>,
-    exec_root: &Path,
-) -> ContainerdOf {
-    let json = |k: &str| daemon_json.and_then(|j| j.get(k)).and_then(Value::as_str);
-    let address = go_flag(cmdline, "containerd")
-        .or_else(|| json("containerd"))
-        .map(|a| PathBuf::from(a.trim_start_matches("unix://")))
-        .unwrap_or_else(|| exec_root.join("containerd").join("containerd.sock"));
-    let namespace = go_flag(cmdline, "containerd-namespace")
-        .or_else(|| json("containerd-namespace"))
-        .unwrap_or("moby")
-        .to_string();
-    ContainerdOf { address, namespace }
-}
-
-/// Whether a shim is this daemon's: its namespace is the daemon's containerd namespace and its
-/// `-address` the daemon's containerd socket. `same_socket` compares two socket paths (the
-/// caller's I/O: resolving `/var/run` → `/run` touches the filesystem).
-pub fn shim_of_daemon(
-    shim: &Shim,
-    containerd: &ContainerdOf,
-    same_socket: impl FnOnce(&Path, &Path) -> bool,
-) -> bool {
-    shim.namespace == containerd.namespace
-        && same_socket(Path::new(&shim.address), &containerd.address)
-}
 
 /// The verdict on one shim of this daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -322,18 +251,6 @@ pub fn zombie_parent(
             ContainerLife::Unknown => ParentVerdict::Container,
         },
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ages
-// ---------------------------------------------------------------------------------------------
-
-/// Seconds a process has run at `now` (seconds since the epoch), from its start time in clock
-/// ticks since boot (`/proc/<pid>/stat` field 22), the boot time and the clock's ticks per
-/// second. Never negative.
-pub fn age_s(start_ticks: u64, boot_s: f64, ticks_per_s: u64, now: f64) -> f64 {
-    let started = boot_s + start_ticks as f64 / ticks_per_s.max(1) as f64;
-    (now - started).max(0.0)
 }
 
 #[cfg(test)]
@@ -640,24 +557,6 @@ mod tests {
             let got = zombie_parent(state, is_root, root);
             assert_eq!(got, want, "{state:?} {is_root} {root:?}");
             assert_eq!(got.reap_ends_parent(), reaps, "{got:?}");
-        }
-    }
-
-    #[test]
-    fn ages_from_start_ticks() {
-        // (start ticks, boot, ticks/s, now, age)
-        let cases = [
-            (0, 1000.0, 100, 1000.0, 0.0),
-            (500, 1000.0, 100, 1010.0, 5.0),
-            (500, 1000.0, 100, 1001.0, 0.0),
-            (500, 1000.0, 0, 2000.0, 500.0),
-        ];
-        for (ticks, boot, tps, now, want) in cases {
-            assert_eq!(
-                age_s(ticks, boot, tps, now),
-                want,
-                "{ticks} {boot} {tps} {now}"
-            );
         }
     }
 }

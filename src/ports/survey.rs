@@ -24,10 +24,7 @@ use crate::policy::ports::{
     classify_owner, conflicts_of, judge_proxy_if_known, listener_container, listener_problems,
     listener_status, proxy_owner,
 };
-use crate::policy::processes::{
-    Listed, conmon_of_engine, containerd_of, descends_from, parse_conmon, parse_shim,
-    shim_of_daemon,
-};
+use crate::policy::processes::{Listed, conmon_of_engine, descends_from, parse_conmon};
 use crate::runtime::blocking;
 use crate::runtime::daemon::{DaemonProcess, Located};
 use crate::runtime::host::{ProcClock, ProcRow, ProcState};
@@ -186,17 +183,7 @@ fn owner_states(pids: Vec<i32>, samples: u32) -> HashMap<i32, (ProcState, Option
 
 /// The subnets of this daemon's networks (IPAM config); empty when the engine does not answer.
 async fn subnets(facts: &Facts) -> Vec<String> {
-    facts
-        .networks()
-        .await
-        .map(|nets| {
-            nets.iter()
-                .flat_map(|n| n.ipam.config.iter())
-                .map(|c| c.subnet.clone())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+    facts.subnets().await.unwrap_or_default()
 }
 
 /// Surveys every listener of the host. Fails only when the socket tables themselves could not
@@ -374,47 +361,20 @@ async fn find_shims(
             }
         }
     }
-    let Some(d) = daemon.filter(|_| !podman) else {
+    if daemon.is_none() || podman {
         return;
-    };
-    let dj = facts.daemon_json().await;
-    let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
-    let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
-    let shims: Vec<(i32, u64, String, String)> = procs
-        .iter()
-        // A shim by what it runs: a stranger's command line naming a container is not one.
-        .filter(|p| p.state != 'Z' && p.program(Some(d.uid)) == Some(DockerProgram::Shim))
-        .filter_map(|p| {
-            let sh = parse_shim(&p.cmdline)?;
-            (sh.namespace == scope.namespace).then_some((p.pid, p.start_ticks, sh.id, sh.address))
-        })
-        .collect();
-    let ours = blocking(facts.timeout(), move || {
-        let mut same: HashMap<String, bool> = HashMap::new();
-        shims
-            .into_iter()
-            .filter(|(_, _, id, address)| {
-                let sh = crate::policy::processes::Shim {
-                    namespace: scope.namespace.clone(),
-                    id: id.clone(),
-                    address: address.clone(),
+    }
+    match facts.shims().await {
+        Ok(ours) => {
+            for (p, shim) in &ours.ours {
+                let id = ProcId {
+                    pid: p.pid,
+                    start_ticks: p.start_ticks,
                 };
-                shim_of_daemon(&sh, &scope, |a, b| {
-                    *same
-                        .entry(address.clone())
-                        .or_insert_with(|| crate::runtime::host::same_socket(a, b))
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
-    match ours {
-        Some(list) => {
-            for (pid, start_ticks, id, _) in list {
-                s.shims.insert(id, ProcId { pid, start_ticks });
+                s.shims.insert(shim.id.clone(), id);
             }
         }
-        None => {
+        Err(_) => {
             let why = format!(
                 "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
                 crate::util::human_duration(facts.timeout())

@@ -2,8 +2,9 @@
 //! exactly what doctor reports, judged by the same functions:
 //!
 //! - leaked docker-proxy processes (`ports.leaked-proxy`, [`judge_proxy_if_known`]) are terminated;
-//! - a stale daemon pid file (`daemon.pidfile`, [`classify_pidfile`] + [`pidfile_repair`]) is
-//!   removed while no daemon runs, or rewritten with the running daemon's pid;
+//! - a stale daemon pid file (`daemon.pidfile`, [`crate::runtime::pidfile::judge`] +
+//!   [`pidfile_repair`]) is removed while no daemon runs, or rewritten with the running daemon's
+//!   pid;
 //! - orphan shims (`processes.orphan-shims`) unknown to Docker *and* to containerd
 //!   ([`judge_shim`] with containerd's task list) are ended with `--shims` only: the container
 //!   processes under them first, then the shim;

@@ -3,9 +3,10 @@
 
 use crate::actions::{Action, FileStamp, ProcTarget, Scope, Step};
 use crate::facts::Facts;
-use crate::policy::daemon::{PidfileRepair, PidfileState, classify_pidfile, pidfile_repair};
+use crate::policy::daemon::{PidfileRepair, PidfileState, pidfile_repair};
 use crate::runtime::blocking;
-use crate::runtime::daemon::{DaemonProcess, Located, pidfile_probe};
+use crate::runtime::daemon::{DaemonProcess, Located};
+use crate::runtime::pidfile;
 
 use super::plan::{Category, ReapPlan};
 
@@ -27,12 +28,7 @@ pub(super) async fn plan(
     p.pidfile = Some(path.clone());
     let read_path = path.clone();
     let read = blocking(facts.timeout(), move || {
-        let content = match std::fs::read_to_string(&read_path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-        };
-        let state = classify_pidfile(content, daemon_pid, pidfile_probe);
+        let state = pidfile::judge(&read_path, daemon_pid, pidfile::Owner::Engine).state;
         let stamp = FileStamp::of(&read_path).ok();
         // The daemon is Docker's own program: a saved plan never names any process.
         let daemon = daemon_pid.and_then(|d| ProcTarget::capture(d, Scope::DockerProgram));

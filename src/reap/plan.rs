@@ -189,7 +189,7 @@ pub async fn plan_reap(
     if let Some(d) = daemon
         && answered
     {
-        let ours = shims::ours(facts, &mut p, procs, d).await;
+        let ours = shims::ours(facts, &mut p).await;
         shims::plan(facts, &mut p, procs, &ours, shims, grace).await;
         zombies::plan(facts, &mut p, procs, d, &ours, grace).await;
         tmp::plan(facts, &mut p, th.tmp_grace_s).await;

@@ -71,7 +71,7 @@ pub(super) async fn plan(
             proxy_owner(r.ppid, daemon_pid, parent_of(r), false) == ProxyOwner::Orphan
         });
     let subnets = if needs {
-        daemon_subnets(facts).await
+        facts.subnets().await.unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -143,19 +143,4 @@ async fn records_or_gap<'f>(facts: &'f Facts, p: &mut ReapPlan) -> Option<&'f [C
             None
         }
     }
-}
-
-/// The subnets of the daemon's networks: an orphan proxy forwarding into one is this daemon's.
-async fn daemon_subnets(facts: &Facts) -> Vec<String> {
-    facts
-        .networks()
-        .await
-        .map(|nets| {
-            nets.iter()
-                .flat_map(|n| n.ipam.config.iter())
-                .map(|c| c.subnet.clone())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -1,54 +1,23 @@
 //! Orphan containerd shims (`processes.orphan-shims`): this daemon's shims as doctor finds
 //! them, ended only when unknown to Docker and to containerd, and only with `--shims`.
 
-use crate::policy::identity::DockerProgram;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::actions::{ProcId, Scope};
 use crate::facts::Facts;
-use crate::policy::processes::{
-    Shim, ShimVerdict, containerd_of, judge_shim, parse_shim, shim_of_daemon,
-};
-use crate::runtime::blocking;
-use crate::runtime::daemon::DaemonProcess;
+use crate::policy::processes::{Shim, ShimVerdict, judge_shim};
 use crate::runtime::host::ProcRow;
 
 use super::capture::{capture_all, push_terminations};
 
 use super::plan::{Category, ReapPlan, short};
 
-/// This daemon's shims, as doctor finds them: (row, parsed command line).
-pub(super) async fn ours(
-    facts: &Facts,
-    p: &mut ReapPlan,
-    procs: &[ProcRow],
-    d: &DaemonProcess,
-) -> Vec<(ProcRow, Shim)> {
-    let dj = facts.daemon_json().await;
-    let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
-    let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
-    let shims: Vec<(ProcRow, Shim)> = procs
-        .iter()
-        // A shim by what it runs: a stranger's command line naming a container is not one.
-        .filter(|r| r.state != 'Z' && r.program(Some(d.uid)) == Some(DockerProgram::Shim))
-        .filter_map(|r| parse_shim(&r.cmdline).map(|s| (r.clone(), s)))
-        .collect();
-    let ours = blocking(facts.timeout(), move || {
-        let mut same: HashMap<String, bool> = HashMap::new();
-        shims
-            .into_iter()
-            .filter(|(_, s)| {
-                shim_of_daemon(s, &scope, |a, b| {
-                    *same
-                        .entry(s.address.clone())
-                        .or_insert_with(|| crate::runtime::host::same_socket(a, b))
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
+/// This daemon's shims, as doctor finds them (the one reader in facts): (row, parsed command
+/// line).
+pub(super) async fn ours(facts: &Facts, p: &mut ReapPlan) -> Vec<(ProcRow, Shim)> {
+    let ours = facts.shims().await.ok().map(|s| s.ours.clone());
     ours.unwrap_or_else(|| {
         p.gaps = true;
         p.notes.push(

@@ -46,7 +46,7 @@ pub struct Inputs<'a> {
 
 /// `20261128T055335Z`: sortable, and safe in a path.
 pub fn stamp(t: SystemTime) -> String {
-    crate::util::rfc3339(t).replace(['-', ':'], "")
+    crate::units::rfc3339(t).replace(['-', ':'], "")
 }
 
 async fn write(dir: &Path, name: &str, bytes: Vec<u8>, deadline: Duration) -> Result<u64, String> {
@@ -316,7 +316,7 @@ impl Bundle {
     pub async fn finish(&mut self, diag: &Diagnosis) -> Value {
         let v = json!({
             "dir": self.dir,
-            "created": crate::util::rfc3339(SystemTime::now()),
+            "created": crate::units::rfc3339(SystemTime::now()),
             "daemon_pid": diag.process.as_ref().map(|p| p.pid),
             "health": diag.health.name(),
             "why": diag.need.why(),

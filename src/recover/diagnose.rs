@@ -26,8 +26,8 @@ use crate::policy::daemon::{
 use crate::runtime::blocking;
 use crate::runtime::daemon::{DaemonPaths, Located, ServiceManager};
 use crate::runtime::engine::EngineError;
-use crate::runtime::host;
 use crate::runtime::inventory::{ContainerRecord, container_records_from_disk};
+use crate::runtime::proc::{TaskState, sample_threads};
 
 /// The daemon's process as found.
 #[derive(Debug, Clone, Serialize)]
@@ -145,26 +145,11 @@ pub async fn health(facts: &Facts, catalog: &Catalog, config: &Config) -> (Healt
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 async fn stuck(pid: i32, samples: u32, deadline: Duration) -> Vec<StuckThread> {
-    let Some(Some(first)) = blocking(deadline, move || host::tasks(pid, None)).await else {
-        return Vec::new();
-    };
-    let candidates: Vec<i32> = first
-        .iter()
-        .filter(|t| wait_kind(t).is_some())
-        .map(|t| t.tid)
-        .collect();
-    let mut all = vec![first];
-    if !candidates.is_empty() {
-        for _ in 1..samples.max(1) {
-            tokio::time::sleep(SAMPLE_EVERY).await;
-            let c = candidates.clone();
-            match blocking(deadline, move || host::tasks(pid, Some(&c))).await {
-                Some(Some(s)) => all.push(s),
-                _ => break,
-            }
-        }
+    let watch = |t: &TaskState| wait_kind(t).is_some();
+    match sample_threads(pid, samples, SAMPLE_EVERY, deadline, watch).await {
+        Some(all) => stuck_threads(pid, &all, samples),
+        None => Vec::new(),
     }
-    stuck_threads(pid, &all, samples)
 }
 
 /// A container as recover compares it before and after.
@@ -304,15 +289,7 @@ pub async fn diagnose(
             None => (Vec::new(), "none", None),
         },
     };
-    let mut subnets: Vec<String> = match facts.networks().await {
-        Ok(nets) => nets
-            .iter()
-            .flat_map(|n| n.ipam.config.iter())
-            .map(|c| c.subnet.clone())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let mut subnets: Vec<String> = facts.subnets().await.unwrap_or_default();
     for r in records.iter().flatten() {
         for s in r.subnets() {
             if !subnets.contains(&s) {

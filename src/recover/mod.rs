@@ -883,7 +883,7 @@ async fn carry_out(
 async fn settle_containerd(pidfile: &std::path::Path, within: Duration) {
     let p = pidfile.to_path_buf();
     let Some(Some(pid)) = blocking(Duration::from_secs(2), move || {
-        crate::runtime::daemon::read_pidfile(&p)
+        crate::runtime::pidfile::pid_in(&p)
     })
     .await
     else {

@@ -11,12 +11,13 @@ use serde::Serialize;
 use super::diagnose::Diagnosis;
 use crate::actions::{Action, DaemonStart, DaemonStop, FileStamp, ProcTarget, Scope, Step};
 use crate::policy::daemon::recovery::{again_wait, expected_running, will_stop};
-use crate::policy::daemon::{PidfileRepair, classify_pidfile, pidfile_repair};
+use crate::policy::daemon::{PidfileRepair, pidfile_repair};
 use crate::policy::identity::DockerProgram;
 use crate::policy::ports::{ProxyScope, ProxySeen, ProxyVerdict, judge_proxy};
-use crate::runtime::daemon::{ServiceManager, is_engine_program};
+use crate::runtime::daemon::ServiceManager;
 use crate::runtime::host::{self, ProcRow};
 use crate::runtime::net::parse_docker_proxy;
+use crate::runtime::pidfile::{self, PidfileRead};
 
 /// The stages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -429,20 +430,13 @@ pub fn clean_steps(diag: &Diagnosis, old_pid: Option<i32>, grace_s: f64) -> Vec<
 
 /// Removes the pid file when [`pidfile_repair`] says so (no daemon serves now).
 pub fn pidfile_step(path: &Path) -> Option<Step> {
-    let content = match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.to_string()),
-    };
-    let state = classify_pidfile(content, None, |pid| {
-        host::proc_info(pid).map(|i| i.state != 'Z' && is_engine_program(pid))
-    });
+    let PidfileRead { state, named } = pidfile::judge(path, None, pidfile::Owner::Engine);
     if pidfile_repair(&state, None) != PidfileRepair::Remove {
         return None;
     }
     let stamp = FileStamp::of(path).ok()?;
     let pid = state.named_pid().unwrap_or_default();
-    let what = match host::proc_info(pid) {
+    let what = match named {
         None => "is gone".to_string(),
         Some(i) if i.state == 'Z' => format!("is a zombie {} nobody reaped", i.comm),
         Some(i) => format!("is {}, not dockerd", crate::util::sanitize(&i.comm)),
@@ -464,22 +458,13 @@ pub fn pidfile_step(path: &Path) -> Option<Step> {
 /// A KILLed dockerd leaves it behind (its containerd dies with it, and may stay an unreaped
 /// zombie where init does not reap).
 pub fn containerd_pidfile_step(path: &Path) -> Option<Step> {
-    let content = match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.to_string()),
-    };
-    let state = classify_pidfile(content, None, |pid| {
-        host::proc_info(pid).map(|i| {
-            i.state != 'Z' && host::docker_program(pid, None) == Some(DockerProgram::Containerd)
-        })
-    });
+    let PidfileRead { state, named } = pidfile::judge(path, None, pidfile::Owner::Containerd);
     if pidfile_repair(&state, None) != PidfileRepair::Remove {
         return None;
     }
     let stamp = FileStamp::of(path).ok()?;
     let pid = state.named_pid().unwrap_or_default();
-    let what = match host::proc_info(pid) {
+    let what = match named {
         None => "is gone".to_string(),
         Some(i) if i.state == 'Z' => format!("is a zombie {} nobody reaped", i.comm),
         Some(i) => format!("is {}, not containerd", crate::util::sanitize(&i.comm)),

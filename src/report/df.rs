@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, Table};
 
 use super::Style;
-use crate::df::DfReport;
-use crate::df::account::percent;
+use crate::facts::storage_map::DfReport;
+use crate::facts::storage_map::account::percent;
 use crate::runtime::host::now_secs;
 use crate::util::{human_age, human_bytes, sanitize};
 

@@ -14,7 +14,8 @@ use crate::actions::{Outcome, StepReport};
 use crate::exit::ExitCode;
 use crate::gc::GcReport;
 use crate::gc::plan::{Entry, Kind, PolicyDoc};
-use crate::util::{human_age, human_bytes, human_duration, millis, rfc3339, sanitize};
+use crate::units::rfc3339;
+use crate::util::{human_age, human_bytes, human_duration, millis, sanitize};
 
 pub const SCHEMA: &str = "dockhand.gc/v1";
 

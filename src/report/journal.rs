@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::Style;
 use crate::actions::history::{Entry, History, RunSummary};
-use crate::util::{human_bytes, human_duration, rfc3339, sanitize};
+use crate::units::rfc3339;
+use crate::util::{human_bytes, human_duration, sanitize};
 
 pub const JOURNAL_SCHEMA: &str = "dockhand.journal/v1";
 

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::doctor::Report;
-use crate::util::{millis, rfc3339};
+use crate::units::rfc3339;
+use crate::util::millis;
 
 pub const DOCTOR_SCHEMA: &str = "dockhand.doctor/v1";
 
@@ -32,7 +33,7 @@ pub const DF_SCHEMA: &str = "dockhand.df/v1";
 
 /// `dockhand df --format json`: the report with every object, or the biggest `top` of each kind.
 pub fn df(
-    r: &crate::df::DfReport,
+    r: &crate::facts::storage_map::DfReport,
     endpoint: &str,
     top: Option<usize>,
     out: &mut dyn Write,

@@ -58,7 +58,9 @@ pub fn terminal_width() -> Option<usize> {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass; fd 1 is open.
+    // SAFETY: neither std nor nix reads a terminal's size safely (nix's ioctl macros generate
+    // `unsafe fn`s too). TIOCGWINSZ writes one `winsize` into the struct we pass; on a closed
+    // or non-terminal fd 1 it fails with an error and writes nothing.
     let r = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ, &mut ws) };
     Some(if r == 0 && ws.ws_col > 0 {
         usize::from(ws.ws_col)

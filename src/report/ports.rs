@@ -14,7 +14,8 @@ use crate::policy::ports::{AfterFree, BelongsBy, Leak, ListenerStatus, OwnerKind
 use crate::ports::free::{Elsewhere, FreeOptions, FreePlan, Holder, endpoint};
 use crate::ports::survey::{ListenerRow, Survey};
 use crate::runtime::net::Proto;
-use crate::util::{millis, rfc3339, sanitize};
+use crate::units::rfc3339;
+use crate::util::{millis, sanitize};
 
 pub const PORTS_SCHEMA: &str = "dockhand.ports/v1";
 pub const FREE_SCHEMA: &str = "dockhand.ports-free/v1";

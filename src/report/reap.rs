@@ -10,7 +10,8 @@ use super::Style;
 use super::acting::{StepView, outcome_counts, steps_table};
 use crate::actions::Totals;
 use crate::exit::ExitCode;
-use crate::util::{human_bytes, millis, rfc3339, sanitize};
+use crate::units::rfc3339;
+use crate::util::{human_bytes, millis, sanitize};
 
 pub const REAP_SCHEMA: &str = "dockhand.reap/v1";
 

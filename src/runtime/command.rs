@@ -5,15 +5,27 @@
 //! Every child runs in a process group of its own (`process_group(0)`): a Ctrl-C in dockhand's
 //! terminal goes to the terminal's foreground group, so it reaches dockhand only, never a
 //! `systemctl stop docker` or an init script half-way through. dockhand's cooperative shutdown
-//! then lets the child in flight finish (bounded by its deadline) and journals it.
+//! then lets the child in flight finish (bounded by its deadline) and journals it. The child is
+//! not killed when its future is dropped (tokio's `kill_on_drop` stays off): a run that ends
+//! early leaves the child to finish, and tokio reaps it.
+//!
+//! tokio's process support does the waiting (no thread per child, no polling): the child's
+//! exit, its stdout and its stderr are awaited together under one deadline.
 
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::time::Instant;
 
 /// At most this much of a program's stdout or stderr is kept: a log tail, a helper's JSON.
 const MAX_OUTPUT: usize = 4 << 20;
+
+/// After the child is gone (exited, or killed at the deadline), how long its output pipes may
+/// stay open: a process it left running (a daemon an init script started) can hold them for
+/// ever; what was read by then is kept.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// What a bounded command did.
 #[derive(Debug, Default)]
@@ -63,91 +75,150 @@ impl Ran {
     }
 }
 
-fn read_bounded<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(r) = r {
-            let _ = r.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
+/// Reads `r` to its end into `into`, at most [`MAX_OUTPUT`] bytes; the pipe is closed after
+/// (a child that writes more gets EPIPE, as it would from `head`). Shared, so what was read
+/// survives a reader given up on.
+async fn read_capped(r: Option<impl AsyncRead + Unpin>, into: Arc<Mutex<Vec<u8>>>) {
+    let Some(r) = r else { return };
+    let mut r = r.take(MAX_OUTPUT as u64);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if let Ok(mut b) = into.lock() {
+                    b.extend_from_slice(&chunk[..n]);
+                }
+            }
         }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
+    }
 }
 
-/// Runs `argv` with `input` on stdin (or none), capturing stdout and stderr, killing it when it
-/// overruns `deadline`. Synchronous: call it through `runtime::blocking`.
-pub fn run_bounded(
-    argv: &[&str],
-    input: Option<&[u8]>,
+fn text(b: &Mutex<Vec<u8>>) -> String {
+    b.lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Runs `argv` with `input` on stdin (or none), capturing stdout and stderr, killing its
+/// process group when it overruns `deadline`.
+pub async fn run_child(
+    argv: &[String],
+    input: Option<Vec<u8>>,
     deadline: Duration,
 ) -> std::io::Result<Ran> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let end = Instant::now() + deadline;
     let mut child = Command::new(prog)
         .args(args)
         .stdin(if input.is_some() {
-            Stdio::piped()
+            std::process::Stdio::piped()
         } else {
-            Stdio::null()
+            std::process::Stdio::null()
         })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .process_group(0)
         .spawn()?;
-    if let (Some(mut stdin), Some(data)) = (child.stdin.take(), input) {
-        let data = data.to_vec();
-        // A helper that never reads its stdin must not block us: written from a thread.
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-    }
-    let out = read_bounded(child.stdout.take());
-    let err = read_bounded(child.stderr.take());
-    let end = Instant::now() + deadline;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
+    // The group is the child's own (it leads it), and its id stays reserved until the child
+    // is reaped, which happens below, after the kill.
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let stdin = child.stdin.take();
+    let feed = async move {
+        // A helper that never reads its stdin must not block us: written alongside the wait,
+        // and abandoned with it. Dropping stdin after closes it (the helper sees EOF).
+        if let (Some(mut stdin), Some(data)) = (stdin, input) {
+            let _ = stdin.write_all(&data).await;
         }
-        if Instant::now() >= end {
+    };
+    let (out, err) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let reading = futures_util::future::join(
+        read_capped(child.stdout.take(), out.clone()),
+        read_capped(child.stderr.take(), err.clone()),
+    );
+    let mut reading = std::pin::pin!(reading);
+    let mut feed = std::pin::pin!(feed);
+    let mut read_all = false;
+    let mut timed_out = false;
+    let mut fed = false;
+    let waited = {
+        let mut wait = std::pin::pin!(tokio::time::timeout_at(end, child.wait()));
+        loop {
+            // Input written and output read while the child runs (a full pipe would stall it).
+            tokio::select! {
+                w = &mut wait => break w,
+                _ = &mut reading, if !read_all => read_all = true,
+                () = &mut feed, if !fed => fed = true,
+            }
+        }
+    };
+    let status = match waited {
+        Ok(status) => status?,
+        Err(_) => {
             timed_out = true;
             // The whole group: a script's own children would otherwise live on holding our
-            // pipes. The group is the child's (it leads it) and, unreaped, its id cannot be
-            // reused.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = child.kill();
-            break child.wait()?;
+            // pipes. Only on an overrun: what a child that exited in time left running in its
+            // group (an init script's daemon) is not ours to kill.
+            if let Some(pgid) = group {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.start_kill();
+            child.wait().await?
         }
-        std::thread::sleep(Duration::from_millis(10));
     };
+    // What is still in the pipes: at once when the child held them alone; a holder that lives
+    // on (a background process it left, in its group or not) is given a moment, not waited for.
+    if !read_all {
+        let _ = tokio::time::timeout(DRAIN_GRACE, &mut reading).await;
+    }
     Ok(Ran {
         status: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stdout: text(&out),
+        stderr: text(&err),
         timed_out,
     })
 }
 
-/// [`run_bounded`] off the async thread: `Err` says, in one clause, why it could not be run.
+/// [`run_child`] for synchronous code (a /proc reader under `runtime::blocking` that asks the
+/// service manager one question): on a small runtime of its own, in a thread of its own, so it
+/// neither needs nor disturbs the caller's runtime, whatever thread it is called from.
+pub fn run_bounded(
+    argv: &[&str],
+    input: Option<&[u8]>,
+    deadline: Duration,
+) -> std::io::Result<Ran> {
+    let argv: Vec<String> = argv.iter().map(|a| (*a).to_string()).collect();
+    let input = input.map(<[u8]>::to_vec);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(run_child(&argv, input, deadline))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the command's thread panicked")))
+    })
+}
+
+/// [`run_child`], with `Err` saying in one clause why it could not be run.
 pub async fn run(
     argv: Vec<String>,
     input: Option<Vec<u8>>,
     deadline: Duration,
 ) -> Result<Ran, String> {
     let shown = crate::util::sanitize(&argv.join(" "));
-    let r = super::blocking(deadline + Duration::from_secs(2), move || {
-        let a: Vec<&str> = argv.iter().map(String::as_str).collect();
-        run_bounded(&a, input.as_deref(), deadline)
-    })
-    .await;
-    match r {
-        Some(Ok(ran)) => Ok(ran),
-        Some(Err(e)) => Err(format!("cannot run `{shown}`: {e}")),
-        None => Err(format!("`{shown}` did not finish in time")),
-    }
+    run_child(&argv, input, deadline)
+        .await
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))
 }
 
 #[cfg(test)]
@@ -181,6 +252,64 @@ mod tests {
         assert!(r.timed_out, "{r:?}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(run_bounded(&["/nonexistent/prog"], None, Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn a_child_that_exits_in_time_is_not_held_up_by_what_it_left_running() {
+        // The shell exits at once; its background sleep keeps stdout open, and is no overrun.
+        let t = Instant::now();
+        let r = run_bounded(
+            &["sh", "-c", "sleep 5 >&- 2>&- & echo $!; sleep 5 & exit 4"],
+            None,
+            Duration::from_secs(20),
+        )
+        .expect("runs");
+        assert_eq!(r.status, Some(4), "{r:?}");
+        assert!(!r.timed_out, "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        // What it left in its group was not killed: only an overrun kills the group.
+        let left: i32 = r.stdout.trim().parse().expect("the background pid");
+        let alive = std::path::Path::new(&format!("/proc/{left}")).exists();
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(left),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(left),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        assert!(alive, "the background process was killed");
+        // A child that never reads a large input: no hang, its status is what counts.
+        let r = run_bounded(
+            &["true"],
+            Some(&vec![b'x'; 1 << 20]),
+            Duration::from_secs(10),
+        )
+        .expect("runs");
+        assert!(r.ok(), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn the_async_form_runs_on_the_callers_runtime() {
+        let r = run(
+            vec!["sh".into(), "-c".into(), "head -c 5; exit 2".into()],
+            Some(b"hello world".to_vec()),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("runs");
+        assert_eq!((r.status, r.stdout.as_str()), (Some(2), "hello"));
+        let e = run(
+            vec!["/nonexistent/prog".into()],
+            None,
+            Duration::from_secs(1),
+        )
+        .await
+        .expect_err("no such program");
+        assert!(e.starts_with("cannot run `/nonexistent/prog`"), "{e}");
+        // The synchronous form, called (wrongly) on the runtime's own thread, still runs.
+        let r = run_bounded(&["sh", "-c", "exit 0"], None, Duration::from_secs(10)).expect("runs");
+        assert!(r.ok(), "{r:?}");
     }
 
     #[test]

@@ -8,11 +8,15 @@
 //! <ns>/<id>`) and from which a restarted containerd re-adopts its shims. When neither can be
 //! read the answer is an error that says why, and no shim is called unknown to containerd.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::Value;
+
+use super::host::ProcRow;
+use super::net::go_flag;
 
 /// containerd's tasks in one namespace, and where the list came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -217,9 +221,203 @@ fn run_capture(argv: &[String], deadline: Duration) -> std::io::Result<Captured>
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shims: which of the host's containerd shims are this daemon's
+// ---------------------------------------------------------------------------------------------
+
+/// What a containerd shim's command line says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shim {
+    pub namespace: String,
+    /// The container (task) id: `-id` (shim v2), else the last part of `-workdir` (shim v1).
+    pub id: String,
+    /// containerd's socket, as the shim was told it.
+    pub address: String,
+}
+
+/// Parses `containerd-shim-runc-v2 -namespace moby -id <id> -address <sock>` and the older
+/// `containerd-shim -namespace moby -workdir <dir>/moby/<id> -address <sock> …`.
+pub fn parse_shim(cmdline: &[String]) -> Option<Shim> {
+    let prog = cmdline.first()?.rsplit('/').next()?;
+    if !prog.starts_with("containerd-shim") {
+        return None;
+    }
+    let id = match go_flag(cmdline, "id") {
+        Some(id) => id.to_string(),
+        None => go_flag(cmdline, "workdir")?
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()?
+            .to_string(),
+    };
+    Some(Shim {
+        namespace: go_flag(cmdline, "namespace")
+            .unwrap_or("default")
+            .to_string(),
+        id,
+        address: go_flag(cmdline, "address")?.to_string(),
+    })
+}
+
+/// The containerd a daemon uses: its socket and namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerdOf {
+    pub address: PathBuf,
+    pub namespace: String,
+}
+
+/// The daemon's containerd from its command line, else its daemon.json, else the defaults
+/// (dockerd starts its own containerd at `<exec-root>/containerd/containerd.sock`).
+pub fn containerd_of(
+    cmdline: &[String],
+    daemon_json: Option<&Value>,
+    exec_root: &Path,
+) -> ContainerdOf {
+    let json = |k: &str| daemon_json.and_then(|j| j.get(k)).and_then(Value::as_str);
+    let address = go_flag(cmdline, "containerd")
+        .or_else(|| json("containerd"))
+        .map(|a| PathBuf::from(a.trim_start_matches("unix://")))
+        .unwrap_or_else(|| exec_root.join("containerd").join("containerd.sock"));
+    let namespace = go_flag(cmdline, "containerd-namespace")
+        .or_else(|| json("containerd-namespace"))
+        .unwrap_or("moby")
+        .to_string();
+    ContainerdOf { address, namespace }
+}
+
+/// Whether a shim is this daemon's: its namespace is the daemon's containerd namespace and its
+/// `-address` the daemon's containerd socket. `same_socket` compares two socket paths (the
+/// caller's I/O: resolving `/var/run` → `/run` touches the filesystem).
+pub fn shim_of_daemon(
+    shim: &Shim,
+    containerd: &ContainerdOf,
+    same_socket: impl FnOnce(&Path, &Path) -> bool,
+) -> bool {
+    shim.namespace == containerd.namespace
+        && same_socket(Path::new(&shim.address), &containerd.address)
+}
+
+/// This daemon's shims, and how many shims of other daemons (another dockerd, a system
+/// containerd's Kubernetes namespace) were seen.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonShims {
+    /// Each shim of this daemon: its row of the process table and what its command line says.
+    pub ours: Vec<(ProcRow, Shim)>,
+    pub others: usize,
+}
+
+/// THE answer to "which processes are this daemon's shims", for doctor, `reap` and `ports`
+/// alike: a shim by what it runs (Docker's shim executable, judged by
+/// [`ProcRow::program`] for a daemon running as `daemon_uid`; a stranger's command line naming a
+/// container is not one), alive, whose command line names the daemon's containerd namespace and
+/// socket. Comparing socket paths may stat a hung mount: call it under a deadline
+/// ([`super::blocking`]); each address is resolved once.
+pub fn daemon_shims(procs: &[ProcRow], daemon_uid: u32, containerd: &ContainerdOf) -> DaemonShims {
+    let mut same: HashMap<String, bool> = HashMap::new();
+    let mut out = DaemonShims::default();
+    for p in procs {
+        if p.state == 'Z'
+            || p.program(Some(daemon_uid)) != Some(crate::runtime::identity::DockerProgram::Shim)
+        {
+            continue;
+        }
+        let Some(shim) = parse_shim(&p.cmdline) else {
+            continue;
+        };
+        let ours = shim_of_daemon(&shim, containerd, |a, b| {
+            *same
+                .entry(shim.address.clone())
+                .or_insert_with(|| super::host::same_socket(a, b))
+        });
+        if ours {
+            out.ours.push((p.clone(), shim));
+        } else {
+            out.others += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process-table row: `exe` owned by `uid` (root-owned directory), running as `uid`.
+    fn row(pid: i32, state: char, exe: &str, uid: u32, cmd: &str) -> ProcRow {
+        use crate::runtime::identity::{ExeFacts, Identity};
+        ProcRow {
+            pid,
+            ppid: 1,
+            comm: "containerd-shim".into(),
+            state,
+            cmdline: cmd.split_whitespace().map(str::to_string).collect(),
+            start_ticks: 100,
+            uid: Some(uid),
+            identity: Some(Identity {
+                uids: vec![uid; 4],
+                exe: Some(ExeFacts {
+                    path: exe.into(),
+                    uid,
+                    mode: 0o100755,
+                    dir: Some((uid, 0o40755)),
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn this_daemons_shims_among_the_process_table() {
+        let shim = "/usr/bin/containerd-shim-runc-v2";
+        let ours = "-namespace moby -address /nonexistent/docker/containerd/containerd.sock";
+        let procs = [
+            row(10, 'S', shim, 0, &format!("{shim} {ours} -id a")),
+            // Another daemon's: another containerd socket, or another namespace.
+            row(
+                11,
+                'S',
+                shim,
+                0,
+                &format!("{shim} -namespace moby -address /nonexistent/other.sock -id b"),
+            ),
+            row(
+                12,
+                'S',
+                shim,
+                0,
+                &format!(
+                    "{shim} -namespace k8s.io -address /nonexistent/docker/containerd/containerd.sock -id c"
+                ),
+            ),
+            // A stranger's copy with our very command line, and a zombie shim: neither counts.
+            row(
+                13,
+                'S',
+                "/tmp/containerd-shim-runc-v2",
+                1000,
+                &format!("{shim} {ours} -id d"),
+            ),
+            row(14, 'Z', shim, 0, &format!("{shim} {ours} -id e")),
+            // Not a shim at all, and a shim whose command line says nothing usable.
+            row(15, 'S', "/usr/bin/dockerd", 0, "dockerd"),
+            row(16, 'S', shim, 0, &format!("{shim} -namespace moby")),
+        ];
+        let scope = ContainerdOf {
+            address: "/nonexistent/docker/containerd/containerd.sock".into(),
+            namespace: "moby".into(),
+        };
+        let got = daemon_shims(&procs, 0, &scope);
+        let ids: Vec<(i32, &str)> = got
+            .ours
+            .iter()
+            .map(|(r, s)| (r.pid, s.id.as_str()))
+            .collect();
+        assert_eq!(ids, vec![(10, "a")]);
+        assert_eq!(got.others, 2);
+        // A rootless daemon's own user may own its shims.
+        let rootless = [row(20, 'S', shim, 1000, &format!("{shim} {ours} -id r"))];
+        assert_eq!(daemon_shims(&rootless, 1000, &scope).ours.len(), 1);
+        assert!(daemon_shims(&rootless, 0, &scope).ours.is_empty());
+    }
 
     #[test]
     fn task_ids_from_ctr() {

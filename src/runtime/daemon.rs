@@ -89,7 +89,7 @@ pub enum Located {
         unreadable: usize,
     },
     /// A process serves the endpoint's socket but is not trusted to be the daemon (see
-    /// [`crate::policy::identity::trusted_daemon`]), or the socket path is a symlink: reported,
+    /// [`crate::runtime::identity::trusted_daemon`]), or the socket path is a symlink: reported,
     /// never acted on, and none of its paths (pid file, exec root, config) is used. `paths`
     /// are the defaults, for display only.
     Unverified {
@@ -130,7 +130,7 @@ pub fn locate(endpoint: &Endpoint) -> Located {
         };
         let verdict = match (host::identity(pid), owners.file_uid) {
             (Some(id), Some(sock_uid)) => {
-                crate::policy::identity::trusted_daemon(&id, sock_uid).map(|()| id)
+                crate::runtime::identity::trusted_daemon(&id, sock_uid).map(|()| id)
             }
             _ => Err("its identity could not be read".to_string()),
         };
@@ -165,9 +165,9 @@ fn locate_by_pidfile(sock: Option<&Path>, holders: Vec<i32>, unreadable: usize) 
         m.file_type().is_file() && m.uid() == 0 && m.mode() & 0o022 == 0
     });
     if trusted_file
-        && let Some(pid) = read_pidfile(&paths.pidfile)
+        && let Some(pid) = super::pidfile::pid_in(&paths.pidfile)
         && let Some(info) = host::proc_info(pid)
-        && host::docker_program(pid, None) == Some(crate::policy::identity::DockerProgram::Dockerd)
+        && host::docker_program(pid, None) == Some(crate::runtime::identity::DockerProgram::Dockerd)
     {
         // Only trust the pid file for a non-default socket if the process serves that socket.
         let serves = sock.is_none_or(|s| {
@@ -203,23 +203,14 @@ pub fn program_name(info: &ProcInfo) -> String {
         .unwrap_or_else(|| info.comm.clone())
 }
 
-/// What a pid named in a pid file is, for [`crate::policy::daemon::classify_pidfile`]: `None`
-/// when it is gone, `Some(true)` for a live container engine, `Some(false)` for anything else —
-/// a zombie included: dockerd's start-up check (`kill(pid, 0)`) still sees a zombie and refuses
-/// to start, and a zombie serves nothing, so its pid file is stale.
-pub fn pidfile_probe(pid: i32) -> Option<bool> {
-    let info = host::proc_info(pid)?;
-    Some(!matches!(info.state, 'Z' | 'X' | 'x') && is_engine_program(pid))
-}
-
 /// Whether `pid` runs a container engine's program — dockerd, or Podman's service — judged by
-/// its executable and owner ([`crate::policy::identity`]), never by its name.
+/// its executable and owner ([`crate::runtime::identity`]), never by its name.
 pub fn is_engine_program(pid: i32) -> bool {
-    use crate::policy::identity::{DockerProgram, exe_name, exe_trusted};
+    use crate::runtime::identity::{DockerProgram, exe_name, exe_trusted};
     let Some(id) = host::identity(pid) else {
         return false;
     };
-    if crate::policy::identity::docker_program(&id, None) == Ok(DockerProgram::Dockerd) {
+    if crate::runtime::identity::docker_program(&id, None) == Ok(DockerProgram::Dockerd) {
         return true;
     }
     // Podman serves the same API; the same rules for its executable.
@@ -232,7 +223,7 @@ pub fn is_engine_program(pid: i32) -> bool {
 
 fn describe(info: ProcInfo, uid: u32, found_by: &'static str) -> DaemonProcess {
     let paths = paths_from(&info.cmdline, None);
-    let pidfile_pid = read_pidfile(&paths.pidfile);
+    let pidfile_pid = super::pidfile::pid_in(&paths.pidfile);
     let service = service_manager(&info, uid);
     DaemonProcess {
         info,
@@ -242,10 +233,6 @@ fn describe(info: ProcInfo, uid: u32, found_by: &'static str) -> DaemonProcess {
         pidfile_pid,
         found_by,
     }
-}
-
-pub fn read_pidfile(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// The value of a dockerd flag in any of its spellings: `--flag=v`, `--flag v`, `-f v`.
@@ -319,7 +306,7 @@ const UNIT_QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(
 /// refused. OpenRC when /run/openrc exists; sysvinit when an init script exists and init is the
 /// parent; else none.
 pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
-    use crate::policy::identity::{UnitVerdict, service_unit};
+    use crate::runtime::identity::{UnitVerdict, service_unit};
     let reported = systemd_is_init().then(|| unit_of_pid(info.pid));
     match service_unit(reported.as_ref(), info.cgroup.as_deref(), uid) {
         UnitVerdict::System(unit) => return ServiceManager::Systemd { unit },
@@ -334,7 +321,7 @@ pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
     // file is not the script's, even when an init script is installed.
     let recorded = ["/var/run/docker-ssd.pid", DEFAULT_PIDFILE]
         .iter()
-        .any(|f| read_pidfile(Path::new(f)) == Some(info.pid));
+        .any(|f| super::pidfile::pid_in(Path::new(f)) == Some(info.pid));
     if info.ppid == 1 && recorded {
         for script in ["/etc/init.d/docker", "/etc/init.d/dockerd"] {
             if Path::new(script).exists() {
@@ -355,7 +342,7 @@ pub fn service_manager(info: &ProcInfo, uid: u32) -> ServiceManager {
 fn systemd_is_init() -> bool {
     Path::new("/run/systemd/system").is_dir()
         && std::fs::read_link("/proc/1/exe")
-            .is_ok_and(|p| crate::policy::identity::exe_name(&p) == "systemd")
+            .is_ok_and(|p| crate::runtime::identity::exe_name(&p) == "systemd")
 }
 
 /// Asks systemd (on the system bus) which unit `pid` belongs to, under a deadline: the unit's
@@ -381,7 +368,7 @@ fn unit_of_pid(pid: i32) -> Result<String, String> {
     if !ran.ok() {
         return Err(format!("busctl GetUnitByPID {pid}: {}", ran.why()));
     }
-    crate::policy::identity::unit_from_busctl(&ran.stdout)
+    crate::runtime::identity::unit_from_busctl(&ran.stdout)
         .ok_or_else(|| format!("busctl GetUnitByPID {pid} gave no unit"))
 }
 

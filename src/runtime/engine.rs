@@ -4,9 +4,37 @@
 //! It is built on hyper's HTTP/1.1 client connection (see `http`), one connection per call. One
 //! deadline covers connect, headers and the whole body of a call, because a frozen daemon still
 //! accepts connections and one that sends headers then stalls would hang a client whose timeout
-//! stops at the headers (FIELD-NOTES §3). Streams (pull progress, events) put connect and headers
-//! under the call's deadline and then each piece of the body under its own. Bodies are read as
-//! raw JSON where the API changes between versions; the caller picks the type.
+//! stops at the headers. Streams (pull progress, events) put connect and headers under the
+//! call's deadline and then each piece of the body under its own. Bodies are read as raw JSON
+//! where the API changes between versions; the caller picks the type.
+//!
+//! # Why dockhand's own client, not bollard
+//!
+//! bollard (0.21, the Rust Docker client most tools use) was the client here once; it was
+//! replaced for three reasons a health tool cannot work around:
+//!
+//! - **The version.** bollard never puts `/vX.Y` in a request path, so the daemon answers in
+//!   its own newest format, while bollard's typed models are those of one API version (1.53):
+//!   against an older daemon some typed calls come back empty *without an error* — `df()` is
+//!   `{}` on Debian's 20.10 (API 1.41). Here version-sensitive answers are read as raw JSON, with
+//!   the version the daemon reports (its `Api-Version` header) at hand: `/system/df` and
+//!   `/info` are read in the shapes of every API from 1.41 to 1.56 and Podman's
+//!   (`tests/fixtures/api/`, fed through the readers by `inventory::shapes` and
+//!   `facts::storage_map::shapes`).
+//! - **The phases.** doctor's daemon tiers (ping, list, info) tell a daemon that does not accept
+//!   (`connect`) from one that accepts and never answers (`headers`) and from one that stalls
+//!   mid-answer (`body`): [`Phases`] times each, per call. bollard exposes none of them, and its
+//!   timeout covers the response headers only (a body that stalls hangs the read) and is cut
+//!   to whole seconds (`with_timeout(500 ms)` is 0).
+//! - **The list.** `list_containers` returns a `Vec` decoded after the whole body is read.
+//!   [`Engine::get_json_array`] decodes each element as it arrives and keeps only the fields
+//!   read. Figures, with where each comes from: listing 10,000 containers takes the engine
+//!   1.7–2.4 s on a healthy 2-core host (docs/checks/daemon.md, "What slow means"); the body is
+//!   then about 11 MB (1,076 bytes per container in `tests/fixtures/api/docker-1.41/
+//!   containers.json`, times 10,000: an estimate, not a measurement); decoding it as it arrives
+//!   took doctor's peak RSS on the 10,000-container seed of `scripts/bench-doctor` from 77 to
+//!   43 MiB (CHANGELOG, "doctor and df hold less per container"; 49 MiB with glibc's default
+//!   arenas, see `runtime::one_malloc_arena`), under that seed's 60 MiB target.
 
 use std::io;
 use std::path::PathBuf;

@@ -41,7 +41,9 @@ pub fn random_hex() -> io::Result<String> {
     let mut buf = [0u8; 16];
     let mut filled = 0;
     while filled < buf.len() {
-        // SAFETY: getrandom writes at most `len` bytes into the buffer it is given.
+        // SAFETY: nix 0.30 has no getrandom(2) wrapper, and std keeps its own random source
+        // private; /dev/urandom (the fallback below) needs a /dev, which a container may lack.
+        // getrandom writes at most `len` bytes into the buffer it is given.
         let n = unsafe {
             nix::libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0)
         };
@@ -637,37 +639,18 @@ fn empty_dir(dir: &OwnedFd, dev: u64, depth: usize, removed: &mut u64) -> io::Re
 }
 
 /// Which of `ids` (device, inode) some process holds: an fd on it, or its working directory or
-/// root there. Every /proc/<pid>/{fd/*,cwd,root} link is stat'ed (following it, to what the
-/// process holds) and compared by identity, never by the path /proc shows. The second value
-/// counts processes whose fds could not be read.
+/// root there ([`super::proc::held`]). The second value counts processes whose fds could not be
+/// read.
 pub fn held_ids(ids: &HashSet<(u64, u64)>) -> (HashSet<(u64, u64)>, usize) {
-    use std::os::unix::fs::MetadataExt;
-    let mut held = HashSet::new();
-    let mut unreadable = 0;
-    for pid in super::host::pids() {
-        let base = format!("/proc/{pid}");
-        let entries = match std::fs::read_dir(format!("{base}/fd")) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                unreadable += 1;
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let places = [format!("{base}/cwd").into(), format!("{base}/root").into()];
-        for link in entries
-            .flatten()
-            .map(|e| e.path())
-            .chain::<[PathBuf; 2]>(places)
-        {
-            if let Ok(m) = std::fs::metadata(&link)
-                && ids.contains(&(m.dev(), m.ino()))
-            {
-                held.insert((m.dev(), m.ino()));
-            }
-        }
-    }
-    (held, unreadable)
+    let found = super::proc::held(
+        ids,
+        true,
+        std::time::Instant::now() + super::proc::SEARCH_BOUND,
+    );
+    (
+        found.hits.into_iter().map(|(_, id)| id).collect(),
+        found.unreadable,
+    )
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).

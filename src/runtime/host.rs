@@ -7,9 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use procfs::process::{FDTarget, Process};
+use procfs::process::Process;
 
 /// What /proc says about one process.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,8 +39,8 @@ pub struct ProcInfo {
 
 /// Reads one process. `None` if it is gone.
 pub fn proc_info(pid: i32) -> Option<ProcInfo> {
+    let stat = super::proc::stat(pid)?;
     let p = Process::new(pid).ok()?;
-    let stat = p.stat().ok()?;
     let boot = procfs::boot_time_secs().ok();
     let tps = procfs::ticks_per_second().max(1);
     let fd_limit = p
@@ -53,81 +53,22 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     Some(ProcInfo {
         pid,
         ppid: stat.ppid,
-        comm: stat.comm.clone(),
+        comm: stat.comm,
         state: stat.state,
-        wchan: p.wchan().ok().filter(|w| !w.is_empty() && w != "0"),
-        threads: stat.num_threads,
+        wchan: super::proc::wchan(pid, None),
+        threads: stat.threads,
         fds: p.fd_count().ok(),
         fd_limit,
-        rss_bytes: stat.rss * procfs::page_size(),
-        started_at: boot.map(|b| b + stat.starttime / tps),
-        start_ticks: stat.starttime,
+        rss_bytes: stat.rss_pages * procfs::page_size(),
+        started_at: boot.map(|b| b + stat.start_ticks / tps),
+        start_ticks: stat.start_ticks,
         cmdline: p.cmdline().unwrap_or_default(),
         exe: p.exe().ok(),
         cgroup: cgroup_of(pid),
     })
 }
 
-/// One thread of a process, as far as telling a stuck one from a busy one goes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TaskState {
-    pub tid: i32,
-    /// One letter, as for a process: S sleeping, D uninterruptible, …
-    pub state: char,
-    /// The kernel function it waits in (`wchan`), when readable and asleep.
-    pub wchan: Option<String>,
-    /// Context switches so far (voluntary + not): unchanged across a window means the thread
-    /// was not scheduled once in it. `None` when unreadable.
-    pub switches: Option<u64>,
-}
-
-/// The threads of `pid` (`only`: just these tids; else all): `/proc/<pid>/task/<tid>/stat`,
-/// `wchan` and `status`. `None` when the process is gone. A thread that exits mid-read is
-/// left out. A thread's stat and wchan never wait on the thread itself, so these reads do not
-/// block where the thread does — callers still run them under a deadline.
-pub fn tasks(pid: i32, only: Option<&[i32]>) -> Option<Vec<TaskState>> {
-    let dir = PathBuf::from(format!("/proc/{pid}/task"));
-    let tids: Vec<i32> = match only {
-        Some(t) => t.to_vec(),
-        None => std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect(),
-    };
-    Some(tids.into_iter().filter_map(|tid| task(&dir, tid)).collect())
-}
-
-fn task(dir: &Path, tid: i32) -> Option<TaskState> {
-    let base = dir.join(tid.to_string());
-    let stat = std::fs::read_to_string(base.join("stat")).ok()?;
-    // comm may hold spaces and parentheses: the state follows the last ')'.
-    let state = stat
-        .get(stat.rfind(')')? + 1..)?
-        .trim_start()
-        .chars()
-        .next()?;
-    let wchan = std::fs::read_to_string(base.join("wchan"))
-        .ok()
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty() && w != "0");
-    let switches = std::fs::read_to_string(base.join("status"))
-        .ok()
-        .and_then(|st| {
-            let count = |key: &str| {
-                st.lines()
-                    .find_map(|l| l.strip_prefix(key))
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            };
-            Some(count("voluntary_ctxt_switches:")? + count("nonvoluntary_ctxt_switches:")?)
-        });
-    Some(TaskState {
-        tid,
-        state,
-        wchan,
-        switches,
-    })
-}
+pub use super::proc::{TaskState, tasks};
 
 /// The cgroup a process is in, preferring the unified (v2) line, else v1's `name=systemd`.
 fn cgroup_of(pid: i32) -> Option<String> {
@@ -159,7 +100,7 @@ pub struct ProcRow {
     pub uid: Option<u32>,
     /// Who it is, as the kernel says: what [`ProcRow::program`] judges. Read only for a process
     /// whose executable is named like one of Docker's or Podman's programs (no other is one).
-    pub identity: Option<crate::policy::identity::Identity>,
+    pub identity: Option<crate::runtime::identity::Identity>,
 }
 
 impl ProcRow {
@@ -167,8 +108,8 @@ impl ProcRow {
     pub fn program(
         &self,
         daemon_uid: Option<u32>,
-    ) -> Option<crate::policy::identity::DockerProgram> {
-        crate::policy::identity::docker_program(self.identity.as_ref()?, daemon_uid).ok()
+    ) -> Option<crate::runtime::identity::DockerProgram> {
+        crate::runtime::identity::docker_program(self.identity.as_ref()?, daemon_uid).ok()
     }
 
     /// The program's name when it is one of Docker's, else "": for policies that match on the
@@ -183,15 +124,15 @@ pub fn process_table() -> Vec<ProcRow> {
     pids()
         .into_iter()
         .filter_map(|pid| {
+            let stat = super::proc::stat(pid)?;
             let p = Process::new(pid).ok()?;
-            let stat = p.stat().ok()?;
             Some(ProcRow {
                 pid,
                 ppid: stat.ppid,
                 comm: stat.comm,
                 state: stat.state,
                 cmdline: p.cmdline().unwrap_or_default(),
-                start_ticks: stat.starttime,
+                start_ticks: stat.start_ticks,
                 uid: p.uid().ok(),
                 identity: engine_identity(pid),
             })
@@ -212,13 +153,12 @@ pub struct ProcState {
 /// Reads `/proc/<pid>/stat` and `wchan` (neither takes the process's memory lock, so a process
 /// in D does not block them). `None` when it is gone.
 pub fn proc_state(pid: i32) -> Option<ProcState> {
-    let p = Process::new(pid).ok()?;
-    let st = p.stat().ok()?;
+    let st = super::proc::stat(pid)?;
     Some(ProcState {
         state: st.state,
-        wchan: p.wchan().ok().filter(|w| !w.is_empty() && w != "0"),
+        wchan: super::proc::wchan(pid, None),
         ppid: st.ppid,
-        start_ticks: st.starttime,
+        start_ticks: st.start_ticks,
     })
 }
 
@@ -251,14 +191,16 @@ impl ProcClock {
 
     /// Seconds a process started `start_ticks` after boot has run; `None` without a boot time.
     pub fn age_s(&self, start_ticks: u64) -> Option<f64> {
-        let boot = self.boot_s?;
-        Some(crate::policy::processes::age_s(
-            start_ticks,
-            boot,
-            self.ticks_per_s,
-            self.now,
-        ))
+        Some(age_s(start_ticks, self.boot_s?, self.ticks_per_s, self.now))
     }
+}
+
+/// Seconds a process has run at `now` (seconds since the epoch), from its start time in clock
+/// ticks since boot (`/proc/<pid>/stat` field 22), the boot time and the clock's ticks per
+/// second. Never negative. Plain arithmetic on what /proc said, so it lives with the reading.
+pub fn age_s(start_ticks: u64, boot_s: f64, ticks_per_s: u64, now: f64) -> f64 {
+    let started = boot_s + start_ticks as f64 / ticks_per_s.max(1) as f64;
+    (now - started).max(0.0)
 }
 
 /// The comm name of a process, cheaply.
@@ -381,6 +323,7 @@ pub fn unix_socket_owners(path: &Path) -> SocketOwners {
     // Search order only (the holder is proved by the socket's inode, and judged by what it
     // runs, not by its name): processes calling themselves an engine are searched first, so
     // the usual case stops early.
+    let until = Instant::now() + super::proc::SEARCH_BOUND;
     let all = pids();
     let engine_like = |pid: &i32| {
         comm(*pid)
@@ -389,7 +332,7 @@ pub fn unix_socket_owners(path: &Path) -> SocketOwners {
     let (first, rest): (Vec<i32>, Vec<i32>) = all.into_iter().partition(engine_like);
     for (i, group) in [first, rest].into_iter().enumerate() {
         for pid in group {
-            match holds_socket(pid, &inodes) {
+            match holds_socket(pid, &inodes, until) {
                 Some(true) => out.pids.push(pid),
                 Some(false) => {}
                 None => out.unreadable += 1,
@@ -404,16 +347,16 @@ pub fn unix_socket_owners(path: &Path) -> SocketOwners {
 }
 
 /// What the kernel says about who `pid` is: its uids and the executable it runs (see
-/// [`crate::policy::identity`]). `None` when it is gone.
-pub fn identity(pid: i32) -> Option<crate::policy::identity::Identity> {
+/// [`crate::runtime::identity`]). `None` when it is gone.
+pub fn identity(pid: i32) -> Option<crate::runtime::identity::Identity> {
     identity_of(pid, std::fs::read_link(format!("/proc/{pid}/exe")).ok())
 }
 
 /// [`identity`], read only for a process whose executable's base name is one of Docker's or
-/// Podman's programs — no other can pass [`crate::policy::identity::docker_program`] — so the
+/// Podman's programs — no other can pass [`crate::runtime::identity::docker_program`] — so the
 /// process table costs one `readlink` more per process, not four reads.
-fn engine_identity(pid: i32) -> Option<crate::policy::identity::Identity> {
-    use crate::policy::identity::{exe_name, program_by_name};
+fn engine_identity(pid: i32) -> Option<crate::runtime::identity::Identity> {
+    use crate::runtime::identity::{exe_name, program_by_name};
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let name = exe_name(&link);
     let wanted = program_by_name(&name).is_some()
@@ -427,8 +370,8 @@ fn engine_identity(pid: i32) -> Option<crate::policy::identity::Identity> {
     identity_of(pid, Some(link))
 }
 
-fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identity::Identity> {
-    use crate::policy::identity::{ExeFacts, Identity};
+fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::runtime::identity::Identity> {
+    use crate::runtime::identity::{ExeFacts, Identity};
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let uids = status
         .lines()
@@ -469,27 +412,28 @@ fn identity_of(pid: i32, link: Option<PathBuf>) -> Option<crate::policy::identit
 }
 
 /// THE answer to "is `pid` one of Docker's own programs" for every command: judged by
-/// [`crate::policy::identity::docker_program`] on what the kernel says (never the name a process
+/// [`crate::runtime::identity::docker_program`] on what the kernel says (never the name a process
 /// gives itself). `daemon_uid`: the verified daemon's user, when it is rootless.
 pub fn docker_program(
     pid: i32,
     daemon_uid: Option<u32>,
-) -> Option<crate::policy::identity::DockerProgram> {
-    crate::policy::identity::docker_program(&identity(pid)?, daemon_uid).ok()
+) -> Option<crate::runtime::identity::DockerProgram> {
+    crate::runtime::identity::docker_program(&identity(pid)?, daemon_uid).ok()
 }
 
 /// `Some(true)` if the process has one of `inodes` open, `None` if its fds are unreadable.
-fn holds_socket(pid: i32, inodes: &HashSet<u64>) -> Option<bool> {
-    let p = Process::new(pid).ok()?;
-    let fds = match p.fd() {
-        Ok(f) => f,
-        Err(procfs::ProcError::PermissionDenied(_)) => return None,
-        Err(_) => return Some(false),
-    };
-    Some(
-        fds.flatten()
-            .any(|fd| matches!(fd.target, FDTarget::Socket(ino) if inodes.contains(&ino))),
-    )
+fn holds_socket(pid: i32, inodes: &HashSet<u64>, until: Instant) -> Option<bool> {
+    match super::proc::fds(pid, until) {
+        Ok(f) if f.cut_short => None,
+        Ok(f) => Some(
+            f.fds
+                .iter()
+                .filter_map(super::proc::Fd::socket_inode)
+                .any(|ino| inodes.contains(&ino)),
+        ),
+        Err(super::proc::FdError::Unreadable) => None,
+        Err(super::proc::FdError::Gone) => Some(false),
+    }
 }
 
 /// Space and inode use of the filesystem holding `path`, as `df` computes it: used over
@@ -541,11 +485,19 @@ pub fn fs_usage(path: &Path) -> std::io::Result<FsUsage> {
     })
 }
 
+/// This process's mount table (`/proc/self/mountinfo`), as text. `None` when unreadable.
+pub fn mountinfo() -> Option<String> {
+    std::fs::read_to_string(MOUNTINFO).ok()
+}
+
+/// Where the mount table is read, for a sentence that names it.
+pub const MOUNTINFO: &str = "/proc/self/mountinfo";
+
 /// The mount point and filesystem type holding `path`: the longest mount point that prefixes
 /// its canonical form.
 pub fn mount_of(path: &Path) -> Option<(PathBuf, String)> {
     let canon = std::fs::canonicalize(path).ok()?;
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let text = mountinfo()?;
     let mut best: Option<(PathBuf, String)> = None;
     for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -580,7 +532,7 @@ pub struct MountEntry {
 /// The mounts at or below `dir` (as given, and as canonicalised), from /proc/self/mountinfo.
 /// Reads only the mount table: nothing under `dir` is touched.
 pub fn mounts_under(dir: &Path) -> Vec<MountEntry> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Some(text) = mountinfo() else {
         return Vec::new();
     };
     parse_mounts_under(&text, dir)
@@ -731,20 +683,6 @@ mod tests {
     }
 
     #[test]
-    fn reads_our_own_threads() {
-        let me = std::process::id() as i32;
-        let all = tasks(me, None).expect("self");
-        let main = all.iter().find(|t| t.tid == me).expect("the main thread");
-        assert!(matches!(main.state, 'R' | 'S'));
-        assert!(main.switches.is_some());
-        let one = tasks(me, Some(&[me])).expect("self");
-        assert_eq!(one.len(), 1);
-        assert!(tasks(i32::MAX, None).is_none());
-        // A tid that is not there is left out, not an error.
-        assert!(tasks(me, Some(&[i32::MAX])).expect("self").is_empty());
-    }
-
-    #[test]
     fn a_gone_pid_is_none() {
         assert!(proc_info(i32::MAX).is_none());
     }
@@ -857,5 +795,23 @@ mod tests {
         assert!(u.total_bytes > 0);
         assert!((0.0..=100.0).contains(&u.used_percent));
         assert!(u.mount_point.is_some());
+    }
+
+    #[test]
+    fn ages_from_start_ticks() {
+        // (start ticks, boot, ticks/s, now, age)
+        let cases = [
+            (0, 1000.0, 100, 1000.0, 0.0),
+            (500, 1000.0, 100, 1010.0, 5.0),
+            (500, 1000.0, 100, 1001.0, 0.0),
+            (500, 1000.0, 0, 2000.0, 500.0),
+        ];
+        for (ticks, boot, tps, now, want) in cases {
+            assert_eq!(
+                age_s(ticks, boot, tps, now),
+                want,
+                "{ticks} {boot} {tps} {now}"
+            );
+        }
     }
 }

@@ -128,7 +128,7 @@ pub fn log_sources(
     }
     if let Some(pid) = pid {
         for fd in [2, 1] {
-            if let Ok(target) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+            if let Ok(target) = std::fs::read_link(super::proc::fd_path(pid, fd))
                 && target.is_absolute()
                 && std::fs::metadata(&target).is_ok_and(|m| m.is_file())
                 && !out

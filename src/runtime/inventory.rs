@@ -584,7 +584,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
 /// An RFC 3339 time as the engine writes it, parsed once; Go's zero time and garbage are `None`.
 fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let s: Option<String> = Option::deserialize(d)?;
-    Ok(s.as_deref().and_then(crate::util::parse_rfc3339))
+    Ok(s.as_deref().and_then(crate::units::parse_rfc3339))
 }
 
 /// `null`, a list of strings, or one string (old engines) as a list.

@@ -10,10 +10,13 @@ pub mod engine_kind;
 pub mod files;
 pub mod host;
 pub mod http;
+pub mod identity;
 pub mod incident;
 pub mod inventory;
 pub mod json_array;
 pub mod net;
+pub mod pidfile;
+pub mod proc;
 pub mod sockdiag;
 pub mod storage;
 
@@ -181,7 +184,8 @@ where
 /// Elsewhere (musl, other systems) there is nothing to do.
 pub fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
+    // SAFETY: mallopt(3) is glibc's own knob, with no wrapper in std or nix. It only sets an
+    // allocator parameter, and is called before other threads exist.
     unsafe {
         nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
     }

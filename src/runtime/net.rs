@@ -221,9 +221,10 @@ pub fn listeners() -> ListenerTable {
     // The dumps run on their own thread while this one reads every process's fds.
     let pending = super::sockdiag::start(&pids_in);
     let mut owners_of: HashMap<u64, Vec<i32>> = HashMap::new();
+    let until = std::time::Instant::now() + super::proc::SEARCH_BOUND;
     for &pid in &all {
-        match socket_inodes(pid) {
-            FdScan::Sockets(inodes) => {
+        match super::proc::socket_inodes(pid, until) {
+            Ok(inodes) => {
                 for ino in inodes {
                     let v = owners_of.entry(ino).or_default();
                     if !v.contains(&pid) {
@@ -231,8 +232,8 @@ pub fn listeners() -> ListenerTable {
                     }
                 }
             }
-            FdScan::Unreadable => table.unreadable += 1,
-            FdScan::Gone => {}
+            Err(super::proc::FdError::Unreadable) => table.unreadable += 1,
+            Err(super::proc::FdError::Gone) => {}
         }
     }
     let diag = pending.wait();
@@ -286,72 +287,6 @@ pub fn listeners() -> ListenerTable {
     table
 }
 
-/// What a process's fd table showed.
-enum FdScan {
-    /// The inodes of the sockets it holds.
-    Sockets(Vec<u64>),
-    /// Not ours to read (not root): its sockets' owners stay unknown.
-    Unreadable,
-    /// Gone mid-scan, or a kernel thread with no fd table.
-    Gone,
-}
-
-/// `socket:[12345]` → 12345.
-pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
-    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-/// The socket inodes among `pid`'s fds: one `readlinkat` per fd relative to the open fd
-/// directory (no path walk from /, no stat).
-fn socket_inodes(pid: i32) -> FdScan {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let dir = format!("/proc/{pid}/fd");
-    let (entries, handle) = match (std::fs::read_dir(&dir), std::fs::File::open(&dir)) {
-        (Ok(e), Ok(h)) => (e, h),
-        (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return FdScan::Unreadable;
-        }
-        _ => return FdScan::Gone,
-    };
-    let mut out = Vec::new();
-    let mut denied = false;
-    let mut name = Vec::with_capacity(16);
-    let mut buf = [0u8; 64];
-    for e in entries.flatten() {
-        name.clear();
-        name.extend_from_slice(e.file_name().as_bytes());
-        name.push(0);
-        // SAFETY: `name` is NUL-terminated, `buf` is ours and its length is passed; the
-        // directory fd stays open for the call.
-        let n = unsafe {
-            nix::libc::readlinkat(
-                handle.as_raw_fd(),
-                name.as_ptr().cast(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            // Listing is allowed and reading is not: pid 1 under some sandboxes.
-            if std::io::Error::last_os_error().raw_os_error() == Some(nix::libc::EACCES) {
-                denied = true;
-            }
-            continue;
-        }
-        // A target longer than the buffer is a path, not "socket:[…]": cut, and no match.
-        if let Some(ino) = buf.get(..n as usize).and_then(parse_socket_link) {
-            out.push(ino);
-        }
-    }
-    if denied && out.is_empty() {
-        FdScan::Unreadable
-    } else {
-        FdScan::Sockets(out)
-    }
-}
-
 /// What a `docker-proxy` command line says it forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProxyArgs {
@@ -403,43 +338,6 @@ pub fn parse_docker_proxy(cmdline: &[String]) -> Option<ProxyArgs> {
     })
 }
 
-/// Whether `ip` lies in `cidr` (`172.18.0.0/16`, `fd00::/64`). A malformed CIDR contains nothing.
-pub fn in_subnet(ip: IpAddr, cidr: &str) -> bool {
-    let Some((net, len)) = cidr.split_once('/') else {
-        return false;
-    };
-    let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else {
-        return false;
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) if len <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) if len <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
-/// Whether binding `bind` (a published port's host IP; `None` = all addresses) on a port fails
-/// because something listens on `held` on that port. A wildcard on either side overlaps every
-/// address of its family; `::` is taken as dual-stack (Linux's default), so it overlaps IPv4 too.
-pub fn bind_conflicts(bind: Option<IpAddr>, held: IpAddr) -> bool {
-    let Some(bind) = bind else { return true };
-    if bind == held {
-        return true;
-    }
-    let dual_stack_any = |ip: IpAddr| matches!(ip, IpAddr::V6(v) if v.is_unspecified());
-    if dual_stack_any(held) || dual_stack_any(bind) {
-        return true;
-    }
-    // 0.0.0.0 overlaps every IPv4 address.
-    bind.is_ipv4() == held.is_ipv4() && (bind.is_unspecified() || held.is_unspecified())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,56 +380,6 @@ mod tests {
         let p = parse_docker_proxy(&args("docker-proxy -host-port 1 -container-port 2"))
             .expect("parses");
         assert_eq!(p.proto, "tcp");
-    }
-
-    #[test]
-    fn subnets() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        let cases = [
-            ("172.31.255.254", "172.31.255.0/24", true),
-            ("172.31.254.1", "172.31.255.0/24", false),
-            ("10.1.2.3", "0.0.0.0/0", true),
-            ("10.1.2.3", "10.1.2.3/32", true),
-            ("fd00::5", "fd00::/64", true),
-            ("fd01::5", "fd00::/64", false),
-            ("10.1.2.3", "fd00::/64", false),
-            ("10.1.2.3", "garbage", false),
-            ("10.1.2.3", "10.0.0.0/99", false),
-        ];
-        for (a, cidr, want) in cases {
-            assert_eq!(in_subnet(ip(a), cidr), want, "{a} in {cidr}");
-        }
-    }
-
-    #[test]
-    fn binding_overlaps() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        let cases = [
-            (None, "127.0.0.1", true),
-            (Some("127.0.0.1"), "127.0.0.1", true),
-            (Some("127.0.0.1"), "0.0.0.0", true),
-            (Some("0.0.0.0"), "127.0.0.1", true),
-            (Some("127.0.0.1"), "127.0.0.2", false),
-            (Some("127.0.0.1"), "::", true),
-            (Some("127.0.0.1"), "::1", false),
-            (Some("::1"), "0.0.0.0", false),
-            (Some("::"), "10.0.0.1", true),
-        ];
-        for (bind, held, want) in cases {
-            assert_eq!(
-                bind_conflicts(bind.map(ip), ip(held)),
-                want,
-                "{bind:?} vs {held}"
-            );
-        }
-    }
-
-    #[test]
-    fn socket_links() {
-        assert_eq!(parse_socket_link(b"socket:[4026]"), Some(4026));
-        assert_eq!(parse_socket_link(b"pipe:[4026]"), None);
-        assert_eq!(parse_socket_link(b"/dev/null"), None);
-        assert_eq!(parse_socket_link(b"socket:[x]"), None);
     }
 
     #[test]

@@ -14,11 +14,12 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{MsgFlags, socket};
 
 use super::net::Proto;
 
-const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
@@ -144,61 +145,55 @@ pub fn parse(buf: &[u8], proto: Proto, out: &mut Vec<DiagSocket>) -> io::Result<
 
 /// A netlink sock_diag socket in the calling thread's current network namespace.
 fn open() -> io::Result<OwnedFd> {
-    // SAFETY: a plain syscall with integer arguments; on success we own the new fd.
-    let fd = unsafe {
-        nix::libc::socket(
-            nix::libc::AF_NETLINK,
-            nix::libc::SOCK_RAW | nix::libc::SOCK_CLOEXEC,
-            NETLINK_SOCK_DIAG,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, setsockopt, sockopt};
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )
+    .map_err(errno)?;
     // A bound on each receive: a kernel that never answers must not hold the thread forever
     // (the caller's deadline abandons the thread; this ends it).
-    let tv = nix::libc::timeval {
-        tv_sec: 5,
-        tv_usec: 0,
-    };
-    // SAFETY: a valid socket and a timeval of the size passed.
-    unsafe {
-        nix::libc::setsockopt(
-            fd.as_raw_fd(),
-            nix::libc::SOL_SOCKET,
-            nix::libc::SO_RCVTIMEO,
-            (&tv as *const nix::libc::timeval).cast(),
-            std::mem::size_of::<nix::libc::timeval>() as u32,
-        );
-    }
+    // Best effort, as before: without it the thread is still abandoned at the deadline.
+    let _ = setsockopt(
+        &fd,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(5, 0),
+    );
     Ok(fd)
+}
+
+fn errno(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// Sends the whole request (netlink's send() needs no address).
+fn send(fd: &OwnedFd, req: &[u8]) -> io::Result<()> {
+    nix::sys::socket::send(fd.as_raw_fd(), req, MsgFlags::empty()).map_err(errno)?;
+    Ok(())
+}
+
+/// One datagram of the answer into `buf`; an interrupted receive is retried.
+fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match nix::sys::socket::recv(fd.as_raw_fd(), buf, MsgFlags::empty()) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => return r.map_err(errno),
+        }
+    }
 }
 
 /// Sends `req` through `fd` and collects the dump's sockets of `proto`.
 fn dump(fd: &OwnedFd, req: &[u8], proto: Proto, buf: &mut [u8]) -> io::Result<Vec<DiagSocket>> {
-    // SAFETY: sending a buffer we own, of its own length, to the kernel (a zeroed address:
-    // netlink's send() needs none).
-    let sent = unsafe { nix::libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    send(fd, req)?;
     let mut out = Vec::new();
     loop {
-        // SAFETY: receiving into a buffer we own, at most its length.
-        let n = unsafe { nix::libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
+        let n = recv(fd, buf)?;
         if n == 0 {
             return Ok(out);
         }
-        if parse(&buf[..n as usize], proto, &mut out)? == Chunk::Done {
+        if parse(&buf[..n], proto, &mut out)? == Chunk::Done {
             return Ok(out);
         }
     }
@@ -346,24 +341,12 @@ pub fn parse_unix(buf: &[u8], out: &mut Vec<UnixListener>) -> io::Result<Chunk> 
 pub fn unix_listeners() -> io::Result<Vec<UnixListener>> {
     let fd = open()?;
     let req = unix_request(1);
-    // SAFETY: sending a buffer we own, of its own length, to the kernel.
-    let sent = unsafe { nix::libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    send(&fd, &req)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut out = Vec::new();
     loop {
-        // SAFETY: receiving into a buffer we own, at most its length.
-        let n = unsafe { nix::libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 || parse_unix(&buf[..n as usize], &mut out)? == Chunk::Done {
+        let n = recv(&fd, &mut buf)?;
+        if n == 0 || parse_unix(&buf[..n], &mut out)? == Chunk::Done {
             return Ok(out);
         }
     }
@@ -430,13 +413,9 @@ pub fn in_namespaces(pids: &[Option<i32>]) -> Dumps {
 
 /// Moves the calling thread into the network namespace `ns` (a `/proc/*/ns/net` file).
 fn enter(ns: &std::fs::File) -> io::Result<()> {
-    // SAFETY: a valid fd for a namespace file; setns changes only the calling thread's network
-    // namespace, and this thread is dropped after its work.
-    let r = unsafe { nix::libc::setns(ns.as_raw_fd(), nix::libc::CLONE_NEWNET) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // setns changes only the calling thread's network namespace, and this thread is dropped
+    // after its work.
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(errno)
 }
 
 #[cfg(test)]

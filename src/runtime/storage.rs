@@ -6,6 +6,8 @@
 //! in parallel, never following symlinks, under a deadline: a walk that runs out of time
 //! returns what it counted so far, marked as a lower bound.
 
+pub mod scan;
+
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
@@ -787,32 +789,32 @@ pub struct DeletedOpen {
     pub bytes: u64,
 }
 
+/// The deleted regular files `pid` holds open, from its descriptors ([`super::proc::fds`]);
+/// each sized through the descriptor itself.
 pub fn deleted_open_files(pid: i32) -> Vec<DeletedOpen> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return out;
+    use std::os::unix::ffi::OsStrExt;
+    let until = std::time::Instant::now() + super::proc::SEARCH_BOUND;
+    let Ok(all) = super::proc::fds(pid, until) else {
+        return Vec::new();
     };
-    for e in rd.flatten() {
-        let Ok(target) = fs::read_link(e.path()) else {
-            continue;
-        };
-        let t = target.to_string_lossy();
+    let mut out = Vec::new();
+    for d in all.fds {
+        let t = String::from_utf8_lossy(d.target.as_os_str().as_bytes()).into_owned();
         let Some(path) = t.strip_suffix(" (deleted)") else {
             continue;
         };
         if !path.starts_with('/') {
             continue;
         }
-        let Ok(m) = fs::metadata(e.path()) else {
+        let Ok(m) = fs::metadata(super::proc::fd_path(pid, d.fd)) else {
             continue;
         };
         if !m.is_file() {
             continue;
         }
-        let fd = e.file_name().to_string_lossy().parse().unwrap_or(0);
         out.push(DeletedOpen {
             pid,
-            fd,
+            fd: u32::try_from(d.fd).unwrap_or(0),
             path: path.to_string(),
             bytes: m.len(),
         });

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::actions::journal::{self, Body, Contents};
-use crate::actions::time::parse_rfc3339;
+use crate::units::parse_instant;
 
 /// The outcomes the journal writes (see `actions::journal::Body::Outcome`). Anything else is
 /// counted as `other`, so a damaged file cannot create new series.
@@ -93,7 +93,7 @@ impl Tally {
                     let status = known(STATUSES, &status);
                     *self.runs.entry((command.clone(), status)).or_default() += 1;
                     if let Some(t) =
-                        parse_rfc3339(&rec.at).and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        parse_instant(&rec.at).and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     {
                         let slot = self.last_end.entry(command).or_default();
                         *slot = slot.max(t.as_secs_f64());

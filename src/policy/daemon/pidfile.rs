@@ -2,77 +2,10 @@
 //! start ("pid file found, ensure docker is not running", moby#46988), whatever process it is.
 //! doctor's `daemon.pidfile` and `daemon.process` word these verdicts; `reap` acts on
 //! [`pidfile_repair`] (remove or rewrite a stale file only while its pid is gone or is not
-//! dockerd), and `recover` on the same before it starts the daemon again.
+//! dockerd), and `recover` on the same before it starts the daemon again. What the file names
+//! ([`PidfileState`]) is evidence, read by [`crate::runtime::pidfile::judge`] for every command.
 
-/// What the pid file says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PidfileState {
-    /// No file: nothing can block a start.
-    Missing,
-    /// The file could not be read (the reason).
-    Unreadable(String),
-    /// The file holds no number: dockerd ignores such a file.
-    NoPid,
-    /// It names the daemon serving the API.
-    Daemon(i32),
-    /// It names a pid that no longer exists: harmless until the pid is reused.
-    Gone(i32),
-    /// It names another running dockerd (or podman).
-    OtherEngine(i32),
-    /// It names a live process that is not a container engine: the next start fails.
-    NotEngine(i32),
-}
-
-impl PidfileState {
-    /// The pid the file names, when it names one.
-    pub fn named_pid(&self) -> Option<i32> {
-        match self {
-            PidfileState::Daemon(p)
-            | PidfileState::Gone(p)
-            | PidfileState::OtherEngine(p)
-            | PidfileState::NotEngine(p) => Some(*p),
-            _ => None,
-        }
-    }
-
-    /// Stale: it names a pid that is gone or is not a container engine. Only such a file may be
-    /// removed or rewritten; one that names any running engine never is.
-    pub fn is_stale(&self) -> bool {
-        matches!(self, PidfileState::Gone(_) | PidfileState::NotEngine(_))
-    }
-}
-
-/// The pid a pid file's text names, read as dockerd reads it
-/// (`strconv.Atoi(strings.TrimSpace(content))`; anything else, or a pid ≤ 0, is no pid).
-pub fn parse_pidfile(text: &str) -> Option<i32> {
-    text.trim().parse::<i32>().ok().filter(|p| *p > 0)
-}
-
-/// Classifies a pid file's content (`Ok(None)`: no file; `Err`: why it could not be read).
-/// `daemon` is the pid serving the API, if one does; `probe(pid)` says whether a pid exists and
-/// is a container engine (`None`: gone) — the only I/O, passed in.
-pub fn classify_pidfile(
-    content: Result<Option<String>, String>,
-    daemon: Option<i32>,
-    probe: impl Fn(i32) -> Option<bool>,
-) -> PidfileState {
-    let text = match content {
-        Ok(None) => return PidfileState::Missing,
-        Ok(Some(t)) => t,
-        Err(e) => return PidfileState::Unreadable(e),
-    };
-    let Some(pid) = parse_pidfile(&text) else {
-        return PidfileState::NoPid;
-    };
-    if Some(pid) == daemon {
-        return PidfileState::Daemon(pid);
-    }
-    match probe(pid) {
-        None => PidfileState::Gone(pid),
-        Some(true) => PidfileState::OtherEngine(pid),
-        Some(false) => PidfileState::NotEngine(pid),
-    }
-}
+pub use crate::runtime::pidfile::{PidfileState, classify_pidfile, parse_pidfile};
 
 /// What to do about a pid file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::policy::addresses::bind_conflicts;
 use crate::runtime::inventory::{ContainerRecord, PortBinding, SmallMap};
-use crate::runtime::net::{Listener, Proto, ProxyArgs, bind_conflicts};
+use crate::runtime::net::{Listener, Proto, ProxyArgs};
 
 /// One published port with a fixed host port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

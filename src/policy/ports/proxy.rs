@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::addresses::in_subnet;
 use crate::runtime::inventory::ContainerRecord;
-use crate::runtime::net::{ProxyArgs, in_subnet};
+use crate::runtime::net::ProxyArgs;
 
 use super::bindings::serving_container;
 

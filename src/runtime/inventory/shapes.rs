@@ -496,7 +496,7 @@ fn network_list_in_every_version() {
         // A time with an offset is the same instant; Go's zero time is no time.
         assert_eq!(
             app.created,
-            crate::util::parse_rfc3339("2026-11-21T08:00:00.5Z")
+            crate::units::parse_rfc3339("2026-11-21T08:00:00.5Z")
         );
         assert!(by("none").created.is_none() && by("bridge").created.is_some());
         // `IPAM.Config: null` (host).
@@ -514,6 +514,6 @@ fn network_list_from_podman() {
     assert_eq!(ns[0].ipam.config[0].subnet, "10.88.0.0/16");
     assert_eq!(
         ns[0].created,
-        crate::util::parse_rfc3339("2026-11-20T09:00:00.481723642Z")
+        crate::units::parse_rfc3339("2026-11-20T09:00:00.481723642Z")
     );
 }

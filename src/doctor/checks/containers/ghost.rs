@@ -24,9 +24,7 @@ const SECOND_LOOK: Duration = Duration::from_millis(300);
 
 /// The state letter of a process, read now (`None`: no such process).
 fn proc_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the last ')' (the command name may contain anything).
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
+    crate::runtime::proc::stat(pid).map(|s| s.state)
 }
 
 /// A ghost: the container, what /proc says of its pid, its shim, the pid's parent.
@@ -55,8 +53,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     // Containers' pids are numbers in the daemon's pid namespace: from another one (a rootless
     // daemon with its own, dockhand in a container) every container would look gone.
     let other_ns = blocking(ctx.timeout(), move || {
-        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-        match (ns("self"), ns(&daemon_pid.to_string())) {
+        let ns = crate::runtime::proc::pid_namespace;
+        match (ns(None), ns(Some(daemon_pid))) {
             (Some(a), Some(b)) => a != b,
             _ => false, // unreadable (not root): the visibility check below still applies
         }

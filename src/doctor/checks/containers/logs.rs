@@ -8,9 +8,9 @@
 use serde_json::json;
 
 use super::{Ctx, capped, plural};
-use crate::df::ContainerRow;
 use crate::doctor::checks::engine_silent;
 use crate::doctor::{Finding, Fix, Status};
+use crate::facts::storage_map::ContainerRow;
 use crate::policy::containers::{self as policy, LogSize};
 use crate::runtime::storage::LogInfo;
 use crate::util::human_bytes;

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::{Ctx, Probe, probe};
 use crate::doctor::Finding;
 use crate::runtime::inventory::ContainerRecord;
-use crate::util::rfc3339;
+use crate::units::rfc3339;
 
 pub fn probes() -> Vec<Probe> {
     vec![

@@ -20,10 +20,11 @@ use serde_json::Value;
 use super::{Ctx, Probe, engine_silent, gap, probe};
 use crate::doctor::{Finding, Fix, Status};
 use crate::facts::Gap;
-use crate::policy::daemon::{PidfileState, classify_pidfile};
+use crate::policy::daemon::PidfileState;
 use crate::runtime::blocking;
-use crate::runtime::daemon::{Located, ServiceManager, pidfile_probe};
+use crate::runtime::daemon::{Located, ServiceManager};
 use crate::runtime::host::{self, ProcInfo};
+use crate::runtime::pidfile::{Owner, judge as judge_pidfile};
 
 pub fn probes() -> Vec<Probe> {
     vec![
@@ -98,14 +99,8 @@ async fn read_pidfile(
 ) -> Option<(PidfileState, Option<ProcInfo>)> {
     let p = path.to_path_buf();
     blocking(ctx.timeout(), move || {
-        let content = match std::fs::read_to_string(&p) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-        };
-        let state = classify_pidfile(content, daemon, pidfile_probe);
-        let named = state.named_pid().and_then(host::proc_info);
-        (state, named)
+        let read = judge_pidfile(&p, daemon, Owner::Engine);
+        (read.state, read.named)
     })
     .await
 }

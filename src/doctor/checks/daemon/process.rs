@@ -24,7 +24,8 @@ use crate::policy::daemon::{
 use crate::policy::disk::Level;
 use crate::runtime::blocking;
 use crate::runtime::daemon::{DaemonPaths, DaemonProcess, Located};
-use crate::runtime::host::{self, TaskState};
+use crate::runtime::host;
+use crate::runtime::proc::{self, TaskState};
 use crate::util::{human_bytes, human_duration, sanitize};
 
 const ID: &str = "daemon.process";
@@ -66,11 +67,9 @@ async fn not_running(
 ) -> Finding {
     let engine = ctx.engine;
     let p = paths.pidfile.clone();
-    let pidfile = blocking(ctx.timeout(), move || {
-        crate::runtime::daemon::read_pidfile(&p)
-    })
-    .await
-    .flatten();
+    let pidfile = blocking(ctx.timeout(), move || crate::runtime::pidfile::pid_in(&p))
+        .await
+        .flatten();
     let evidence = json!({
         "pid": Value::Null,
         "socket_holders": holders,
@@ -120,27 +119,8 @@ async fn not_running(
 /// ones only those that were in a wait that may be stuck. Each reading is under the deadline;
 /// `None` when the first one did not finish (the others just end the window early).
 async fn sample_threads(ctx: &Ctx<'_>, pid: i32, samples: u32) -> Option<Vec<Vec<TaskState>>> {
-    let first = blocking(ctx.timeout(), move || host::tasks(pid, None))
-        .await?
-        .unwrap_or_default();
-    let candidates: Vec<i32> = first
-        .iter()
-        .filter(|t| wait_kind(t).is_some())
-        .map(|t| t.tid)
-        .collect();
-    let mut all = vec![first];
-    if candidates.is_empty() {
-        return Some(all);
-    }
-    for _ in 1..samples.max(1) {
-        tokio::time::sleep(SAMPLE_EVERY).await;
-        let c = candidates.clone();
-        match blocking(ctx.timeout(), move || host::tasks(pid, Some(&c))).await {
-            Some(Some(s)) => all.push(s),
-            _ => break,
-        }
-    }
-    Some(all)
+    let watch = |t: &TaskState| wait_kind(t).is_some();
+    proc::sample_threads(pid, samples, SAMPLE_EVERY, ctx.timeout(), watch).await
 }
 
 /// A problem found, its verdict, and what fixes it.
@@ -199,7 +179,7 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
         "fds": info.fds,
         "fd_limit": info.fd_limit,
         "rss_bytes": info.rss_bytes,
-        "started_at": info.started_at.map(|s| crate::util::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(s))),
+        "started_at": info.started_at.map(|s| crate::units::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(s))),
         "uptime_s": uptime,
         "cmdline": info.cmdline.iter().map(|a| sanitize(a)).collect::<Vec<_>>(),
         "data_root": d.paths.data_root,
@@ -284,12 +264,10 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
             ),
         };
         let first = &stuck[0];
+        let stack = proc::task_stack_path(pid, first.tid);
         let fix = Fix::run(
-            &["cat", &format!("/proc/{pid}/task/{}/stack", first.tid)],
-            format!(
-                "See where it waits: `cat /proc/{pid}/task/{}/stack`.",
-                first.tid
-            ),
+            &["cat", &stack],
+            format!("See where it waits: `cat {stack}`."),
         )
         .then_advice(
             "A thread in D cannot be killed: find the hung filesystem or device it waits on (fuse_… or request_wait_answer: a FUSE server; nfs_… or rpc_…: an NFS server); bringing its server back, or a lazy unmount (`umount -l`), frees it — else a reboot. A restart of the daemon will not finish while it waits.",
@@ -307,7 +285,8 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
             },
             format!("{n} of {l} file descriptors open ({pct:.0} %)"),
             Fix::advice(format!(
-                "Near the limit every new connection and container start fails: raise LimitNOFILE for the service, and look for a leak (ls -l /proc/{pid}/fd)."
+                "Near the limit every new connection and container start fails: raise LimitNOFILE for the service, and look for a leak (ls -l {}).",
+                proc::fd_dir(pid).display()
             )),
         );
     }

@@ -5,8 +5,6 @@
 //!
 //! Never flagged: a unix socket or socket activation only; TCP with `--tlsverify`.
 
-use std::path::PathBuf;
-
 use serde_json::json;
 
 use crate::doctor::checks::Ctx;
@@ -141,12 +139,5 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
 
 /// Whether a process's environment sets `name` to a non-empty value (false when unreadable).
 fn env_has(pid: i32, name: &str) -> bool {
-    let Ok(raw) = std::fs::read(PathBuf::from(format!("/proc/{pid}/environ"))) else {
-        return false;
-    };
-    let prefix = format!("{name}=");
-    raw.split(|b| *b == 0).any(|kv| {
-        kv.strip_prefix(prefix.as_bytes())
-            .is_some_and(|v| !v.is_empty())
-    })
+    crate::runtime::proc::env_var(pid, name).is_some_and(|v| !v.is_empty())
 }

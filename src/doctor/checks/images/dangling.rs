@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use crate::df::account::ImageRow;
 use crate::doctor::checks::Ctx;
 use crate::doctor::checks::storage::{EVIDENCE_CAP, pile_status, plural, storage_map};
 use crate::doctor::{Finding, Fix, Status};
+use crate::facts::storage_map::account::ImageRow;
 use crate::policy::images::dangling_unused;
 use crate::policy::storage::pile_warns;
 use crate::util::human_bytes;

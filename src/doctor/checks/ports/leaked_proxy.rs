@@ -192,12 +192,5 @@ fn fix(pid: i32, port: u16) -> Fix {
 /// The subnets of every network of this daemon (`/networks`, IPAM config). Empty when the engine
 /// does not answer.
 async fn network_subnets(ctx: &Ctx<'_>) -> Vec<String> {
-    let Ok(nets) = ctx.networks().await else {
-        return Vec::new();
-    };
-    nets.iter()
-        .flat_map(|n| n.ipam.config.iter())
-        .map(|c| c.subnet.clone())
-        .filter(|s| !s.is_empty())
-        .collect()
+    ctx.subnets().await.unwrap_or_default()
 }

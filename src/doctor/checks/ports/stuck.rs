@@ -19,28 +19,20 @@ use super::{CAP, fmt_addr, plural};
 use crate::doctor::checks::Ctx;
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::ports::{Stuck, classify_owner, listener_stuck};
-use crate::runtime::blocking;
 use crate::runtime::net::{Listener, Proto};
+use crate::runtime::{blocking, proc};
 
 const ID: &str = "ports.stuck";
 
 /// (state, wchan, ppid) of a process now. Reads /proc: call it through [`blocking`].
 fn proc_now(pid: i32) -> Option<(char, Option<String>, i32)> {
-    let p = procfs::process::Process::new(pid).ok()?;
-    let st = p.stat().ok()?;
-    Some((
-        st.state,
-        p.wchan().ok().filter(|w| !w.is_empty() && w != "0"),
-        st.ppid,
-    ))
+    let st = proc::stat(pid)?;
+    Some((st.state, proc::wchan(pid, None), st.ppid))
 }
 
 /// A process's state letter now. Reads /proc: call it through [`blocking`].
 fn state_now(pid: i32) -> Option<char> {
-    procfs::process::Process::new(pid)
-        .and_then(|p| p.stat())
-        .ok()
-        .map(|s| s.state)
+    proc::stat(pid).map(|s| s.state)
 }
 
 /// A listener all of whose owners cannot accept: each owner's verdict and evidence.

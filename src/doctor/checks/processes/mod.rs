@@ -11,13 +11,10 @@
 pub mod orphan_shims;
 pub mod zombies;
 
-use std::collections::HashMap;
-use std::path::Path;
-
 use super::{Ctx, Probe, probe};
 use crate::doctor::{Finding, Status};
-use crate::policy::processes::{Shim, containerd_of, parse_shim, shim_of_daemon};
-use crate::runtime::blocking;
+use crate::facts::Gap;
+use crate::policy::processes::Shim;
 use crate::runtime::daemon::DaemonProcess;
 use crate::runtime::host::ProcRow;
 
@@ -40,17 +37,11 @@ fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// The same socket path, allowing for symlinks (`/var/run` → `/run`). Touches the filesystem.
-fn same_socket(a: &Path, b: &Path) -> bool {
-    crate::runtime::host::same_socket(a, b)
-}
-
 /// The process is still there, the same one (pid and start time), and in one of `states`.
 /// Reads /proc: call it through [`blocking`].
 fn still(pid: i32, start_ticks: u64, states: &[char]) -> bool {
-    procfs::process::Process::new(pid)
-        .and_then(|p| p.stat())
-        .is_ok_and(|s| s.starttime == start_ticks && states.contains(&s.state))
+    crate::runtime::proc::stat(pid)
+        .is_some_and(|s| s.start_ticks == start_ticks && states.contains(&s.state))
 }
 
 /// What both checks start from: this daemon's process, the process table, the shims of this
@@ -67,41 +58,20 @@ struct DaemonShims<'c> {
 async fn daemon_shims<'c>(ctx: &'c Ctx<'_>) -> Result<DaemonShims<'c>, Finding> {
     let d = ctx.located_daemon().await?;
     let procs = ctx.processes().await.map_err(|g| super::gap(&g))?;
-    let dj = ctx.daemon_json().await;
-    let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
-    let scope = containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
-    let shims: Vec<(ProcRow, Shim)> = procs
-        .iter()
-        // A shim by what it runs: a stranger's command line naming a container is not one.
-        .filter(|p| {
-            p.state != 'Z'
-                && p.program(Some(d.uid)) == Some(crate::policy::identity::DockerProgram::Shim)
-        })
-        .filter_map(|p| parse_shim(&p.cmdline).map(|s| (p.clone(), s)))
-        .collect();
-    // Comparing socket paths may stat a hung mount: keep it under the deadline, and resolve
-    // each address once.
-    let split = blocking(ctx.timeout(), move || {
-        let mut same: HashMap<String, bool> = HashMap::new();
-        let (ours, others): (Vec<_>, Vec<_>) = shims.into_iter().partition(|(_, s)| {
-            shim_of_daemon(s, &scope, |a, b| {
-                *same
-                    .entry(s.address.clone())
-                    .or_insert_with(|| same_socket(a, b))
-            })
-        });
-        (ours, others.len())
-    })
-    .await;
-    let Some((ours, others)) = split else {
-        return Err(Finding::new(
-            Status::Unknown,
-            format!(
-                "comparing the shims' containerd addresses did not finish within {}",
-                super::ms(ctx.timeout())
-            ),
-        ));
+    let shims = match ctx.shims().await {
+        Ok(s) => s,
+        Err(Gap::TimedOut { after, .. }) => {
+            return Err(Finding::new(
+                Status::Unknown,
+                format!(
+                    "comparing the shims' containerd addresses did not finish within {}",
+                    super::ms(after)
+                ),
+            ));
+        }
+        Err(g) => return Err(super::gap(&g)),
     };
+    let (ours, others) = (shims.ours.clone(), shims.others);
     Ok(DaemonShims {
         daemon: d,
         procs,
@@ -112,7 +82,9 @@ async fn daemon_shims<'c>(ctx: &'c Ctx<'_>) -> Result<DaemonShims<'c>, Finding> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
+
+    use crate::runtime::host::same_socket;
 
     #[test]
     fn same_socket_by_path() {

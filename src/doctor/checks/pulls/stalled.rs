@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use crate::doctor::checks::{Ctx, ms};
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::pulls::{Progress, Sample, classify, pulled_image};
-use crate::runtime::blocking;
 use crate::runtime::daemon::ServiceManager;
 use crate::runtime::host::ProcRow;
+use crate::runtime::{blocking, proc};
 use crate::util::{human_age, human_bytes};
 
 const ID: &str = "pulls.stalled";
@@ -52,12 +52,9 @@ struct Scan {
 /// `<tmp>` as dockerd resolves it: `$DOCKER_TMPDIR` from its environment (readable as root),
 /// else `<data-root>/tmp`; canonical, because descriptor targets are.
 fn tmp_dir(pid: i32, data_root: &Path) -> (PathBuf, &'static str) {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    let from_env = env
-        .split(|b| *b == 0)
-        .find_map(|kv| kv.strip_prefix(b"DOCKER_TMPDIR="))
+    let from_env = proc::env_var(pid, "DOCKER_TMPDIR")
         .filter(|v| !v.is_empty())
-        .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()));
+        .map(|v| PathBuf::from(String::from_utf8_lossy(&v).into_owned()));
     let (dir, source) = match from_env {
         Some(d) => (d, "DOCKER_TMPDIR"),
         None => (data_root.join("tmp"), "data root"),
@@ -67,15 +64,17 @@ fn tmp_dir(pid: i32, data_root: &Path) -> (PathBuf, &'static str) {
 
 /// dockerd's open `GetImageBlob*` files in its tmp dir, from /proc/<pid>/fd. Files already
 /// deleted are complete downloads being cleaned up, not downloads.
-fn scan(pid: i32, data_root: &Path) -> std::io::Result<Scan> {
+/// `Ok(None)`: the walk ran out of time.
+fn scan(pid: i32, data_root: &Path, until: Instant) -> Result<Option<Scan>, proc::FdError> {
     use std::os::unix::fs::MetadataExt;
     let (tmp_dir, tmp_source) = tmp_dir(pid, data_root);
     let mut downloads = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
-        // Descriptors close while we look: skip what vanished.
-        let Ok(target) = std::fs::read_link(e.path()) else {
-            continue;
-        };
+    let walk = proc::fds(pid, until)?;
+    if walk.cut_short {
+        return Ok(None);
+    }
+    // Descriptors close while we look: the walk leaves out what vanished.
+    for proc::Fd { fd, target } in walk.fds {
         let is_blob = target.parent() == Some(tmp_dir.as_path())
             && target
                 .file_name()
@@ -84,10 +83,8 @@ fn scan(pid: i32, data_root: &Path) -> std::io::Result<Scan> {
         if !is_blob {
             continue;
         }
-        let (Ok(fd), Ok(meta)) = (
-            e.file_name().to_string_lossy().parse::<u32>(),
-            std::fs::metadata(e.path()),
-        ) else {
+        let (Ok(fd), Ok(meta)) = (u32::try_from(fd), std::fs::metadata(proc::fd_path(pid, fd)))
+        else {
             continue;
         };
         if meta.is_file() {
@@ -99,11 +96,11 @@ fn scan(pid: i32, data_root: &Path) -> std::io::Result<Scan> {
         }
     }
     downloads.sort_by_key(|d| d.fd);
-    Ok(Scan {
+    Ok(Some(Scan {
         tmp_dir,
         tmp_source,
         downloads,
-    })
+    }))
 }
 
 /// One sample of each download: size and offset through dockerd's descriptor (fstat of
@@ -115,15 +112,12 @@ fn sample(pid: i32, downloads: &[Download]) -> Vec<Option<(u64, u64, Option<Dura
     downloads
         .iter()
         .map(|d| {
-            let meta = std::fs::metadata(format!("/proc/{pid}/fd/{}", d.fd)).ok()?;
+            let fd = i32::try_from(d.fd).ok()?;
+            let meta = std::fs::metadata(proc::fd_path(pid, fd)).ok()?;
             if meta.ino() != d.ino {
                 return None;
             }
-            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", d.fd)).ok()?;
-            let pos = info
-                .lines()
-                .find_map(|l| l.strip_prefix("pos:"))
-                .and_then(|v| v.trim().parse().ok())?;
+            let pos = proc::fd_pos(pid, fd)?;
             let idle = meta
                 .modified()
                 .ok()
@@ -150,30 +144,36 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let pid = d.info.pid;
     let data_root = d.paths.data_root.clone();
     let root = data_root.clone();
-    let found = match blocking(ctx.timeout(), move || scan(pid, &root)).await {
-        Some(Ok(s)) => s,
+    let until = Instant::now() + ctx.timeout();
+    let fd_dir = proc::fd_dir(pid);
+    let found = match blocking(ctx.timeout(), move || scan(pid, &root, until)).await {
+        Some(Ok(Some(s))) => s,
         Some(Err(e)) => {
-            let evidence = json!({ "pid": pid, "data_root": data_root, "error": e.to_string() });
-            return if e.kind() == std::io::ErrorKind::PermissionDenied {
-                Finding::new(
-                    Status::Unknown,
-                    format!("cannot read dockerd's open files (/proc/{pid}/fd: permission denied)"),
-                )
-                .remedy("Run dockhand as root to see dockerd's downloads.")
-                .evidence(evidence)
+            let (error, said) = match e {
+                proc::FdError::Unreadable => ("permission denied", "permission denied"),
+                proc::FdError::Gone => ("gone", "the process is gone"),
+            };
+            let evidence = json!({ "pid": pid, "data_root": data_root, "error": error });
+            let finding = Finding::new(
+                Status::Unknown,
+                format!(
+                    "cannot read dockerd's open files ({}: {said})",
+                    fd_dir.display()
+                ),
+            )
+            .evidence(evidence);
+            return if e == proc::FdError::Unreadable {
+                finding.remedy("Run dockhand as root to see dockerd's downloads.")
             } else {
-                Finding::new(
-                    Status::Unknown,
-                    format!("cannot read dockerd's open files (/proc/{pid}/fd): {e}"),
-                )
-                .evidence(evidence)
+                finding
             };
         }
-        None => {
+        Some(Ok(None)) | None => {
             return Finding::new(
                 Status::Unknown,
                 format!(
-                    "reading dockerd's open files (/proc/{pid}/fd) did not finish within {}",
+                    "reading dockerd's open files ({}) did not finish within {}",
+                    fd_dir.display(),
                     ms(ctx.timeout())
                 ),
             )

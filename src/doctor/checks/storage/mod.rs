@@ -10,8 +10,8 @@ mod tmp;
 use serde_json::{Value, json};
 
 use super::{Ctx, Probe, probe};
-use crate::df::DfReport;
 use crate::doctor::Finding;
+use crate::facts::storage_map::DfReport;
 
 pub fn probes() -> Vec<Probe> {
     vec![

@@ -44,7 +44,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let r = root.clone();
     let Some(mounts) = blocking(timeout, move || host::mounts_under(&r)).await else {
         return gap(&Gap::TimedOut {
-            what: "/proc/self/mountinfo".into(),
+            what: host::MOUNTINFO.into(),
             after: timeout,
         });
     };

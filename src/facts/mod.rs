@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::df::DfReport;
+pub mod storage_map;
+
 use crate::runtime::blocking;
+use crate::runtime::containerd::{self, DaemonShims};
 use crate::runtime::daemon::{Located, locate};
 use crate::runtime::engine::{Engine, EngineError, Timed};
 use crate::runtime::engine_kind::EngineKind;
@@ -30,6 +32,7 @@ use crate::runtime::inventory::{
 };
 use crate::runtime::net::{self, ListenerTable};
 use crate::util::human_duration;
+use storage_map::DfReport;
 
 /// Why a fact is missing. Each variant is one sentence for the operator (the `Display`); checks
 /// turn a gap into an `unknown` finding, commands that need the fact into their error.
@@ -116,6 +119,7 @@ pub struct Facts {
     located: OnceCell<Result<Located, Gap>>,
     records: OnceCell<Result<Vec<ContainerRecord>, Gap>>,
     processes: OnceCell<Result<Vec<ProcRow>, Gap>>,
+    shims: OnceCell<Result<DaemonShims, Gap>>,
     listeners: OnceCell<Result<ListenerTable, Gap>>,
     storage: OnceCell<Result<DfReport, Gap>>,
     daemon_json: OnceCell<DaemonJson>,
@@ -142,6 +146,7 @@ impl Facts {
             located: OnceCell::new(),
             records: OnceCell::new(),
             processes: OnceCell::new(),
+            shims: OnceCell::new(),
             listeners: OnceCell::new(),
             storage: OnceCell::new(),
             daemon_json: OnceCell::new(),
@@ -206,7 +211,10 @@ impl Facts {
     /// The engine's API version from the ping's headers (`(1, 41)`), when it answered.
     pub async fn api_version(&self) -> Option<(u32, u32)> {
         match &self.ping().await.0 {
-            Ok(t) => t.value.header("api-version").and_then(crate::df::parse_api),
+            Ok(t) => t
+                .value
+                .header("api-version")
+                .and_then(storage_map::parse_api),
             Err(_) => None,
         }
     }
@@ -413,7 +421,10 @@ impl Facts {
                     }),
                     Some(l) => Ok(l),
                     None => Err(Gap::TimedOut {
-                        what: "/proc (looking for the daemon's process)".into(),
+                        what: format!(
+                            "{} (looking for the daemon's process)",
+                            crate::runtime::proc::ROOT
+                        ),
                         after: self.timeout(),
                     }),
                 }
@@ -438,13 +449,57 @@ impl Facts {
                 blocking(self.timeout() * 2, host::process_table)
                     .await
                     .ok_or_else(|| Gap::TimedOut {
-                        what: "/proc (the process table)".into(),
+                        what: format!("{} (the process table)", crate::runtime::proc::ROOT),
                         after: self.timeout() * 2,
                     })
             })
             .await
             .as_deref()
             .map_err(Clone::clone)
+    }
+
+    /// The shims of the located daemon, found once per run by [`containerd::daemon_shims`] on
+    /// the process table: doctor, `reap` and `ports` see the same ones. A gap when no daemon was
+    /// found, the process table is one, or comparing the shims' containerd addresses did not
+    /// finish in time (a hung mount on the way).
+    pub async fn shims(&self) -> Fact<'_, DaemonShims> {
+        self.shims
+            .get_or_init(|| async {
+                let d = match self.located().await? {
+                    Located::Found(d) => d,
+                    _ => return Err(Gap::Other("the daemon's process was not found".into())),
+                };
+                let procs = self.processes().await?.to_vec();
+                let dj = self.daemon_json().await;
+                let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
+                let scope = containerd::containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
+                let uid = d.uid;
+                blocking(self.timeout(), move || {
+                    containerd::daemon_shims(&procs, uid, &scope)
+                })
+                .await
+                .ok_or_else(|| Gap::TimedOut {
+                    what: "comparing the shims' containerd addresses".into(),
+                    after: self.timeout(),
+                })
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The subnets of this daemon's networks (their IPAM config), in the engine's order: which
+    /// docker-proxy's container address is the daemon's own. The one reading doctor, `ports`,
+    /// `reap` and `recover` share; a gap when the engine does not list its networks.
+    pub async fn subnets(&self) -> Result<Vec<String>, Gap> {
+        Ok(self
+            .networks()
+            .await?
+            .iter()
+            .flat_map(|n| n.ipam.config.iter())
+            .map(|c| c.subnet.clone())
+            .filter(|s| !s.is_empty())
+            .collect())
     }
 
     /// TCP and UDP listeners in every network namespace, their owning pids and users, read once.
@@ -454,7 +509,7 @@ impl Facts {
                 blocking(self.timeout() * 2, net::listeners)
                     .await
                     .ok_or_else(|| Gap::TimedOut {
-                        what: "/proc (the sockets' table)".into(),
+                        what: format!("{} (the sockets' table)", crate::runtime::proc::ROOT),
                         after: self.timeout() * 2,
                     })
             })
@@ -515,7 +570,7 @@ impl Facts {
     /// bounds, a mount that stopped answering is named and given up on, and the rest is intact.
     pub async fn storage_map(&self) -> Fact<'_, DfReport> {
         self.storage
-            .get_or_init(|| crate::df::build(self))
+            .get_or_init(|| storage_map::build(self))
             .await
             .as_ref()
             .map_err(Clone::clone)

@@ -1,0 +1,324 @@
+//! The data root scanned whole, without the engine's lists: the layer store, image chains,
+//! every container's writable layer and log, every local volume, tmp leftovers and leaked
+//! overlay2 directories, walked in parallel under one deadline. `facts::storage_map` labels
+//! these figures with the engine's lists.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{
+    DeletedOpen, LayerStore, LeakedDir, LogInfo, TmpEntry, WalkSize, buildkit_snapshot_names,
+    bytes_contain, container_log, overlay2_dirs, tmp_leftovers, walk_many,
+};
+use crate::util::human_duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakedRow {
+    #[serde(flatten)]
+    pub dir: LeakedDir,
+    pub bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LeftoversPart {
+    pub tmp: Vec<TmpEntry>,
+    pub tmp_old: Option<TmpEntry>,
+    pub leaked_layers: Vec<LeakedRow>,
+    pub deleted_open: Vec<DeletedOpen>,
+    /// Bytes of every leftover.
+    pub total: u64,
+    /// Bytes removable now without touching anything in use: tmp entries no process holds,
+    /// a lingering tmp-old. (Leaked layers need the daemon stopped; deleted-open files need
+    /// their holder restarted.)
+    pub reclaimable: u64,
+    /// "done", or why the leaked-layer scan was skipped.
+    pub leaked_scan: String,
+}
+
+/// One walk given up on because its filesystem stopped answering, and what it belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckRow {
+    pub path: PathBuf,
+    /// "volume NAME", "container NAME's writable layer", "leaked layer directory", …
+    pub belongs_to: String,
+    pub waited_ms: u64,
+}
+
+/// What the disk says, gathered without the engine's lists: the layer store, image chains,
+/// every container's writable layer and log, every local volume, and the leftovers.
+pub struct DiskScan {
+    pub layer_sizes: HashMap<String, u64>,
+    /// Image id (`sha256:…`) → its chain of layers.
+    pub chains: HashMap<String, Vec<String>>,
+    /// Container id → its writable layer (overlay drivers only).
+    pub rw: HashMap<String, WalkSize>,
+    /// Container id → its log.
+    pub logs: HashMap<String, LogInfo>,
+    /// Local volume name → its contents.
+    pub volumes: HashMap<String, WalkSize>,
+    pub leftovers: LeftoversPart,
+    pub notes: Vec<String>,
+    pub lower_bound: bool,
+    pub stuck: Vec<StuckRow>,
+    /// A BuildKit snapshot exists on disk (else nothing is cached, and the slow `/system/df`
+    /// of an old engine need not be asked).
+    pub buildkit_snapshots: bool,
+}
+
+/// Reads the layer store and walks, in parallel, every writable layer (overlay2 keeps the
+/// changes in `<mount-id>/diff`), every local volume (`volumes/<name>/_data`) and every leaked
+/// directory; sizes logs and tmp. Needs no list from the engine, so it runs while they come.
+/// Nothing here stats a walk's root before the walker does: a volume's `_data` may be a mount
+/// that stopped answering, and only the walker may wait on it (and give up). `None` when the
+/// layer store is not readable by this user. `leaked` is the caller's verdict on one overlay2
+/// directory nothing obviously references (its name, whether the layer store names it, whether
+/// a BuildKit snapshot does, its age): `Some(removing)` when it is leaked, so the runtime reads
+/// and never judges.
+pub fn scan_data_root(
+    root: &Path,
+    driver: &str,
+    deadline: Instant,
+    stall: Duration,
+    threads: usize,
+    leaked: &dyn Fn(&str, bool, bool, Duration) -> Option<bool>,
+) -> Option<DiskScan> {
+    // The layer store's root exists from the daemon's first start (its sha256/ only once a
+    // layer is stored); reading it tells whether this user may read the data root.
+    let layerdb = root.join("image").join(driver).join("layerdb");
+    std::fs::read_dir(&layerdb).ok()?;
+    let mut notes = Vec::new();
+    let store = match LayerStore::read(root, driver) {
+        Ok(s) => s,
+        Err(e) => {
+            notes.push(format!("the layer store could not be read: {e}"));
+            LayerStore::default()
+        }
+    };
+    let layer_sizes: HashMap<String, u64> = store
+        .layers
+        .values()
+        .map(|l| (l.chain_id.clone(), l.size))
+        .collect();
+    let content = root
+        .join("image")
+        .join(driver)
+        .join("imagedb/content/sha256");
+    let chains: HashMap<String, Vec<String>> = std::fs::read_dir(&content)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let hex = e.file_name().to_string_lossy().into_owned();
+            let chain = store.image_chain(root, driver, &hex)?;
+            Some((format!("sha256:{hex}"), chain))
+        })
+        .collect();
+
+    let overlay = driver == "overlay2" || driver == "fuse-overlayfs";
+    if !overlay {
+        notes.push(format!(
+            "writable-layer sizes are measured for overlay2 only, not for the {driver} driver"
+        ));
+    }
+    // The walks' roots: writable layers, then volumes, then leaked directories (below).
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if overlay {
+        roots.extend(
+            store
+                .mounts
+                .iter()
+                .map(|m| root.join(driver).join(&m.mount_id).join("diff")),
+        );
+    }
+    let vol_start = roots.len();
+    let mut vol_names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(root.join("volumes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // The entry's type from readdir (no stat): only directories hold a volume.
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        roots.push(e.path().join("_data"));
+        vol_names.push(e.file_name().to_string_lossy().into_owned());
+    }
+    let mut leftovers = LeftoversPart::default();
+    let bk = buildkit_snapshot_names(root);
+    let leaked: Vec<LeakedDir> = if driver == "overlay2" {
+        let referenced = store.referenced_dirs();
+        // What leaked_dir can never call leaked — a referenced or BuildKit directory not being
+        // removed, and `l` — is left out by name, before any stat.
+        let candidate = |name: &str| {
+            let base = name.strip_suffix("-removing").unwrap_or(name);
+            name != "l"
+                && (base.len() != name.len()
+                    || !(referenced.contains(base) || bytes_contain(&bk, base)))
+        };
+        match overlay2_dirs(root, candidate) {
+            Ok(dirs) => {
+                leftovers.leaked_scan = "done".into();
+                dirs.into_iter()
+                    .filter_map(|d| {
+                        let base = d.name.strip_suffix("-removing").unwrap_or(&d.name);
+                        let removing = leaked(
+                            &d.name,
+                            referenced.contains(base),
+                            bytes_contain(&bk, base),
+                            d.age,
+                        )?;
+                        Some(LeakedDir {
+                            path: d.path,
+                            removing,
+                            age_s: d.age.as_secs(),
+                        })
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                leftovers.leaked_scan = format!("skipped: {e}");
+                Vec::new()
+            }
+        }
+    } else {
+        leftovers.leaked_scan =
+            format!("skipped: the scan knows overlay2's layout only, not {driver}'s");
+        Vec::new()
+    };
+    let buildkit_snapshots = !bk.is_empty()
+        && std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| bytes_contain(&bk, &e.file_name().to_string_lossy()))
+        });
+    drop(bk);
+    // The store's last use: the containers' ids are moved out of it, and the rest (a few
+    // hundred bytes per layer and per container) is freed before the walks begin.
+    let rw_ids: Vec<String> = if overlay {
+        store.mounts.into_iter().map(|m| m.container_id).collect()
+    } else {
+        Vec::new()
+    };
+    let leak_start = roots.len();
+    roots.extend(leaked.iter().map(|l| l.path.clone()));
+    let walked = walk_many(roots, deadline, stall, threads);
+    let sizes = walked.sizes;
+    let lower_bound = sizes.iter().any(|s| !s.complete);
+    // What a walk that stopped answering belongs to, named from its root's index (only such a
+    // walk needs a name, so none is built ahead).
+    let owner = |i: usize| {
+        if i < vol_start {
+            rw_ids.get(i).map_or_else(String::new, |id| {
+                format!("container {}'s writable layer", short_id(id))
+            })
+        } else if i < leak_start {
+            format!("volume {}", vol_names[i - vol_start])
+        } else {
+            "a leaked layer directory".to_string()
+        }
+    };
+    let stuck: Vec<StuckRow> = walked
+        .stuck
+        .into_iter()
+        .map(|s| StuckRow {
+            belongs_to: owner(s.root),
+            path: s.path,
+            waited_ms: s.waited_ms,
+        })
+        .collect();
+    for s in &stuck {
+        notes.push(format!(
+            "{} ({}) did not answer for {}: its filesystem may have stopped answering (a hung NFS or FUSE mount); its size is a lower bound",
+            s.path.display(),
+            s.belongs_to,
+            human_duration(Duration::from_millis(s.waited_ms))
+        ));
+    }
+    let rw: HashMap<String, WalkSize> = rw_ids.into_iter().zip(sizes.iter().copied()).collect();
+    let volumes: HashMap<String, WalkSize> = vol_names
+        .into_iter()
+        .zip(sizes[vol_start..leak_start].iter().copied())
+        .collect();
+    let logs: HashMap<String, LogInfo> = std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            container_log(root, &id).map(|l| (id, l))
+        })
+        .collect();
+
+    leftovers.leaked_layers = leaked
+        .into_iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
+            LeakedRow {
+                dir,
+                bytes: w.bytes,
+                complete: w.complete,
+            }
+        })
+        .collect();
+    let tmp = tmp_leftovers(root, deadline);
+    if tmp.unreadable > 0 {
+        notes.push(format!(
+            "{} processes' open files could not be read: a tmp entry marked unheld may be held",
+            tmp.unreadable
+        ));
+    }
+    notes.extend(tmp.notes);
+    leftovers.tmp = tmp.report.tmp;
+    leftovers.tmp_old = tmp.report.tmp_old;
+    leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    leftovers
+        .leaked_layers
+        .sort_by_key(|l| std::cmp::Reverse(l.bytes));
+    leftovers.total_up();
+    Some(DiskScan {
+        layer_sizes,
+        chains,
+        rw,
+        logs,
+        volumes,
+        leftovers,
+        notes,
+        lower_bound,
+        stuck,
+        buildkit_snapshots,
+    })
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+impl LeftoversPart {
+    /// The daemon's deleted-but-open files, read apart from the scan (a stat through
+    /// /proc/<pid>/fd reaches the file's own filesystem, which may be the one not answering).
+    pub fn add_deleted(&mut self, mut deleted: Vec<DeletedOpen>) {
+        deleted.sort_by_key(|x| std::cmp::Reverse(x.bytes));
+        self.deleted_open = deleted;
+        self.total_up();
+    }
+
+    pub fn total_up(&mut self) {
+        let tmp_bytes: u64 = self.tmp.iter().map(|t| t.bytes).sum();
+        let tmp_free: u64 = self.tmp.iter().filter(|t| !t.open).map(|t| t.bytes).sum();
+        let old = self.tmp_old.as_ref().map_or(0, |t| t.bytes);
+        let old_free = self
+            .tmp_old
+            .as_ref()
+            .filter(|t| !t.open)
+            .map_or(0, |t| t.bytes);
+        let leaked_bytes: u64 = self.leaked_layers.iter().map(|x| x.bytes).sum();
+        let deleted: u64 = self.deleted_open.iter().map(|x| x.bytes).sum();
+        self.total = tmp_bytes + old + leaked_bytes + deleted;
+        self.reclaimable = tmp_free + old_free;
+    }
+}
