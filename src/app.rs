@@ -68,21 +68,18 @@ pub fn run(settings: Settings, command: Command) -> ExitCode {
 }
 
 async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
-    let (settings, shutdown) = (ctx.settings, ctx.shutdown);
-    // Commands not yet on the contract print their own output and give their code.
-    let legacy = |code: ExitCode| Ok(Outcome::bare(code));
     match command {
         Command::Doctor(args) => crate::doctor::command::run(ctx, args).await,
         Command::Df(args) => crate::df::run(ctx, args).await,
         Command::Journal(args) => crate::journal::run(ctx, args).await,
         Command::Completions(args) => Ok(completions(args.shell)),
         Command::Man => Ok(man()),
-        Command::Gc(args) => legacy(crate::gc::run(settings, args, shutdown).await),
+        Command::Gc(args) => crate::gc::run(ctx, args).await,
         Command::Ports(args) => crate::ports::run(ctx, args).await,
         Command::Reap(args) => crate::reap::run(ctx, args).await,
-        Command::Recover(args) => legacy(crate::recover::run(settings, args, shutdown).await),
-        Command::Pull(args) => legacy(crate::pull::run(settings, args, shutdown).await),
-        Command::Serve(args) => legacy(crate::serve::run(settings, args, shutdown).await),
+        Command::Recover(args) => crate::recover::run(ctx, args).await,
+        Command::Pull(args) => crate::pull::run(ctx, args).await,
+        Command::Serve(args) => crate::serve::run(ctx, args).await,
     }
 }
 
@@ -93,11 +90,14 @@ fn finish(ran: Ran) -> ExitCode {
         Ok(Outcome { code, doc }) => match doc {
             Doc::None => code,
             Doc::Stdout(render) => emit(render).unwrap_or(code),
-            Doc::File(path, render) => {
+            Doc::File(flag, path, render) => {
                 match crate::runtime::files::write_atomically(&path, 0o644, render) {
                     Ok(()) => code,
                     Err(e) => {
-                        crate::command::say(&format!("cannot write {}: {e}", path.display()));
+                        crate::command::say(&format!(
+                            "cannot write {flag} {}: {e}",
+                            path.display()
+                        ));
                         ExitCode::Internal
                     }
                 }

@@ -67,8 +67,9 @@ pub enum Doc {
     None,
     /// The document on stdout.
     Stdout(Render),
-    /// The document written atomically to this file (doctor's `--textfile`).
-    File(PathBuf, Render),
+    /// The document written atomically to a file: the flag that named it (for the sentence
+    /// when it cannot be written) and the path (doctor's `--textfile`).
+    File(&'static str, PathBuf, Render),
 }
 
 /// A command that ran to its end: the document to show and the code the run exits with.
@@ -89,15 +90,16 @@ impl Outcome {
         }
     }
 
-    /// A document written atomically to `path` instead of stdout.
+    /// A document written atomically to `path`, which `flag` named, instead of stdout.
     pub fn to_file(
         code: ExitCode,
+        flag: &'static str,
         path: PathBuf,
         render: impl FnOnce(&mut dyn Write) -> io::Result<()> + 'static,
     ) -> Outcome {
         Outcome {
             code,
-            doc: Doc::File(path, Box::new(render)),
+            doc: Doc::File(flag, path, Box::new(render)),
         }
     }
 
@@ -115,7 +117,7 @@ impl std::fmt::Debug for Outcome {
         let doc = match &self.doc {
             Doc::None => "none".to_string(),
             Doc::Stdout(_) => "stdout".to_string(),
-            Doc::File(p, _) => p.display().to_string(),
+            Doc::File(_, p, _) => p.display().to_string(),
         };
         f.debug_struct("Outcome")
             .field("code", &self.code)

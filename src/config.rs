@@ -30,7 +30,7 @@ pub struct Config {
     pub thresholds: BTreeMap<String, BTreeMap<String, f64>>,
     pub disabled: Vec<String>,
     /// The `[gc]` section (see `gc::options`).
-    pub gc: crate::gc::options::GcConfig,
+    pub gc: crate::policy::gc::config::GcConfig,
     /// `[recover]`: how `dockhand recover` starts a daemon no service manager runs.
     pub recover: RecoverConfig,
 }
@@ -69,7 +69,7 @@ struct Raw {
     #[serde(default)]
     checks: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     #[serde(default)]
-    gc: Option<crate::gc::options::GcSection>,
+    gc: Option<crate::policy::gc::config::GcSection>,
     recover: Option<Spanned<RawRecover>>,
 }
 
@@ -109,7 +109,7 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
         ..Config::default()
     };
     if let Some(section) = &raw.gc {
-        cfg.gc = crate::gc::options::resolve_section(section)
+        cfg.gc = crate::policy::gc::config::resolve_section(section)
             .map_err(|(offset, what)| at(offset, what))?;
     }
     if let Some(r) = raw.recover {

@@ -14,20 +14,17 @@ pub enum ExitCode {
     Critical = 2,
     /// A check could not tell (no permission, not on this host); nothing critical.
     Unknown = 3,
-    /// An acting command (`ports free`, `reap`) acted and something did not work out: a step
-    /// failed, or the port is still held (or was taken again) afterwards.
+    /// An acting command (`gc`, `reap`, `ports free`) acted and something did not work out: a
+    /// step failed (the engine refused it or did not answer), or the port is still held (or was
+    /// taken again) afterwards. Steps skipped by a safety rule are not failures.
     Failed = 4,
     /// `ports free` leaves a holder alone by rule: not Docker's (without --force-foreign),
     /// stuck in the kernel (D), the engine itself, another daemon's, or not seen. The port
     /// stays held.
     Refused = 5,
-    /// An acting command found nothing to do (a dry run: the plan is empty).
-    NothingToDo = 10,
-    /// An acting command did some of its plan; the rest was skipped by a safety rule (in use,
-    /// changed since the plan, protected), or not started (`--max-duration`).
+    /// `reap`: something could not be judged (the engine did not answer, /proc or the data root
+    /// not read in time) and was left alone; the dry run too.
     Partial = 11,
-    /// An acting command tried something and it failed (the engine refused or did not answer).
-    ActionFailed = 12,
     /// What a command needs did not answer: the engine (df, gc, …), /proc (ports), or the
     /// engine is on another host (reap) (EX_UNAVAILABLE).
     Unavailable = 69,
@@ -78,15 +75,14 @@ impl From<ExitCode> for process::ExitCode {
 /// Shown at the end of `--help`.
 pub const TABLE: &str = "\
 Exit codes:
-  0    ok: every check passed; gc did all it planned, or printed its plan
+  0    ok: every check passed; an acting command failed at nothing (gc: nothing to do and
+       objects skipped as in use, changed or protected are ok too), or printed its plan
   1    warning: at least one warning, nothing worse
   2    critical: at least one critical finding
   3    unknown: a check could not tell (e.g. no permission), nothing critical
-  4    failed: ports free / reap acted and a step failed, or the port is still held
+  4    failed: gc / reap / ports free acted and a step failed, or the port is still held
   5    refused: ports free leaves a holder alone (not Docker's, stuck in D, …)
-  10   nothing to do: gc found nothing to remove
-  11   partial: gc removed some; others were skipped (in use, changed, protected) or not started
-  12   failed: gc tried to remove something and failed
+  11   partial: reap left alone what it could not judge (the engine silent, /proc slow)
   64   usage: a bad flag, value, config file or check id, or a saved plan refused
   69   unavailable: the engine (df, gc) or /proc (ports) did not answer; reap on a remote engine
   70   internal: dockhand failed (a bug, or output could not be written)
@@ -113,9 +109,7 @@ mod tests {
         ExitCode::Unknown,
         ExitCode::Failed,
         ExitCode::Refused,
-        ExitCode::NothingToDo,
         ExitCode::Partial,
-        ExitCode::ActionFailed,
         ExitCode::Usage,
         ExitCode::Unavailable,
         ExitCode::Internal,
@@ -147,6 +141,23 @@ mod tests {
                 docs.lines().any(|l| l.starts_with(&format!("| {n} |"))),
                 "{n} missing from docs/exit-codes.md"
             );
+        }
+    }
+
+    /// The other way round: a code retired here (gc's former 10 and 12) must not linger in the
+    /// help or the docs, where a script writer would still branch on it.
+    #[test]
+    fn the_help_table_and_the_docs_list_no_other_code() {
+        let known: Vec<i32> = ALL.iter().map(|c| c.code()).collect();
+        let docs = include_str!("../docs/exit-codes.md");
+        let in_docs = docs
+            .lines()
+            .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse::<i32>().ok());
+        let in_help = TABLE
+            .lines()
+            .filter_map(|l| l.trim_start().split(' ').next()?.parse::<i32>().ok());
+        for n in in_docs.chain(in_help) {
+            assert!(known.contains(&n), "{n} is listed but no ExitCode has it");
         }
     }
 }

@@ -94,7 +94,8 @@ pub async fn stop(
 
 /// Starts the daemon through its service manager, or (none) by running the command line in its
 /// own process group (a Ctrl-C in dockhand's terminal does not reach it), detached; done if it
-/// is still running after [`SETTLE`]. OpenRC: a service marked "crashed" is zapped first.
+/// is still running after [`SETTLE`] or exited 0 by then (a launcher that daemonized it), failed
+/// if it exited non-zero. OpenRC: a service marked "crashed" is zapped first.
 pub async fn start(how: &DaemonStart, deadline: Duration) -> (Outcome, Value) {
     if let DaemonStart::Command { argv, log } = how {
         return start_command(argv, log.as_deref()).await;
@@ -205,6 +206,13 @@ async fn start_command(argv: &[String], log: Option<&Path>) -> (Outcome, Value) 
     let pid = child.id();
     tokio::time::sleep(SETTLE).await;
     match child.try_wait() {
+        // An init-style launcher (`service docker start`, a wrapper that daemonizes dockerd)
+        // starts the daemon and returns 0: that is a start, and only the verification that
+        // follows (the socket answers, the daemon is identified) can tell whether it worked.
+        Ok(Some(status)) if status.success() => (
+            Outcome::Done { bytes: None },
+            json!({ "pid": pid, "launcher_exited": status.code() }),
+        ),
         Ok(Some(status)) => (
             Outcome::Failed {
                 error: format!(
@@ -238,7 +246,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_start_command_that_exits_at_once_fails_and_one_that_stays_is_done() {
+    async fn a_start_command_that_exits_non_zero_fails_and_one_that_stays_or_exits_0_is_done() {
         let (o, _) = start(
             &DaemonStart::Command {
                 argv: vec!["false".into()],
@@ -260,10 +268,22 @@ mod tests {
         )
         .await;
         assert_eq!(o, Outcome::Done { bytes: None });
+        assert_eq!(seen["launcher_exited"], serde_json::Value::Null, "{seen}");
         let pid = seen["pid"].as_i64().expect("pid") as i32;
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         );
+        // A launcher that returns 0 at once: a start; the caller's verification judges it.
+        let (o, seen) = start(
+            &DaemonStart::Command {
+                argv: vec!["true".into()],
+                log: None,
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(o, Outcome::Done { bytes: None });
+        assert_eq!(seen["launcher_exited"], 0, "{seen}");
     }
 }

@@ -85,7 +85,7 @@ pub(crate) fn failed_before_acting(code: ExitCode, steps: u64) -> Option<String>
         ExitCode::Usage => "its input was refused",
         ExitCode::Unavailable => "what it needs (the engine, /proc) did not answer",
         ExitCode::Internal => "dockhand itself failed",
-        ExitCode::Failed | ExitCode::ActionFailed | ExitCode::RecoverFailed => "it failed",
+        ExitCode::Failed | ExitCode::RecoverFailed => "it failed",
         ExitCode::RecoverRefused => "recover refused to act",
         ExitCode::RebootNeeded => "the daemon cannot be killed; a reboot is needed",
         _ => return None,

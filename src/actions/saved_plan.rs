@@ -296,14 +296,34 @@ pub async fn prepare(
     })
 }
 
+/// Whose state and plans these are: the engine's `/info` ID with its data root. The ID alone
+/// does not tell two daemons on one host apart (Docker 20.10 derives it from the host's
+/// /etc/docker/key.json); their data roots always differ. Podman's compat `/info` makes up a new
+/// ID on every call, so a Podman engine is its graph root alone.
+pub fn daemon_identity(
+    info: &serde_json::Value,
+    kind: crate::runtime::engine_kind::EngineKind,
+) -> String {
+    let id = info
+        .get("ID")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown");
+    let id = if kind.is_podman() { "podman" } else { id };
+    match info
+        .get("DockerRootDir")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(root) => format!("{id}@{root}"),
+        None => id.to_string(),
+    }
+}
+
 /// The engine's identity as a plan records it and an applying run confirms it: `/info`'s ID
-/// and data root (see `gc::gather::daemon_identity`), `None` when the engine does not answer.
+/// and data root (see [`daemon_identity`]), `None` when the engine does not answer.
 pub async fn engine_identity(facts: &crate::facts::Facts) -> Option<String> {
     let info = facts.info().await.ok()?;
-    Some(crate::gc::gather::daemon_identity(
-        info,
-        facts.engine_kind().await,
-    ))
+    Some(daemon_identity(info, facts.engine_kind().await))
 }
 
 /// Reads the key without following a symlink: a link planted in the state dir must not choose

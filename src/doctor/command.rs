@@ -87,9 +87,12 @@ pub async fn run(ctx: &Ctx<'_>, args: &DoctorArgs) -> Ran {
         _ => report.status().exit_code(),
     };
     if let Some(path) = &args.textfile {
-        return Ok(Outcome::to_file(code, path.clone(), move |out| {
-            report::prometheus::doctor(&report, out)
-        }));
+        return Ok(Outcome::to_file(
+            code,
+            "--textfile",
+            path.clone(),
+            move |out| report::prometheus::doctor(&report, out),
+        ));
     }
     let format = args.format;
     Ok(Outcome::new(code, move |out| match format {

@@ -17,9 +17,8 @@ use crate::policy::containers::{self as cpolicy, LogSize};
 use crate::policy::gc::{
     BuildCacheIn, ContainerIn, Disk, ImageIn, Input, LogIn, NetworkIn, Policy, VolumeIn,
 };
-use crate::runtime::engine_kind::EngineKind;
 use crate::runtime::host::FsUsage;
-use crate::runtime::inventory::ContainerRecord;
+use crate::runtime::inventory::{Container, ContainerRecord, Image};
 
 /// What a container's removal is checked against at apply time.
 #[derive(Debug, Clone, Default)]
@@ -137,22 +136,7 @@ fn real_tags(i: &crate::runtime::inventory::Image) -> Vec<String> {
         .collect()
 }
 
-/// Whose state and plans these are: the engine's `/info` ID with its data root. The ID alone
-/// does not tell two daemons on one host apart (Docker 20.10 derives it from the host's
-/// /etc/docker/key.json); their data roots always differ. Podman's compat `/info` makes up a new
-/// ID on every call, so a Podman engine is its graph root alone.
-pub fn daemon_identity(info: &Value, kind: EngineKind) -> String {
-    let id = info
-        .get("ID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown");
-    let id = if kind.is_podman() { "podman" } else { id };
-    match info.get("DockerRootDir").and_then(Value::as_str) {
-        Some(root) => format!("{id}@{root}"),
-        None => id.to_string(),
-    }
-}
+pub use crate::actions::saved_plan::daemon_identity;
 
 fn keep(labels: Option<&crate::runtime::inventory::SmallMap<String>>) -> bool {
     labels.is_some_and(|l| l.contains_key(KEEP_LABEL))
@@ -167,8 +151,7 @@ pub async fn gather(
     catalog: &crate::catalog::Catalog,
     state_dir: Option<&std::path::Path>,
 ) -> Result<Gathered, Gap> {
-    let now_t = SystemTime::now();
-    let now = secs(now_t);
+    let now = secs(SystemTime::now());
     let info = facts.info().await?;
     let daemon_id = daemon_identity(info, facts.engine_kind().await);
     let (listed, records, images, df) = tokio::join!(
@@ -180,9 +163,152 @@ pub async fn gather(
     let (listed, records, images, df): (_, _, _, &DfReport) = (listed?, records?, images?, df?);
     let mut notes: Vec<String> = Vec::new();
     notes.extend(df.notes.iter().cloned());
+    let seen = Seen {
+        facts,
+        daemon_id: &daemon_id,
+        state_dir,
+        now,
+    };
+    let state = seen.last_use(images, records, &mut notes).await;
+    let mut input = Input {
+        layer_sizes: df.layer_sizes.clone(),
+        ..Input::default()
+    };
+    let (metas, unrecorded) = containers(listed, records, df, policy.min_age_s, now, &mut input);
+    image_inputs(images, df, &state, now, &mut input);
+    volumes(facts, df, &mut input, &mut notes).await;
+    networks(facts, unrecorded, &mut input, &mut notes).await;
+    let podman = facts.engine_kind().await.is_podman();
+    input.build_cache = build_cache(df, podman);
+    let logs = logs(df, config, catalog, &mut input);
+    input.disk = df.filesystem.as_ref().map(|f| Disk {
+        used: f.used_bytes,
+        capacity: f.used_bytes + f.free_bytes,
+    });
+    notes.extend(gaps(policy, &input, df, podman));
+    Ok(Gathered {
+        daemon_id,
+        data_root: df.data_root.clone(),
+        input,
+        containers: metas,
+        logs,
+        filesystem: df.filesystem.clone(),
+        now,
+        notes,
+    })
+}
 
-    // Last use: containers' times, and the engine's event buffer since the last run.
-    let mut ids_by_ref: HashMap<String, String> = HashMap::new();
+/// Where last use is recorded: this daemon's part of the state file.
+struct Seen<'a> {
+    facts: &'a Facts,
+    daemon_id: &'a str,
+    state_dir: Option<&'a std::path::Path>,
+    now: f64,
+}
+
+impl Seen<'_> {
+    /// Last use: containers' times, and the engine's event buffer since the last run, recorded
+    /// in the state file (when there is one) and returned with what was recorded before.
+    async fn last_use(
+        &self,
+        images: &[Image],
+        records: &[ContainerRecord],
+        notes: &mut Vec<String>,
+    ) -> DaemonState {
+        let mut obs = Observation {
+            images: images
+                .iter()
+                .map(|i| (i.id.clone(), real_tags(i)))
+                .collect(),
+            uses: records
+                .iter()
+                .filter_map(|c| Some((c.image.clone(), container_use(c, self.now)?)))
+                .collect(),
+            now: self.now,
+        };
+        let prior = self.prior().await;
+        let since = prior
+            .as_ref()
+            .and_then(DaemonState::observed_at)
+            .unwrap_or(0.0);
+        match self.events(since).await {
+            Ok(text) => {
+                let image_ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+                obs.uses
+                    .extend(uses_from_events(&text, &ids_by_ref(images), &image_ids));
+            }
+            Err(e) => notes.push(format!(
+                "the engine's event buffer could not be read ({e}): last use comes from containers only"
+            )),
+        }
+        let (state, state_notes) = self.record(prior, obs).await;
+        notes.extend(state_notes);
+        state
+    }
+
+    /// What the state file held for this daemon before this run.
+    async fn prior(&self) -> Option<DaemonState> {
+        let dir = self.state_dir?.to_path_buf();
+        let id = self.daemon_id.to_string();
+        crate::runtime::blocking(self.facts.timeout(), move || {
+            state::load(&dir).file.daemons.remove(&id)
+        })
+        .await
+        .flatten()
+    }
+
+    /// The engine's image and container events since `since`, as the engine sends them.
+    async fn events(&self, since: f64) -> Result<String, crate::runtime::engine::EngineError> {
+        let filters = serde_json::json!({ "type": ["image", "container"] }).to_string();
+        // `until` in the past (to the nanosecond): the engine answers with its buffer and closes
+        // at once; an `until` even a little ahead would hold the answer until that instant.
+        // Podman answers nothing for an `until` that has passed: a moment ahead for it
+        // (`events_until`).
+        let until = self.facts.engine_kind().await.events_until(self.now);
+        let path = format!(
+            "/events?since={since:.9}&until={until:.9}&filters={}",
+            query_escape(&filters)
+        );
+        let r = self.facts.engine().get(&path).await?;
+        Ok(String::from_utf8_lossy(&r.value.body).into_owned())
+    }
+
+    /// Records `obs` in the state file; without one (or when it does not answer in time), the
+    /// state is this run's alone.
+    async fn record(
+        &self,
+        prior: Option<DaemonState>,
+        obs: Observation,
+    ) -> (DaemonState, Vec<String>) {
+        let Some(dir) = self.state_dir else {
+            let mut d = DaemonState::default();
+            state::observe(&mut d, &obs);
+            return (d, Vec::new());
+        };
+        let dir = dir.to_path_buf();
+        let id = self.daemon_id.to_string();
+        let o = obs.clone();
+        crate::runtime::blocking(self.facts.timeout() * 2, move || {
+            state::update(&dir, &id, Duration::from_secs(2), |d| state::observe(d, &o))
+        })
+        .await
+        .unwrap_or_else(|| {
+            let mut d = prior.unwrap_or_default();
+            state::observe(&mut d, &obs);
+            (
+                d,
+                vec![
+                    "the gc state may not have been saved: the state dir did not answer in time"
+                        .into(),
+                ],
+            )
+        })
+    }
+}
+
+/// Image ids by normalized reference, for the events that name an image by its tag.
+fn ids_by_ref(images: &[Image]) -> HashMap<String, String> {
+    let mut ids = HashMap::new();
     for i in images {
         for t in i
             .repo_tags
@@ -190,84 +316,31 @@ pub async fn gather(
             .flatten()
             .filter(|t| *t != "<none>:<none>")
         {
-            ids_by_ref.insert(normalize_ref(t), i.id.clone());
+            ids.insert(normalize_ref(t), i.id.clone());
         }
     }
-    let image_ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
-    let mut obs = Observation {
-        images: images
-            .iter()
-            .map(|i| (i.id.clone(), real_tags(i)))
-            .collect(),
-        uses: records
-            .iter()
-            .filter_map(|c| Some((c.image.clone(), container_use(c, now)?)))
-            .collect(),
-        now,
-    };
-    let prior = match state_dir {
-        Some(dir) => {
-            let dir2 = dir.to_path_buf();
-            let id = daemon_id.clone();
-            crate::runtime::blocking(facts.timeout(), move || {
-                state::load(&dir2).file.daemons.remove(&id)
-            })
-            .await
-            .flatten()
-        }
-        None => None,
-    };
-    let since = prior
-        .as_ref()
-        .and_then(DaemonState::observed_at)
-        .unwrap_or(0.0);
-    let filters = serde_json::json!({ "type": ["image", "container"] }).to_string();
-    // `until` in the past (to the nanosecond): the engine answers with its buffer and closes at
-    // once; an `until` even a little ahead would hold the answer until that instant. Podman
-    // answers nothing for an `until` that has passed: a moment ahead for it (`events_until`).
-    let until = facts.engine_kind().await.events_until(now);
-    let path = format!(
-        "/events?since={since:.9}&until={until:.9}&filters={}",
-        query_escape(&filters)
-    );
-    match facts.engine().get(&path).await {
-        Ok(r) => {
-            let text = String::from_utf8_lossy(&r.value.body).into_owned();
-            obs.uses
-                .extend(uses_from_events(&text, &ids_by_ref, &image_ids));
-        }
-        Err(e) => notes.push(format!(
-            "the engine's event buffer could not be read ({e}): last use comes from containers only"
-        )),
-    }
-    let (state, state_notes) = match state_dir {
-        Some(dir) => {
-            let dir = dir.to_path_buf();
-            let id = daemon_id.clone();
-            let o = obs.clone();
-            crate::runtime::blocking(facts.timeout() * 2, move || {
-                state::update(&dir, &id, Duration::from_secs(2), |d| state::observe(d, &o))
-            })
-            .await
-            .unwrap_or_else(|| {
-                let mut d = prior.clone().unwrap_or_default();
-                state::observe(&mut d, &obs);
-                (
-                    d,
-                    vec!["the gc state may not have been saved: the state dir did not answer in time".into()],
-                )
-            })
-        }
-        None => {
-            let mut d = DaemonState::default();
-            state::observe(&mut d, &obs);
-            (d, Vec::new())
-        }
-    };
-    notes.extend(state_notes);
+    ids
+}
 
-    // Containers.
-    let grace = policy.min_age_s;
+/// The volumes a container mounts, by name.
+fn mounted_volumes(c: &Container) -> Vec<String> {
+    c.mounts
+        .iter()
+        .filter(|m| m.kind == "volume")
+        .filter_map(|m| m.name.clone())
+        .collect()
+}
+
+/// Containers, each with what its removal is checked against; and how many listed containers
+/// have no record (kept as if running).
+fn containers(
+    listed: &[Container],
+    records: &[ContainerRecord],
+    df: &DfReport,
+    grace: f64,
+    now: f64,
+    input: &mut Input,
+) -> (Vec<ContainerMeta>, usize) {
     let by_id: HashMap<&str, &ContainerRecord> =
         records.iter().map(|r| (r.id.as_str(), r)).collect();
     let sizes: HashMap<&str, &crate::facts::storage_map::ContainerRow> = df
@@ -276,10 +349,6 @@ pub async fn gather(
         .iter()
         .map(|r| (r.id.as_str(), r))
         .collect();
-    let mut input = Input {
-        layer_sizes: df.layer_sizes.clone(),
-        ..Input::default()
-    };
     let mut metas = Vec::new();
     let mut unrecorded = 0usize;
     for c in listed {
@@ -294,12 +363,7 @@ pub async fn gather(
                 image: c.image_id.clone(),
                 grace: None,
                 keep_label: false,
-                volumes: c
-                    .mounts
-                    .iter()
-                    .filter(|m| m.kind == "volume")
-                    .filter_map(|m| m.name.clone())
-                    .collect(),
+                volumes: mounted_volumes(c),
                 networks: Vec::new(),
                 bytes: None,
             });
@@ -310,8 +374,7 @@ pub async fn gather(
             });
             continue;
         };
-        let row = sizes.get(c.id.as_str());
-        let bytes = row.and_then(|r| {
+        let bytes = sizes.get(c.id.as_str()).and_then(|r| {
             let log = r.log.as_ref().map_or(0, |l| l.bytes);
             r.rw_bytes.map(|rw| rw + log)
         });
@@ -323,12 +386,7 @@ pub async fn gather(
             image: rec.image.clone(),
             grace: cpolicy::stopped_grace(rec, grace, now),
             keep_label: rec.config.labels.contains_key(KEEP_LABEL),
-            volumes: c
-                .mounts
-                .iter()
-                .filter(|m| m.kind == "volume")
-                .filter_map(|m| m.name.clone())
-                .collect(),
+            volumes: mounted_volumes(c),
             networks,
             bytes,
         });
@@ -338,8 +396,11 @@ pub async fn gather(
             image_name: rec.config.image.clone(),
         });
     }
+    (metas, unrecorded)
+}
 
-    // Images.
+/// Images, with their first sighting and last use from the state.
+fn image_inputs(images: &[Image], df: &DfReport, state: &DaemonState, now: f64, input: &mut Input) {
     let unique: HashMap<&str, u64> = df
         .images
         .items
@@ -358,45 +419,48 @@ pub async fn gather(
             last_used: state.last_used(&i.id),
         });
     }
+}
 
-    // Volumes: the engine's list (it may have stalled on a hung volume: then none are judged).
-    match facts.volumes().await {
-        Ok(vols) => {
-            let vsize: HashMap<&str, Option<u64>> = df
-                .volumes
-                .items
-                .iter()
-                .map(|v| (v.name.as_str(), v.size))
-                .collect();
-            for v in vols {
-                input.volumes.push(VolumeIn {
-                    name: v.name.clone(),
-                    anonymous: crate::policy::volumes::is_anonymous(v),
-                    keep_label: keep(v.labels.as_ref()),
-                    created: v
-                        .created_at
-                        .as_deref()
-                        .and_then(crate::units::parse_rfc3339),
-                    bytes: vsize.get(v.name.as_str()).copied().flatten(),
-                });
-            }
-        }
-        Err(g) => notes.push(format!("volumes are left alone this run: {g}")),
-    }
-    let networks = if unrecorded > 0 {
-        notes.push(format!(
-            "{unrecorded} listed container{} could not be read: {} kept, and networks are left alone this run (which ones {} attached to is not known)",
-            if unrecorded == 1 { "" } else { "s" },
-            if unrecorded == 1 { "it is" } else { "they are" },
-            if unrecorded == 1 { "it is" } else { "they are" },
-        ));
-        None
-    } else {
-        Some(facts.networks().await)
+/// Volumes: the engine's list (it may have stalled on a hung volume: then none are judged).
+async fn volumes(facts: &Facts, df: &DfReport, input: &mut Input, notes: &mut Vec<String>) {
+    let vols = match facts.volumes().await {
+        Ok(v) => v,
+        Err(g) => return notes.push(format!("volumes are left alone this run: {g}")),
     };
-    match networks {
-        None => {}
-        Some(Ok(nets)) => {
+    let vsize: HashMap<&str, Option<u64>> = df
+        .volumes
+        .items
+        .iter()
+        .map(|v| (v.name.as_str(), v.size))
+        .collect();
+    for v in vols {
+        input.volumes.push(VolumeIn {
+            name: v.name.clone(),
+            anonymous: crate::policy::volumes::is_anonymous(v),
+            keep_label: keep(v.labels.as_ref()),
+            created: v
+                .created_at
+                .as_deref()
+                .and_then(crate::units::parse_rfc3339),
+            bytes: vsize.get(v.name.as_str()).copied().flatten(),
+        });
+    }
+}
+
+/// Networks, unless a listed container could not be read (which ones it is attached to is not
+/// known, so none may look unused).
+async fn networks(facts: &Facts, unrecorded: usize, input: &mut Input, notes: &mut Vec<String>) {
+    if unrecorded > 0 {
+        let one = unrecorded == 1;
+        return notes.push(format!(
+            "{unrecorded} listed container{} could not be read: {} kept, and networks are left alone this run (which ones {} attached to is not known)",
+            if one { "" } else { "s" },
+            if one { "it is" } else { "they are" },
+            if one { "it is" } else { "they are" },
+        ));
+    }
+    match facts.networks().await {
+        Ok(nets) => {
             for n in nets {
                 input.networks.push(NetworkIn {
                     id: n.id.clone(),
@@ -407,14 +471,15 @@ pub async fn gather(
                 });
             }
         }
-        Some(Err(g)) => notes.push(format!("networks are left alone this run: {g}")),
+        Err(g) => notes.push(format!("networks are left alone this run: {g}")),
     }
+}
 
-    // Build cache: nothing cached on disk is nothing to prune; an unmeasured cache is pruned
-    // with its size unknown.
+/// Build cache: nothing cached on disk is nothing to prune; an unmeasured cache is pruned with
+/// its size unknown.
+fn build_cache(df: &DfReport, podman: bool) -> Option<BuildCacheIn> {
     let bc = &df.build_cache;
-    let podman = facts.engine_kind().await.is_podman();
-    input.build_cache = match bc.source.as_str() {
+    match bc.source.as_str() {
         // Podman has no BuildKit cache and no `/build/prune`: Buildah's intermediate layers are
         // images, judged with the images.
         _ if podman => None,
@@ -424,9 +489,17 @@ pub async fn gather(
             bytes: Some(bc.reclaimable),
         }),
         _ => Some(BuildCacheIn { bytes: None }),
-    };
+    }
+}
 
-    // Logs, judged by doctor's containers.logs thresholds.
+/// Logs, judged by doctor's containers.logs thresholds; truncation acts on json-file's current
+/// file only (`<id>-json.log`, never a rotated `-json.log.N`).
+fn logs(
+    df: &DfReport,
+    config: &crate::config::Config,
+    catalog: &crate::catalog::Catalog,
+    input: &mut Input,
+) -> Vec<LogMeta> {
     const MIB: f64 = 1024.0 * 1024.0;
     let warn = config.threshold(catalog, "containers.logs", "size_warn_mib") * MIB;
     let crit = config.threshold(catalog, "containers.logs", "size_critical_mib") * MIB;
@@ -459,11 +532,12 @@ pub async fn gather(
             unbounded: l.unbounded(),
         });
     }
+    logs
+}
 
-    input.disk = df.filesystem.as_ref().map(|f| Disk {
-        used: f.used_bytes,
-        capacity: f.used_bytes + f.free_bytes,
-    });
+/// What this run could not see, and what that leaves out.
+fn gaps(policy: &Policy, input: &Input, df: &DfReport, podman: bool) -> Vec<String> {
+    let mut notes = Vec::new();
     if policy.watermarks.is_some() && input.disk.is_none() {
         notes.push(format!(
             "the filesystem of {} could not be measured: the watermarks were not applied",
@@ -478,16 +552,7 @@ pub async fn gather(
     } else if df.chains.is_empty() && !input.images.is_empty() {
         notes.push("image layer chains could not be read from the layer store (not root, or the containerd image store): base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
     }
-    Ok(Gathered {
-        daemon_id,
-        data_root: df.data_root.clone(),
-        input,
-        containers: metas,
-        logs,
-        filesystem: df.filesystem.clone(),
-        now,
-        notes,
-    })
+    notes
 }
 
 #[cfg(test)]
@@ -541,6 +606,7 @@ mod tests {
     fn daemons_are_told_apart_by_id_and_data_root() {
         let a = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/var/lib/docker"});
         let b = serde_json::json!({"ID": "K:E:Y", "DockerRootDir": "/srv/docker"});
+        use crate::runtime::engine_kind::EngineKind;
         let docker = EngineKind::Docker;
         assert_eq!(daemon_identity(&a, docker), "K:E:Y@/var/lib/docker");
         assert_ne!(daemon_identity(&a, docker), daemon_identity(&b, docker));

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use crate::runtime::executable::Program;
 use crate::runtime::inventory::{ContainerRecord, RecordHealth};
 
 mod generated_names;
@@ -18,7 +19,7 @@ mod servers;
 
 pub use generated_names::is_generated_name;
 pub use run_options::{Misplaced, misplaced};
-pub use servers::{Foreground, Server, daemonizing_server};
+pub use servers::{Foreground, Server, daemonizing_server, program_to_identify};
 
 // ---------------------------------------------------------------------------------------------
 // Stopped containers: containers.exited, containers.littering, and gc
@@ -321,10 +322,11 @@ impl QuickExit {
     }
 }
 
-/// Why `c` was meant to keep running (empty: nothing says so).
-pub fn intent(c: &ContainerRecord) -> Vec<Intent> {
+/// Why `c` was meant to keep running (empty: nothing says so). `exe`: what its program's
+/// executable is ([`servers::program_to_identify`]), [`Program::Unknown`] when not looked up.
+pub fn intent(c: &ContainerRecord, exe: Program) -> Vec<Intent> {
     let mut why = Vec::new();
-    if let Some(s) = daemonizing_server(&c.config.image, &c.command()) {
+    if let Some(s) = daemonizing_server(&c.config.image, &c.command(), exe) {
         why.push(Intent::Server(s));
     }
     let policy = c.host_config.restart_policy.name.as_str();
@@ -354,9 +356,9 @@ pub fn intent(c: &ContainerRecord) -> Vec<Intent> {
 /// `containers.exits-immediately`'s verdict: the last run ended with 0 within `max_run_s` of
 /// its start ([`quick_clean_exit`]), and something says it was meant to keep running
 /// ([`intent`]).
-pub fn exits_immediately(c: &ContainerRecord, max_run_s: f64) -> Option<QuickExit> {
+pub fn exits_immediately(c: &ContainerRecord, max_run_s: f64, exe: Program) -> Option<QuickExit> {
     let ran_s = quick_clean_exit(c, max_run_s)?;
-    let intent = intent(c);
+    let intent = intent(c, exe);
     (!intent.is_empty()).then_some(QuickExit { ran_s, intent })
 }
 
@@ -611,7 +613,8 @@ mod tests {
         // Restarting is not running: no health verdict, no pid to look for.
         assert!(unhealthy(&rec).is_none());
         assert_eq!(main_pid(&rec), None);
-        let q = exits_immediately(&rec, 1.0).expect("a quick exit under restart policy always");
+        let q = exits_immediately(&rec, 1.0, Program::Unknown)
+            .expect("a quick exit under restart policy always");
         assert_eq!(q.ran_s, 0.125);
         assert_eq!(
             q.intent,
@@ -973,11 +976,11 @@ mod tests {
             c.host_config.port_bindings = published.iter().map(|p| bind(p)).collect();
             c.config.exposed_ports = strs(exposed);
             assert_eq!(
-                intent(&c),
+                intent(&c, Program::Unknown),
                 want,
                 "{cmd:?} {policy} {published:?} {exposed:?}"
             );
-            let got = exits_immediately(&c, 1.0);
+            let got = exits_immediately(&c, 1.0, Program::Unknown);
             if want.is_empty() {
                 assert_eq!(got, None, "{cmd:?}");
             } else {
@@ -993,22 +996,29 @@ mod tests {
         }
         // However many one-shot jobs of one image finished, each is judged alone: none counts.
         let jobs: Vec<ContainerRecord> = (0..50).map(|_| quick("busybox", &["true"])).collect();
-        assert!(jobs.iter().all(|c| exits_immediately(c, 1.0).is_none()));
+        assert!(
+            jobs.iter()
+                .all(|c| exits_immediately(c, 1.0, Program::Unknown).is_none())
+        );
         // Intent alone is not enough: a server that ran for a minute, or failed, is another story.
         let mut long = quick("busybox", &["httpd", "-p", "8080"]);
         long.state.finished_at = Some(1060.0);
-        assert_eq!(exits_immediately(&long, 1.0), None);
+        assert_eq!(exits_immediately(&long, 1.0, Program::Unknown), None);
         let mut failed = quick("busybox", &["httpd", "-p", "8080"]);
         failed.state.exit_code = 1;
-        assert_eq!(exits_immediately(&failed, 1.0), None);
-        let with = exits_immediately(&quick("busybox", &["httpd", "-p", "1"]), 1.0);
+        assert_eq!(exits_immediately(&failed, 1.0, Program::Unknown), None);
+        let with = exits_immediately(
+            &quick("busybox", &["httpd", "-p", "1"]),
+            1.0,
+            Program::Unknown,
+        );
         assert_eq!(with.as_ref().and_then(QuickExit::server), Some(httpd));
         assert_eq!(with.map(|q| q.rank()), Some(0));
         // Intents come strongest first, so a verdict's rank is its first one's.
         let mut ranked = quick("busybox", &["true"]);
         ranked.config.exposed_ports = strs(&["80/tcp"]);
         ranked.host_config.restart_policy.name = "always".into();
-        let q = exits_immediately(&ranked, 1.0).expect("found");
+        let q = exits_immediately(&ranked, 1.0, Program::Unknown).expect("found");
         assert_eq!(q.rank(), 1);
         assert!(q.intent.windows(2).all(|w| w[0].rank() < w[1].rank()));
     }

@@ -2,12 +2,10 @@
 
 use crate::runtime::inventory::Volume;
 
-/// A volume named by the engine (64 hex digits, or labelled anonymous) rather than by a person.
+/// A volume named by the engine (64 hex digits, or labelled anonymous) rather than by a person
+/// (the engine's own record says so: [`Volume::is_anonymous`]).
 pub fn is_anonymous(v: &Volume) -> bool {
-    v.labels
-        .as_ref()
-        .is_some_and(|l| l.contains_key("com.docker.volume.anonymous"))
-        || (v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit()))
+    v.is_anonymous()
 }
 
 /// An anonymous volume that no container, in any state, mounts.

@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 
+use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
 use crate::policy::daemon::Health;
+use crate::recover::{Options, Verdict};
 use crate::report::pull::Printer;
 use crate::runtime::engine::{Engine, EngineError, Method};
 use crate::settings::{Format, Settings};
-use crate::shutdown::Shutdown;
 use progress::{Change, ErrorKind, Line, State};
 
 #[derive(Debug, Args, Clone)]
@@ -157,13 +158,17 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
+/// One pull in progress: its output, its clock, what the progress stream said so far.
 struct Run<'a> {
-    settings: &'a Settings,
+    ctx: &'a Ctx<'a>,
     args: &'a PullArgs,
-    shutdown: &'a Shutdown,
     out: Printer,
     t0: Instant,
     state: State,
+    image: String,
+    /// The recovery `--recover` runs, and whether it ran already (it runs once).
+    recover: Options,
+    recovered: bool,
 }
 
 impl Run<'_> {
@@ -175,10 +180,27 @@ impl Run<'_> {
         self.out.event(&e, &self.state);
     }
 
-    fn end(&mut self, result: &'static str, image: &str, code: ExitCode) -> ExitCode {
+    fn message(&mut self, text: String) {
+        let e = Event::Message {
+            text,
+            t_ms: self.t(),
+        };
+        self.emit(e);
+    }
+
+    fn error(&mut self, kind: &'static str, message: String) {
+        let e = Event::Error {
+            kind,
+            message,
+            t_ms: self.t(),
+        };
+        self.emit(e);
+    }
+
+    fn end(&mut self, result: &'static str, code: ExitCode) -> ExitCode {
         let e = Event::End {
             result,
-            image: image.to_string(),
+            image: self.image.clone(),
             digest: self.state.digest.clone(),
             downloaded: self.state.downloaded(),
             exit_code: code.code(),
@@ -190,74 +212,65 @@ impl Run<'_> {
 }
 
 /// The daemon's health from its tiers, as doctor's `daemon.responsive` judges it.
-async fn probe(settings: &Settings) -> Health {
-    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+async fn probe(ctx: &Ctx<'_>) -> Health {
+    let settings = ctx.settings;
+    let facts = Facts::new(ctx.engine());
     crate::recover::diagnose::health(&facts, &settings.catalog, &settings.config)
         .await
         .0
 }
 
-/// `dockhand pull`.
-pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> ExitCode {
-    let bad = |e: String| {
-        eprintln!("dockhand: {e}");
-        ExitCode::Usage
-    };
-    let reference = match reference::parse(&args.image) {
-        Ok(r) => r,
-        Err(e) => return bad(e),
-    };
-    let stall_after = args.stall_after;
-    let backoff = args.backoff;
-    let recover_args = crate::recover::RecoverArgs {
+/// `dockhand pull`. The events are printed as they happen (the progress is the output), so the
+/// outcome carries no document of its own; the code says how it ended.
+pub async fn run(ctx: &Ctx<'_>, args: &PullArgs) -> Ran {
+    let settings = ctx.settings;
+    let reference = reference::parse(&args.image).map_err(Failure::usage)?;
+    // The recovery pull runs: forced (a daemon that answers but cannot pull is restarted too),
+    // with everything else at recover's defaults.
+    let recover = Options {
         apply: true,
         force: true,
-        allow_container_stop: false,
-        start_cmd: args.start_cmd.clone(),
-        log_file: args.log_file.clone(),
-        grace: None,
-        start_timeout: Duration::from_secs(60),
-        no_bundle: false,
-        format: Format::Table,
-    };
-    let recover_opts = match crate::recover::Options::resolve(settings, &recover_args) {
-        Ok(o) => o,
-        Err(e) => return bad(e),
-    };
-    let image = reference.shown();
-    let mut r = Run {
-        settings,
-        args,
-        shutdown,
-        out: Printer::new(args.format, settings.color),
-        t0: Instant::now(),
-        state: State::default(),
+        ..Options::new(settings, args.start_cmd.as_deref(), args.log_file.clone())
+            .map_err(Failure::usage)?
     };
     // Credentials, as the docker CLI finds them.
     let server = reference.auth_key().to_string();
-    let (creds, credentials) =
-        match auth::find(&server, settings.timeout.max(Duration::from_secs(5))).await {
-            Ok(Some((c, from))) => (Some(c), from),
-            Ok(None) => (None, "none".to_string()),
-            Err(e) => {
-                eprintln!("dockhand: {e}");
-                return ExitCode::Usage;
-            }
-        };
+    let (creds, credentials) = auth::find(&server, settings.timeout.max(Duration::from_secs(5)))
+        .await
+        .map_err(Failure::usage)?
+        .map_or((None, "none".to_string()), |(c, from)| (Some(c), from));
     let header = creds.as_ref().map(|c| auth::header(c, &server));
+    let mut r = Run {
+        ctx,
+        args,
+        out: Printer::new(args.format, settings.color),
+        t0: Instant::now(),
+        state: State::default(),
+        image: reference.shown(),
+        recover,
+        recovered: false,
+    };
     let e = Event::Start {
         schema: PULL_SCHEMA,
-        image: image.clone(),
+        image: r.image.clone(),
         registry: reference.registry.clone(),
         credentials,
-        stall_after_ms: ms(stall_after),
+        stall_after_ms: ms(args.stall_after),
         t_ms: r.t(),
     };
     r.emit(e);
+    if let Some(code) = preflight(&mut r).await {
+        return Ok(Outcome::bare(code));
+    }
+    let code = watched(&mut r, &reference, header.as_deref()).await;
+    Ok(Outcome::bare(code))
+}
 
-    // Preflight: the daemon must be able to pull.
-    let mut recovered = false;
-    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+/// The daemon must be able to pull: its tiers, and downloads an earlier pull left stalled.
+/// `Some` when the run ends here.
+async fn preflight(r: &mut Run<'_>) -> Option<ExitCode> {
+    let settings = r.ctx.settings;
+    let facts = Facts::new(r.ctx.engine());
     let (health, _) =
         crate::recover::diagnose::health(&facts, &settings.catalog, &settings.config).await;
     let stalled = if health.serves() {
@@ -272,71 +285,36 @@ pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> E
     };
     r.emit(e);
     if !health.serves() {
-        if let Some(code) = unable(&mut r, &health, &image, &mut recovered, &recover_opts).await {
-            return code;
-        }
-    } else if stalled > 0 {
-        let e = Event::Message {
-            text: format!(
-                "the daemon holds {stalled} stalled download{} from an earlier pull (doctor's pulls.stalled); this pull is watched, and abandoned if it joins one",
-                if stalled == 1 { "" } else { "s" }
-            ),
-            t_ms: r.t(),
-        };
-        r.emit(e);
+        return unable(r, &health).await;
     }
+    if stalled > 0 {
+        r.message(format!(
+            "the daemon holds {stalled} stalled download{} from an earlier pull (doctor's pulls.stalled); this pull is watched, and abandoned if it joins one",
+            if stalled == 1 { "" } else { "s" }
+        ));
+    }
+    None
+}
 
+/// The attempts: each watched for stalls; a stall or a broken connection probes the daemon,
+/// then retries with backoff, recovers (`--recover`, once), or stops with what to run.
+async fn watched(
+    r: &mut Run<'_>,
+    reference: &reference::Reference,
+    auth: Option<&str>,
+) -> ExitCode {
+    let (stall_after, retries) = (r.args.stall_after, r.args.retries);
     let mut attempt = 0u32;
-    let mut retries_left = args.retries;
+    let mut retries_left = retries;
     loop {
         attempt += 1;
-        let outcome = pull_once(&mut r, &reference, header.as_deref(), stall_after).await;
-        match outcome {
-            Attempt::Pulled => {
-                // The image must be there, under the name asked for.
-                let engine = Engine::new(settings.endpoint.clone(), settings.timeout);
-                let path = format!("/images/{}/json", image);
-                return match engine.get(&path).await {
-                    Ok(_) => r.end("pulled", &image, ExitCode::Ok),
-                    Err(e) => {
-                        let e = Event::Error {
-                            kind: "verify",
-                            message: format!(
-                                "the pull ended but the engine does not show {image}: {e}"
-                            ),
-                            t_ms: r.t(),
-                        };
-                        r.emit(e);
-                        r.end("failed", &image, ExitCode::PullFailed)
-                    }
-                };
-            }
+        match pull_once(r, reference, auth, stall_after).await {
+            Attempt::Pulled => return verify_pulled(r).await,
             Attempt::Interrupted => {
-                let e = Event::Message {
-                    text: "interrupted: the pull was abandoned (the engine cancels the download once no client waits on it)".into(),
-                    t_ms: r.t(),
-                };
-                r.emit(e);
-                return r.end("interrupted", &image, ExitCode::Interrupted);
+                r.message("interrupted: the pull was abandoned (the engine cancels the download once no client waits on it)".into());
+                return r.end("interrupted", ExitCode::Interrupted);
             }
-            Attempt::Failed(kind, message) => {
-                let (word, code) = match kind {
-                    ErrorKind::NotFound => ("not-found", ExitCode::PullNotFound),
-                    ErrorKind::Unauthorized => ("unauthorized", ExitCode::PullFailed),
-                    ErrorKind::Other => ("failed", ExitCode::PullFailed),
-                };
-                eprintln!(
-                    "dockhand: pull {image}: {}",
-                    crate::util::sanitize(&message)
-                );
-                let e = Event::Error {
-                    kind: word,
-                    message,
-                    t_ms: r.t(),
-                };
-                r.emit(e);
-                return r.end(word, &image, code);
-            }
+            Attempt::Failed(kind, message) => return failed(r, kind, message),
             Attempt::Stalled { idle } => {
                 let e = Event::Stalled {
                     attempt,
@@ -347,131 +325,162 @@ pub async fn run(settings: &Settings, args: &PullArgs, shutdown: &Shutdown) -> E
                 r.emit(e);
             }
             Attempt::Broken(why) => {
-                let e = Event::Message {
-                    text: format!("the connection to the engine broke mid-pull: {why}"),
-                    t_ms: r.t(),
-                };
-                r.emit(e);
+                r.message(format!(
+                    "the connection to the engine broke mid-pull: {why}"
+                ));
             }
         }
         // Stalled or broken: is the daemon itself hung?
-        let health = probe(settings).await;
+        let health = probe(r.ctx).await;
         let e = Event::Probe {
             health: health.name(),
             t_ms: r.t(),
         };
         r.emit(e);
         if !health.serves() {
-            if let Some(code) = unable(&mut r, &health, &image, &mut recovered, &recover_opts).await
-            {
+            if let Some(code) = unable(r, &health).await {
                 return code;
             }
             continue;
         }
         if retries_left > 0 {
             retries_left -= 1;
-            let n = args.retries - retries_left;
-            let wait = backoff
-                .saturating_mul(1 << (n - 1).min(5))
-                .min(Duration::from_secs(30));
-            let e = Event::Retry {
-                attempt: attempt + 1,
-                after_ms: ms(wait),
-                t_ms: r.t(),
-            };
-            r.emit(e);
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = shutdown.wait() => return r.end("interrupted", &image, ExitCode::Interrupted),
+            if let Some(code) = back_off(r, retries - retries_left, attempt).await {
+                return code;
             }
             continue;
         }
         // The retries stalled too, on a daemon that answers: its transfer may be stuck for good
         // (moby#15951), which only a restart clears.
-        if args.recover && !recovered {
-            recovered = true;
-            if !run_recover(&mut r, &recover_opts).await {
-                return r.end("stalled", &image, ExitCode::PullStalled);
+        if r.args.recover && !r.recovered {
+            r.recovered = true;
+            if !run_recover(r).await {
+                return r.end("stalled", ExitCode::PullStalled);
             }
             retries_left = 0;
             continue;
         }
-        let text = format!(
-            "the pull of {image} stalled {attempt} time{}: no bytes for {} each time. If the registry is reachable, the daemon's transfer may be stuck for good (moby#15951): run `dockhand recover --apply --force` (a live-restore-aware restart), then `dockhand pull {image}` — or run `dockhand pull --recover {image}`",
-            if attempt == 1 { "" } else { "s" },
-            crate::util::human_duration(stall_after),
-        );
-        eprintln!("dockhand: {text}");
-        let e = Event::Error {
-            kind: "stalled",
-            message: text,
-            t_ms: r.t(),
-        };
-        r.emit(e);
-        return r.end("stalled", &image, ExitCode::PullStalled);
+        return gave_up(r, attempt);
     }
+}
+
+/// The pull ended: the image must be there, under the name asked for.
+async fn verify_pulled(r: &mut Run<'_>) -> ExitCode {
+    let path = format!("/images/{}/json", r.image);
+    match r.ctx.engine().get(&path).await {
+        Ok(_) => r.end("pulled", ExitCode::Ok),
+        Err(e) => {
+            let image = r.image.clone();
+            r.error(
+                "verify",
+                format!("the pull ended but the engine does not show {image}: {e}"),
+            );
+            r.end("failed", ExitCode::PullFailed)
+        }
+    }
+}
+
+/// The engine said no: not found, unauthorized, or another error.
+fn failed(r: &mut Run<'_>, kind: ErrorKind, message: String) -> ExitCode {
+    let (word, code) = match kind {
+        ErrorKind::NotFound => ("not-found", ExitCode::PullNotFound),
+        ErrorKind::Unauthorized => ("unauthorized", ExitCode::PullFailed),
+        ErrorKind::Other => ("failed", ExitCode::PullFailed),
+    };
+    r.ctx.say(format!(
+        "pull {}: {}",
+        r.image,
+        crate::util::sanitize(&message)
+    ));
+    r.error(word, message);
+    r.end(word, code)
+}
+
+/// Waits before retry `n` (the backoff doubles, up to 30 s); `Some` when interrupted.
+async fn back_off(r: &mut Run<'_>, n: u32, attempt: u32) -> Option<ExitCode> {
+    let wait = r
+        .args
+        .backoff
+        .saturating_mul(1 << (n - 1).min(5))
+        .min(Duration::from_secs(30));
+    let e = Event::Retry {
+        attempt: attempt + 1,
+        after_ms: ms(wait),
+        t_ms: r.t(),
+    };
+    r.emit(e);
+    let shutdown = r.ctx.shutdown;
+    tokio::select! {
+        () = tokio::time::sleep(wait) => None,
+        () = shutdown.wait() => Some(r.end("interrupted", ExitCode::Interrupted)),
+    }
+}
+
+/// Every retry stalled and no recovery is left: say exactly what to run.
+fn gave_up(r: &mut Run<'_>, attempt: u32) -> ExitCode {
+    let image = r.image.clone();
+    let text = format!(
+        "the pull of {image} stalled {attempt} time{}: no bytes for {} each time. If the registry is reachable, the daemon's transfer may be stuck for good (moby#15951): run `dockhand recover --apply --force` (a live-restore-aware restart), then `dockhand pull {image}` — or run `dockhand pull --recover {image}`",
+        if attempt == 1 { "" } else { "s" },
+        crate::util::human_duration(r.args.stall_after),
+    );
+    r.ctx.say(&text);
+    r.error("stalled", text);
+    r.end("stalled", ExitCode::PullStalled)
 }
 
 /// The daemon cannot pull (down, hung): recover it (`--recover`, once) or stop with the exact
 /// command. `None`: recovered, go on.
-async fn unable(
-    r: &mut Run<'_>,
-    health: &Health,
-    image: &str,
-    recovered: &mut bool,
-    opts: &crate::recover::Options,
-) -> Option<ExitCode> {
-    if r.args.recover && !*recovered {
-        *recovered = true;
-        if run_recover(r, opts).await {
+async fn unable(r: &mut Run<'_>, health: &Health) -> Option<ExitCode> {
+    if r.args.recover && !r.recovered {
+        r.recovered = true;
+        if run_recover(r).await {
             return None;
         }
-        return Some(r.end("daemon-hung", image, ExitCode::DaemonHung));
+        return Some(r.end("daemon-hung", ExitCode::DaemonHung));
     }
     let (word, code) = if *health == Health::Down {
         ("daemon-down", ExitCode::Unavailable)
     } else {
         ("daemon-hung", ExitCode::DaemonHung)
     };
+    let image = r.image.clone();
     let text = format!(
         "the daemon is {} and cannot pull: run `dockhand recover --apply`, then `dockhand pull {image}` — or `dockhand pull --recover {image}`",
         health.name()
     );
-    eprintln!("dockhand: {text}");
-    let e = Event::Error {
-        kind: word,
-        message: text,
-        t_ms: r.t(),
-    };
-    r.emit(e);
-    Some(r.end(word, image, code))
+    r.ctx.say(&text);
+    r.error(word, text);
+    Some(r.end(word, code))
 }
 
 /// Runs the recover plan in-process (its own lock, journal and bundle). Whether it recovered.
-async fn run_recover(r: &mut Run<'_>, opts: &crate::recover::Options) -> bool {
-    let e = Event::Message {
-        text: "running the recover plan (a live-restore-aware restart, verified)".into(),
-        t_ms: r.t(),
+async fn run_recover(r: &mut Run<'_>) -> bool {
+    r.message("running the recover plan (a live-restore-aware restart, verified)".into());
+    let (result, reason) = match crate::recover::execute(r.ctx, &r.recover).await {
+        Ok(report) => (
+            match report.verdict {
+                Verdict::Recovered => "recovered",
+                Verdict::RebootNeeded => "reboot-needed",
+                Verdict::Refused => "refused",
+                Verdict::Interrupted => "interrupted",
+                _ => "failed",
+            },
+            report.reason,
+        ),
+        // The run could not start (another run holds the lock, the state directory).
+        Err(f) => ("failed", f.sentence),
     };
-    r.emit(e);
-    let report = crate::recover::execute(r.settings, opts, r.shutdown).await;
-    let ok = report.verdict == crate::recover::Verdict::Recovered;
     let e = Event::Recover {
-        result: match report.verdict {
-            crate::recover::Verdict::Recovered => "recovered",
-            crate::recover::Verdict::RebootNeeded => "reboot-needed",
-            crate::recover::Verdict::Refused => "refused",
-            crate::recover::Verdict::Interrupted => "interrupted",
-            _ => "failed",
-        },
-        reason: report.reason.clone(),
+        result,
+        reason: reason.clone(),
         t_ms: r.t(),
     };
     r.emit(e);
-    if !ok {
-        eprintln!("dockhand: recover: {}", report.reason);
+    if result != "recovered" {
+        r.ctx.say(format!("recover: {reason}"));
     }
-    ok
+    result == "recovered"
 }
 
 /// Downloads doctor's pulls.stalled finds stalled now (0 when it cannot tell).
@@ -513,12 +522,12 @@ async fn pull_once(
     // The headers come once the engine starts answering, which may wait on the registry: they
     // are under the stall deadline too (not less than the per-call one).
     let engine = Engine::new(
-        r.settings.endpoint.clone(),
-        stall_after.max(r.settings.timeout),
+        r.ctx.settings.endpoint.clone(),
+        stall_after.max(r.ctx.settings.timeout),
     );
     let opened = tokio::select! {
         s = engine.stream(Method::Post, &path, None, &headers, stall_after) => s,
-        () = r.shutdown.wait() => return Attempt::Interrupted,
+        () = r.ctx.shutdown.wait() => return Attempt::Interrupted,
     };
     let mut stream = match opened {
         Ok(s) => s,
@@ -533,7 +542,7 @@ async fn pull_once(
     loop {
         let next = tokio::select! {
             l = stream.next_line() => l,
-            () = r.shutdown.wait() => {
+            () = r.ctx.shutdown.wait() => {
                 // Dropping the stream closes the connection: the engine cancels the transfer.
                 drop(stream);
                 return Attempt::Interrupted;

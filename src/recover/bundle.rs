@@ -134,54 +134,12 @@ impl Bundle {
         doctor: Option<Vec<u8>>,
     ) -> bool {
         let t = inp.facts.timeout();
-        let pid = diag.process.as_ref().map(|p| p.pid);
-        let doctor = async {
-            match doctor {
-                Some(d) => d,
-                None => doctor_json(inp.facts, inp).await,
-            }
-        };
-        let proc_text = async {
-            match pid {
-                Some(pid) => blocking(t * 2, move || incident::proc_snapshot(pid, MAX_THREADS))
-                    .await
-                    .ok_or_else(|| {
-                        format!(
-                            "reading /proc/{pid} did not finish within {}",
-                            crate::util::human_duration(t * 2)
-                        )
-                    }),
-                None => Err("no daemon process to read".to_string()),
-            }
-        };
-        let service = diag.process.as_ref().map(|p| p.service.clone());
-        let named = inp.log_file.clone();
-        let log = async {
-            let sources = blocking(t, move || {
-                incident::log_sources(
-                    pid,
-                    service.as_ref(),
-                    named.as_ref().map(|(p, how)| (p.as_path(), *how)),
-                )
-            })
-            .await
-            .unwrap_or_default();
-            log_tail(&sources, t).await
-        };
-        let pprof = async {
-            if !inp.facts.engine_answered().await {
-                return Err("the API does not answer: the dump comes from SIGUSR1".to_string());
-            }
-            let e = inp
-                .facts
-                .engine()
-                .with_timeout(t.max(Duration::from_secs(10)));
-            e.get("/debug/pprof/goroutine?debug=2")
-                .await
-                .map(|r| r.value.body.to_vec())
-                .map_err(|e| e.to_string())
-        };
-        let (doctor, proc_text, log, pprof) = tokio::join!(doctor, proc_text, log, pprof);
+        let Gathered {
+            doctor,
+            proc_text,
+            log,
+            pprof,
+        } = gather(diag, inp, doctor).await;
         self.add(
             "doctor.json",
             "doctor's full report (dockhand.doctor/v1) at the time of the diagnosis",
@@ -330,6 +288,73 @@ impl Bundle {
             self.notes.push(e);
         }
         v
+    }
+}
+
+/// What the bundle reads before the daemon is touched, each part or why it is missing.
+struct Gathered {
+    doctor: Vec<u8>,
+    proc_text: Result<String, String>,
+    log: Result<(String, LogSource), String>,
+    pprof: Result<Vec<u8>, String>,
+}
+
+/// Reads the parts of the bundle at once, each under its own deadline.
+async fn gather(diag: &Diagnosis, inp: &Inputs<'_>, doctor: Option<Vec<u8>>) -> Gathered {
+    let t = inp.facts.timeout();
+    let pid = diag.process.as_ref().map(|p| p.pid);
+    let doctor = async {
+        match doctor {
+            Some(d) => d,
+            None => doctor_json(inp.facts, inp).await,
+        }
+    };
+    let proc_text = async {
+        match pid {
+            Some(pid) => blocking(t * 2, move || incident::proc_snapshot(pid, MAX_THREADS))
+                .await
+                .ok_or_else(|| {
+                    format!(
+                        "reading /proc/{pid} did not finish within {}",
+                        crate::util::human_duration(t * 2)
+                    )
+                }),
+            None => Err("no daemon process to read".to_string()),
+        }
+    };
+    let service = diag.process.as_ref().map(|p| p.service.clone());
+    let named = inp.log_file.clone();
+    let log = async {
+        let sources = blocking(t, move || {
+            incident::log_sources(
+                pid,
+                service.as_ref(),
+                named.as_ref().map(|(p, how)| (p.as_path(), *how)),
+            )
+        })
+        .await
+        .unwrap_or_default();
+        log_tail(&sources, t).await
+    };
+    let pprof = async {
+        if !inp.facts.engine_answered().await {
+            return Err("the API does not answer: the dump comes from SIGUSR1".to_string());
+        }
+        let e = inp
+            .facts
+            .engine()
+            .with_timeout(t.max(Duration::from_secs(10)));
+        e.get("/debug/pprof/goroutine?debug=2")
+            .await
+            .map(|r| r.value.body.to_vec())
+            .map_err(|e| e.to_string())
+    };
+    let (doctor, proc_text, log, pprof) = tokio::join!(doctor, proc_text, log, pprof);
+    Gathered {
+        doctor,
+        proc_text,
+        log,
+        pprof,
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::actions::{ProcTarget, Scope};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::facts::{Attempt, Facts};
+use crate::facts::{Attempt, Fact, Facts};
 use crate::policy::daemon::process::wait_kind;
 use crate::policy::daemon::recovery::{
     self, ContainerSeen, Need, ProcessSeen, live_restore_configured,
@@ -187,69 +187,11 @@ pub async fn diagnose(
 ) -> Diagnosis {
     let endpoint = facts.engine().endpoint().to_string();
     let ((health, probes), located) = tokio::join!(health(facts, catalog, config), facts.located());
-    let mut blocker = None;
-    let (process, paths) = match located {
-        Ok(Located::Found(d)) => {
-            let pid = d.info.pid;
-            let target = blocking(facts.timeout(), move || {
-                ProcTarget::capture(pid, Scope::DockerProgram)
-            })
-            .await
-            .flatten();
-            (
-                Some(DaemonSeen {
-                    pid,
-                    state: d.info.state,
-                    wchan: d.info.wchan.clone(),
-                    cmdline: d.info.cmdline.clone(),
-                    service: d.service.clone(),
-                    pidfile_pid: d.pidfile_pid,
-                    found_by: d.found_by,
-                    target,
-                }),
-                Some(d.paths.clone()),
-            )
-        }
-        Ok(Located::NotRunning {
-            paths, unreadable, ..
-        }) => {
-            if *unreadable > 0 {
-                blocker = Some(format!(
-                    "the daemon's process could not be identified: {unreadable} processes' open files are not readable by this user; run as root"
-                ));
-            }
-            let paths = match start_argv {
-                Some(argv) => {
-                    let a = argv.to_vec();
-                    blocking(facts.timeout(), move || {
-                        crate::runtime::daemon::paths_from(&a, None)
-                    })
-                    .await
-                    .unwrap_or_else(|| paths.clone())
-                }
-                None => paths.clone(),
-            };
-            (None, Some(paths))
-        }
-        Ok(Located::Unverified { why, .. }) => {
-            blocker = Some(format!(
-                "the daemon's process is unknown: {why}; recover acts only on a verified daemon"
-            ));
-            (None, None)
-        }
-        Ok(Located::Remote) => {
-            blocker = Some(format!(
-                "the engine at {endpoint} is on another host: recover acts on a daemon of this host"
-            ));
-            (None, None)
-        }
-        Err(g) => {
-            blocker = Some(format!(
-                "{g}: recover cannot act without seeing the daemon's process"
-            ));
-            (None, None)
-        }
-    };
+    let Found {
+        process,
+        paths,
+        blocker,
+    } = found(facts, located, start_argv, &endpoint).await;
     // The threads, only when the process is there.
     let samples = config
         .threshold(catalog, "daemon.process", "d_state_samples")
@@ -269,34 +211,9 @@ pub async fn diagnose(
         .as_ref()
         .map(|p| p.cmdline.clone())
         .unwrap_or_default();
-    let (live, live_from) = match facts.info().await.ok().map(live_restore) {
-        Some(LiveRestore::On) => (Some(true), "engine"),
-        Some(LiveRestore::Off | LiveRestore::OffForSwarm) => (Some(false), "engine"),
-        _ => match live_restore_configured(json.as_ref(), &cmdline) {
-            Some(v) => (Some(v), "daemon.json or flags"),
-            None if json.is_some() => (Some(false), "daemon.json or flags"),
-            None => (None, "unknown"),
-        },
-    };
-    // The containers: the engine's list and records when it answers, else its own files.
-    let (containers, from, records) = match facts.records().await {
-        Ok(r) => (r.iter().map(seen).collect(), "engine", Some(r.to_vec())),
-        Err(_) => match &paths {
-            Some(p) => match container_records_from_disk(facts.timeout() * 2, &p.data_root).await {
-                Some(r) => (r.iter().map(seen).collect(), "disk", Some(r)),
-                None => (Vec::new(), "none", None),
-            },
-            None => (Vec::new(), "none", None),
-        },
-    };
-    let mut subnets: Vec<String> = facts.subnets().await.unwrap_or_default();
-    for r in records.iter().flatten() {
-        for s in r.subnets() {
-            if !subnets.contains(&s) {
-                subnets.push(s);
-            }
-        }
-    }
+    let (live, live_from) = live_restore_of(facts, json.as_ref(), &cmdline).await;
+    let (containers, from, records) = containers_of(facts, paths.as_ref()).await;
+    let subnets = subnets_of(facts, records.iter().flatten()).await;
     let need = recovery::need(
         &health,
         process.as_ref().map(|p| ProcessSeen {
@@ -322,4 +239,132 @@ pub async fn diagnose(
         need,
         blocker,
     }
+}
+
+/// The daemon's process and its paths as located, or why recover cannot act on it.
+struct Found {
+    process: Option<DaemonSeen>,
+    paths: Option<DaemonPaths>,
+    blocker: Option<String>,
+}
+
+async fn found(
+    facts: &Facts,
+    located: Fact<'_, Located>,
+    start_argv: Option<&[String]>,
+    endpoint: &str,
+) -> Found {
+    let blocked = |why: String| Found {
+        process: None,
+        paths: None,
+        blocker: Some(why),
+    };
+    match located {
+        Ok(Located::Found(d)) => {
+            let pid = d.info.pid;
+            let target = blocking(facts.timeout(), move || {
+                ProcTarget::capture(pid, Scope::DockerProgram)
+            })
+            .await
+            .flatten();
+            Found {
+                process: Some(DaemonSeen {
+                    pid,
+                    state: d.info.state,
+                    wchan: d.info.wchan.clone(),
+                    cmdline: d.info.cmdline.clone(),
+                    service: d.service.clone(),
+                    pidfile_pid: d.pidfile_pid,
+                    found_by: d.found_by,
+                    target,
+                }),
+                paths: Some(d.paths.clone()),
+                blocker: None,
+            }
+        }
+        Ok(Located::NotRunning {
+            paths, unreadable, ..
+        }) => {
+            let blocker = (*unreadable > 0).then(|| format!(
+                "the daemon's process could not be identified: {unreadable} processes' open files are not readable by this user; run as root"
+            ));
+            let paths = match start_argv {
+                Some(argv) => {
+                    let a = argv.to_vec();
+                    blocking(facts.timeout(), move || {
+                        crate::runtime::daemon::paths_from(&a, None)
+                    })
+                    .await
+                    .unwrap_or_else(|| paths.clone())
+                }
+                None => paths.clone(),
+            };
+            Found {
+                process: None,
+                paths: Some(paths),
+                blocker,
+            }
+        }
+        Ok(Located::Unverified { why, .. }) => blocked(format!(
+            "the daemon's process is unknown: {why}; recover acts only on a verified daemon"
+        )),
+        Ok(Located::Remote) => blocked(format!(
+            "the engine at {endpoint} is on another host: recover acts on a daemon of this host"
+        )),
+        Err(g) => blocked(format!(
+            "{g}: recover cannot act without seeing the daemon's process"
+        )),
+    }
+}
+
+/// Live-restore as the engine says, else as daemon.json and the flags configure it.
+async fn live_restore_of(
+    facts: &Facts,
+    json: Option<&Value>,
+    cmdline: &[String],
+) -> (Option<bool>, &'static str) {
+    match facts.info().await.ok().map(live_restore) {
+        Some(LiveRestore::On) => (Some(true), "engine"),
+        Some(LiveRestore::Off | LiveRestore::OffForSwarm) => (Some(false), "engine"),
+        _ => match live_restore_configured(json, cmdline) {
+            Some(v) => (Some(v), "daemon.json or flags"),
+            None if json.is_some() => (Some(false), "daemon.json or flags"),
+            None => (None, "unknown"),
+        },
+    }
+}
+
+/// The containers: the engine's list and records when it answers, else its own files; and
+/// where they came from ("engine", "disk", "none").
+async fn containers_of(
+    facts: &Facts,
+    paths: Option<&DaemonPaths>,
+) -> (
+    Vec<ContainerSeen>,
+    &'static str,
+    Option<Vec<ContainerRecord>>,
+) {
+    if let Ok(r) = facts.records().await {
+        return (r.iter().map(seen).collect(), "engine", Some(r.to_vec()));
+    }
+    let Some(p) = paths else {
+        return (Vec::new(), "none", None);
+    };
+    match container_records_from_disk(facts.timeout() * 2, &p.data_root).await {
+        Some(r) => (r.iter().map(seen).collect(), "disk", Some(r)),
+        None => (Vec::new(), "none", None),
+    }
+}
+
+/// The subnets of the daemon's networks (the engine's, and those its containers' records name).
+async fn subnets_of(facts: &Facts, records: impl Iterator<Item = &ContainerRecord>) -> Vec<String> {
+    let mut subnets: Vec<String> = facts.subnets().await.unwrap_or_default();
+    for r in records {
+        for s in r.subnets() {
+            if !subnets.contains(&s) {
+                subnets.push(s);
+            }
+        }
+    }
+    subnets
 }

@@ -134,10 +134,17 @@ pub fn process_stop(diag: &Diagnosis, grace: Duration) -> Option<DaemonStop> {
     })
 }
 
-/// The whole plan, as the dry run shows it.
+/// The whole plan, as the dry run shows it: stage by stage.
 pub fn build(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, api_dump: bool) -> Vec<Item> {
     let mut items = Vec::new();
-    let pid = diag.process.as_ref().map(|p| p.pid);
+    bundle_items(diag, knobs, api_dump, &mut items);
+    stop_items(diag, knobs, &mut items);
+    clean_items(diag, knobs, starter, &mut items);
+    start_items(diag, knobs, starter, &mut items);
+    items
+}
+
+fn bundle_items(diag: &Diagnosis, knobs: &Knobs, api_dump: bool, items: &mut Vec<Item>) {
     if knobs.bundle {
         items.push(Item::note(
             Stage::Bundle,
@@ -153,6 +160,10 @@ pub fn build(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, api_dump: bool)
                 .map(|s| Item::act(Stage::Bundle, s)),
         );
     }
+}
+
+fn stop_items(diag: &Diagnosis, knobs: &Knobs, items: &mut Vec<Item>) {
+    let pid = diag.process.as_ref().map(|p| p.pid);
     if let Some(how) = stopper(diag, knobs.grace) {
         let manager = !matches!(how, DaemonStop::Process { .. });
         items.push(Item::act(
@@ -186,6 +197,11 @@ pub fn build(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, api_dump: bool)
             "nothing is cleaned or started while the old process lives",
         ));
     }
+}
+
+/// The clean-up as planned: most of it is judged again once the old process is gone.
+fn clean_items(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, items: &mut Vec<Item>) {
+    let pid = diag.process.as_ref().map(|p| p.pid);
     if let Some(paths) = &diag.paths {
         items.push(
             Item::note(
@@ -231,6 +247,9 @@ pub fn build(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, api_dump: bool)
             .when("only if the unit's Result is start-limit-hit"),
         );
     }
+}
+
+fn start_items(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, items: &mut Vec<Item>) {
     items.push(Item::act(
         Stage::Start,
         Step::new(
@@ -257,7 +276,6 @@ pub fn build(diag: &Diagnosis, knobs: &Knobs, starter: &Starter, api_dump: bool)
                 .to_string()
         },
     ));
-    items
 }
 
 /// The signals of the bundle stage: SIGUSR1 for the goroutine dump when the API cannot give

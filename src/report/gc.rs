@@ -10,7 +10,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use serde::{Deserialize, Serialize};
 
 use super::Style;
-use crate::actions::{Outcome, StepReport};
+use crate::actions::{ApplyReport, Outcome, StepReport};
 use crate::exit::ExitCode;
 use crate::gc::GcReport;
 use crate::gc::plan::{Entry, Kind, PolicyDoc};
@@ -479,7 +479,6 @@ fn policy_line(r: &GcReport) -> String {
 
 /// The plan (dry run) or its outcome (apply), for people.
 pub fn table(r: &GcReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
-    let applied = r.outcomes.report.as_ref();
     let head = match r.outcomes.mode {
         "dry-run" => format!(
             "dockhand gc: dry run against {} (add --apply to act)",
@@ -489,104 +488,13 @@ pub fn table(r: &GcReport, style: Style, out: &mut dyn Write) -> io::Result<()> 
         _ => format!("dockhand gc: applying against {}", r.endpoint),
     };
     writeln!(out, "{}", style.bold(&head))?;
-    if let Some(f) = &r.filesystem {
-        write!(
-            out,
-            "Data root {} on {}: {:.1}% used",
-            r.data_root.display(),
-            f.mount_point
-                .as_ref()
-                .map_or_else(|| "?".into(), |m| m.display().to_string()),
-            f.used_percent
-        )?;
-        if let Some(w) = &r.plan.watermark {
-            write!(
-                out,
-                " (high {}%, low {}%: {})",
-                w.marks.high,
-                w.marks.low,
-                if w.need == 0 {
-                    "under the high mark".to_string()
-                } else if w.met {
-                    format!("frees {} to reach the low mark", human_bytes(w.need))
-                } else {
-                    format!(
-                        "needs {} to reach the low mark; {} is all that may go",
-                        human_bytes(w.need),
-                        human_bytes(w.planned)
-                    )
-                }
-            )?;
-        }
-        writeln!(out)?;
-    }
+    filesystem_line(r, out)?;
     writeln!(out, "{}", policy_line(r))?;
-    match applied {
-        None => {
-            writeln!(out)?;
-            if r.plan.remove.is_empty() {
-                writeln!(out, "Nothing to remove.")?;
-            } else {
-                let mut t =
-                    table_of(&["OBJECT", "NAME", "RULE", "AGE", "LAST USE", "BYTES", "WHY"]);
-                for e in &r.plan.remove {
-                    t.add_row(vec![
-                        e.object.word().to_string(),
-                        name_cell(e),
-                        e.rule.to_string(),
-                        e.age_s.map_or_else(|| "-".into(), human_age),
-                        e.last_used.map_or_else(
-                            || "-".into(),
-                            |t| format!("{} ago", human_age(now_secs().saturating_sub(t))),
-                        ),
-                        e.bytes.map_or_else(|| "?".into(), human_bytes),
-                        e.reason.clone(),
-                    ]);
-                }
-                write_table(t, &[3, 5], out)?;
-            }
-        }
-        Some(rep) => {
-            let not_done: Vec<&StepReport> = rep
-                .steps
-                .iter()
-                .filter(|s| !matches!(s.outcome, Outcome::Done { .. } | Outcome::AlreadyGone))
-                .collect();
-            if !not_done.is_empty() || !r.outcomes.dropped.is_empty() {
-                writeln!(out)?;
-                let mut t = table_of(&["OUTCOME", "ACTION", "DETAIL"]);
-                for s in not_done {
-                    t.add_row(vec![
-                        s.outcome.name().to_string(),
-                        s.describe.clone(),
-                        s.outcome.detail().unwrap_or("").to_string(),
-                    ]);
-                }
-                for (s, why) in &r.outcomes.dropped {
-                    t.add_row(vec![
-                        "not-eligible".to_string(),
-                        s.action.describe(),
-                        why.clone(),
-                    ]);
-                }
-                write_table(t, &[], out)?;
-            }
-        }
+    match r.outcomes.report.as_ref() {
+        None => plan_table(r, out)?,
+        Some(rep) => not_done_table(r, rep, out)?,
     }
-    if !r.plan.kept.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "Kept by a rule:")?;
-        let mut t = table_of(&["OBJECT", "NAME", "RULE", "WHY"]);
-        for e in &r.plan.kept {
-            t.add_row(vec![
-                e.object.word().to_string(),
-                name_cell(e),
-                e.rule.to_string(),
-                e.reason.clone(),
-            ]);
-        }
-        write_table(t, &[], out)?;
-    }
+    kept_table(r, out)?;
     if !r.plan.left.is_empty() {
         let parts: Vec<String> = r
             .plan
@@ -597,22 +505,7 @@ pub fn table(r: &GcReport, style: Style, out: &mut dyn Write) -> io::Result<()> 
         writeln!(out)?;
         writeln!(out, "Left alone: {}", parts.join(", "))?;
     }
-    let big: Vec<&crate::gc::gather::LogMeta> = {
-        let mut l: Vec<_> = r.logs.iter().filter(|l| l.bytes > 0).collect();
-        l.sort_by_key(|l| std::cmp::Reverse(l.bytes));
-        l
-    };
-    if !big.is_empty() && !r.policy.types.logs {
-        let total: u64 = big.iter().map(|l| l.bytes).sum();
-        writeln!(
-            out,
-            "Logs: {} hold {} (largest: {} {}); not touched without --truncate-logs",
-            plural(big.len(), "container log", "container logs"),
-            human_bytes(total),
-            sanitize(&big[0].container),
-            human_bytes(big[0].bytes)
-        )?;
-    }
+    logs_line(r, out)?;
     for n in &r.notes {
         writeln!(out, "note: {n}")?;
     }
@@ -625,6 +518,133 @@ pub fn table(r: &GcReport, style: Style, out: &mut dyn Write) -> io::Result<()> 
     }
     writeln!(out)?;
     writeln!(out, "{}", summary(r))
+}
+
+/// The data root's filesystem, and where the watermarks leave it.
+fn filesystem_line(r: &GcReport, out: &mut dyn Write) -> io::Result<()> {
+    let Some(f) = &r.filesystem else {
+        return Ok(());
+    };
+    write!(
+        out,
+        "Data root {} on {}: {:.1}% used",
+        r.data_root.display(),
+        f.mount_point
+            .as_ref()
+            .map_or_else(|| "?".into(), |m| m.display().to_string()),
+        f.used_percent
+    )?;
+    if let Some(w) = &r.plan.watermark {
+        write!(
+            out,
+            " (high {}%, low {}%: {})",
+            w.marks.high,
+            w.marks.low,
+            if w.need == 0 {
+                "under the high mark".to_string()
+            } else if w.met {
+                format!("frees {} to reach the low mark", human_bytes(w.need))
+            } else {
+                format!(
+                    "needs {} to reach the low mark; {} is all that may go",
+                    human_bytes(w.need),
+                    human_bytes(w.planned)
+                )
+            }
+        )?;
+    }
+    writeln!(out)
+}
+
+/// A dry run: what would go, object by object.
+fn plan_table(r: &GcReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    if r.plan.remove.is_empty() {
+        return writeln!(out, "Nothing to remove.");
+    }
+    let mut t = table_of(&["OBJECT", "NAME", "RULE", "AGE", "LAST USE", "BYTES", "WHY"]);
+    for e in &r.plan.remove {
+        t.add_row(vec![
+            e.object.word().to_string(),
+            name_cell(e),
+            e.rule.to_string(),
+            e.age_s.map_or_else(|| "-".into(), human_age),
+            e.last_used.map_or_else(
+                || "-".into(),
+                |t| format!("{} ago", human_age(now_secs().saturating_sub(t))),
+            ),
+            e.bytes.map_or_else(|| "?".into(), human_bytes),
+            e.reason.clone(),
+        ]);
+    }
+    write_table(t, &[3, 5], out)
+}
+
+/// An applied run: each step that did not go as planned, and each saved step no longer
+/// eligible, with why.
+fn not_done_table(r: &GcReport, rep: &ApplyReport, out: &mut dyn Write) -> io::Result<()> {
+    let not_done: Vec<&StepReport> = rep
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.outcome, Outcome::Done { .. } | Outcome::AlreadyGone))
+        .collect();
+    if not_done.is_empty() && r.outcomes.dropped.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let mut t = table_of(&["OUTCOME", "ACTION", "DETAIL"]);
+    for s in not_done {
+        t.add_row(vec![
+            s.outcome.name().to_string(),
+            s.describe.clone(),
+            s.outcome.detail().unwrap_or("").to_string(),
+        ]);
+    }
+    for (s, why) in &r.outcomes.dropped {
+        t.add_row(vec![
+            "not-eligible".to_string(),
+            s.action.describe(),
+            why.clone(),
+        ]);
+    }
+    write_table(t, &[], out)
+}
+
+/// What a keep rule protected.
+fn kept_table(r: &GcReport, out: &mut dyn Write) -> io::Result<()> {
+    if r.plan.kept.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Kept by a rule:")?;
+    let mut t = table_of(&["OBJECT", "NAME", "RULE", "WHY"]);
+    for e in &r.plan.kept {
+        t.add_row(vec![
+            e.object.word().to_string(),
+            name_cell(e),
+            e.rule.to_string(),
+            e.reason.clone(),
+        ]);
+    }
+    write_table(t, &[], out)
+}
+
+/// The logs' total when they are not collected this run.
+fn logs_line(r: &GcReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut big: Vec<&crate::gc::gather::LogMeta> = r.logs.iter().filter(|l| l.bytes > 0).collect();
+    big.sort_by_key(|l| std::cmp::Reverse(l.bytes));
+    if big.is_empty() || r.policy.types.logs {
+        return Ok(());
+    }
+    let total: u64 = big.iter().map(|l| l.bytes).sum();
+    writeln!(
+        out,
+        "Logs: {} hold {} (largest: {} {}); not touched without --truncate-logs",
+        plural(big.len(), "container log", "container logs"),
+        human_bytes(total),
+        sanitize(&big[0].container),
+        human_bytes(big[0].bytes)
+    )
 }
 
 fn now_secs() -> u64 {

@@ -1,9 +1,13 @@
-//! `dockhand pull`'s output as it happens: per-layer progress bars on a terminal (redrawn in
-//! place, at most ten times a second), one line per layer status change off a terminal, or one
-//! JSON object per event with `--format json` (`dockhand.pull/v1`, docs/json.md).
+//! `dockhand pull`'s output as it happens: per-layer progress bars on a terminal (indicatif's,
+//! redrawn in place at most ten times a second), one line per layer status change off a
+//! terminal, or one JSON object per event with `--format json` (`dockhand.pull/v1`,
+//! docs/json.md).
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::pull::Event;
 use crate::pull::progress::{Layer, State};
@@ -13,98 +17,112 @@ use crate::util::{human_bytes, human_duration, sanitize};
 /// Prints a pull's events to stdout.
 pub struct Printer {
     format: Format,
-    tty: bool,
-    color: bool,
-    /// Lines of bars drawn last (to move back over them).
-    drawn: usize,
-    last_draw: Option<Instant>,
+    /// The bars, on a terminal that can draw them.
+    bars: Option<Bars>,
+}
+
+/// One bar per layer, in the order the layers appeared; messages go above them.
+struct Bars {
+    multi: MultiProgress,
+    style: ProgressStyle,
+    layers: HashMap<String, ProgressBar>,
 }
 
 impl Printer {
     pub fn new(format: Format, color: bool) -> Printer {
-        Printer {
-            format,
-            tty: std::io::stdout().is_terminal(),
-            color,
-            drawn: 0,
-            last_draw: None,
-        }
+        let tty = std::io::stdout().is_terminal();
+        let bars = (format == Format::Table && tty)
+            .then(|| Bars::new(color))
+            // A terminal indicatif will not draw on (TERM=dumb): plain lines, as off a terminal.
+            .filter(|b| !b.multi.is_hidden());
+        Printer { format, bars }
     }
 
     /// Prints one event (a closed stdout is ignored: the pull goes on).
     pub fn event(&mut self, e: &Event, state: &State) {
+        if let Some(bars) = &mut self.bars {
+            bars.event(e, state);
+            return;
+        }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let _ = match self.format {
             Format::Json => json_line(e, &mut out),
-            Format::Table if self.tty => self.bars(e, state, &mut out),
             Format::Table => lines(e, &mut out),
         };
         let _ = out.flush();
     }
+}
 
-    fn bars(&mut self, e: &Event, state: &State, out: &mut dyn Write) -> std::io::Result<()> {
-        if let Event::Layer { .. } = e {
-            // Redraw at most every 100 ms, except when a layer ends.
-            let due = self
-                .last_draw
-                .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
-            let finished = matches!(e, Event::Layer { status, .. } if status == "Pull complete" || status == "Already exists");
-            if !due && !finished {
-                return Ok(());
+impl Bars {
+    fn new(color: bool) -> Bars {
+        // The template is a constant: it parses (a unit test holds it to that).
+        let style = bar_style(color).unwrap_or_else(|_| ProgressStyle::default_bar());
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(10)),
+            style,
+            layers: HashMap::new(),
+        }
+    }
+
+    fn event(&mut self, e: &Event, state: &State) {
+        match e {
+            Event::Layer { id, .. } => {
+                if let Some(l) = state.layers.iter().find(|l| &l.id == id) {
+                    self.layer(l);
+                }
             }
-            return self.redraw(state, out);
+            Event::End { .. } => {
+                for b in self.layers.values() {
+                    b.abandon();
+                }
+                // Below the bars, where the shell prompt comes next.
+                let mut text = Vec::new();
+                let _ = lines(e, &mut text);
+                let _ = self
+                    .multi
+                    .println(String::from_utf8_lossy(&text).trim_end());
+            }
+            _ => {
+                // A message goes above the bars.
+                let mut text = Vec::new();
+                let _ = lines(e, &mut text);
+                let text = String::from_utf8_lossy(&text);
+                if !text.is_empty() {
+                    let _ = self.multi.println(text.trim_end());
+                }
+            }
         }
-        // A message goes above the bars: clear them, print it, draw them again.
-        self.clear(out)?;
-        lines(e, out)?;
-        if !matches!(e, Event::End { .. }) {
-            self.redraw(state, out)?;
-        }
-        Ok(())
     }
 
-    fn clear(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        if self.drawn > 0 {
-            write!(out, "\x1b[{}A\x1b[J", self.drawn)?;
-            self.drawn = 0;
+    fn layer(&mut self, l: &Layer) {
+        let bar = self.layers.entry(l.id.clone()).or_insert_with(|| {
+            let b = ProgressBar::new(0)
+                .with_style(self.style.clone())
+                .with_prefix(l.id.clone());
+            self.multi.add(b)
+        });
+        if l.total > 0 {
+            bar.set_length(l.total);
+            bar.set_position(l.current.min(l.total));
+        } else if l.done() {
+            // Done without a size ("Already exists"): a full bar.
+            bar.set_length(1);
+            bar.set_position(1);
         }
-        Ok(())
-    }
-
-    fn redraw(&mut self, state: &State, out: &mut dyn Write) -> std::io::Result<()> {
-        self.clear(out)?;
-        for l in &state.layers {
-            writeln!(out, "{}", bar(l, self.color))?;
-        }
-        self.drawn = state.layers.len();
-        self.last_draw = Some(Instant::now());
-        Ok(())
+        let bytes = if l.total > 0 {
+            format!("{} / {}", human_bytes(l.current), human_bytes(l.total))
+        } else {
+            String::new()
+        };
+        bar.set_message(format!("{:<18} {bytes}", sanitize(&l.status)));
     }
 }
 
-fn bar(l: &Layer, color: bool) -> String {
-    const WIDTH: usize = 30;
-    let frac = if l.total > 0 {
-        (l.current as f64 / l.total as f64).clamp(0.0, 1.0)
-    } else if l.done() {
-        1.0
-    } else {
-        0.0
-    };
-    let filled = (frac * WIDTH as f64).round() as usize;
-    let b = format!("{}{}", "█".repeat(filled), "░".repeat(WIDTH - filled));
-    let b = if color && l.done() {
-        format!("\x1b[32m{b}\x1b[0m")
-    } else {
-        b
-    };
-    let bytes = if l.total > 0 {
-        format!("{} / {}", human_bytes(l.current), human_bytes(l.total))
-    } else {
-        String::new()
-    };
-    format!("{} {b} {:<18} {bytes}", l.id, sanitize(&l.status))
+/// A layer's bar: its id, 30 cells (green with colour), its status and byte counts.
+fn bar_style(color: bool) -> Result<ProgressStyle, indicatif::style::TemplateError> {
+    let bar = if color { "{bar:30.green}" } else { "{bar:30}" };
+    Ok(ProgressStyle::with_template(&format!("{{prefix}} {bar} {{msg}}"))?.progress_chars("█░"))
 }
 
 fn json_line(e: &Event, out: &mut dyn Write) -> std::io::Result<()> {
@@ -176,5 +194,17 @@ fn lines(e: &Event, out: &mut dyn Write) -> std::io::Result<()> {
             human_bytes(*downloaded),
             secs(*t_ms)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_templates_parse() {
+        for color in [false, true] {
+            assert!(bar_style(color).is_ok(), "color {color}");
+        }
     }
 }

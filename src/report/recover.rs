@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Style;
 use crate::exit::ExitCode;
+use crate::recover::diagnose::Diagnosis;
 use crate::recover::{Report, Verdict};
 use crate::util::{human_duration, sanitize};
 
@@ -53,42 +54,7 @@ pub fn json(r: &Report, code: ExitCode, out: &mut dyn Write) -> io::Result<()> {
 pub fn table(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{} {}", style.bold("recover"), sanitize(&r.endpoint))?;
     if let Some(d) = &r.diagnosis {
-        let proc = match &d.process {
-            Some(p) => format!(
-                "dockerd pid {} (state {}{}), {}",
-                p.pid,
-                p.state,
-                p.wchan
-                    .as_deref()
-                    .map(|w| format!(", in {w}"))
-                    .unwrap_or_default(),
-                p.service
-            ),
-            None => "no daemon process".into(),
-        };
-        writeln!(
-            out,
-            "  health        {} — {}",
-            d.health.name(),
-            sanitize(d.need.why())
-        )?;
-        writeln!(out, "  process       {proc}")?;
-        writeln!(
-            out,
-            "  live-restore  {} ({}); {} running container{} ({})",
-            match d.live_restore {
-                Some(true) => "on",
-                Some(false) => "off",
-                None => "unknown",
-            },
-            d.live_restore_from,
-            d.running(),
-            if d.running() == 1 { "" } else { "s" },
-            d.containers_from
-        )?;
-        if !d.stuck.is_empty() {
-            writeln!(out, "  stuck threads {}", d.stuck.len())?;
-        }
+        diagnosis(d, out)?;
     }
     if !r.plan.is_empty() && !r.apply {
         writeln!(out, "\n{}", style.bold("plan"))?;
@@ -166,4 +132,45 @@ pub fn table(r: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
         sanitize(&r.reason),
         human_duration(r.elapsed)
     )
+}
+
+/// The diagnosis in four lines: health, process, live-restore, stuck threads.
+fn diagnosis(d: &Diagnosis, out: &mut dyn Write) -> io::Result<()> {
+    let proc = match &d.process {
+        Some(p) => format!(
+            "dockerd pid {} (state {}{}), {}",
+            p.pid,
+            p.state,
+            p.wchan
+                .as_deref()
+                .map(|w| format!(", in {w}"))
+                .unwrap_or_default(),
+            p.service
+        ),
+        None => "no daemon process".into(),
+    };
+    writeln!(
+        out,
+        "  health        {} — {}",
+        d.health.name(),
+        sanitize(d.need.why())
+    )?;
+    writeln!(out, "  process       {proc}")?;
+    writeln!(
+        out,
+        "  live-restore  {} ({}); {} running container{} ({})",
+        match d.live_restore {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        },
+        d.live_restore_from,
+        d.running(),
+        if d.running() == 1 { "" } else { "s" },
+        d.containers_from
+    )?;
+    if !d.stuck.is_empty() {
+        writeln!(out, "  stuck threads {}", d.stuck.len())?;
+    }
+    Ok(())
 }

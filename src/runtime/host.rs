@@ -764,13 +764,22 @@ mod tests {
     #[test]
     fn statfs_of_answering_filesystems() {
         let far = std::time::Instant::now() + Duration::from_secs(10);
-        let got = statfs_each(
-            &[PathBuf::from("/"), PathBuf::from("/proc")],
-            Duration::from_secs(5),
-            far,
-            2,
-        );
-        assert!(got.iter().all(Option::is_some), "{got:?}");
+        let stall = Duration::from_secs(5);
+        // More paths than threads: every one is still asked, and answers, within the stall.
+        let paths = [
+            PathBuf::from("/"),
+            PathBuf::from("/proc"),
+            std::env::temp_dir(),
+        ];
+        let got = statfs_each(&paths, stall, far, 2);
+        // One answer per path, in order: `.all()` alone would pass on an empty list.
+        assert_eq!(got.len(), paths.len(), "{got:?}");
+        for (p, t) in paths.iter().zip(&got) {
+            let t = t.unwrap_or_else(|| panic!("{} did not answer: {got:?}", p.display()));
+            assert!(t <= stall, "{} answered after {t:?}", p.display());
+        }
+        // Nothing to ask: nothing answered, and no thread started to wait for.
+        assert!(statfs_each(&[], stall, far, 2).is_empty());
     }
 
     #[test]

@@ -91,6 +91,17 @@ pub struct Volume {
     pub created_at: Option<String>,
 }
 
+impl Volume {
+    /// Named by the engine (64 hex digits, or labelled anonymous) rather than by a person: what
+    /// the engine says of the volume, read where its records are read.
+    pub fn is_anonymous(&self) -> bool {
+        self.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("com.docker.volume.anonymous"))
+            || (self.name.len() == 64 && self.name.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Network {

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod endpoint;
 pub mod engine;
 pub mod engine_kind;
+pub mod executable;
 pub mod files;
 pub mod host;
 pub mod http;

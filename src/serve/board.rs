@@ -277,11 +277,45 @@ mod tests {
     #[test]
     fn every_family_is_declared_once() {
         let b = Board::new(Duration::from_secs(60), Duration::from_secs(11));
-        b.doctor_finished(String::new(), Instant::now());
-        let page = b.render(Instant::now());
-        let mut seen = std::collections::HashSet::new();
-        for l in page.lines().filter(|l| l.starts_with("# TYPE ")) {
-            assert!(seen.insert(l.to_string()), "declared twice: {l}");
+        let t0 = Instant::now();
+        b.doctor_started(t0);
+        b.doctor_finished(
+            "# HELP dockhand_status Worst status.\n# TYPE dockhand_status gauge\ndockhand_status 0\n"
+                .into(),
+            t0,
+        );
+        b.journal_read(
+            "# HELP dockhand_journal_read_bytes Bytes read.\n# TYPE dockhand_journal_read_bytes counter\ndockhand_journal_read_bytes 5\n"
+                .into(),
+        );
+        let page = b.render(t0 + Duration::from_secs(1));
+        let mut seen = std::collections::BTreeMap::new();
+        for l in page.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                let name = rest.split(' ').next().unwrap_or_default().to_string();
+                *seen.entry(name).or_insert(0) += 1;
+            }
+        }
+        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "declared twice: {twice:?}\n{page}");
+        // Every family the page can hold after a run is there: serve's own, the doctor run's and
+        // the journal's — so the check above looked at all of them.
+        let want = [
+            "dockhand_build_info",
+            "dockhand_doctor_interval_seconds",
+            "dockhand_doctor_deadline_seconds",
+            "dockhand_doctor_runs_total",
+            "dockhand_doctor_last_refresh_timed_out",
+            "dockhand_doctor_running_seconds",
+            "dockhand_doctor_last_run_age_seconds",
+            "dockhand_status",
+            "dockhand_journal_read_bytes",
+            "dockhand_journal_readable",
+        ];
+        let names: Vec<&str> = seen.keys().map(String::as_str).collect();
+        assert_eq!(names.len(), want.len(), "{names:?}");
+        for w in want {
+            assert!(seen.contains_key(w), "{w} is not declared\n{page}");
         }
     }
 }

@@ -115,7 +115,7 @@ pub async fn serve(listener: TcpListener, board: Arc<Board>, shutdown: Shutdown)
                     // Out of file descriptors, or a connection reset before it was accepted:
                     // the listener itself is fine. Say it once, back off a little, go on.
                     if !accept_errors_said {
-                        eprintln!("dockhand: serve: cannot accept a connection: {e}");
+                        crate::command::say(&format!("serve: cannot accept a connection: {e}"));
                         accept_errors_said = true;
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;

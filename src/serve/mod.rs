@@ -25,10 +25,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::catalog::CheckDef;
+use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
-use crate::runtime::engine::Engine;
-use crate::settings::Settings;
-use crate::shutdown::Shutdown;
 use board::Board;
 
 /// The default address: loopback only. Prometheus's exporter registry lists 9323 for Docker's
@@ -114,78 +112,65 @@ pub fn run_deadline(timeout: Duration) -> Duration {
     timeout * 3 + Duration::from_secs(2)
 }
 
-pub async fn run(settings: &Settings, args: &ServeArgs, shutdown: &Shutdown) -> ExitCode {
-    let addr = match parse_listen(&args.listen) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
+/// `dockhand serve`: runs until SIGINT/SIGTERM, then stops accepting, finishes the responses in
+/// flight, and ends with 0. What it serves is on the wire, so the outcome has no document.
+pub async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> Ran {
+    let settings = ctx.settings;
+    let addr = parse_listen(&args.listen).map_err(Failure::usage)?;
     let interval = args.interval;
-    let selected = match crate::doctor::select(
+    let selected = crate::doctor::select(
         &settings.catalog,
         &settings.config,
         &args.checks,
         &args.skip,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dockhand: {e}");
-            return ExitCode::Usage;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            let hint = match e.kind() {
-                std::io::ErrorKind::AddrInUse => {
-                    "something else listens there; stop it, or pass another --listen"
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    "ports below 1024 need root; pass another --listen"
-                }
-                _ => "pass an address of this host to --listen",
-            };
-            eprintln!("dockhand: cannot listen on {addr}: {e}; {hint}");
-            return ExitCode::Usage;
-        }
-    };
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "something else listens there; stop it, or pass another --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need root; pass another --listen"
+            }
+            _ => "pass an address of this host to --listen",
+        };
+        Failure::usage(format!("cannot listen on {addr}: {e}; {hint}"))
+    })?;
     let bound = listener.local_addr().unwrap_or(addr);
     let deadline = run_deadline(settings.timeout);
     let journal_path = settings.state_dir.join(crate::actions::journal::FILE_NAME);
     // The line a supervisor's log (and the tests) read: where it serves, and what.
-    eprintln!(
-        "dockhand: serving metrics on http://{}/metrics (doctor every {}, each run at most {}; journal {})",
+    ctx.say(format!(
+        "serving metrics on http://{}/metrics (doctor every {}, each run at most {}; journal {})",
         bound,
         crate::util::human_duration(interval),
         crate::util::human_duration(deadline),
         journal_path.display()
-    );
+    ));
     if !bound.ip().is_loopback() {
-        eprintln!(
-            "dockhand: note: {} is not a loopback address: anyone who can reach it can read this host's health",
+        ctx.note(format!(
+            "{} is not a loopback address: anyone who can reach it can read this host's health",
             bound.ip()
-        );
+        ));
     }
     let board = Arc::new(Board::new(interval, deadline));
-    let server = http::serve(listener, Arc::clone(&board), shutdown.clone());
-    let doctor = refresh_doctor(&board, interval, deadline, || {
-        doctor_once(settings, &selected)
-    });
+    let server = http::serve(listener, Arc::clone(&board), ctx.shutdown.clone());
+    let doctor = refresh_doctor(&board, interval, deadline, || doctor_once(ctx, &selected));
     let journal = follow_journal(&board, &journal_path);
     tokio::select! {
         () = server => {}
         () = doctor => {}
         () = journal => {}
     }
-    eprintln!("dockhand: serve stopped");
-    ExitCode::Ok
+    ctx.say("serve stopped");
+    Ok(Outcome::bare(ExitCode::Ok))
 }
 
 /// One doctor run, rendered as doctor's Prometheus series.
-async fn doctor_once(settings: &Settings, selected: &[&CheckDef]) -> String {
-    let facts = crate::facts::Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+async fn doctor_once(ctx: &Ctx<'_>, selected: &[&CheckDef]) -> String {
+    let settings = ctx.settings;
+    let facts = crate::facts::Facts::new(ctx.engine());
     let report = crate::doctor::run(
         &facts,
         settings.source.clone(),
@@ -224,10 +209,10 @@ where
             Err(_) => {
                 board.doctor_timed_out();
                 if !said_timeout {
-                    eprintln!(
-                        "dockhand: serve: a doctor run did not finish within {}; the previous results are served, with their age",
+                    crate::command::say(&format!(
+                        "serve: a doctor run did not finish within {}; the previous results are served, with their age",
                         crate::util::human_duration(deadline)
-                    );
+                    ));
                     said_timeout = true;
                 }
             }
@@ -292,9 +277,9 @@ async fn follow_journal(board: &Arc<Board>, path: &std::path::Path) {
         // Said once per change, not every two seconds.
         if problem != said {
             if let Some(p) = &problem {
-                eprintln!(
-                    "dockhand: serve: {p}; the totals read so far are still served, with dockhand_journal_readable 0"
-                );
+                crate::command::say(&format!(
+                    "serve: {p}; the totals read so far are still served, with dockhand_journal_readable 0"
+                ));
             }
             said = problem;
         }
@@ -360,7 +345,7 @@ mod tests {
         let catalog = Catalog::builtin().expect("catalog");
         let config = crate::config::Config::default();
         for t in [Duration::from_millis(500), Duration::from_secs(3)] {
-            let facts = crate::facts::Facts::new(Engine::new(
+            let facts = crate::facts::Facts::new(crate::runtime::engine::Engine::new(
                 crate::runtime::endpoint::Endpoint::Unix("/nonexistent.sock".into()),
                 t,
             ));

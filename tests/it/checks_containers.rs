@@ -565,6 +565,79 @@ fn containers_exits_immediately_reports_servers_meant_to_keep_running() {
     remove_all(&d);
 }
 
+/// Commits a container that ran `script` (busybox's sh, applets through `busybox APPLET`) as
+/// image `tag`.
+fn commit_image(d: &TestDaemon, tag: &str, script: &str) {
+    d.docker_ok(["run", "--name", "prep", "busybox", "sh", "-c", script]);
+    d.docker_ok(["commit", "prep", tag]);
+    d.docker_ok(["rm", "prep"]);
+}
+
+#[test]
+fn containers_exits_immediately_names_the_option_of_the_httpd_in_the_image() {
+    let d = TestDaemon::start();
+    // Images built FROM busybox under names of their own: only their files say whose httpd it
+    // is — an applet linked to busybox, or a copy of the busybox binary. Both want -f, and the
+    // remedy used to say Apache's -DFOREGROUND for any image not named busybox or alpine.
+    d.docker_ok(["tag", "busybox", "myorg/site:1"]);
+    commit_image(
+        &d,
+        "myorg/copy:1",
+        "busybox mkdir -p /usr/local/bin && busybox cp /bin/busybox /usr/local/bin/httpd",
+    );
+    // An Apache stand-in: a program of its own at /usr/sbin/httpd (ahead of busybox's applet on
+    // PATH) that names Apache and, like Apache without -DFOREGROUND, leaves a child behind and
+    // exits 0.
+    commit_image(
+        &d,
+        "myorg/apache:1",
+        "busybox mkdir -p /usr/sbin && busybox printf '#!/bin/sh\\n# Apache HTTP Server stand-in\\nsleep 30 &\\n' >/usr/sbin/httpd && busybox chmod 755 /usr/sbin/httpd",
+    );
+    for (name, image, port) in [
+        ("site", "myorg/site:1", "8081"),
+        ("copy", "myorg/copy:1", "8082"),
+        ("apache", "myorg/apache:1", "8083"),
+    ] {
+        d.docker_ok(["run", "-d", "--name", name, image, "httpd", "-p", port]);
+    }
+    let all = ["site", "copy", "apache"];
+    wait_until("the three exited", Duration::from_secs(30), || {
+        all.iter()
+            .all(|n| inspect(&d, n, "{{.State.Status}}") == "exited")
+    });
+    let (r, c) = exits_immediately_listing(&d, None, &all);
+    assert_status(&r, &c, "warning");
+    for n in ["site", "copy"] {
+        let it = item(&c, "containers", n);
+        assert_eq!(
+            it["server"],
+            serde_json::json!({ "program": "busybox httpd", "foreground": { "add": "-f" } }),
+            "{n}: {c:#}"
+        );
+        assert_eq!(it["why"], "busybox httpd without `-f`", "{n}: {c:#}");
+    }
+    let apache = item(&c, "containers", "apache");
+    assert_eq!(
+        apache["server"],
+        serde_json::json!({ "program": "httpd", "foreground": { "add": "-DFOREGROUND" } }),
+        "{c:#}"
+    );
+    assert_eq!(apache["why"], "httpd without `-DFOREGROUND`", "{c:#}");
+    // The remedy names the option of the container it is about, never the other one's.
+    let remedy = c["remedy"].as_str().unwrap();
+    let about = c["evidence"]["containers"][0]["name"].as_str().unwrap();
+    let (right, wrong) = if about == "apache" {
+        ("add `-DFOREGROUND`", "add `-f`")
+    } else {
+        ("add `-f`", "-DFOREGROUND")
+    };
+    assert!(
+        remedy.contains(right) && !remedy.contains(wrong),
+        "{about}: {c:#}"
+    );
+    remove_all(&d);
+}
+
 #[test]
 fn containers_exits_immediately_ignores_one_shot_jobs_that_finished() {
     let d = TestDaemon::start();

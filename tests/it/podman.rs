@@ -540,7 +540,7 @@ fn podman_gc_removes_what_the_plan_said_and_re_verifies() {
         "600",
     ]);
     let (r, applied) = gc_json(&p, &state, &["--apply-plan", saved.to_str().unwrap()]);
-    r.assert_code(11);
+    r.assert_code(0);
     let dropped = applied
         .dropped
         .iter()
@@ -603,7 +603,7 @@ fn podman_gc_removes_what_the_plan_said_and_re_verifies() {
     );
     // Nothing is left to do.
     let (r, again) = gc_json(&p, &state, &flags);
-    r.assert_code(10);
+    r.assert_code(0);
     assert!(again.remove.is_empty(), "{}", r.stdout);
 }
 

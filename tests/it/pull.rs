@@ -370,3 +370,43 @@ fn pull_uses_the_docker_configs_credentials_for_a_registry_that_wants_them() {
     );
     d.docker_ok(["image", "inspect", &image]);
 }
+
+#[test]
+fn pull_on_a_terminal_draws_a_bar_per_layer_and_ends_with_the_result_line() {
+    let (_registry, _proxy, d, image) = seeded();
+    let t = TempDir::new();
+    let cfg = t.join("empty.toml");
+    std::fs::write(&cfg, "").unwrap();
+    // Through a real pty (util-linux `script`), as a person at a terminal runs it.
+    let line = format!(
+        "stty cols 120 rows 50; exec env -u COLUMNS -u NO_COLOR -u DOCKER_HOST DOCKER_CONFIG={} {} --config {} --host {} pull {image}",
+        t.path().display(),
+        crate::support::dockhand_bin().display(),
+        cfg.display(),
+        d.host(),
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    let r = crate::support::run(cmd, Duration::from_secs(120));
+    assert!(!r.timed_out, "{r}");
+    r.assert_code(0);
+    // The bars (indicatif's, with the layer's status and sizes), the messages above them, and
+    // the result line last.
+    assert!(r.stdout.contains('█'), "no bar was drawn:\n{}", r.stdout);
+    assert!(r.stdout.contains("Pull complete"), "{}", r.stdout);
+    assert!(r.stdout.contains("MiB / "), "{}", r.stdout);
+    assert!(r.stdout.contains("daemon: healthy"), "{}", r.stdout);
+    let last = r
+        .stdout
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        last.contains(&format!("pulled: {image}")),
+        "the last line: {last:?}\n{}",
+        r.stdout
+    );
+    d.docker_ok(["image", "inspect", &image]);
+}

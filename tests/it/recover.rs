@@ -275,7 +275,7 @@ impl Swallower {
         let script = dir.join("swallow.gdb");
         std::fs::write(
             &script,
-            "set pagination off\nset confirm off\nhandle all nostop noprint pass\nhandle SIGTERM stop print nopass\nhandle SIGINT stop print nopass\nwhile 1\n  continue\nend\n",
+            "set pagination off\nset confirm off\nhandle all nostop noprint pass\nhandle SIGTERM stop print nopass\nhandle SIGINT stop print nopass\necho swallower-ready\\n\nwhile 1\n  continue\nend\n",
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("gdb.log")).unwrap();
@@ -290,13 +290,17 @@ impl Swallower {
             panic!("cannot run gdb (install it: scripts/setup-test-host): {e}")
         });
         let s = Swallower(child);
-        // Attached: the kernel names the tracer in the daemon's status.
+        // Attached (the kernel names the tracer in the daemon's status) and the signal rules
+        // in force (gdb echoes its marker after the `handle` lines): a TERM sent between the
+        // attach and the rules would reach the daemon on a loaded machine.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let log = std::fs::read_to_string(dir.join("gdb.log")).unwrap_or_default();
             if status
                 .lines()
                 .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+                && log.contains("swallower-ready")
             {
                 break;
             }
@@ -615,4 +619,181 @@ fn recover_stops_at_a_daemon_that_cannot_be_killed_and_touches_nothing_else() {
         assert!(Instant::now() < deadline, "the thawed daemon did not die");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// How the journal's last run ended: its status and reason.
+fn run_end(state: &Path) -> (String, Option<String>) {
+    let c = journal::read(&state.join(journal::FILE_NAME))
+        .unwrap()
+        .unwrap();
+    match &c.records.last().unwrap().body {
+        Body::RunEnd { status, reason, .. } => (status.clone(), reason.clone()),
+        other => panic!("the journal does not end with a run end: {other:?}"),
+    }
+}
+
+/// An executable shell script `name` in `dir` with `body`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn recover_judges_an_init_style_launcher_that_exits_0_by_the_verification() {
+    // No live-restore and no containers: the stop ends dockerd and its containerd cleanly, so
+    // the launcher starts a daemon from scratch.
+    let d = TestDaemon::start();
+    let cmdline = start_cmd(&d);
+    let old = d.pid();
+    let tmp = TempDir::new();
+    let state = TempDir::new();
+    let run = |launcher: &Path, extra: &[&str]| {
+        let r = dockhand_cmd()
+            .args(["--host", &d.host(), "--state-dir"])
+            .arg(state.path())
+            .args(["recover", "--apply", "--format", "json", "--start-cmd"])
+            .arg(launcher)
+            .arg("--log-file")
+            .arg(d.log_path())
+            .args(extra)
+            .timeout(Duration::from_secs(90))
+            .run();
+        assert!(!r.timed_out, "{r}");
+        let doc = r.json();
+        (r, doc)
+    };
+
+    // A launcher that exits 0 and starts nothing: the verification says what is wrong.
+    let idle = script(tmp.path(), "starts-nothing", "exit 0\n");
+    let (r, doc) = run(&idle, &["--force", "--no-bundle", "--start-timeout", "3s"]);
+    r.assert_code(81);
+    assert_eq!(doc["result"], "failed", "{r}");
+    assert!(has_step(&doc, "stop", "daemon.stop", "done"), "{r}");
+    assert!(has_step(&doc, "start", "daemon.start", "done"), "{r}");
+    assert!(
+        d.ping(Duration::from_secs(2)).is_err(),
+        "nothing was started"
+    );
+    let reason = doc["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("verification failed: the daemon did not answer the ping within 3 s"),
+        "{r}"
+    );
+    assert!(!reason.contains("exited at once"), "{r}");
+    let (status, why) = run_end(state.path());
+    assert_eq!(status, "failed", "{why:?}");
+    assert!(why.unwrap_or_default().contains("verification failed"));
+
+    // An init-style launcher: it daemonizes dockerd (its own session, detached) and returns 0
+    // at once, as `service docker start` does.
+    let launcher = script(
+        tmp.path(),
+        "service-docker-start",
+        &format!(
+            "setsid -f {cmdline} </dev/null >>{} 2>&1\nexit 0\n",
+            d.log_path().display()
+        ),
+    );
+    let (r, doc) = run(&launcher, &[]);
+    assert_eq!(
+        doc["result"],
+        "recovered",
+        "{r}\n--- dockerd.log ---\n{}",
+        d.log_tail(40)
+    );
+    r.assert_code(0);
+    assert!(has_step(&doc, "start", "daemon.start", "done"), "{r}");
+    assert_eq!(doc["verification"]["health"], "healthy", "{r}");
+    let new_pid = doc["changed"]["pid_after"]
+        .as_i64()
+        .expect("the daemon identified") as i32;
+    assert_ne!(new_pid, old, "{r}");
+    // The daemon the launcher left behind is the one at the socket (its own guard: the test
+    // daemon's dir is on its command line, so the harness stops it with the rest).
+    let _started = crate::support::leaks::PidGuard(new_pid);
+    assert!(procfs::is_alive(new_pid), "{r}");
+    assert!(
+        procfs::cmdline(new_pid).unwrap().starts_with("dockerd"),
+        "{r}"
+    );
+    wait_answering(&d, Duration::from_secs(5));
+    let (status, why) = run_end(state.path());
+    assert_eq!(status, "completed", "{why:?}");
+}
+
+#[test]
+fn recover_halts_when_the_daemon_was_restarted_between_diagnosis_and_stop() {
+    let d = TestDaemon::builder().daemon_json(LIVE_RESTORE).start();
+    let cmdline = start_cmd(&d);
+    let old = d.pid();
+    let pause = TempDir::new();
+    let state = TempDir::new();
+    let cmd = dockhand_cmd()
+        .args(["--host", &d.host(), "--state-dir"])
+        .arg(state.path())
+        .args([
+            "recover",
+            "--apply",
+            "--force",
+            "--no-bundle",
+            "--format",
+            "json",
+            "--start-cmd",
+            &cmdline,
+            "--log-file",
+        ])
+        .arg(d.log_path())
+        .env("DOCKHAND_TEST_PAUSE_BEFORE_STOP", pause.path())
+        .timeout(Duration::from_secs(90));
+    let running = std::thread::spawn(move || cmd.run());
+    // recover has diagnosed the daemon and holds the run lock, about to stop it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pause.join("paused").exists() {
+        assert!(
+            Instant::now() < deadline && !running.is_finished(),
+            "recover never reached the stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Meanwhile the daemon is restarted: a new dockerd on the same socket.
+    d.kill9();
+    let again = crate::support::leaks::restart_dockerd(&d, "dockerd-restarted.log");
+    let new_pid = again.pid();
+    let started = procfs::stat(new_pid).unwrap().starttime;
+    std::fs::write(pause.join("resume"), b"").unwrap();
+    let r = running.join().unwrap();
+    assert!(!r.timed_out, "{r}");
+    let doc = r.json();
+    r.assert_code(81);
+    assert_eq!(doc["result"], "failed", "{r}");
+    let reason = doc["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("restarted since the diagnosis")
+            && reason.contains(&format!(
+                "dockerd pid {new_pid} serves the socket now, not pid {old}"
+            ))
+            && reason.contains("nothing was stopped, cleaned or started"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("restarted since the diagnosis"), "{r}");
+    // Nothing was done: no stop, no clean-up, no start.
+    assert_eq!(doc["steps"], serde_json::json!([]), "{r}");
+    assert!(stop_signals(state.path()).is_empty(), "{r}");
+    // The new daemon was not touched: the same process, serving.
+    assert_eq!(
+        procfs::stat(new_pid).map(|s| (s.starttime, s.state != 'Z')),
+        Some((started, true)),
+        "the restarted daemon was touched"
+    );
+    assert!(d.ping(Duration::from_secs(5)).is_ok());
+    let (status, why) = run_end(state.path());
+    assert_eq!(status, "failed", "{why:?}");
+    assert!(
+        why.unwrap_or_default()
+            .contains("restarted since the diagnosis")
+    );
+    drop(again);
 }

@@ -328,6 +328,14 @@ fn serve_answers_doctor_series_and_refuses_bad_requests() {
         .map(|(k, _)| k)
         .filter(|k| !k.starts_with("dockhand_check_value"))
         .collect();
+    // The comparison below is only as strong as doctor's side: it must hold the checks asked
+    // for (a doctor that printed nothing would leave nothing to miss).
+    assert!(
+        theirs.contains(r#"dockhand_check_status{check="daemon.responsive",area="daemon"}"#)
+            && theirs.iter().any(|k| k.starts_with("dockhand_status")),
+        "doctor --format prometheus printed no check series:\n{}",
+        doctor.stdout
+    );
     let ours = s.keys();
     let missing: Vec<_> = theirs.difference(&ours).collect();
     assert!(missing.is_empty(), "serve lacks {missing:?}\n{}", s.text);

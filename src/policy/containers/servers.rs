@@ -8,6 +8,14 @@
 //! an image's `docker-entrypoint.sh` (which `exec`s its arguments), `busybox APPLET`, and
 //! `sh -c '…'` when the script is one simple command. A script that does more (`&`, `;`, pipes,
 //! expansions) is not guessed at.
+//!
+//! One name, two programs: `httpd` is busybox's applet (foreground with `-f`) or Apache's
+//! (`-DFOREGROUND`), `crond` busybox's or cronie's. Which one the container runs is told by its
+//! executable ([`Program`], read from the image's files by the caller), then by the image's
+//! name (`busybox`, `alpine`, `httpd`); when neither tells, an `httpd` finding names both
+//! options rather than guess one.
+
+use crate::runtime::executable::Program;
 
 /// How to keep a server in the foreground.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +26,13 @@ pub enum Foreground {
     Drop(&'static str),
     /// Run this command instead (`apachectl start` → `apachectl -DFOREGROUND`).
     Instead(&'static str),
+    /// One program name, two programs that could not be told apart: add the option of the one
+    /// the image holds, given as (program, option) pairs.
+    OneOf(&'static [(&'static str, &'static str)]),
 }
+
+/// An `httpd` that is busybox's or Apache's, the image does not tell which.
+const EITHER_HTTPD: &[(&str, &str)] = &[("busybox httpd", "-f"), ("Apache httpd", "-DFOREGROUND")];
 
 /// A known server that goes to the background as it was run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,15 +42,33 @@ pub struct Server {
     pub foreground: Foreground,
 }
 
+/// The program `argv` runs, as it names it (`httpd`, `/usr/sbin/httpd`), when its name stands
+/// for two programs that only the executable tells apart (`httpd`, `crond`): the caller reads
+/// what it is from the image's files and passes it to [`daemonizing_server`]. `None` for any
+/// other program, and for `busybox APPLET`, which says what it is.
+pub fn program_to_identify(argv: &[String]) -> Option<String> {
+    let words = program_words(argv)?;
+    let first = words.first()?;
+    matches!(basename(first), "httpd" | "crond").then(|| first.clone())
+}
+
 /// The known server `argv` (a container's entrypoint and command) runs, when it runs one in a
 /// way that goes to the background; `None` for anything else — another program, a server in the
-/// foreground, a one-shot use of a server (`nginx -t`). `image` (as the user named it) tells
-/// busybox's and Alpine's `httpd` and `crond` from Apache's and cronie's.
-pub fn daemonizing_server(image: &str, argv: &[String]) -> Option<Server> {
+/// foreground, a one-shot use of a server (`nginx -t`). `exe` is what the program's executable
+/// is in the container ([`program_to_identify`]); when it does not tell, `image` (as the user
+/// named it) does for busybox's and Alpine's `httpd` and `crond` and for Apache's `httpd` image,
+/// and an `httpd` in any other image gets both options named.
+pub fn daemonizing_server(image: &str, argv: &[String], exe: Program) -> Option<Server> {
     let words = program_words(argv)?;
     let (first, mut args) = words.split_first()?;
     let mut name = basename(first);
-    let mut busybox = matches!(image_repo(image), "busybox" | "alpine");
+    let repo = image_repo(image);
+    let mut busybox = match exe {
+        Program::Busybox => true,
+        Program::Apache => false,
+        Program::Unknown => matches!(repo, "busybox" | "alpine"),
+    };
+    let apache_known = exe == Program::Apache || (exe == Program::Unknown && repo == "httpd");
     if name == "busybox" {
         let (applet, rest) = args.split_first()?;
         name = basename(applet);
@@ -46,7 +78,14 @@ pub fn daemonizing_server(image: &str, argv: &[String]) -> Option<Server> {
     match name {
         "nginx" => nginx(args),
         "httpd" if busybox => busybox_httpd(args),
-        "httpd" => apache("httpd", args),
+        "httpd" if apache_known => apache("httpd", args),
+        // Flagged only when both would go to the background as run: `httpd -f` is busybox's in
+        // the foreground, and an Apache started with only a config file; not a finding either way.
+        "httpd" => {
+            busybox_httpd(args)?;
+            apache("httpd", args)?;
+            server("httpd", Foreground::OneOf(EITHER_HTTPD))
+        }
         "apache2" => apache("apache2", args),
         "apachectl" => apachectl("apachectl", "apachectl -DFOREGROUND", args),
         "apache2ctl" => apachectl("apache2ctl", "apache2ctl -DFOREGROUND", args),
@@ -607,9 +646,116 @@ mod tests {
         ];
         for (image, argv, want) in cases {
             assert_eq!(
-                daemonizing_server(image, &strs(argv)),
+                daemonizing_server(image, &strs(argv), Program::Unknown),
                 *want,
                 "{image} {argv:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_executable_tells_busybox_httpd_from_apache() {
+        use Foreground::*;
+        let bb = Some(Server {
+            program: "busybox httpd",
+            foreground: Add("-f"),
+        });
+        let apache = Some(Server {
+            program: "httpd",
+            foreground: Add("-DFOREGROUND"),
+        });
+        let both = Some(Server {
+            program: "httpd",
+            foreground: OneOf(EITHER_HTTPD),
+        });
+        // (image as named, argv, what the executable is) → the server and its option
+        let cases: &[(&str, &[&str], Program, Option<Server>)] = &[
+            // The case users met: `FROM busybox` under another name said "-DFOREGROUND".
+            (
+                "myorg/site:1",
+                &["httpd", "-p", "8081"],
+                Program::Busybox,
+                bb,
+            ),
+            (
+                "myorg/site:1",
+                &["/bin/httpd", "-p", "8081"],
+                Program::Busybox,
+                bb,
+            ),
+            // The files win over the name: Apache installed on Alpine, busybox named "httpd".
+            ("alpine", &["httpd"], Program::Apache, apache),
+            ("httpd", &["httpd", "-p", "80"], Program::Busybox, bb),
+            // Nothing tells: both options, and only when both would go to the background.
+            (
+                "myorg/site:1",
+                &["httpd", "-p", "8081"],
+                Program::Unknown,
+                both,
+            ),
+            ("myorg/site:1", &["httpd"], Program::Unknown, both),
+            (
+                "myorg/site:1",
+                &["httpd", "-f", "-p", "80"],
+                Program::Unknown,
+                None,
+            ),
+            (
+                "myorg/site:1",
+                &["httpd", "-DFOREGROUND"],
+                Program::Unknown,
+                None,
+            ),
+            ("myorg/site:1", &["httpd", "-v"], Program::Unknown, None),
+            // The name alone, as before, when the files say nothing.
+            ("busybox", &["httpd", "-p", "8081"], Program::Unknown, bb),
+            ("httpd:2.4", &["httpd"], Program::Unknown, apache),
+            // `busybox httpd` says what it is, whatever the files.
+            ("debian", &["busybox", "httpd"], Program::Apache, bb),
+            // crond: busybox's `-f`, cronie's `-n`.
+            (
+                "myorg/cron",
+                &["crond"],
+                Program::Busybox,
+                Some(Server {
+                    program: "crond",
+                    foreground: Add("-f"),
+                }),
+            ),
+            (
+                "myorg/cron",
+                &["crond"],
+                Program::Unknown,
+                Some(Server {
+                    program: "crond",
+                    foreground: Add("-n"),
+                }),
+            ),
+        ];
+        for (image, argv, exe, want) in cases {
+            assert_eq!(
+                daemonizing_server(image, &strs(argv), *exe),
+                *want,
+                "{image} {argv:?} {exe:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_ambiguous_programs_are_looked_up() {
+        for (argv, want) in [
+            (&["httpd", "-p", "80"][..], Some("httpd")),
+            (&["/usr/sbin/httpd"][..], Some("/usr/sbin/httpd")),
+            (&["sh", "-c", "exec httpd -p 80"][..], Some("httpd")),
+            (&["tini", "--", "crond"][..], Some("crond")),
+            (&["busybox", "httpd"][..], None),
+            (&["nginx"][..], None),
+            (&[][..], None),
+        ] {
+            assert_eq!(
+                program_to_identify(&strs(argv)).as_deref(),
+                want,
+                "{argv:?}"
             );
         }
     }

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::policy::volumes::is_anonymous;
 
 /// The newest Engine API version the reference describes (moby's api/swagger.yaml).
 pub(crate) const NEWEST_API: u32 = 56;
@@ -460,7 +459,7 @@ fn volume_list_in_every_version_and_podman() {
         let vs = volume_list(&docker("volumes.json", v));
         let names: Vec<&str> = vs.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(&names[1..], ["pgdata", "old", "remote"], "1.{v}");
-        assert!(is_anonymous(&vs[0]) && !is_anonymous(&vs[1]), "1.{v}");
+        assert!(vs[0].is_anonymous() && !vs[1].is_anonymous(), "1.{v}");
         assert!(vs[1].labels.is_none(), "Labels: null (1.{v})");
         assert_eq!(vs[3].driver, "rexray/ebs", "1.{v}");
     }

@@ -4,6 +4,11 @@
 //! option, a restart policy that restarts it after a clean exit, or ports it publishes or
 //! exposes. The verdict: [`policy::exits_immediately`].
 //!
+//! The option named is the one of the program actually in the image: an `httpd` is looked up
+//! in the container's layers under the data root ([`executable::program_in_container`]) —
+//! busybox's applet wants `-f`, Apache's `-DFOREGROUND` — and when its files cannot be read,
+//! and the image's name does not tell, both are named.
+//!
 //! Never flags: a detached job that simply finished (`docker run -d busybox true`), however
 //! often it runs and however many of one image there are; a server in the foreground that
 //! stopped; a one-shot use of a server (`nginx -t`); a run that failed or lasted longer.
@@ -16,6 +21,8 @@ use super::{
 };
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::containers::{self as policy, Foreground, Intent, QuickExit, Server};
+use crate::runtime::blocking;
+use crate::runtime::executable::{self, Program};
 use crate::runtime::inventory::ContainerRecord;
 
 const ID: &str = "containers.exits-immediately";
@@ -26,7 +33,18 @@ fn foreground_words(f: Foreground) -> String {
         Foreground::Add(opt) => format!("add `{opt}`"),
         Foreground::Drop(opt) => format!("drop `{opt}`"),
         Foreground::Instead(cmd) => format!("run `{cmd}` instead"),
+        Foreground::OneOf(alts) => format!("add {}", one_of(alts)),
     }
+}
+
+/// "`-f` for busybox httpd, or `-DFOREGROUND` for Apache httpd": which one, the image's files
+/// did not tell.
+fn one_of(alts: &[(&str, &str)]) -> String {
+    let each: Vec<String> = alts
+        .iter()
+        .map(|(program, opt)| format!("`{opt}` for {program}"))
+        .collect();
+    each.join(", or ")
 }
 
 /// Why it was meant to keep running, in words.
@@ -36,6 +54,7 @@ fn intent_words(i: &Intent) -> String {
             Foreground::Add(opt) => format!("{} without `{opt}`", s.program),
             Foreground::Drop(opt) => format!("{} with `{opt}`", s.program),
             Foreground::Instead(_) => format!("{} starts the server in the background", s.program),
+            Foreground::OneOf(alts) => format!("{} without {}", s.program, one_of(alts)),
         },
         Intent::RestartPolicy { policy, restarts } => {
             if *restarts > 0 {
@@ -62,12 +81,48 @@ fn intent_json(i: &Intent) -> Value {
 }
 
 fn server_json(s: Server) -> Value {
-    let (how, what) = match s.foreground {
-        Foreground::Add(o) => ("add", o),
-        Foreground::Drop(o) => ("drop", o),
-        Foreground::Instead(c) => ("instead", c),
+    let foreground = match s.foreground {
+        Foreground::Add(o) => json!({ "add": o }),
+        Foreground::Drop(o) => json!({ "drop": o }),
+        Foreground::Instead(c) => json!({ "instead": c }),
+        Foreground::OneOf(alts) => json!({
+            "one_of": alts
+                .iter()
+                .map(|(program, opt)| json!({ "program": program, "add": opt }))
+                .collect::<Vec<_>>()
+        }),
     };
-    json!({ "program": s.program, "foreground": { how: what } })
+    json!({ "program": s.program, "foreground": foreground })
+}
+
+/// What the program of each quick exit is, read from its image's files — only for a program
+/// whose name stands for two ([`policy::program_to_identify`]), and only for the containers
+/// that exited at once (few), each read under the deadline. `Unknown` where it cannot tell.
+async fn executables(ctx: &Ctx<'_>, quick: &[&ContainerRecord]) -> Vec<Program> {
+    let mut out = vec![Program::Unknown; quick.len()];
+    let wanted: Vec<(usize, String, String)> = quick
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, c.id.clone(), policy::program_to_identify(&c.command())?)))
+        .collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    let Some((root, _)) = ctx.data_root().await else {
+        return out;
+    };
+    let found = blocking(ctx.timeout(), move || {
+        wanted
+            .into_iter()
+            .map(|(i, id, program)| (i, executable::program_in_container(&root, &id, &program)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (i, p) in found {
+        out[i] = p;
+    }
+    out
 }
 
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
@@ -76,9 +131,15 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(f) => return f,
     };
     let max_run = ctx.th(ID, "max_run_seconds");
-    let mut found: Vec<(&ContainerRecord, QuickExit)> = all
+    let quick: Vec<&ContainerRecord> = all
         .iter()
-        .filter_map(|c| Some((c, policy::exits_immediately(c, max_run)?)))
+        .filter(|c| policy::quick_clean_exit(c, max_run).is_some())
+        .collect();
+    let exes = executables(ctx, &quick).await;
+    let mut found: Vec<(&ContainerRecord, QuickExit)> = quick
+        .into_iter()
+        .zip(exes)
+        .filter_map(|(c, exe)| Some((c, policy::exits_immediately(c, max_run, exe)?)))
         .collect();
     // The most telling first: a known server names the option that fixes it.
     found.sort_by_key(|(_, q)| q.rank());
@@ -131,7 +192,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             foreground_words(s.foreground),
         )),
         None => Fix::advice(format!(
-            "A container lives as long as its main process. Run the service in the foreground: nginx `-g 'daemon off;'`, httpd `-DFOREGROUND`, or the program's --foreground/--nodaemon option; a shell script must `exec` the server, not start it with `&`. {now_runs}"
+            "A container lives as long as its main process. Run the service in the foreground: nginx `-g 'daemon off;'`, Apache httpd `-DFOREGROUND`, busybox httpd `-f`, or the program's --foreground/--nodaemon option; a shell script must `exec` the server, not start it with `&`. {now_runs}"
         )),
     };
     Finding::new(Status::Warning, summary)
@@ -186,6 +247,29 @@ mod tests {
             assert_eq!(intent_words(&i), want);
         }
         assert_eq!(foreground_words(Foreground::Add("-f")), "add `-f`");
+        // The image's files did not tell busybox's httpd from Apache's: both, each named.
+        let either = Server {
+            program: "httpd",
+            foreground: Foreground::OneOf(&[
+                ("busybox httpd", "-f"),
+                ("Apache httpd", "-DFOREGROUND"),
+            ]),
+        };
+        assert_eq!(
+            foreground_words(either.foreground),
+            "add `-f` for busybox httpd, or `-DFOREGROUND` for Apache httpd"
+        );
+        assert_eq!(
+            intent_words(&Intent::Server(either)),
+            "httpd without `-f` for busybox httpd, or `-DFOREGROUND` for Apache httpd"
+        );
+        assert_eq!(
+            server_json(either),
+            json!({ "program": "httpd", "foreground": { "one_of": [
+                { "program": "busybox httpd", "add": "-f" },
+                { "program": "Apache httpd", "add": "-DFOREGROUND" },
+            ] } })
+        );
         assert_eq!(
             server_json(httpd),
             json!({ "program": "busybox httpd", "foreground": { "add": "-f" } })
