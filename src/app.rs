@@ -68,9 +68,6 @@ pub fn run(settings: Settings, command: Command) -> ExitCode {
 }
 
 async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
-    let (settings, shutdown) = (ctx.settings, ctx.shutdown);
-    // Commands not yet on the contract print their own output and give their code.
-    let legacy = |code: ExitCode| Ok(Outcome::bare(code));
     match command {
         Command::Doctor(args) => crate::doctor::command::run(ctx, args).await,
         Command::Df(args) => crate::df::run(ctx, args).await,
@@ -78,8 +75,8 @@ async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
         Command::Completions(args) => Ok(completions(args.shell)),
         Command::Man => Ok(man()),
         Command::Gc(args) => crate::gc::run(ctx, args).await,
-        Command::Ports(args) => legacy(crate::ports::run(settings, args, shutdown).await),
-        Command::Reap(args) => legacy(crate::reap::run(settings, args, shutdown).await),
+        Command::Ports(args) => crate::ports::run(ctx, args).await,
+        Command::Reap(args) => crate::reap::run(ctx, args).await,
         Command::Recover(args) => crate::recover::run(ctx, args).await,
         Command::Pull(args) => crate::pull::run(ctx, args).await,
         Command::Serve(args) => crate::serve::run(ctx, args).await,

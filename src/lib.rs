@@ -19,7 +19,7 @@ pub mod policy;
 pub mod ports;
 pub(crate) mod pull;
 pub(crate) mod reap;
-pub(crate) mod recover;
+pub mod recover;
 pub mod report;
 pub mod runtime;
 pub(crate) mod serve;

@@ -238,39 +238,7 @@ pub fn plan_free(
     let mut steps: Vec<Step> = Vec::new();
     for row in holding(survey, opts) {
         if row.owners.is_empty() {
-            let explain = if survey.unreadable > 0 {
-                format!(
-                    "no process could be seen holding {}: {} processes' open files are not readable by this user{}",
-                    endpoint(row.address, row.port, row.proto),
-                    survey.unreadable,
-                    if nix::unistd::geteuid().is_root() {
-                        " (a sandbox or a security module forbids it)"
-                    } else {
-                        " (run as root)"
-                    }
-                )
-            } else {
-                format!(
-                    "no process holds {}: a socket of the kernel itself (NFS, RPC) or one being torn down; nothing to stop",
-                    endpoint(row.address, row.port, row.proto)
-                )
-            };
-            fp.holders.push(Holder {
-                proto: row.proto,
-                address: row.address,
-                port: row.port,
-                pid: None,
-                comm: None,
-                state: None,
-                wchan: None,
-                user: user_of(row),
-                kind: None,
-                container: row.container.clone(),
-                verdict: FreeVerdict::Refused {
-                    why: Refusal::Unseen,
-                },
-                explain,
-            });
+            fp.holders.push(unseen_holder(row, survey));
             continue;
         }
         // --force-foreign is consent to end what is not Docker's; when a container's own
@@ -303,70 +271,16 @@ pub fn plan_free(
                 force_foreign,
             );
             let explain = explain(row, o, &verdict, opts);
-            let step = match &verdict {
-                FreeVerdict::StopContainer { container } => {
-                    if steps.iter().any(|s| {
-                        matches!(&s.action, Action::StopContainer { id, .. } if id == container)
-                    }) {
-                        None
-                    } else {
-                        Some(Step::new(
-                            Action::StopContainer {
-                                id: container.clone(),
-                                name: container_name(row, container).to_string(),
-                                timeout_s: opts.stop_timeout_s,
-                            },
-                            format!(
-                                "it holds {} (ports free {})",
-                                endpoint(row.address, row.port, row.proto),
-                                opts.port
-                            ),
-                        ))
-                    }
-                }
-                FreeVerdict::Refused { .. } => None,
-                v => {
-                    let scope = match v {
-                        FreeVerdict::KillProxy {
-                            why: Leak::ContainerGone,
-                        } => survey
-                            .daemon
-                            .map_or(Scope::DockerProgram, Scope::DescendantOf),
-                        FreeVerdict::KillProxy { why: Leak::Orphan } => Scope::DockerProgram,
-                        FreeVerdict::KillLeftover { container } => {
-                            match survey.shims.get(container) {
-                                Some(shim) => Scope::DescendantOf(*shim),
-                                None => Scope::DockerProgram,
-                            }
-                        }
-                        _ => Scope::Any,
-                    };
-                    let already = steps.iter().any(|s| {
-                        matches!(&s.action, Action::Terminate { target, .. } if target.id.pid == o.pid)
-                    });
-                    if already {
-                        None
-                    } else {
-                        match capture(o.pid, scope) {
-                            Some(t) if t.id.start_ticks == o.start_ticks => Some(Step::new(
-                                Action::Terminate {
-                                    target: t,
-                                    grace: opts.grace,
-                                },
-                                step_reason(row, v, opts.port),
-                            )),
-                            _ => {
-                                fp.notes.push(format!(
-                                    "pid {} ({}) exited or was replaced since it was seen holding the port: run again",
-                                    o.pid,
-                                    sanitize(&o.comm)
-                                ));
-                                None
-                            }
-                        }
-                    }
-                }
-            };
+            let step = step_for(
+                &verdict,
+                row,
+                o,
+                survey,
+                opts,
+                &steps,
+                &capture,
+                &mut fp.notes,
+            );
             if let Some(s) = step {
                 steps.push(s);
             }
@@ -388,6 +302,122 @@ pub fn plan_free(
     }
     fp.plan = Plan::new(steps);
     fp
+}
+
+/// The holder row of a listener no process could be seen holding: refused, and why.
+fn unseen_holder(row: &ListenerRow, survey: &Survey) -> Holder {
+    let explain = if survey.unreadable > 0 {
+        format!(
+            "no process could be seen holding {}: {} processes' open files are not readable by this user{}",
+            endpoint(row.address, row.port, row.proto),
+            survey.unreadable,
+            if nix::unistd::geteuid().is_root() {
+                " (a sandbox or a security module forbids it)"
+            } else {
+                " (run as root)"
+            }
+        )
+    } else {
+        format!(
+            "no process holds {}: a socket of the kernel itself (NFS, RPC) or one being torn down; nothing to stop",
+            endpoint(row.address, row.port, row.proto)
+        )
+    };
+    Holder {
+        proto: row.proto,
+        address: row.address,
+        port: row.port,
+        pid: None,
+        comm: None,
+        state: None,
+        wchan: None,
+        user: user_of(row),
+        kind: None,
+        container: row.container.clone(),
+        verdict: FreeVerdict::Refused {
+            why: Refusal::Unseen,
+        },
+        explain,
+    }
+}
+
+/// The step that acts on one owner's verdict: a container stopped (once per container), or a
+/// process terminated (once per process, captured now; one replaced since the survey is a
+/// note instead). None for a refusal.
+#[allow(clippy::too_many_arguments)]
+fn step_for(
+    verdict: &FreeVerdict,
+    row: &ListenerRow,
+    o: &OwnerRow,
+    survey: &Survey,
+    opts: &FreeOptions,
+    steps: &[Step],
+    capture: &impl Fn(i32, Scope) -> Option<ProcTarget>,
+    notes: &mut Vec<String>,
+) -> Option<Step> {
+    match verdict {
+        FreeVerdict::StopContainer { container } => {
+            if steps
+                .iter()
+                .any(|s| matches!(&s.action, Action::StopContainer { id, .. } if id == container))
+            {
+                None
+            } else {
+                Some(Step::new(
+                    Action::StopContainer {
+                        id: container.clone(),
+                        name: container_name(row, container).to_string(),
+                        timeout_s: opts.stop_timeout_s,
+                    },
+                    format!(
+                        "it holds {} (ports free {})",
+                        endpoint(row.address, row.port, row.proto),
+                        opts.port
+                    ),
+                ))
+            }
+        }
+        FreeVerdict::Refused { .. } => None,
+        v => {
+            let scope = match v {
+                FreeVerdict::KillProxy {
+                    why: Leak::ContainerGone,
+                } => survey
+                    .daemon
+                    .map_or(Scope::DockerProgram, Scope::DescendantOf),
+                FreeVerdict::KillProxy { why: Leak::Orphan } => Scope::DockerProgram,
+                FreeVerdict::KillLeftover { container } => match survey.shims.get(container) {
+                    Some(shim) => Scope::DescendantOf(*shim),
+                    None => Scope::DockerProgram,
+                },
+                _ => Scope::Any,
+            };
+            let already = steps.iter().any(
+                |s| matches!(&s.action, Action::Terminate { target, .. } if target.id.pid == o.pid),
+            );
+            if already {
+                None
+            } else {
+                match capture(o.pid, scope) {
+                    Some(t) if t.id.start_ticks == o.start_ticks => Some(Step::new(
+                        Action::Terminate {
+                            target: t,
+                            grace: opts.grace,
+                        },
+                        step_reason(row, v, opts.port),
+                    )),
+                    _ => {
+                        notes.push(format!(
+                            "pid {} ({}) exited or was replaced since it was seen holding the port: run again",
+                            o.pid,
+                            sanitize(&o.comm)
+                        ));
+                        None
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The proxy verdict behind a holder, when it is a docker-proxy: for the table's wording.
@@ -475,6 +505,7 @@ mod tests {
         }
     }
 
+    // Long: one table of cases read top to bottom; split, its fixtures would scatter.
     #[test]
     fn each_holder_gets_its_step_or_its_refusal() {
         let leaked = OwnerKind::Proxy {

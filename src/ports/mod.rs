@@ -8,22 +8,22 @@ pub mod free;
 pub mod survey;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::actions::saved_plan;
 use crate::actions::{self, ActorOptions, ApplyOptions, ProcTarget};
+use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
 use crate::facts::Facts;
 use crate::policy::ports::{AfterFree, after_free};
+use crate::report;
 use crate::report::ports::{After, FreeDoc, NowHolder, PortsDoc};
-use crate::report::{self, Style};
 use crate::runtime::engine::Engine;
 use crate::runtime::net::Proto;
 use crate::settings::{Format, Settings};
-use crate::shutdown::Shutdown;
 
 use free::{FreeOptions, FreePlan, plan_free};
 use survey::{Survey, SurveyOptions, row_is_about, survey};
@@ -136,32 +136,26 @@ pub fn survey_options(settings: &Settings) -> SurveyOptions {
     }
 }
 
-pub async fn run(settings: &Settings, args: &PortsArgs, shutdown: &Shutdown) -> ExitCode {
+/// `dockhand ports` and `dockhand ports free PORT`.
+pub async fn run(ctx: &Ctx<'_>, args: &PortsArgs) -> Ran {
     match &args.action {
-        Some(PortsAction::Free(f)) => free_port(settings, f, shutdown).await,
-        None => list(settings, args).await,
+        Some(PortsAction::Free(f)) => free_port(ctx, f).await,
+        None => list(ctx, args).await,
     }
 }
 
-fn style(settings: &Settings) -> Style {
-    settings.style()
+async fn take_survey(settings: &Settings, facts: &Facts) -> Result<Survey, Failure> {
+    survey(facts, &survey_options(settings))
+        .await
+        .map_err(|g| Failure::unavailable(format!("cannot read this host's sockets: {g}")))
 }
 
-async fn take_survey(settings: &Settings, facts: &Facts) -> Result<Survey, ExitCode> {
-    survey(facts, &survey_options(settings)).await.map_err(|g| {
-        eprintln!("dockhand: cannot read this host's sockets: {g}");
-        ExitCode::Unavailable
-    })
-}
-
-async fn list(settings: &Settings, args: &PortsArgs) -> ExitCode {
+async fn list(ctx: &Ctx<'_>, args: &PortsArgs) -> Ran {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
-    let mut s = match take_survey(settings, &facts).await {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let settings = ctx.settings;
+    let facts = Facts::new(ctx.engine());
+    let mut s = take_survey(settings, &facts).await?;
     if let Some(p) = args.port {
         s.rows.retain(|r| r.port == p);
     }
@@ -183,21 +177,17 @@ async fn list(settings: &Settings, args: &PortsArgs) -> ExitCode {
         args.port,
         args.container.clone(),
     );
-    report::emit(|out| match args.format {
-        Format::Table => report::ports::table(&doc, style(settings), out),
+    let (format, style) = (args.format, ctx.style());
+    Ok(Outcome::new(ExitCode::Ok, move |out| match format {
+        Format::Table => report::ports::table(&doc, style, out),
         Format::Json => report::ports::json(&doc, out),
-    })
-    .unwrap_or(ExitCode::Ok)
+    }))
 }
 
 /// Who holds the port now: (pid, start ticks, comm, listener), from a fresh survey of the
 /// sockets only.
-async fn holders_now(
-    settings: &Settings,
-    port: u16,
-    proto: Option<Proto>,
-) -> Option<Vec<NowHolder>> {
-    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+async fn holders_now(engine: &Engine, port: u16, proto: Option<Proto>) -> Option<Vec<NowHolder>> {
+    let facts = Facts::new(engine.clone());
     let table = facts.listeners().await.ok()?;
     let found: Vec<(i32, Proto, IpAddr)> = table
         .listeners
@@ -208,7 +198,7 @@ async fn holders_now(
     let unseen = table.listeners.iter().any(|l| {
         l.host_ns && l.port == port && proto.is_none_or(|p| p == l.proto) && l.pids.is_empty()
     });
-    crate::runtime::blocking(settings.timeout, move || {
+    crate::runtime::blocking(engine.timeout(), move || {
         let mut out: Vec<NowHolder> = found
             .into_iter()
             .map(|(pid, proto, address)| {
@@ -238,7 +228,7 @@ async fn holders_now(
 
 /// Checks the port after acting: polls until it is free (or `settle` passed), then once more a
 /// moment later, to catch a supervisor that takes it again at once.
-async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Proto>) -> After {
+async fn verify(engine: &Engine, fp: &FreePlan, port: u16, proto: Option<Proto>) -> After {
     const SETTLE: Duration = Duration::from_secs(3);
     const RECHECK: Duration = Duration::from_millis(300);
     if fp.plan.steps.is_empty() {
@@ -273,7 +263,7 @@ async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Pro
         after_free(&fp.before, &ids)
     };
     loop {
-        let Some(now) = holders_now(settings, port, proto).await else {
+        let Some(now) = holders_now(engine, port, proto).await else {
             return After {
                 verdict: None,
                 holders: Vec::new(),
@@ -282,7 +272,7 @@ async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Pro
         let v = judge(&now);
         if v == AfterFree::Free {
             tokio::time::sleep(RECHECK).await;
-            let again = holders_now(settings, port, proto).await.unwrap_or_default();
+            let again = holders_now(engine, port, proto).await.unwrap_or_default();
             return After {
                 verdict: Some(judge(&again)),
                 holders: again,
@@ -298,12 +288,15 @@ async fn verify(settings: &Settings, fp: &FreePlan, port: u16, proto: Option<Pro
     }
 }
 
-async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) -> ExitCode {
+// Long (~100 lines) because it reads as the run itself: prepare, plan, then dry run or apply.
+/// `dockhand ports free PORT`: plans (or takes the saved plan), saves it or applies it, then
+/// checks the port.
+async fn free_port(ctx: &Ctx<'_>, args: &FreeArgs) -> Ran {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let grace = args.grace;
+    let settings = ctx.settings;
     let subject = args.port.to_string();
-    let facts = Facts::new(Engine::new(settings.endpoint.clone(), settings.timeout));
+    let facts = Facts::new(ctx.engine());
     let endpoint = settings.endpoint.to_string();
     let host = actions::journal::machine_id();
     let want = saved_plan::Expect {
@@ -313,11 +306,7 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
         endpoint: &endpoint,
         engine: None,
     };
-    let saved_plan::Prepared {
-        key,
-        engine_id,
-        saved,
-    } = match saved_plan::prepare(
+    let prepared = saved_plan::prepare(
         args.plan.as_deref(),
         args.plan_out.is_some(),
         &settings.state_dir,
@@ -326,42 +315,18 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
         want,
     )
     .await
-    {
-        Ok(p) => p,
-        Err((why, code)) => {
-            eprintln!("dockhand: {why}");
-            return code;
-        }
-    };
-    let s = match take_survey(settings, &facts).await {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    .map_err(|(why, code)| Failure::new(code, why))?;
     let opts = FreeOptions {
         port: args.port,
         proto: args.proto.map(Proto::from),
         force_foreign: args.force_foreign,
-        grace,
+        grace: args.grace,
         stop_timeout_s: args.stop_timeout,
         proxy_grace_s: survey_options(settings).proxy_grace_s,
     };
-    let mut notes = s.notes.clone();
-    let plan_opts = opts.clone();
-    let Some(mut fp) = crate::runtime::blocking(settings.timeout * 2, move || {
-        plan_free(&s, &plan_opts, ProcTarget::capture)
-    })
-    .await
-    else {
-        eprintln!(
-            "dockhand: reading the holders of port {} took longer than {}",
-            args.port,
-            crate::util::human_duration(settings.timeout * 2)
-        );
-        return ExitCode::Unavailable;
-    };
-    notes.append(&mut fp.notes);
+    let (mut fp, mut notes) = plan_now(settings, &facts, &opts).await?;
     let mut rejudged = None;
-    if let (Some(saved), Some(path)) = (&saved, &args.plan) {
+    if let (Some(saved), Some(path)) = (&prepared.saved, &args.plan) {
         notes.push(format!(
             "applying the plan saved in {} at {} ({} steps): each step goes only if a plan made now holds it, and is re-checked just before it acts; the holders above are as seen now",
             path.display(),
@@ -372,29 +337,16 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
         fp.plan = saved.plan();
     }
     let mut doc = FreeDoc::new(&opts, endpoint.clone(), started_at, args.apply, &fp);
+    let (format, style) = (args.format, ctx.style());
+    let render = move |code: ExitCode, doc: FreeDoc| {
+        Outcome::new(code, move |out| match format {
+            Format::Table => report::ports::free_table(&doc, style, out),
+            Format::Json => report::ports::free_json(&doc, out),
+        })
+    };
     if !args.apply {
         if let Some(path) = &args.plan_out {
-            let sp = saved_plan::SavedPlan::new(
-                "ports free",
-                Some(subject),
-                saved_plan::EngineDoc {
-                    endpoint: endpoint.clone(),
-                    id: engine_id.clone(),
-                },
-                &fp.plan,
-            )
-            .with_options(serde_json::json!({
-                "force_foreign": opts.force_foreign,
-                "proto": opts.proto,
-            }));
-            let written = match &key {
-                Some(key) => saved_plan::save(path, &sp, key),
-                None => Err(std::io::Error::other("no key")),
-            };
-            if let Err(e) = written {
-                eprintln!("dockhand: cannot write --plan-out {}: {e}", path.display());
-                return ExitCode::Usage;
-            }
+            save(path, &prepared, subject, &endpoint, &fp, &opts)?;
             notes.push(format!("plan saved to {}", path.display()));
         }
         let code = if fp.refused() {
@@ -403,13 +355,12 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
             ExitCode::Ok
         };
         doc.finish(code, notes, t0.elapsed());
-        return emit_free(settings, args, &doc).unwrap_or(code);
+        return Ok(render(code, doc));
     }
     let engine = facts.engine().clone();
-    crate::app::mutating(
-        &settings.state_dir,
+    actions::frame::mutating(
+        ctx,
         &engine,
-        shutdown,
         "ports free",
         ActorOptions::default(),
         async |actor: &actions::Actor| {
@@ -424,7 +375,7 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
                 notes.push(format!("the journal could not record an outcome: {e}"));
             }
             if !r.interrupted && !fp.before.is_empty() {
-                doc.after = Some(verify(settings, &fp, args.port, opts.proto).await);
+                doc.after = Some(verify(&engine, &fp, args.port, opts.proto).await);
             }
             let freed = doc
                 .after
@@ -438,17 +389,63 @@ async fn free_port(settings: &Settings, args: &FreeArgs, shutdown: &Shutdown) ->
                 ExitCode::Ok
             };
             doc.finish(code, std::mem::take(&mut notes), t0.elapsed());
-            emit_free(settings, args, &doc).unwrap_or(code)
+            Ok(render(code, doc))
         },
     )
     .await
 }
 
-fn emit_free(settings: &Settings, args: &FreeArgs, doc: &FreeDoc) -> Option<ExitCode> {
-    report::emit(|out| match args.format {
-        Format::Table => report::ports::free_table(doc, style(settings), out),
-        Format::Json => report::ports::free_json(doc, out),
+/// The plan made now, from a fresh survey, with the survey's and the planner's notes.
+async fn plan_now(
+    settings: &Settings,
+    facts: &Facts,
+    opts: &FreeOptions,
+) -> Result<(FreePlan, Vec<String>), Failure> {
+    let s = take_survey(settings, facts).await?;
+    let mut notes = s.notes.clone();
+    let plan_opts = opts.clone();
+    let mut fp = crate::runtime::blocking(settings.timeout * 2, move || {
+        plan_free(&s, &plan_opts, ProcTarget::capture)
     })
+    .await
+    .ok_or_else(|| {
+        Failure::unavailable(format!(
+            "reading the holders of port {} took longer than {}",
+            opts.port,
+            crate::util::human_duration(settings.timeout * 2)
+        ))
+    })?;
+    notes.append(&mut fp.notes);
+    Ok((fp, notes))
+}
+
+/// Writes the dry run's plan to `path`, signed with the state dir's key.
+fn save(
+    path: &Path,
+    prepared: &saved_plan::Prepared,
+    subject: String,
+    endpoint: &str,
+    fp: &FreePlan,
+    opts: &FreeOptions,
+) -> Result<(), Failure> {
+    let sp = saved_plan::SavedPlan::new(
+        "ports free",
+        Some(subject),
+        saved_plan::EngineDoc {
+            endpoint: endpoint.to_string(),
+            id: prepared.engine_id.clone(),
+        },
+        &fp.plan,
+    )
+    .with_options(serde_json::json!({
+        "force_foreign": opts.force_foreign,
+        "proto": opts.proto,
+    }));
+    let written = match &prepared.key {
+        Some(key) => saved_plan::save(path, &sp, key),
+        None => Err(std::io::Error::other("no key")),
+    };
+    written.map_err(|e| Failure::usage(format!("cannot write --plan-out {}: {e}", path.display())))
 }
 
 #[cfg(test)]

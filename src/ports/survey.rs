@@ -26,7 +26,7 @@ use crate::policy::ports::{
 };
 use crate::policy::processes::{Listed, conmon_of_engine, descends_from, parse_conmon};
 use crate::runtime::blocking;
-use crate::runtime::daemon::Located;
+use crate::runtime::daemon::{DaemonProcess, Located};
 use crate::runtime::host::{ProcClock, ProcRow, ProcState};
 use crate::runtime::inventory::ContainerRecord;
 use crate::runtime::net::{Listener, Proto, ProxyArgs, parse_docker_proxy};
@@ -204,19 +204,8 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         ..Survey::default()
     };
     s.notes.extend(table.errors.iter().cloned());
-    if table.unreadable > 0 {
-        let n = table.unreadable;
-        s.notes.push(if nix::unistd::geteuid().is_root() {
-            format!(
-                "{n} {} open files could not be read even as root (a sandbox or a security module forbids it): sockets {} hold show no owner",
-                if n == 1 { "process's" } else { "processes'" },
-                if n == 1 { "it may" } else { "they may" }
-            )
-        } else {
-            format!(
-                "{n} processes' open files could not be read: sockets they hold show no owner (run as root to see all)"
-            )
-        });
+    if let Some(note) = unreadable_note(table.unreadable) {
+        s.notes.push(note);
     }
     let procs: &[ProcRow] = match procs {
         Ok(p) => p,
@@ -227,13 +216,59 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         }
     };
     let by_pid: HashMap<i32, &ProcRow> = procs.iter().map(|p| (p.pid, p)).collect();
+    let (daemon, untrusted) = daemon_here(facts, &mut s).await;
+    let records = engine_records(facts, daemon, &mut s).await;
+    find_shims(facts, procs, daemon, &mut s).await;
+    let states = owner_states_now(facts, &table.listeners, opts, &mut s).await;
+    let owners = Owners::judge(
+        facts,
+        &table.listeners,
+        &by_pid,
+        &s,
+        OwnersSeen {
+            daemon,
+            untrusted,
+            records,
+            proxy_grace_s: opts.proxy_grace_s,
+        },
+    )
+    .await;
+    let netns = container_netns(facts, records).await;
+    s.rows = listener_rows(
+        &table.listeners,
+        &owners,
+        &by_pid,
+        &states,
+        records.unwrap_or(&[]),
+        &netns,
+    );
+    Ok(s)
+}
 
-    // The daemon, and whether its engine is on this host.
-    let located = facts.located().await;
-    // A process serves the socket that is not trusted as the daemon: its docker-proxy children
-    // would look like orphans, so no proxy is judged at all.
+/// The note for processes whose open files could not be read, when there are any.
+fn unreadable_note(n: usize) -> Option<String> {
+    if n == 0 {
+        return None;
+    }
+    Some(if nix::unistd::geteuid().is_root() {
+        format!(
+            "{n} {} open files could not be read even as root (a sandbox or a security module forbids it): sockets {} hold show no owner",
+            if n == 1 { "process's" } else { "processes'" },
+            if n == 1 { "it may" } else { "they may" }
+        )
+    } else {
+        format!(
+            "{n} processes' open files could not be read: sockets they hold show no owner (run as root to see all)"
+        )
+    })
+}
+
+/// The daemon serving the endpoint on this host, and whether a process serves it that is not
+/// trusted as the daemon (then its docker-proxy children would look like orphans, so no proxy
+/// is judged at all).
+async fn daemon_here<'f>(facts: &'f Facts, s: &mut Survey) -> (Option<&'f DaemonProcess>, bool) {
     let mut untrusted = false;
-    let daemon = match &located {
+    let daemon = match facts.located().await {
         Ok(Located::Found(d)) => Some(d.as_ref()),
         Ok(Located::NotRunning { .. }) => {
             s.notes.push(format!(
@@ -267,33 +302,46 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
         pid: d.info.pid,
         start_ticks: d.info.start_ticks,
     });
-    let records: Option<&[ContainerRecord]> = if daemon.is_some() {
-        match facts.records().await {
-            Ok(r) => Some(r),
-            Err(g) => {
-                s.notes.push(format!(
-                    "containers are not named and this daemon's docker-proxy processes are not judged: {g}"
-                ));
-                None
-            }
+    (daemon, untrusted)
+}
+
+/// The engine's container records, when a daemon runs here and listed them; what the list says
+/// of each container goes into `s.listed`.
+async fn engine_records<'f>(
+    facts: &'f Facts,
+    daemon: Option<&DaemonProcess>,
+    s: &mut Survey,
+) -> Option<&'f [ContainerRecord]> {
+    daemon?;
+    let records = match facts.records().await {
+        Ok(r) => r,
+        Err(g) => {
+            s.notes.push(format!(
+                "containers are not named and this daemon's docker-proxy processes are not judged: {g}"
+            ));
+            return None;
         }
-    } else {
-        None
     };
-    s.engine = records.is_some();
-    if records.is_some()
-        && let Ok(list) = facts.containers().await
-    {
+    s.engine = true;
+    if let Ok(list) = facts.containers().await {
         s.listed = Some(
             list.iter()
                 .map(|c| (c.id.clone(), Listed::of_state(&c.state)))
                 .collect(),
         );
     }
+    Some(records)
+}
 
-    // This daemon's shims: a process under one is that container's. Podman has none: each
-    // container has its conmon (of this engine when its bundle is under the graph root), which
-    // also holds the container's published ports open.
+/// This daemon's shims into `s.shims`: a process under one is that container's. Podman has
+/// none: each container has its conmon (of this engine when its bundle is under the graph
+/// root), which also holds the container's published ports open.
+async fn find_shims(
+    facts: &Facts,
+    procs: &[ProcRow],
+    daemon: Option<&DaemonProcess>,
+    s: &mut Survey,
+) {
     let podman = facts.engine_kind().await.is_podman();
     if podman
         && daemon.is_some()
@@ -313,46 +361,43 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
             }
         }
     }
-    if daemon.is_some() && !podman {
-        match facts.shims().await {
-            Ok(ours) => {
-                for (p, shim) in &ours.ours {
-                    let id = ProcId {
-                        pid: p.pid,
-                        start_ticks: p.start_ticks,
-                    };
-                    s.shims.insert(shim.id.clone(), id);
-                }
-            }
-            Err(_) => {
-                let why = format!(
-                    "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
-                    crate::util::human_duration(facts.timeout())
-                );
-                s.notes.push(why.clone());
-                s.owners_unjudged = Some(why);
+    if daemon.is_none() || podman {
+        return;
+    }
+    match facts.shims().await {
+        Ok(ours) => {
+            for (p, shim) in &ours.ours {
+                let id = ProcId {
+                    pid: p.pid,
+                    start_ticks: p.start_ticks,
+                };
+                s.shims.insert(shim.id.clone(), id);
             }
         }
+        Err(_) => {
+            let why = format!(
+                "comparing the shims' containerd addresses took longer than {}: containers' own processes are not recognised",
+                crate::util::human_duration(facts.timeout())
+            );
+            s.notes.push(why.clone());
+            s.owners_unjudged = Some(why);
+        }
     }
-    let shim_of_pid: HashMap<i32, &str> =
-        s.shims.iter().map(|(id, p)| (p.pid, id.as_str())).collect();
-    let shim_pids: HashSet<i32> = shim_of_pid.keys().copied().collect();
-    let parent_map: HashMap<i32, i32> = procs.iter().map(|p| (p.pid, p.ppid)).collect();
+}
 
-    // Fresh states of every owner (the process table may be older), D confirmed over samples.
-    let owner_pids: Vec<i32> = {
-        let mut v: Vec<i32> = table
-            .listeners
-            .iter()
-            .flat_map(|l| l.pids.iter().copied())
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+/// Fresh states of every owner (the process table may be older), D confirmed over samples.
+async fn owner_states_now(
+    facts: &Facts,
+    listeners: &[Listener],
+    opts: &SurveyOptions,
+    s: &mut Survey,
+) -> HashMap<i32, (ProcState, Option<char>, bool)> {
+    let mut owner_pids: Vec<i32> = owner_pids_of(listeners).collect();
+    owner_pids.sort_unstable();
+    owner_pids.dedup();
     let samples = opts.d_state_samples.max(1);
     let deadline = facts.timeout() * 2 + Duration::from_millis(100) * samples;
-    let states = match blocking(deadline, move || owner_states(owner_pids, samples)).await {
+    match blocking(deadline, move || owner_states(owner_pids, samples)).await {
         Some(m) => m,
         None => {
             s.notes.push(format!(
@@ -361,158 +406,172 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
             ));
             HashMap::new()
         }
-    };
+    }
+}
 
-    // docker-proxy owners, judged as ports.leaked-proxy judges them.
-    let clock = ProcClock::read(facts.timeout()).await;
-    let daemon_pid = daemon.map_or(-1, |d| d.info.pid);
-    // Docker's programs by what they run, never by name (see `policy::identity`).
-    let duid = daemon.map(|d| d.uid);
-    let live_dockerds = procs
-        .iter()
-        .filter(|p| p.program(duid) == Some(DockerProgram::Dockerd) && p.state != 'Z')
-        .count();
-    let proxy_args: HashMap<i32, ProxyArgs> = owner_pids_of(&table.listeners)
-        .filter_map(|pid| {
-            by_pid
-                .get(&pid)
-                .filter(|p| p.program(duid) == Some(DockerProgram::Proxy))
-                .and_then(|p| parse_docker_proxy(&p.cmdline))
-                .map(|a| (pid, a))
-        })
-        .collect();
-    let parent_of = |p: &ProcRow| {
-        by_pid
-            .get(&p.ppid)
-            .map(|pp| (pp.docker_name(duid), pp.state))
-    };
-    let mut scope = ProxyScope {
-        daemon_pid,
-        live_dockerds,
-        subnets: &[],
-        grace_s: opts.proxy_grace_s,
-    };
-    let needs_subnets = scope.orphans_need_subnets()
-        && s.engine
-        && proxy_args.keys().any(|pid| {
-            by_pid.get(pid).is_some_and(|p| {
-                proxy_owner(p.ppid, daemon_pid, parent_of(p), false) == ProxyOwner::Orphan
-            })
-        });
-    let nets = if needs_subnets {
-        subnets(facts).await
-    } else {
-        Vec::new()
-    };
-    scope.subnets = &nets;
-    let kinds: HashMap<i32, OwnerKind> = owner_pids_of(&table.listeners)
-        .map(|pid| {
-            let row = by_pid.get(&pid).copied();
-            let kind = if let (Some(a), Some(p)) = (proxy_args.get(&pid), row) {
-                let seen = ProxySeen {
-                    ppid: p.ppid,
-                    parent: parent_of(p),
-                    args: a,
-                    age_s: clock.age_s(p.start_ticks),
-                };
-                // A socket served by a process that failed the daemon's verification: no proxy
-                // is judged on its account.
-                let verdict = if untrusted {
-                    None
-                } else {
-                    judge_proxy_if_known(&seen, records, &scope)
-                };
-                OwnerKind::Proxy { verdict }
-            } else if row.is_some_and(|p| is_engine(p, duid)) {
-                OwnerKind::Engine
-            } else if let Some(root) = descends_from(pid, &shim_pids, &parent_map)
-                && let Some(id) = shim_of_pid.get(&root)
-            {
-                OwnerKind::Container { id: id.to_string() }
-            } else {
-                OwnerKind::Other
-            };
-            (pid, kind)
-        })
-        .collect();
+/// What the owners are judged against.
+struct OwnersSeen<'f> {
+    daemon: Option<&'f DaemonProcess>,
+    untrusted: bool,
+    records: Option<&'f [ContainerRecord]>,
+    proxy_grace_s: f64,
+}
 
-    // Running containers' network namespaces, for listeners inside them.
-    let netns: HashMap<String, u64> = match records {
-        Some(recs) => {
-            let pids: Vec<(String, i32)> = recs
-                .iter()
-                .filter(|c| c.state.running && c.state.pid > 0)
-                .map(|c| (c.id.clone(), c.state.pid as i32))
-                .collect();
-            blocking(facts.timeout(), move || {
-                pids.into_iter()
-                    .filter_map(|(id, pid)| {
-                        crate::runtime::net::netns_of_pid(pid).map(|ns| (id, ns))
-                    })
-                    .collect()
-            })
-            .await
-            .unwrap_or_default()
-        }
-        None => HashMap::new(),
-    };
-    let netns_ref: HashMap<&str, u64> = netns.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+/// Every owner's kind, and the docker-proxy command lines among them.
+struct Owners {
+    kinds: HashMap<i32, OwnerKind>,
+    proxy_args: HashMap<i32, ProxyArgs>,
+}
 
-    // One row per owner, shared by all its listeners.
-    let owner_rows: HashMap<i32, Arc<OwnerRow>> = owner_pids_of(&table.listeners)
-        .map(|pid| {
-            let row = by_pid.get(&pid).copied();
-            (pid, Arc::new(owner_row(pid, row, states.get(&pid), &kinds)))
-        })
-        .collect();
-    let recs = records.unwrap_or(&[]);
-    for l in &table.listeners {
-        let owners: Vec<Arc<OwnerRow>> = l
-            .pids
-            .iter()
-            .map(|pid| {
-                owner_rows
-                    .get(pid)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(owner_row(*pid, None, None, &kinds)))
+impl Owners {
+    /// Judges each owner: a docker-proxy as ports.leaked-proxy judges it, the engine's own
+    /// programs, a container's process (under one of its shims), or another process.
+    async fn judge(
+        facts: &Facts,
+        listeners: &[Listener],
+        by_pid: &HashMap<i32, &ProcRow>,
+        s: &Survey,
+        seen: OwnersSeen<'_>,
+    ) -> Owners {
+        let shim_of_pid: HashMap<i32, &str> =
+            s.shims.iter().map(|(id, p)| (p.pid, id.as_str())).collect();
+        let shim_pids: HashSet<i32> = shim_of_pid.keys().copied().collect();
+        let parent_map: HashMap<i32, i32> = by_pid.values().map(|p| (p.pid, p.ppid)).collect();
+        let clock = ProcClock::read(facts.timeout()).await;
+        let daemon_pid = seen.daemon.map_or(-1, |d| d.info.pid);
+        // Docker's programs by what they run, never by name (see `policy::identity`).
+        let duid = seen.daemon.map(|d| d.uid);
+        let live_dockerds = by_pid
+            .values()
+            .filter(|p| p.program(duid) == Some(DockerProgram::Dockerd) && p.state != 'Z')
+            .count();
+        let proxy_args: HashMap<i32, ProxyArgs> = owner_pids_of(listeners)
+            .filter_map(|pid| {
+                by_pid
+                    .get(&pid)
+                    .filter(|p| p.program(duid) == Some(DockerProgram::Proxy))
+                    .and_then(|p| parse_docker_proxy(&p.cmdline))
+                    .map(|a| (pid, a))
             })
             .collect();
-        let owner_proxies: Vec<Option<&ProxyArgs>> =
-            l.pids.iter().map(|p| proxy_args.get(p)).collect();
-        let first_proxy = owner_proxies.iter().flatten().next().copied();
-        let tree = owners.iter().find_map(|o| match &o.kind {
-            OwnerKind::Container { id } => Some(id.as_str()),
-            _ => None,
-        });
-        let container =
-            listener_container(l, first_proxy, tree, recs, &netns_ref).map(|(c, by)| {
-                ContainerRef {
-                    id: c.id.clone(),
-                    name: c.name().to_string(),
-                    by,
-                    running: c.state.running,
-                }
+        let parent_of = |p: &ProcRow| {
+            by_pid
+                .get(&p.ppid)
+                .map(|pp| (pp.docker_name(duid), pp.state))
+        };
+        let mut scope = ProxyScope {
+            daemon_pid,
+            live_dockerds,
+            subnets: &[],
+            grace_s: seen.proxy_grace_s,
+        };
+        let needs_subnets = scope.orphans_need_subnets()
+            && s.engine
+            && proxy_args.keys().any(|pid| {
+                by_pid.get(pid).is_some_and(|p| {
+                    proxy_owner(p.ppid, daemon_pid, parent_of(p), false) == ProxyOwner::Orphan
+                })
             });
-        let conflicts = conflicts_of(l, &owner_proxies, recs);
-        let stuck: Vec<Option<Stuck>> = owners.iter().map(|o| o.stuck).collect();
-        let kinds: Vec<OwnerKind> = owners.iter().map(|o| o.kind.clone()).collect();
-        let problems = listener_problems(&stuck, &kinds, &conflicts);
-        s.rows.push(ListenerRow {
-            proto: l.proto,
-            address: l.address,
-            port: l.port,
-            host_namespace: l.host_ns,
-            netns: l.netns,
-            inode: l.inode,
-            uid: l.uid,
-            user: l.user.clone(),
-            owners,
-            container,
-            status: listener_status(&problems),
-            problems,
-        });
+        let nets = if needs_subnets {
+            subnets(facts).await
+        } else {
+            Vec::new()
+        };
+        scope.subnets = &nets;
+        let kinds: HashMap<i32, OwnerKind> = owner_pids_of(listeners)
+            .map(|pid| {
+                let row = by_pid.get(&pid).copied();
+                let kind = if let (Some(a), Some(p)) = (proxy_args.get(&pid), row) {
+                    let proxy = ProxySeen {
+                        ppid: p.ppid,
+                        parent: parent_of(p),
+                        args: a,
+                        age_s: clock.age_s(p.start_ticks),
+                    };
+                    // A socket served by a process that failed the daemon's verification: no
+                    // proxy is judged on its account.
+                    let verdict = if seen.untrusted {
+                        None
+                    } else {
+                        judge_proxy_if_known(&proxy, seen.records, &scope)
+                    };
+                    OwnerKind::Proxy { verdict }
+                } else if row.is_some_and(|p| is_engine(p, duid)) {
+                    OwnerKind::Engine
+                } else if let Some(root) = descends_from(pid, &shim_pids, &parent_map)
+                    && let Some(id) = shim_of_pid.get(&root)
+                {
+                    OwnerKind::Container { id: id.to_string() }
+                } else {
+                    OwnerKind::Other
+                };
+                (pid, kind)
+            })
+            .collect();
+        Owners { kinds, proxy_args }
     }
-    s.rows.sort_by(|a, b| {
+}
+
+/// Running containers' network namespaces (container id → netns inode), for listeners inside
+/// them.
+async fn container_netns(
+    facts: &Facts,
+    records: Option<&[ContainerRecord]>,
+) -> HashMap<String, u64> {
+    let Some(recs) = records else {
+        return HashMap::new();
+    };
+    let pids: Vec<(String, i32)> = recs
+        .iter()
+        .filter(|c| c.state.running && c.state.pid > 0)
+        .map(|c| (c.id.clone(), c.state.pid as i32))
+        .collect();
+    blocking(facts.timeout(), move || {
+        pids.into_iter()
+            .filter_map(|(id, pid)| crate::runtime::net::netns_of_pid(pid).map(|ns| (id, ns)))
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// One row per listener, judged: its owners (one row per owner, shared by all its listeners),
+/// its container, its problems; sorted host namespace first, then by namespace, protocol, port.
+fn listener_rows(
+    listeners: &[Listener],
+    judged: &Owners,
+    by_pid: &HashMap<i32, &ProcRow>,
+    states: &HashMap<i32, (ProcState, Option<char>, bool)>,
+    recs: &[ContainerRecord],
+    netns: &HashMap<String, u64>,
+) -> Vec<ListenerRow> {
+    let netns_ref: HashMap<&str, u64> = netns.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let kinds = &judged.kinds;
+    let owner_rows: HashMap<i32, Arc<OwnerRow>> = owner_pids_of(listeners)
+        .map(|pid| {
+            let row = by_pid.get(&pid).copied();
+            (pid, Arc::new(owner_row(pid, row, states.get(&pid), kinds)))
+        })
+        .collect();
+    let mut rows: Vec<ListenerRow> = listeners
+        .iter()
+        .map(|l| {
+            let owners: Vec<Arc<OwnerRow>> = l
+                .pids
+                .iter()
+                .map(|pid| {
+                    owner_rows
+                        .get(pid)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(owner_row(*pid, None, None, kinds)))
+                })
+                .collect();
+            let proxies: Vec<Option<&ProxyArgs>> =
+                l.pids.iter().map(|p| judged.proxy_args.get(p)).collect();
+            row_of(l, owners, &proxies, recs, &netns_ref)
+        })
+        .collect();
+    rows.sort_by(|a, b| {
         (!a.host_namespace, a.netns, a.proto, a.port, a.address).cmp(&(
             !b.host_namespace,
             b.netns,
@@ -521,7 +580,47 @@ pub async fn survey(facts: &Facts, opts: &SurveyOptions) -> Result<Survey, Gap> 
             b.address,
         ))
     });
-    Ok(s)
+    rows
+}
+
+/// One listener's row: the container it belongs to, and its problems, worst first.
+fn row_of(
+    l: &Listener,
+    owners: Vec<Arc<OwnerRow>>,
+    owner_proxies: &[Option<&ProxyArgs>],
+    recs: &[ContainerRecord],
+    netns: &HashMap<&str, u64>,
+) -> ListenerRow {
+    let first_proxy = owner_proxies.iter().flatten().next().copied();
+    let tree = owners.iter().find_map(|o| match &o.kind {
+        OwnerKind::Container { id } => Some(id.as_str()),
+        _ => None,
+    });
+    let container =
+        listener_container(l, first_proxy, tree, recs, netns).map(|(c, by)| ContainerRef {
+            id: c.id.clone(),
+            name: c.name().to_string(),
+            by,
+            running: c.state.running,
+        });
+    let conflicts = conflicts_of(l, owner_proxies, recs);
+    let stuck: Vec<Option<Stuck>> = owners.iter().map(|o| o.stuck).collect();
+    let kinds: Vec<OwnerKind> = owners.iter().map(|o| o.kind.clone()).collect();
+    let problems = listener_problems(&stuck, &kinds, &conflicts);
+    ListenerRow {
+        proto: l.proto,
+        address: l.address,
+        port: l.port,
+        host_namespace: l.host_ns,
+        netns: l.netns,
+        inode: l.inode,
+        uid: l.uid,
+        user: l.user.clone(),
+        owners,
+        container,
+        status: listener_status(&problems),
+        problems,
+    }
 }
 
 /// One owner as the listing shows it: from the process table's row, a fresh read of its state

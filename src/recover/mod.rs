@@ -5,8 +5,8 @@
 //! run lock). A process SIGKILL does not end (D state) ends the escalation with "cannot be
 //! killed …; a reboot is needed", and nothing else is touched. docs/recover.md is the runbook.
 
-pub mod bundle;
-pub mod diagnose;
+pub(crate) mod bundle;
+pub(crate) mod diagnose;
 mod document;
 mod execute;
 mod options;

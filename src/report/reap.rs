@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::Style;
-use super::acting::{StepView, outcome_counts, planned, steps_table};
+use super::acting::{StepView, outcome_counts, steps_table};
 use crate::actions::Totals;
 use crate::exit::ExitCode;
-use crate::reap::ReapPlan;
 use crate::units::rfc3339;
 use crate::util::{human_bytes, millis, sanitize};
 
@@ -56,33 +55,20 @@ pub struct ReapDoc {
 }
 
 impl ReapDoc {
-    pub fn new(
-        p: &ReapPlan,
-        endpoint: String,
-        started_at: SystemTime,
-        applied: bool,
-        shims: bool,
-    ) -> ReapDoc {
-        let views = planned(&p.plan());
+    /// A document for the steps as planned (the command fills in its plan: the steps with
+    /// their categories, what was left alone, the daemon's pid).
+    pub fn new(endpoint: String, started_at: SystemTime, applied: bool, shims: bool) -> ReapDoc {
         ReapDoc {
             schema: REAP_SCHEMA.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: rfc3339(started_at),
             elapsed_ms: 0.0,
             endpoint,
-            daemon_pid: p.daemon_pid,
+            daemon_pid: None,
             applied,
             shims,
-            steps: p
-                .steps
-                .iter()
-                .zip(views)
-                .map(|((c, _), v)| ReapStep {
-                    category: c.as_str().to_string(),
-                    step: v,
-                })
-                .collect(),
-            skipped: p.skipped.clone(),
+            steps: Vec::new(),
+            skipped: Vec::new(),
             totals: None,
             exit_code: 0,
             notes: Vec::new(),

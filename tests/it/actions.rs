@@ -964,3 +964,155 @@ fn actions_a_read_only_command_stops_at_once_on_sigint() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("interrupted"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------- file trees --
+
+/// A tmpfs mounted on `at`, unmounted (lazily, so a failed test cannot leave it busy) when
+/// dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn tmpfs(at: &std::path::Path) -> Mounted {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "dockhand-test"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs on {}", at.display());
+        Mounted(at.to_path_buf())
+    }
+
+    fn present(&self) -> bool {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let at = self.0.to_str().unwrap();
+        mounts.lines().any(|l| l.split(' ').nth(4) == Some(at))
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The outcome records the journal holds for `target`, as (kind, outcome, detail).
+fn outcomes_for(recs: &[Record], target: &str) -> Vec<(String, String, Option<String>)> {
+    recs.iter()
+        .filter_map(|r| match &r.body {
+            Body::Outcome {
+                kind,
+                target: t,
+                outcome,
+                detail,
+                ..
+            } if t == target => Some((kind.clone(), outcome.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn actions_remove_tree_refuses_a_tree_with_something_mounted_under_it() {
+    let state = TempDir::new();
+    let dir = TempDir::new();
+    let tree = dir.join("leftover");
+    let mnt = tree.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    std::fs::write(tree.join("beside"), b"beside the mount").unwrap();
+    let mounted = Mounted::tmpfs(&mnt);
+    std::fs::write(mnt.join("data"), b"on the mount").unwrap();
+    let stamp = actions::FileStamp::of(&tree).unwrap();
+    let plan = Plan::new(vec![step(Action::RemoveTree {
+        path: tree.clone(),
+        stamp,
+    })]);
+    let apply_once = || {
+        rt().block_on(async {
+            let a = actor(&state, None, Shutdown::new()).await;
+            let r = actions::apply(&plan, &a, &ApplyOptions::default()).await;
+            a.finish().await.unwrap();
+            r
+        })
+    };
+    let r = apply_once();
+    assert_eq!(outcomes(&r), ["in-use"], "{r:#?}");
+    assert!(
+        r.steps[0]
+            .outcome
+            .detail()
+            .is_some_and(|d| d.contains("something is mounted under it")),
+        "{r:#?}"
+    );
+    // Nothing went: not the mount, not what is on it, not what is beside it.
+    assert!(mounted.present(), "the mount is gone");
+    assert_eq!(std::fs::read(mnt.join("data")).unwrap(), b"on the mount");
+    assert_eq!(
+        std::fs::read(tree.join("beside")).unwrap(),
+        b"beside the mount"
+    );
+    let target = tree.display().to_string();
+    let said = outcomes_for(&records(&state), &target);
+    assert!(
+        said.iter()
+            .any(|(kind, outcome, detail)| kind == "file.remove-tree"
+                && outcome == "in-use"
+                && detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("mounted under it"))),
+        "{said:?}"
+    );
+
+    // Unmounted, the same step removes the tree.
+    drop(mounted);
+    let r = apply_once();
+    assert_eq!(outcomes(&r), ["done"], "{r:#?}");
+    assert!(!tree.exists());
+}
+
+#[test]
+fn actions_remove_a_dead_daemons_socket_and_containerd_pid_file_never_a_live_ones() {
+    use dockhand::recover::plan::{containerd_pidfile_step, socket_step};
+    let live = TestDaemon::start();
+    let d = TestDaemon::start();
+    let ctr_pidfile = |d: &TestDaemon| d.exec_root().join("containerd/containerd.pid");
+    // A live daemon's: its socket listens, its containerd.pid names its running containerd.
+    assert!(socket_step(&live.socket()).is_none());
+    assert!(containerd_pidfile_step(&ctr_pidfile(&live)).is_none());
+    assert!(socket_step(&d.socket()).is_none());
+
+    // The crash: dockerd and its containerd die; the socket file and the pid file stay.
+    let containerd = crate::support::leaks::children(d.pid())
+        .into_iter()
+        .find(|s| s.comm == "containerd")
+        .expect("the daemon's containerd");
+    d.kill9();
+    crate::support::leaks::kill_pid(containerd.pid);
+    let (sock, pidfile) = (d.socket(), ctr_pidfile(&d));
+    assert!(sock.exists() && pidfile.exists());
+    let steps: Vec<Step> = [socket_step(&sock), containerd_pidfile_step(&pidfile)]
+        .into_iter()
+        .map(|s| s.expect("a step for the dead daemon's file"))
+        .collect();
+    let state = TempDir::new();
+    let r = rt().block_on(async {
+        let a = actor(&state, None, Shutdown::new()).await;
+        let r = actions::apply(&Plan::new(steps), &a, &ApplyOptions::default()).await;
+        a.finish().await.unwrap();
+        r
+    });
+    assert_eq!(outcomes(&r), ["done", "done"], "{r:#?}");
+    assert!(!sock.exists(), "the socket file is still there");
+    assert!(!pidfile.exists(), "containerd's pid file is still there");
+    let recs = records(&state);
+    for path in [&sock, &pidfile] {
+        assert_eq!(
+            outcomes_for(&recs, &path.display().to_string()),
+            [("file.remove".to_string(), "done".to_string(), None)],
+            "the journal does not name {}",
+            path.display()
+        );
+    }
+    // The live daemon's files are where they were, and it still answers.
+    assert!(live.socket().exists() && ctr_pidfile(&live).exists());
+    live.ping(Duration::from_secs(5)).unwrap();
+}

@@ -496,3 +496,216 @@ fn reap_removes_a_container_stuck_in_dead() {
     assert_eq!(s.step.outcome.as_deref(), Some("done"), "{doc:#?}");
     assert!(!d.docker(["inspect", &id]).success(), "still there");
 }
+
+/// The pid and start time of `pid` now, to tell "still the same process" from "replaced".
+fn identity(pid: i32) -> Option<(i32, u64)> {
+    procfs::stat(pid).map(|s| (s.pid, s.starttime))
+}
+
+/// The docker-proxy child of `daemon` publishing `port`.
+fn proxy_of(daemon: i32, port: u16) -> procfs::Stat {
+    children(daemon)
+        .into_iter()
+        .find(|s| {
+            s.comm == "docker-proxy"
+                && procfs::cmdline(s.pid).is_some_and(|c| c.contains(&format!(" {port} ")))
+        })
+        .unwrap_or_else(|| panic!("no docker-proxy of pid {daemon} for port {port}"))
+}
+
+#[test]
+fn reap_leaves_alone_another_daemons_proxy_a_serving_proxy_and_a_running_containers_zombie_parent()
+{
+    let d = TestDaemon::start();
+    let other = TestDaemon::start();
+    let _ours = crate::support::leaks::Network::create(&d, "10.213.247.0/24", "dhr3");
+    let _theirs = crate::support::leaks::Network::create(&other, "10.213.248.0/24", "dhr4");
+    let publish = |daemon: &TestDaemon, net: &str, name: &str| {
+        let port = free_port();
+        daemon.docker_ok([
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+        port
+    };
+    // A proxy serving this daemon's running container, and one of the other daemon's.
+    let serving = proxy_of(d.pid(), publish(&d, "dhr3", "web"));
+    let foreign = proxy_of(other.pid(), publish(&other, "dhr4", "theirs"));
+    // An orphan forwarding into the other daemon's network: probably the other daemon's.
+    let foreign_orphan = spawn_proxy("tcp", "127.0.0.1", free_port(), "10.213.248.254", 80);
+    // The ordinary case: an orphan forwarding into this daemon's network, which nothing stops.
+    let leaked_port = free_port();
+    let leaked = spawn_proxy("tcp", "127.0.0.1", leaked_port, "10.213.247.254", 80);
+    // A running container whose pid 1 (sleep) never reaps the `sleep 1` it inherits.
+    let running = d.docker_ok([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1 & exec sleep 300",
+    ]);
+    let init = children(shim_of(&d, &running).pid)
+        .first()
+        .expect("the container's pid 1")
+        .pid;
+    wait_for(
+        "a zombie under the container's pid 1",
+        Duration::from_secs(10),
+        || {
+            procfs::all_stats()
+                .iter()
+                .any(|s| s.ppid == init && s.state == 'Z')
+        },
+    );
+    let kept = [serving.pid, foreign.pid, foreign_orphan.pid(), init];
+    let before: Vec<_> = kept.iter().map(|&p| identity(p)).collect();
+    assert!(before.iter().all(Option::is_some), "{before:?}");
+
+    let state = TempDir::new();
+    let (r, doc) = reap(&d.host(), Some(&state), &["--apply", "--grace", "2s"]);
+    r.assert_code(0);
+    let targets: Vec<&str> = doc.steps.iter().map(|s| s.step.target.as_str()).collect();
+    for pid in kept {
+        assert!(
+            targets
+                .iter()
+                .all(|t| !t.starts_with(&format!("pid {pid} "))),
+            "pid {pid} was planned: {doc:#?}"
+        );
+    }
+    let skipped = |pid: i32| {
+        doc.skipped
+            .iter()
+            .find(|s| s.target.starts_with(&format!("pid {pid} ")))
+            .unwrap_or_else(|| panic!("pid {pid} not reported as left alone: {doc:#?}"))
+            .why
+            .clone()
+    };
+    assert!(
+        skipped(foreign_orphan.pid()).contains("probably another daemon's"),
+        "{doc:#?}"
+    );
+    assert!(
+        skipped(init).contains(&format!(
+            "a process of running container {}",
+            &running[..12]
+        )),
+        "{doc:#?}"
+    );
+    let after: Vec<_> = kept.iter().map(|&p| identity(p)).collect();
+    assert_eq!(
+        before, after,
+        "a process reap must leave alone was ended or replaced"
+    );
+    assert_eq!(
+        d.docker_ok(["inspect", "-f", "{{.State.Running}}", &running]),
+        "true"
+    );
+    assert_eq!(
+        other.docker_ok(["inspect", "-f", "{{.State.Running}}", "theirs"]),
+        "true"
+    );
+
+    // The leaked proxy of this daemon is still reaped, in the same run.
+    let step = doc
+        .steps
+        .iter()
+        .find(|s| s.step.target == format!("pid {} (docker-proxy)", leaked.pid()))
+        .unwrap_or_else(|| panic!("the leaked proxy was not planned: {doc:#?}"));
+    assert_eq!(step.category, "leaked-proxy");
+    assert_eq!(step.step.outcome.as_deref(), Some("done"), "{doc:#?}");
+    wait_for(
+        "the leaked proxy's port to be free",
+        Duration::from_secs(5),
+        || !tcp_listening(leaked_port),
+    );
+}
+
+/// A tmpfs mounted on `at`, unmounted (lazily, so a failed test cannot leave it busy) when
+/// dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn tmpfs(at: &Path) -> Mounted {
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=1m",
+                "dockhand-test",
+                at.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs on {}", at.display());
+        Mounted(at.to_path_buf())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", self.0.to_str().unwrap_or_default()])
+            .status();
+    }
+}
+
+#[test]
+fn reap_never_removes_a_tmp_leftover_with_something_mounted_under_it() {
+    let d = TestDaemon::start();
+    let tmp = d.data_root().join("tmp");
+    let hours = Duration::from_secs(3 * 3600);
+    // The ordinary case beside it: an old leftover with nothing mounted is removed.
+    let plain = tmp.join("docker-import-1");
+    std::fs::create_dir_all(plain.join("sub")).unwrap();
+    std::fs::write(plain.join("sub/layer.tar"), b"layer").unwrap();
+    age(&plain, hours);
+    let tree = tmp.join("docker-import-2");
+    let mnt = tree.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Mounted::tmpfs(&mnt);
+    let inside = mnt.join("data");
+    std::fs::write(&inside, b"on the mount").unwrap();
+    age(&inside, hours);
+    age(&mnt, hours);
+    age(&tree, hours);
+
+    let state = TempDir::new();
+    let (r, doc) = reap(&d.host(), Some(&state), &["--apply"]);
+    r.assert_code(0);
+    let step = |path: &Path| {
+        doc.steps
+            .iter()
+            .find(|s| s.category == "tmp" && s.step.target == path.to_str().unwrap())
+    };
+    // A tree with a mount in it is not read whole, so it is never judged stale (the removal
+    // itself refuses one too: actions_remove_tree_refuses_a_tree_with_something_mounted_under_it).
+    assert!(step(&tree).is_none(), "{doc:#?}");
+    let plain_step = step(&plain).unwrap_or_else(|| panic!("{doc:#?}"));
+    assert_eq!(plain_step.step.outcome.as_deref(), Some("done"), "{doc:#?}");
+    assert!(!plain.exists());
+    // Nothing of the tree went: the mount, what is on it, and the tree around it.
+    assert_eq!(std::fs::read(&inside).unwrap(), b"on the mount");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(mnt.to_str().unwrap())),
+        "the mount is gone"
+    );
+    assert!(tree.is_dir());
+    drop(mounted);
+}
