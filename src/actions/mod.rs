@@ -9,7 +9,7 @@
 //!   → apply(plan) … apply(plan) → Actor::finish (run-end record) → drop the lock
 //! ```
 //!
-//! `app::mutating` does the first four and the last two for a command.
+//! `frame::mutating` does the first four and the last two for a command.
 
 pub(crate) mod daemon;
 pub(crate) mod docker;

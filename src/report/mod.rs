@@ -14,27 +14,11 @@ pub mod reap;
 pub(crate) mod recover;
 pub(crate) mod table;
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};
 
 use crate::doctor::{Report, Status};
-use crate::exit::ExitCode;
-
-/// Writes a command's output to stdout. A closed pipe (`dockhand ports | head -1`) ends the run
-/// quietly with the run's own code (`None`); any other write error is reported and is 70.
-pub fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Option<ExitCode> {
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    match f(&mut out).and_then(|()| out.flush()) {
-        Ok(()) => None,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => None,
-        Err(e) => {
-            eprintln!("dockhand: cannot write the report: {e}");
-            Some(ExitCode::Internal)
-        }
-    }
-}
 
 /// How the run's output is styled (a setting: it lives with the settings).
 pub use crate::settings::Style;
