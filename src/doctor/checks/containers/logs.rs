@@ -76,19 +76,9 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .evidence(json!({ "notes": df.notes }));
     }
     let total: u64 = with_log.iter().map(|(_, l)| l.bytes).sum();
-    let mut big: Vec<(&ContainerRow, &LogInfo, LogSize)> = with_log
-        .iter()
-        .map(|(r, l)| (*r, *l, policy::log_size(l.bytes, warn, critical)))
-        .filter(|(_, _, s)| *s != LogSize::Small)
-        .collect();
-    big.sort_by_key(|b| std::cmp::Reverse(b.1.bytes));
+    let (big, status) = judge_sizes(&with_log, warn, critical);
     let unbounded: Vec<&(&ContainerRow, &LogInfo)> =
         with_log.iter().filter(|(_, l)| l.unbounded()).collect();
-    let status = match big.iter().map(|b| b.2).max() {
-        Some(LogSize::Huge) => Status::Critical,
-        Some(LogSize::Big) => Status::Warning,
-        _ => Status::Ok,
-    };
     let unbounded_note = if unbounded.is_empty() {
         String::new()
     } else {
@@ -135,6 +125,38 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             None => String::new(),
         }
     );
+    Finding::new(status, summary)
+        .evidence(evidence)
+        .fix(log_fix(name, l))
+}
+
+/// A log at or over the warning size, with the policy's size class.
+type Big<'a> = (&'a ContainerRow, &'a LogInfo, LogSize);
+
+/// The logs at or over the warning size, biggest first, and the status the biggest class
+/// gives.
+fn judge_sizes<'a>(
+    with_log: &[(&'a ContainerRow, &'a LogInfo)],
+    warn: f64,
+    critical: f64,
+) -> (Vec<Big<'a>>, Status) {
+    let mut big: Vec<Big<'a>> = with_log
+        .iter()
+        .map(|(r, l)| (*r, *l, policy::log_size(l.bytes, warn, critical)))
+        .filter(|(_, _, s)| *s != LogSize::Small)
+        .collect();
+    big.sort_by_key(|b| std::cmp::Reverse(b.1.bytes));
+    let status = match big.iter().map(|b| b.2).max() {
+        Some(LogSize::Huge) => Status::Critical,
+        Some(LogSize::Big) => Status::Warning,
+        _ => Status::Ok,
+    };
+    (big, status)
+}
+
+/// Bound the logs where the engine takes its log options, then reclaim the biggest one's
+/// space by truncating it in place.
+fn log_fix(name: &str, l: &LogInfo) -> Fix {
     let bound = if l.driver == "k8s-file" {
         // Podman's conmon writes the log; containers.conf bounds it, not daemon.json.
         Fix::advice(format!(
@@ -159,7 +181,5 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             "To reclaim the space now, truncate its log file in place with `truncate -s 0` (deleting it frees nothing while the daemon holds it open).",
         ),
     };
-    Finding::new(status, summary)
-        .evidence(evidence)
-        .fix(bound.and(reclaim))
+    bound.and(reclaim)
 }
