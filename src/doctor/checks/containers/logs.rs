@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Ctx, capped, plural};
 use crate::doctor::checks::engine_silent;
 use crate::doctor::{Finding, Fix, Status};
-use crate::facts::storage_map::ContainerRow;
+use crate::facts::storage_map::{ContainerRow, DfReport};
 use crate::policy::containers::{self as policy, LogSize};
 use crate::runtime::storage::LogInfo;
 use crate::util::human_bytes;
@@ -53,27 +53,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .iter()
         .filter_map(|r| Some((r, r.log.as_ref()?)))
         .collect();
-    if with_log.is_empty() && !rows.is_empty() && df.image_store == "containers-storage" {
-        // Podman: no ctr.log means the log goes elsewhere (journald, none), not a permission.
-        return Finding::new(
-            Status::Ok,
-            format!(
-                "none of {} keeps a k8s-file log under {} (journald or none: nothing on this disk to measure)",
-                plural(rows.len(), "container", "containers"),
-                df.data_root.display()
-            ),
-        )
-        .evidence(json!({ "count": 0, "notes": df.notes }));
-    }
     if with_log.is_empty() && !rows.is_empty() {
-        return Finding::new(
-            Status::Unknown,
-            format!(
-                "containers' log files under {} are not readable by this user (run as root)",
-                df.data_root.display()
-            ),
-        )
-        .evidence(json!({ "notes": df.notes }));
+        return no_log_files(df);
     }
     let total: u64 = with_log.iter().map(|(_, l)| l.bytes).sum();
     let (big, status) = judge_sizes(&with_log, warn, critical);
@@ -128,6 +109,31 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     Finding::new(status, summary)
         .evidence(evidence)
         .fix(log_fix(name, l))
+}
+
+/// Containers, but no log file among them: on Podman the logs go elsewhere (journald, none),
+/// else this user cannot read them.
+fn no_log_files(df: &DfReport) -> Finding {
+    if df.image_store == "containers-storage" {
+        // Podman: no ctr.log means the log goes elsewhere (journald, none), not a permission.
+        return Finding::new(
+            Status::Ok,
+            format!(
+                "none of {} keeps a k8s-file log under {} (journald or none: nothing on this disk to measure)",
+                plural(df.containers.items.len(), "container", "containers"),
+                df.data_root.display()
+            ),
+        )
+        .evidence(json!({ "count": 0, "notes": df.notes }));
+    }
+    Finding::new(
+        Status::Unknown,
+        format!(
+            "containers' log files under {} are not readable by this user (run as root)",
+            df.data_root.display()
+        ),
+    )
+    .evidence(json!({ "notes": df.notes }))
 }
 
 /// A log at or over the warning size, with the policy's size class.
