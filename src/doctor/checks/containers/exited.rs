@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{Ctx, brief_with, capped, label, now, plural, records, when};
 use crate::doctor::{Finding, Fix, Status};
+use crate::facts::storage_map::DfReport;
 use crate::policy::containers::{self as policy, Grace};
 use crate::runtime::inventory::ContainerRecord;
 use crate::util::{human_age, human_bytes};
@@ -25,24 +26,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let grace = ctx.th(ID, "grace_hours") * 3600.0;
     let warn = ctx.th(ID, "warn_count");
     let warn_count = policy::count_threshold(warn);
-    let now = now();
-    let mut old: Vec<(&ContainerRecord, f64)> = Vec::new();
-    let mut younger = 0;
-    for c in all {
-        match policy::stopped_grace(c, grace, now) {
-            Some(Grace::Past { age_s }) => old.push((c, age_s)),
-            Some(Grace::Within { .. }) => younger += 1,
-            None => {}
-        }
-    }
-    // Oldest first.
-    old.sort_by(|a, b| b.1.total_cmp(&a.1));
-    // "24 h" reads better than "1 d 0 h" for a threshold given in hours.
-    let grace_text = if grace >= 3600.0 {
-        format!("{} h", (grace / 3600.0 * 100.0).round() / 100.0)
-    } else {
-        human_age(grace.max(0.0) as u64)
-    };
+    let (old, younger) = past_grace(all, grace, now());
+    let grace_text = grace_words(grace);
     let thresholds = json!({ "grace_hours": grace / 3600.0, "warn_count": warn_count });
     if old.is_empty() {
         let mut summary = format!("no stopped containers older than {grace_text}");
@@ -59,16 +44,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     }
     // What they hold on disk: writable layer plus log, from the storage map.
     let map = ctx.storage_map().await;
-    let sizes: Option<HashMap<&str, Option<u64>>> = map.as_ref().ok().map(|df| {
-        df.containers
-            .items
-            .iter()
-            .map(|r| {
-                let log = r.log.as_ref().map_or(0, |l| l.bytes);
-                (r.id.as_str(), r.rw_bytes.map(|rw| rw + log))
-            })
-            .collect()
-    });
+    let sizes: Option<HashMap<&str, Option<u64>>> = map.as_ref().ok().map(|df| disk_sizes(df));
     let size_of = |c: &ContainerRecord| {
         sizes
             .as_ref()
@@ -116,23 +92,70 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     if !too_many {
         return f;
     }
+    f.fix(gc_fix(&old, &grace_text))
+}
+
+/// The stopped containers past the grace period with their age, oldest first, and how many
+/// are still within it.
+fn past_grace(
+    all: &[ContainerRecord],
+    grace: f64,
+    now: f64,
+) -> (Vec<(&ContainerRecord, f64)>, usize) {
+    let mut old: Vec<(&ContainerRecord, f64)> = Vec::new();
+    let mut younger = 0;
+    for c in all {
+        match policy::stopped_grace(c, grace, now) {
+            Some(Grace::Past { age_s }) => old.push((c, age_s)),
+            Some(Grace::Within { .. }) => younger += 1,
+            None => {}
+        }
+    }
+    // Oldest first.
+    old.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (old, younger)
+}
+
+/// The grace period in words: "24 h" reads better than "1 d 0 h" for a threshold given in
+/// hours.
+fn grace_words(grace: f64) -> String {
+    if grace >= 3600.0 {
+        format!("{} h", (grace / 3600.0 * 100.0).round() / 100.0)
+    } else {
+        human_age(grace.max(0.0) as u64)
+    }
+}
+
+/// What each container holds on disk (writable layer plus log), by id; `None` for a
+/// container whose layer size is unknown.
+fn disk_sizes(df: &DfReport) -> HashMap<&str, Option<u64>> {
+    df.containers
+        .items
+        .iter()
+        .map(|r| {
+            let log = r.log.as_ref().map_or(0, |l| l.bytes);
+            (r.id.as_str(), r.rw_bytes.map(|rw| rw + log))
+        })
+        .collect()
+}
+
+/// `dockhand gc` first (it keeps the young and the labelled), `docker rm` by hand.
+fn gc_fix(old: &[(&ContainerRecord, f64)], grace_text: &str) -> Fix {
     let shown: Vec<&str> = old.iter().take(5).map(|(c, _)| label(c)).collect();
     let mut rm = vec!["docker", "rm"];
     rm.extend(&shown);
-    f.fix(
-        Fix::run(
-            &["dockhand", "gc"],
-            format!(
-                "Remove stopped containers with `dockhand gc` (a dry run; add --apply to act): it keeps those stopped less than {grace_text} and those labelled dockhand.keep."
-            ),
-        )
-        .then_run(
-            &rm,
-            format!(
-                "By hand: `docker rm {}{}`.",
-                shown.join(" "),
-                if old.len() > shown.len() { " …" } else { "" }
-            ),
+    Fix::run(
+        &["dockhand", "gc"],
+        format!(
+            "Remove stopped containers with `dockhand gc` (a dry run; add --apply to act): it keeps those stopped less than {grace_text} and those labelled dockhand.keep."
+        ),
+    )
+    .then_run(
+        &rm,
+        format!(
+            "By hand: `docker rm {}{}`.",
+            shown.join(" "),
+            if old.len() > shown.len() { " …" } else { "" }
         ),
     )
 }

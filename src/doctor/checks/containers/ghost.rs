@@ -50,18 +50,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(_) if podman => (1, "init", false),
         Err(f) => return f,
     };
-    // Containers' pids are numbers in the daemon's pid namespace: from another one (a rootless
-    // daemon with its own, dockhand in a container) every container would look gone.
-    let other_ns = blocking(ctx.timeout(), move || {
-        let ns = crate::runtime::proc::pid_namespace;
-        match (ns(None), ns(Some(daemon_pid))) {
-            (Some(a), Some(b)) => a != b,
-            _ => false, // unreadable (not root): the visibility check below still applies
-        }
-    })
-    .await
-    .unwrap_or(false);
-    if other_ns {
+    if other_pid_namespace(ctx, daemon_pid).await {
         return Finding::new(
             Status::Unknown,
             format!(
@@ -100,21 +89,49 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .copied()
         .filter(|(_, pid)| policy::pid_seen(by_pid.get(pid).map(|p| p.state)) != PidSeen::Alive)
         .collect();
-    let all_alive = |note: &str| {
-        Finding::new(
-            Status::Ok,
-            format!(
-                "every running container's process is alive ({} checked{note})",
-                running.len()
-            ),
-        )
-        .evidence(json!({ "count": 0, "checked": running.len(), "containers": [] }))
-    };
     if suspects.is_empty() {
-        return all_alive("");
+        return all_alive(running.len(), "");
     }
-    // A container that exited a moment ago looks the same until the daemon hears of it: look
-    // again after a pause, and ask the engine once more about these few.
+    let ghosts = second_look(ctx, suspects, procs, &by_pid).await;
+    if ghosts.is_empty() {
+        return all_alive(running.len(), "; some had just exited");
+    }
+    ghost_finding(&ghosts, running.len())
+}
+
+/// Whether the daemon runs in another pid namespace than this process. Containers' pids are
+/// numbers in the daemon's pid namespace: from another one (a rootless daemon with its own,
+/// dockhand in a container) every container would look gone.
+async fn other_pid_namespace(ctx: &Ctx<'_>, daemon_pid: i32) -> bool {
+    blocking(ctx.timeout(), move || {
+        let ns = crate::runtime::proc::pid_namespace;
+        match (ns(None), ns(Some(daemon_pid))) {
+            (Some(a), Some(b)) => a != b,
+            _ => false, // unreadable (not root): the visibility check below still applies
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The all-clear, with how many running containers were checked.
+fn all_alive(checked: usize, note: &str) -> Finding {
+    Finding::new(
+        Status::Ok,
+        format!("every running container's process is alive ({checked} checked{note})"),
+    )
+    .evidence(json!({ "count": 0, "checked": checked, "containers": [] }))
+}
+
+/// The suspects that are still ghosts after a pause: a container that exited a moment ago
+/// looks the same until the daemon hears of it, so /proc is read again and the engine asked
+/// once more about these few.
+async fn second_look<'a>(
+    ctx: &Ctx<'_>,
+    suspects: Vec<(&'a ContainerRecord, i32)>,
+    procs: &'a [ProcRow],
+    by_pid: &HashMap<i32, &ProcRow>,
+) -> Vec<Ghost<'a>> {
     tokio::time::sleep(SECOND_LOOK).await;
     let mut ghosts: Vec<Ghost> = Vec::new();
     for (c, pid) in suspects {
@@ -142,9 +159,13 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         let parent = by_pid.get(&pid).map(|p| p.ppid);
         ghosts.push((c, pid, seen, shim, parent));
     }
-    let Some(&(c, pid, seen, shim, _)) = ghosts.first() else {
-        return all_alive("; some had just exited");
-    };
+    ghosts
+}
+
+/// The critical finding for the ghosts found (`ghosts` is not empty): the first one named,
+/// each one in the evidence, and the fix for the first.
+fn ghost_finding(ghosts: &[Ghost<'_>], checked: usize) -> Finding {
+    let (c, pid, seen, shim, _) = ghosts[0];
     let items: Vec<_> = ghosts
         .iter()
         .map(|(c, pid, seen, shim, parent)| {
@@ -180,6 +201,14 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         if ghosts.len() == 1 { "has" } else { "have" },
         and_others(ghosts[1..].iter().map(|g| label(g.0))),
     );
+    Finding::new(Status::Critical, summary)
+        .evidence(json!({ "count": ghosts.len(), "checked": checked, "containers": items }))
+        .fix(ghost_fix(name, shim))
+}
+
+/// Wake a stopped shim first; then remove the container, and restart the daemon if the
+/// engine still says running.
+fn ghost_fix(name: &str, shim: Option<&ProcRow>) -> Fix {
     let mut fix = Fix::default();
     if let Some(s) = shim.filter(|s| s.state == 'T') {
         let shim_pid = s.pid.to_string();
@@ -190,20 +219,16 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             ),
         );
     }
-    let fix = fix
-        .then_run(
-            &["docker", "rm", "-f", name],
-            format!(
-                "The daemon lost the container's exit. Try `docker rm -f {name}` (or `docker restart` it);"
-            ),
-        )
-        .then_run(
-            &["dockhand", "recover"],
-            "if the engine still says running, restart the daemon so it re-reads containerd's state — `dockhand recover` does it live-restore-aware.",
-        );
-    Finding::new(Status::Critical, summary)
-        .evidence(json!({ "count": ghosts.len(), "checked": running.len(), "containers": items }))
-        .fix(fix)
+    fix.then_run(
+        &["docker", "rm", "-f", name],
+        format!(
+            "The daemon lost the container's exit. Try `docker rm -f {name}` (or `docker restart` it);"
+        ),
+    )
+    .then_run(
+        &["dockhand", "recover"],
+        "if the engine still says running, restart the daemon so it re-reads containerd's state — `dockhand recover` does it live-restore-aware.",
+    )
 }
 
 #[cfg(test)]

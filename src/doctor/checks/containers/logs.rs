@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Ctx, capped, plural};
 use crate::doctor::checks::engine_silent;
 use crate::doctor::{Finding, Fix, Status};
-use crate::facts::storage_map::ContainerRow;
+use crate::facts::storage_map::{ContainerRow, DfReport};
 use crate::policy::containers::{self as policy, LogSize};
 use crate::runtime::storage::LogInfo;
 use crate::util::human_bytes;
@@ -53,42 +53,13 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .iter()
         .filter_map(|r| Some((r, r.log.as_ref()?)))
         .collect();
-    if with_log.is_empty() && !rows.is_empty() && df.image_store == "containers-storage" {
-        // Podman: no ctr.log means the log goes elsewhere (journald, none), not a permission.
-        return Finding::new(
-            Status::Ok,
-            format!(
-                "none of {} keeps a k8s-file log under {} (journald or none: nothing on this disk to measure)",
-                plural(rows.len(), "container", "containers"),
-                df.data_root.display()
-            ),
-        )
-        .evidence(json!({ "count": 0, "notes": df.notes }));
-    }
     if with_log.is_empty() && !rows.is_empty() {
-        return Finding::new(
-            Status::Unknown,
-            format!(
-                "containers' log files under {} are not readable by this user (run as root)",
-                df.data_root.display()
-            ),
-        )
-        .evidence(json!({ "notes": df.notes }));
+        return no_log_files(df);
     }
     let total: u64 = with_log.iter().map(|(_, l)| l.bytes).sum();
-    let mut big: Vec<(&ContainerRow, &LogInfo, LogSize)> = with_log
-        .iter()
-        .map(|(r, l)| (*r, *l, policy::log_size(l.bytes, warn, critical)))
-        .filter(|(_, _, s)| *s != LogSize::Small)
-        .collect();
-    big.sort_by_key(|b| std::cmp::Reverse(b.1.bytes));
+    let (big, status) = judge_sizes(&with_log, warn, critical);
     let unbounded: Vec<&(&ContainerRow, &LogInfo)> =
         with_log.iter().filter(|(_, l)| l.unbounded()).collect();
-    let status = match big.iter().map(|b| b.2).max() {
-        Some(LogSize::Huge) => Status::Critical,
-        Some(LogSize::Big) => Status::Warning,
-        _ => Status::Ok,
-    };
     let unbounded_note = if unbounded.is_empty() {
         String::new()
     } else {
@@ -135,6 +106,63 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             None => String::new(),
         }
     );
+    Finding::new(status, summary)
+        .evidence(evidence)
+        .fix(log_fix(name, l))
+}
+
+/// Containers, but no log file among them: on Podman the logs go elsewhere (journald, none),
+/// else this user cannot read them.
+fn no_log_files(df: &DfReport) -> Finding {
+    if df.image_store == "containers-storage" {
+        // Podman: no ctr.log means the log goes elsewhere (journald, none), not a permission.
+        return Finding::new(
+            Status::Ok,
+            format!(
+                "none of {} keeps a k8s-file log under {} (journald or none: nothing on this disk to measure)",
+                plural(df.containers.items.len(), "container", "containers"),
+                df.data_root.display()
+            ),
+        )
+        .evidence(json!({ "count": 0, "notes": df.notes }));
+    }
+    Finding::new(
+        Status::Unknown,
+        format!(
+            "containers' log files under {} are not readable by this user (run as root)",
+            df.data_root.display()
+        ),
+    )
+    .evidence(json!({ "notes": df.notes }))
+}
+
+/// A log at or over the warning size, with the policy's size class.
+type Big<'a> = (&'a ContainerRow, &'a LogInfo, LogSize);
+
+/// The logs at or over the warning size, biggest first, and the status the biggest class
+/// gives.
+fn judge_sizes<'a>(
+    with_log: &[(&'a ContainerRow, &'a LogInfo)],
+    warn: f64,
+    critical: f64,
+) -> (Vec<Big<'a>>, Status) {
+    let mut big: Vec<Big<'a>> = with_log
+        .iter()
+        .map(|(r, l)| (*r, *l, policy::log_size(l.bytes, warn, critical)))
+        .filter(|(_, _, s)| *s != LogSize::Small)
+        .collect();
+    big.sort_by_key(|b| std::cmp::Reverse(b.1.bytes));
+    let status = match big.iter().map(|b| b.2).max() {
+        Some(LogSize::Huge) => Status::Critical,
+        Some(LogSize::Big) => Status::Warning,
+        _ => Status::Ok,
+    };
+    (big, status)
+}
+
+/// Bound the logs where the engine takes its log options, then reclaim the biggest one's
+/// space by truncating it in place.
+fn log_fix(name: &str, l: &LogInfo) -> Fix {
     let bound = if l.driver == "k8s-file" {
         // Podman's conmon writes the log; containers.conf bounds it, not daemon.json.
         Fix::advice(format!(
@@ -159,7 +187,5 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             "To reclaim the space now, truncate its log file in place with `truncate -s 0` (deleting it frees nothing while the daemon holds it open).",
         ),
     };
-    Finding::new(status, summary)
-        .evidence(evidence)
-        .fix(bound.and(reclaim))
+    bound.and(reclaim)
 }

@@ -95,6 +95,9 @@ fn reason_words(why: &[LoopReason]) -> Vec<String> {
         .collect()
 }
 
+/// A looping container: its evidence, its name, its reasons in words.
+type Looping = (Value, String, String);
+
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let all = match records(ctx).await {
         Ok(r) => r,
@@ -105,6 +108,66 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         dies: ctx.th(ID, "dies_per_hour"),
     };
     let now = now();
+    let (events, events_error) = last_hour_events(ctx, now).await;
+    let dies = &events.dies;
+    // Podman reads its events from its event log (a file, or journald): no buffer to overflow.
+    let podman = ctx.engine_kind().await.is_podman();
+    let kept = if podman { usize::MAX } else { EVENTS_KEPT };
+    let reach = policy::event_reach(events.total, events.oldest, now, DIE_WINDOW_SECS, kept);
+    let looping = judge_looping(all, dies, th);
+    let events_ev = json!({
+        "window_secs": DIE_WINDOW_SECS,
+        "events": events.total,
+        "dies": dies.len(),
+        "buffer_full": reach.full,
+        "covers_secs": reach.covers_s,
+        "error": events_error,
+        "note": if podman {
+            "Podman answers from its event log (a file, or journald), not a fixed-size buffer".to_string()
+        } else {
+            format!("the daemon keeps only its last {EVENTS_KEPT} events of every kind: death counts are lower bounds")
+        },
+    });
+    let reach_note = if reach.full {
+        format!(
+            " (the daemon's {EVENTS_KEPT}-event buffer reaches back only {})",
+            human_age(reach.covers_s)
+        )
+    } else {
+        String::new()
+    };
+    let thresholds = json!({ "restart_count": th.restart_count, "dies_per_hour": th.dies });
+    let Some((_, name, why)) = looping.first() else {
+        let summary = if events_error.is_some() {
+            "no container restarts in a loop by its restart count (the engine's events could not be read)".to_string()
+        } else {
+            format!(
+                "no container restarts in a loop ({} in the last hour{reach_note})",
+                plural(dies.len(), "container death", "container deaths")
+            )
+        };
+        return Finding::new(Status::Ok, summary).evidence(json!({
+            "count": 0, "containers": [], "events": events_ev, "thresholds": thresholds,
+        }));
+    };
+    let summary = format!(
+        "{} in a restart loop: {name} ({why}){}{reach_note}",
+        plural(looping.len(), "container", "containers"),
+        and_others(looping[1..].iter().map(|l| l.1.as_str())),
+    );
+    Finding::new(Status::Warning, summary)
+        .evidence(json!({
+            "count": looping.len(),
+            "containers": capped(&looping, |l| l.0.clone()),
+            "events": events_ev,
+            "thresholds": thresholds,
+        }))
+        .fix(loop_fix(name))
+}
+
+/// The engine's events of the last hour, in one call under the engine's deadline; with the
+/// error (as evidence) when they could not be read.
+async fn last_hour_events(ctx: &Ctx<'_>, now: f64) -> (Events, Option<Value>) {
     let since = (now as u64).saturating_sub(DIE_WINDOW_SECS);
     // An `until` makes the engine answer from its buffer and close instead of streaming. It
     // carries the nanoseconds: a whole-second `until` would drop this second's events. (Podman
@@ -114,23 +177,22 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     // Every kind of event, not only `die`: the oldest one says how far back the buffer reaches.
     // One call, under the engine's deadline.
     let path = format!("/events?since={since}&until={until}");
-    let (events, events_error) = match ctx.engine.get(&path).await {
+    match ctx.engine.get(&path).await {
         Ok(r) => (parse_events(&String::from_utf8_lossy(&r.value.body)), None),
         Err(e) => (Events::default(), Some(err_json(&e))),
-    };
-    let dies = &events.dies;
-    // Podman reads its events from its event log (a file, or journald): no buffer to overflow.
-    let podman = ctx.engine_kind().await.is_podman();
-    let kept = if podman { usize::MAX } else { EVENTS_KEPT };
-    let reach = policy::event_reach(events.total, events.oldest, now, DIE_WINDOW_SECS, kept);
+    }
+}
+
+/// The containers in a loop by their restart count or their deaths in the hour, then the
+/// names that die often but no longer exist (re-created each time).
+fn judge_looping(all: &[ContainerRecord], dies: &[Die], th: LoopThresholds) -> Vec<Looping> {
     // By name: a container re-created under the same name by a supervisor
     // (`docker run --rm --name web` in a systemd unit with Restart=always) loops too.
     let mut dies_by_name: BTreeMap<&str, usize> = BTreeMap::new();
     for d in dies {
         *dies_by_name.entry(d.name.as_str()).or_default() += 1;
     }
-    // (evidence, name, reasons in words)
-    let mut looping: Vec<(Value, String, String)> = Vec::new();
+    let mut looping: Vec<Looping> = Vec::new();
     for c in all {
         let n = dies_by_name.get(c.name()).copied().unwrap_or(0);
         let why = policy::container_loops(c, n, th);
@@ -174,47 +236,13 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             ));
         }
     }
-    let events_ev = json!({
-        "window_secs": DIE_WINDOW_SECS,
-        "events": events.total,
-        "dies": dies.len(),
-        "buffer_full": reach.full,
-        "covers_secs": reach.covers_s,
-        "error": events_error,
-        "note": if podman {
-            "Podman answers from its event log (a file, or journald), not a fixed-size buffer".to_string()
-        } else {
-            format!("the daemon keeps only its last {EVENTS_KEPT} events of every kind: death counts are lower bounds")
-        },
-    });
-    let reach_note = if reach.full {
-        format!(
-            " (the daemon's {EVENTS_KEPT}-event buffer reaches back only {})",
-            human_age(reach.covers_s)
-        )
-    } else {
-        String::new()
-    };
-    let thresholds = json!({ "restart_count": th.restart_count, "dies_per_hour": th.dies });
-    let Some((_, name, why)) = looping.first() else {
-        let summary = if events_error.is_some() {
-            "no container restarts in a loop by its restart count (the engine's events could not be read)".to_string()
-        } else {
-            format!(
-                "no container restarts in a loop ({} in the last hour{reach_note})",
-                plural(dies.len(), "container death", "container deaths")
-            )
-        };
-        return Finding::new(Status::Ok, summary).evidence(json!({
-            "count": 0, "containers": [], "events": events_ev, "thresholds": thresholds,
-        }));
-    };
-    let summary = format!(
-        "{} in a restart loop: {name} ({why}){}{reach_note}",
-        plural(looping.len(), "container", "containers"),
-        and_others(looping[1..].iter().map(|l| l.1.as_str())),
-    );
-    let fix = Fix::run(
+    looping
+}
+
+/// Find out why it dies (logs, exit code, OOM) before anything else; stop the loop only by
+/// turning its restart policy off.
+fn loop_fix(name: &str) -> Fix {
+    Fix::run(
         &["docker", "logs", "--tail", "50", name],
         format!("Find out why it dies before anything else: `docker logs --tail 50 {name}`"),
     )
@@ -235,15 +263,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         &["docker", "update", "--restart=no", name],
         format!("`docker update --restart=no {name}`"),
     )
-    .then_run(&["docker", "stop", name], format!("then `docker stop {name}`."));
-    Finding::new(Status::Warning, summary)
-        .evidence(json!({
-            "count": looping.len(),
-            "containers": capped(&looping, |l| l.0.clone()),
-            "events": events_ev,
-            "thresholds": thresholds,
-        }))
-        .fix(fix)
+    .then_run(&["docker", "stop", name], format!("then `docker stop {name}`."))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::doctor::checks::Ctx;
 use crate::doctor::{Finding, Status};
-use crate::policy::daemon::logs::{keeps_every_line, log_default};
+use crate::policy::daemon::logs::{LogDefault, keeps_every_line, log_default};
 use crate::runtime::daemon::Located;
 
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
@@ -52,19 +52,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         None
     };
     let d = log_default(engine_driver, json, &cmdline);
-    // Existing containers keep what they were created with: count the unbounded ones, from the
-    // inspect documents already gathered (no per-container call).
-    let mut existing = Vec::new();
-    if ctx.engine_answered().await
-        && let Ok(records) = ctx.records().await
-    {
-        existing.extend(
-            records
-                .iter()
-                .filter(|c| keeps_every_line(&c.host_config.log_config))
-                .map(|c| c.name().to_string()),
-        );
-    }
+    let existing = existing_unbounded(ctx).await;
     let evidence = json!({
         "daemon_json": dj.path,
         "log_driver": d.driver,
@@ -74,33 +62,10 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "existing_unbounded": existing.len(),
         "existing_unbounded_names": existing.iter().take(crate::doctor::checks::storage::EVIDENCE_CAP).collect::<Vec<_>>(),
     });
-    let existing_note = if existing.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; {} existing container{} json-file logs without max-size (they keep their own configuration)",
-            existing.len(),
-            if existing.len() == 1 {
-                " has"
-            } else {
-                "s have"
-            }
-        )
-    };
+    let existing_note = existing_note(&existing);
     if !d.unbounded() {
-        let how = match (&d.driver[..], &d.max_size) {
-            ("json-file", Some(s)) => format!(
-                "new containers' json-file logs are capped at max-size {s}{}",
-                d.max_file
-                    .as_ref()
-                    .map_or(String::new(), |f| format!(" × max-file {f}"))
-            ),
-            ("local", _) => "the default logging driver is local, which rotates by default".into(),
-            (other, _) => format!(
-                "the default logging driver is {other}: logs do not go to json files in the data root"
-            ),
-        };
-        return Finding::new(Status::Ok, format!("{how}{existing_note}")).evidence(evidence);
+        return Finding::new(Status::Ok, format!("{}{existing_note}", bounded_words(&d)))
+            .evidence(evidence);
     }
     Finding::new(
         Status::Warning,
@@ -113,4 +78,55 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         dj.path.display()
     ))
     .evidence(evidence)
+}
+
+/// The existing containers whose json-file logs keep every line. They keep what they were
+/// created with: counted from the inspect documents already gathered (no per-container call).
+async fn existing_unbounded(ctx: &Ctx<'_>) -> Vec<String> {
+    let mut existing = Vec::new();
+    if ctx.engine_answered().await
+        && let Ok(records) = ctx.records().await
+    {
+        existing.extend(
+            records
+                .iter()
+                .filter(|c| keeps_every_line(&c.host_config.log_config))
+                .map(|c| c.name().to_string()),
+        );
+    }
+    existing
+}
+
+/// The existing unbounded containers, in words (empty when none).
+fn existing_note(existing: &[String]) -> String {
+    if existing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} existing container{} json-file logs without max-size (they keep their own configuration)",
+            existing.len(),
+            if existing.len() == 1 {
+                " has"
+            } else {
+                "s have"
+            }
+        )
+    }
+}
+
+/// How new containers' logs are bounded (or go elsewhere), for a default that is not
+/// unbounded.
+fn bounded_words(d: &LogDefault) -> String {
+    match (&d.driver[..], &d.max_size) {
+        ("json-file", Some(s)) => format!(
+            "new containers' json-file logs are capped at max-size {s}{}",
+            d.max_file
+                .as_ref()
+                .map_or(String::new(), |f| format!(" × max-file {f}"))
+        ),
+        ("local", _) => "the default logging driver is local, which rotates by default".into(),
+        (other, _) => format!(
+            "the default logging driver is {other}: logs do not go to json files in the data root"
+        ),
+    }
 }

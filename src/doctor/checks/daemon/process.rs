@@ -148,7 +148,19 @@ fn kind_words(t: &StuckThread) -> String {
     }
 }
 
-async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
+/// What `found` reads about the running daemon before judging it: the thread samples, the API's
+/// answer, the pid file's presence, and the fd pressure.
+struct Observed {
+    sampled: Option<Vec<Vec<TaskState>>>,
+    stuck: Vec<StuckThread>,
+    api_answers: bool,
+    pidfile_exists: Option<bool>,
+    fds: Option<(f64, Level)>,
+    uptime: Option<u64>,
+}
+
+/// Gathers the evidence, in the order the reads have always run: threads, API, pid file.
+async fn observe(ctx: &Ctx<'_>, d: &DaemonProcess) -> Observed {
     let fd_warn = ctx.th(ID, "fd_warn_percent");
     let fd_critical = ctx.th(ID, "fd_critical_percent");
     let samples_wanted = ctx.th(ID, "d_state_samples").max(1.0) as u32;
@@ -166,21 +178,33 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
     let fds = fd_pressure(info.fds, info.fd_limit, fd_warn, fd_critical);
     let now = host::now_secs();
     let uptime = info.started_at.map(|s| now.saturating_sub(s));
+    Observed {
+        sampled,
+        stuck,
+        api_answers,
+        pidfile_exists,
+        fds,
+        uptime,
+    }
+}
 
-    let evidence = json!({
-        "pid": pid,
+/// The evidence map every outcome of `found` carries.
+fn found_evidence(d: &DaemonProcess, o: &Observed) -> Value {
+    let info = &d.info;
+    json!({
+        "pid": info.pid,
         "ppid": info.ppid,
         "state": info.state.to_string(),
         "wchan": info.wchan,
         "threads": info.threads,
-        "threads_sampled": sampled.as_ref().and_then(|s| s.first()).map(Vec::len),
-        "samples": sampled.as_ref().map(Vec::len),
-        "stuck_threads": stuck,
+        "threads_sampled": o.sampled.as_ref().and_then(|s| s.first()).map(Vec::len),
+        "samples": o.sampled.as_ref().map(Vec::len),
+        "stuck_threads": o.stuck,
         "fds": info.fds,
         "fd_limit": info.fd_limit,
         "rss_bytes": info.rss_bytes,
         "started_at": info.started_at.map(|s| crate::units::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(s))),
-        "uptime_s": uptime,
+        "uptime_s": o.uptime,
         "cmdline": info.cmdline.iter().map(|a| sanitize(a)).collect::<Vec<_>>(),
         "data_root": d.paths.data_root,
         "exec_root": d.paths.exec_root,
@@ -188,13 +212,33 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
         "pidfile_pid": d.pidfile_pid,
         "service_manager": d.service,
         "found_by": d.found_by,
-    });
+    })
+}
 
+async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
+    let o = observe(ctx, d).await;
+    let evidence = found_evidence(d, &o);
     let mut p = Problems {
         status: Status::Ok,
         said: Vec::new(),
         fix: Fix::default(),
     };
+    judge_main_state(&mut p, d);
+    judge_stuck(&mut p, d.info.pid, &o);
+    judge_fds(&mut p, d, &o);
+    judge_pidfile(&mut p, d, &o);
+    if p.status == Status::Ok {
+        return Finding::new(Status::Ok, healthy_summary(ctx, d, &o)).evidence(evidence);
+    }
+    Finding::new(p.status, p.said.join("; "))
+        .fix(p.fix)
+        .evidence(evidence)
+}
+
+/// The main thread stopped (SIGSTOP, a debugger) or a zombie.
+fn judge_main_state(p: &mut Problems, d: &DaemonProcess) {
+    let info = &d.info;
+    let pid = info.pid;
     match main_state(info.state) {
         MainState::Stopped => p.add(
             Status::Critical,
@@ -219,62 +263,83 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
         }
         MainState::Alive => {}
     }
-    let verdict = stuckness(&stuck, api_answers);
-    if verdict != Stuckness::None {
-        let n = sampled.as_ref().map_or(0, Vec::len);
-        let total = sampled.as_ref().and_then(|s| s.first()).map_or(0, Vec::len);
-        let named: Vec<String> = stuck
-            .iter()
-            .take(5)
-            .map(|t| {
-                format!(
-                    "thread {}{} {}",
-                    t.tid,
-                    if t.main { " (the main thread)" } else { "" },
-                    kind_words(t)
-                )
-            })
-            .collect();
-        let more = stuck.len().saturating_sub(named.len());
-        let which = format!(
-            "{}{}",
-            named.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        );
-        let (status, what) = match verdict {
-            Stuckness::Partial => (
-                Status::Warning,
-                format!(
-                    "{} of dockerd's {total} threads (pid {pid}) {} stuck in the kernel across {n} samples — {which}: the API still answers, but whatever they serve (a volume on a hung filesystem?) hangs, and more threads will follow",
-                    stuck.len(),
-                    if stuck.len() == 1 { "is" } else { "are" },
-                ),
-            ),
-            _ => (
-                Status::Critical,
-                format!(
-                    "dockerd pid {pid} does not answer, and {} of its threads {} stuck in the kernel across {n} samples — {which}",
-                    stuck.len(),
-                    if stuck.len() == 1 { "is" } else { "are" },
-                ),
-            ),
-        };
-        let first = &stuck[0];
-        let stack = proc::task_stack_path(pid, first.tid);
-        let fix = Fix::run(
-            &["cat", &stack],
-            format!("See where it waits: `cat {stack}`."),
-        )
-        .then_advice(
-            "A thread in D cannot be killed: find the hung filesystem or device it waits on (fuse_… or request_wait_answer: a FUSE server; nfs_… or rpc_…: an NFS server); bringing its server back, or a lazy unmount (`umount -l`), frees it — else a reboot. A restart of the daemon will not finish while it waits.",
-        );
-        p.add(status, what, fix);
+}
+
+/// Threads stuck in the kernel across the window: a warning while the API still answers,
+/// critical when it does not.
+fn judge_stuck(p: &mut Problems, pid: i32, o: &Observed) {
+    let stuck = &o.stuck;
+    let verdict = stuckness(stuck, o.api_answers);
+    if verdict == Stuckness::None {
+        return;
     }
-    if let (Some((pct, level)), Some(n), Some(l)) = (fds, info.fds, info.fd_limit)
+    let n = o.sampled.as_ref().map_or(0, Vec::len);
+    let total = o
+        .sampled
+        .as_ref()
+        .and_then(|s| s.first())
+        .map_or(0, Vec::len);
+    let which = stuck_names(stuck);
+    let (status, what) = match verdict {
+        Stuckness::Partial => (
+            Status::Warning,
+            format!(
+                "{} of dockerd's {total} threads (pid {pid}) {} stuck in the kernel across {n} samples — {which}: the API still answers, but whatever they serve (a volume on a hung filesystem?) hangs, and more threads will follow",
+                stuck.len(),
+                if stuck.len() == 1 { "is" } else { "are" },
+            ),
+        ),
+        _ => (
+            Status::Critical,
+            format!(
+                "dockerd pid {pid} does not answer, and {} of its threads {} stuck in the kernel across {n} samples — {which}",
+                stuck.len(),
+                if stuck.len() == 1 { "is" } else { "are" },
+            ),
+        ),
+    };
+    let first = &stuck[0];
+    let stack = proc::task_stack_path(pid, first.tid);
+    let fix = Fix::run(
+        &["cat", &stack],
+        format!("See where it waits: `cat {stack}`."),
+    )
+    .then_advice(
+        "A thread in D cannot be killed: find the hung filesystem or device it waits on (fuse_… or request_wait_answer: a FUSE server; nfs_… or rpc_…: an NFS server); bringing its server back, or a lazy unmount (`umount -l`), frees it — else a reboot. A restart of the daemon will not finish while it waits.",
+    );
+    p.add(status, what, fix);
+}
+
+/// The first five stuck threads by name and wait, and how many more.
+fn stuck_names(stuck: &[StuckThread]) -> String {
+    let named: Vec<String> = stuck
+        .iter()
+        .take(5)
+        .map(|t| {
+            format!(
+                "thread {}{} {}",
+                t.tid,
+                if t.main { " (the main thread)" } else { "" },
+                kind_words(t)
+            )
+        })
+        .collect();
+    let more = stuck.len().saturating_sub(named.len());
+    format!(
+        "{}{}",
+        named.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Open file descriptors near the process's limit.
+fn judge_fds(p: &mut Problems, d: &DaemonProcess, o: &Observed) {
+    let info = &d.info;
+    if let (Some((pct, level)), Some(n), Some(l)) = (o.fds, info.fds, info.fd_limit)
         && level != Level::Ok
     {
         p.add(
@@ -286,15 +351,21 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
             format!("{n} of {l} file descriptors open ({pct:.0} %)"),
             Fix::advice(format!(
                 "Near the limit every new connection and container start fails: raise LimitNOFILE for the service, and look for a leak (ls -l {}).",
-                proc::fd_dir(pid).display()
+                proc::fd_dir(info.pid).display()
             )),
         );
     }
+}
+
+/// Whether the pid file names this process, names another, or is missing.
+fn judge_pidfile(p: &mut Problems, d: &DaemonProcess, o: &Observed) {
+    let info = &d.info;
+    let pid = info.pid;
     let agreement = pidfile_agreement(
         d.pidfile_pid,
         pid,
         // Not known (the read timed out): do not claim it is missing.
-        pidfile_exists.unwrap_or(true),
+        o.pidfile_exists.unwrap_or(true),
         d.found_by == "socket",
         info.exe
             .as_deref()
@@ -321,31 +392,31 @@ async fn found(ctx: &Ctx<'_>, d: &DaemonProcess) -> Finding {
         ),
         PidfileAgreement::Agrees => {}
     }
-    if p.status == Status::Ok {
-        let mut s = format!("dockerd pid {pid} is {}", state_word(info.state));
-        if let Some(u) = uptime {
-            s.push_str(&format!(", up {}", crate::util::human_age(u)));
-        }
-        s.push_str(&format!(", {} threads", info.threads));
-        if let (Some(n), Some(l)) = (info.fds, info.fd_limit) {
-            s.push_str(&format!(", {n}/{l} fds"));
-        }
-        s.push_str(&format!(
-            ", RSS {}; service manager: {}",
-            human_bytes(info.rss_bytes),
-            d.service
-        ));
-        if sampled.is_none() {
-            s.push_str(&format!(
-                " (its threads could not be read within {})",
-                human_duration(ctx.timeout())
-            ));
-        }
-        return Finding::new(Status::Ok, s).evidence(evidence);
+}
+
+/// The one-line summary of a healthy daemon: state, uptime, threads, fds, RSS, manager.
+fn healthy_summary(ctx: &Ctx<'_>, d: &DaemonProcess, o: &Observed) -> String {
+    let info = &d.info;
+    let mut s = format!("dockerd pid {} is {}", info.pid, state_word(info.state));
+    if let Some(u) = o.uptime {
+        s.push_str(&format!(", up {}", crate::util::human_age(u)));
     }
-    Finding::new(p.status, p.said.join("; "))
-        .fix(p.fix)
-        .evidence(evidence)
+    s.push_str(&format!(", {} threads", info.threads));
+    if let (Some(n), Some(l)) = (info.fds, info.fd_limit) {
+        s.push_str(&format!(", {n}/{l} fds"));
+    }
+    s.push_str(&format!(
+        ", RSS {}; service manager: {}",
+        human_bytes(info.rss_bytes),
+        d.service
+    ));
+    if o.sampled.is_none() {
+        s.push_str(&format!(
+            " (its threads could not be read within {})",
+            human_duration(ctx.timeout())
+        ));
+    }
+    s
 }
 
 fn state_word(s: char) -> &'static str {

@@ -71,42 +71,79 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     });
     let exposed = is_exposed(&hosts, tls, &engine_warnings, via_tcp.is_some());
     if !exposed {
-        if cmdline.is_empty() && json.is_none() && !ctx.engine_answered().await {
-            return Finding::new(
-                Status::Unknown,
-                "cannot tell where the API listens: no daemon process on this host and the engine did not answer",
-            )
+        let found = matches!(located, Ok(Located::Found(_)));
+        let json_known = json.is_some();
+        return not_exposed(ctx, &hosts, &cmdline, json_known, found, podman)
+            .await
             .evidence(evidence);
-        }
-        let s = if hosts.is_empty() {
-            "the API listens on no TCP address (unix socket or socket activation only)".to_string()
-        } else {
-            format!(
-                "the API listens on {} with TLS client verification (--tlsverify)",
-                hosts
-                    .iter()
-                    .map(|(h, _)| h.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        if cmdline.is_empty() && !matches!(located, Ok(Located::Found(_))) {
-            let from = if podman {
-                "dockhand's own connection"
-            } else {
-                "daemon.json"
-            };
-            return Finding::new(
-                Status::Unknown,
-                format!("{s}, as far as {from} tells: the daemon's command line could not be read"),
-            )
-            .evidence(evidence);
-        }
-        return Finding::new(Status::Ok, s).evidence(evidence);
     }
+    let summary = exposed_summary(&hosts, via_tcp.as_deref(), tls, &engine_warnings);
+    if podman {
+        return Finding::new(Status::Critical, summary)
+            .remedy("Serve the API on a unix socket instead (`podman system service unix:///run/podman/podman.sock`, or podman.socket) and reach it remotely over ssh:// — Podman's service has no TLS; then restart the service.")
+            .evidence(evidence);
+    }
+    Finding::new(Status::Critical, summary)
+        .remedy(format!(
+            "Remove the tcp:// host (from the service's command line or \"hosts\" in {}) and use the unix socket — or ssh:// from clients — or enable --tlsverify with --tlscacert, --tlscert and --tlskey; then restart the daemon.",
+            dj.path.display()
+        ))
+        .evidence(evidence)
+}
+
+/// Not exposed: where the API listens, or unknown when neither the daemon's command line nor
+/// the engine could tell. The caller adds the evidence.
+async fn not_exposed(
+    ctx: &Ctx<'_>,
+    hosts: &[(String, &'static str)],
+    cmdline: &[String],
+    json_known: bool,
+    found: bool,
+    podman: bool,
+) -> Finding {
+    if cmdline.is_empty() && !json_known && !ctx.engine_answered().await {
+        return Finding::new(
+            Status::Unknown,
+            "cannot tell where the API listens: no daemon process on this host and the engine did not answer",
+        );
+    }
+    let s = if hosts.is_empty() {
+        "the API listens on no TCP address (unix socket or socket activation only)".to_string()
+    } else {
+        format!(
+            "the API listens on {} with TLS client verification (--tlsverify)",
+            hosts
+                .iter()
+                .map(|(h, _)| h.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if cmdline.is_empty() && !found {
+        let from = if podman {
+            "dockhand's own connection"
+        } else {
+            "daemon.json"
+        };
+        return Finding::new(
+            Status::Unknown,
+            format!("{s}, as far as {from} tells: the daemon's command line could not be read"),
+        );
+    }
+    Finding::new(Status::Ok, s)
+}
+
+/// The sentence for an exposed API: where it listens (dockhand's own TCP connection
+/// included), how, and who can reach it.
+fn exposed_summary(
+    hosts: &[(String, &'static str)],
+    via_tcp: Option<&str>,
+    tls: Tls,
+    engine_warnings: &[String],
+) -> String {
     let mut addrs: Vec<String> = hosts.iter().map(|(h, _)| h.clone()).collect();
-    if let Some(a) = &via_tcp
-        && !addrs.iter().any(|h| h.contains(a.as_str()))
+    if let Some(a) = via_tcp
+        && !addrs.iter().any(|h| h.contains(a))
     {
         addrs.push(format!("tcp://{a}"));
     }
@@ -124,17 +161,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         summary
             .push_str(" (loopback only: every local user and every container on the host network)");
     }
-    if podman {
-        return Finding::new(Status::Critical, summary)
-            .remedy("Serve the API on a unix socket instead (`podman system service unix:///run/podman/podman.sock`, or podman.socket) and reach it remotely over ssh:// — Podman's service has no TLS; then restart the service.")
-            .evidence(evidence);
-    }
-    Finding::new(Status::Critical, summary)
-        .remedy(format!(
-            "Remove the tcp:// host (from the service's command line or \"hosts\" in {}) and use the unix socket — or ssh:// from clients — or enable --tlsverify with --tlscacert, --tlscert and --tlskey; then restart the daemon.",
-            dj.path.display()
-        ))
-        .evidence(evidence)
+    summary
 }
 
 /// Whether a process's environment sets `name` to a non-empty value (false when unreadable).

@@ -22,24 +22,17 @@ use crate::facts::Gap;
 use crate::policy::ports::{Binding, binding_conflict, restart_bindings};
 use crate::runtime::host::ProcRow;
 use crate::runtime::inventory::ContainerRecord;
-use crate::runtime::net::{Proto, ProxyArgs, parse_docker_proxy};
+use crate::runtime::net::{Listener, ListenerTable, Proto, ProxyArgs, parse_docker_proxy};
+
+/// A stopped container with a restart policy, the policy's name and its fixed TCP host ports.
+type Candidate<'a> = (&'a ContainerRecord, &'a str, Vec<Binding>);
 
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let records = match ctx.answered_records().await {
         Ok(r) => r,
         Err(f) => return f,
     };
-    let candidates: Vec<(&ContainerRecord, &str, Vec<Binding>)> = records
-        .iter()
-        .filter_map(|c| {
-            let (policy, bindings) = restart_bindings(c)?;
-            let tcp: Vec<Binding> = bindings
-                .into_iter()
-                .filter(|b| b.proto == Proto::Tcp)
-                .collect();
-            (!tcp.is_empty()).then_some((c, policy, tcp))
-        })
-        .collect();
+    let candidates = candidates(records);
     if candidates.is_empty() {
         return Finding::new(
             Status::Ok,
@@ -60,12 +53,56 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .await
         .map(|ps| ps.iter().map(|p| (p.pid, p)).collect())
         .unwrap_or_default();
+    let conflicts = conflicts(&candidates, table, &procs);
+    let evidence = json!({
+        "candidates": candidates.len(),
+        "conflicts": conflicts.iter().take(CAP).cloned().collect::<Vec<_>>(),
+        "conflict_count": conflicts.len(),
+        "unreadable_processes": table.unreadable,
+    });
+    if conflicts.is_empty() {
+        let n = candidates.len();
+        return Finding::new(
+            Status::Ok,
+            format!(
+                "{n} stopped container{} with a restart policy publish{} fixed TCP host ports, all free",
+                plural(n),
+                if n == 1 { "es" } else { "" }
+            ),
+        )
+        .evidence(evidence);
+    }
+    conflict_finding(&conflicts).evidence(evidence)
+}
+
+/// The stopped containers with a restart policy that publish fixed TCP host ports.
+fn candidates(records: &[ContainerRecord]) -> Vec<Candidate<'_>> {
+    records
+        .iter()
+        .filter_map(|c| {
+            let (policy, bindings) = restart_bindings(c)?;
+            let tcp: Vec<Binding> = bindings
+                .into_iter()
+                .filter(|b| b.proto == Proto::Tcp)
+                .collect();
+            (!tcp.is_empty()).then_some((c, policy, tcp))
+        })
+        .collect()
+}
+
+/// Each candidate port another process listens on, as evidence: the container, the port and
+/// its holders (Docker's own proxy for that very binding is no conflict).
+fn conflicts(
+    candidates: &[Candidate<'_>],
+    table: &ListenerTable,
+    procs: &HashMap<i32, &ProcRow>,
+) -> Vec<Value> {
     let proxy_of: HashMap<i32, ProxyArgs> = procs
         .iter()
         .filter_map(|(pid, p)| parse_docker_proxy(&p.cmdline).map(|a| (*pid, a)))
         .collect();
     let mut conflicts = Vec::new();
-    for (c, policy, bindings) in &candidates {
+    for (c, policy, bindings) in candidates {
         for b in bindings {
             let holders: Vec<Value> = table
                 .host_on(Proto::Tcp, b.port)
@@ -74,21 +111,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
                         l.pids.iter().map(|pid| proxy_of.get(pid)).collect();
                     binding_conflict(c, b, l, &owners)
                 })
-                .map(|l| {
-                    let owners: Vec<Value> = l
-                        .pids
-                        .iter()
-                        .map(|pid| {
-                            let p = procs.get(pid);
-                            json!({
-                                "pid": pid,
-                                "comm": p.map(|p| p.comm.clone()),
-                                "cmdline": p.map(|p| p.cmdline.join(" ")),
-                            })
-                        })
-                        .collect();
-                    json!({ "address": l.address.to_string(), "port": l.port, "owners": owners })
-                })
+                .map(|l| holder(l, procs))
                 .collect();
             if !holders.is_empty() {
                 conflicts.push(json!({
@@ -102,24 +125,29 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             }
         }
     }
-    let evidence = json!({
-        "candidates": candidates.len(),
-        "conflicts": conflicts.iter().take(CAP).cloned().collect::<Vec<_>>(),
-        "conflict_count": conflicts.len(),
-        "unreadable_processes": table.unreadable,
-    });
-    let Some(first) = conflicts.first() else {
-        let n = candidates.len();
-        return Finding::new(
-            Status::Ok,
-            format!(
-                "{n} stopped container{} with a restart policy publish{} fixed TCP host ports, all free",
-                plural(n),
-                if n == 1 { "es" } else { "" }
-            ),
-        )
-        .evidence(evidence);
-    };
+    conflicts
+}
+
+/// A listener holding the port, with its owners' pids and command lines.
+fn holder(l: &Listener, procs: &HashMap<i32, &ProcRow>) -> Value {
+    let owners: Vec<Value> = l
+        .pids
+        .iter()
+        .map(|pid| {
+            let p = procs.get(pid);
+            json!({
+                "pid": pid,
+                "comm": p.map(|p| p.comm.clone()),
+                "cmdline": p.map(|p| p.cmdline.join(" ")),
+            })
+        })
+        .collect();
+    json!({ "address": l.address.to_string(), "port": l.port, "owners": owners })
+}
+
+/// The warning for held ports (`conflicts` is not empty), naming the first and its holder.
+fn conflict_finding(conflicts: &[Value]) -> Finding {
+    let first = &conflicts[0];
     let port = first["port"].as_u64().unwrap_or(0);
     let name = first["name"].as_str().unwrap_or("?").to_string();
     let holder = match first.pointer("/holders/0/owners/0") {
@@ -140,7 +168,6 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         ),
     )
     .fix(fix(port, &name, &holder))
-    .evidence(evidence)
 }
 
 /// Free the port (or move the container off it), then start the container.

@@ -22,9 +22,19 @@ use crate::policy::ports::{
     Leak, ProxyOwner, ProxyScope, ProxySeen, ProxyVerdict, judge_proxy, proxy_owner,
 };
 use crate::runtime::host::ProcRow;
+use crate::runtime::inventory::ContainerRecord;
 use crate::runtime::net::{ProxyArgs, parse_docker_proxy};
 
 const ID: &str = "ports.leaked-proxy";
+
+/// The proxies judged: the leaked ones (with their evidence rows), the orphans none of this
+/// daemon's networks claims, and how many serve this daemon or belong to another.
+struct Judged<'p> {
+    leaked: Vec<(&'p ProcRow, &'p ProxyArgs, Value)>,
+    unattributed: Vec<Value>,
+    serving: usize,
+    others: usize,
+}
 
 pub async fn check(ctx: &Ctx<'_>) -> Finding {
     let grace = ctx.th(ID, "grace_seconds");
@@ -42,11 +52,6 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     // Docker's programs by what they run (never by name): an impostor "dockerd" parent
     // protects nothing, an impostor "docker-proxy" is not a proxy.
     let duid = Some(d.uid);
-    let parent_of = |p: &ProcRow| {
-        by_pid
-            .get(&p.ppid)
-            .map(|pp| (pp.docker_name(duid), pp.state))
-    };
     let proxies: Vec<(&ProcRow, ProxyArgs)> = procs
         .iter()
         .filter(|p| p.state != 'Z')
@@ -76,7 +81,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     // several daemons.
     let subnets = if scope.orphans_need_subnets()
         && proxies.iter().any(|(p, _)| {
-            proxy_owner(p.ppid, daemon_pid, parent_of(p), false) == ProxyOwner::Orphan
+            proxy_owner(p.ppid, daemon_pid, parent_of(&by_pid, duid, p), false)
+                == ProxyOwner::Orphan
         }) {
         network_subnets(ctx).await
     } else {
@@ -84,75 +90,121 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     };
     scope.subnets = &subnets;
 
-    let mut leaked: Vec<(&ProcRow, &ProxyArgs, Value)> = Vec::new();
-    let mut unattributed = Vec::new();
-    let (mut serving, mut others) = (0usize, 0usize);
-    for (p, a) in &proxies {
+    let j = judge_all(&proxies, &by_pid, duid, &clock, records, &scope);
+    let evidence = json!({
+        "proxies": proxies.len(),
+        "serving": j.serving,
+        "other_daemons": j.others,
+        "leaked": j.leaked.iter().take(CAP).map(|(_, _, r)| r.clone()).collect::<Vec<_>>(),
+        "leaked_count": j.leaked.len(),
+        "unattributed_orphans": j.unattributed.iter().take(CAP).cloned().collect::<Vec<_>>(),
+        "daemon_pid": daemon_pid,
+        "live_dockerds": live_dockerds,
+        "thresholds": { "grace_seconds": grace },
+    });
+    if j.leaked.is_empty() {
+        return Finding::new(Status::Ok, all_clear(&j)).evidence(evidence);
+    }
+    leaked_finding(&j.leaked).evidence(evidence)
+}
+
+/// A process's parent: its verified program name and state, when the parent exists.
+fn parent_of(
+    by_pid: &HashMap<i32, &ProcRow>,
+    duid: Option<u32>,
+    p: &ProcRow,
+) -> Option<(&'static str, char)> {
+    by_pid
+        .get(&p.ppid)
+        .map(|pp| (pp.docker_name(duid), pp.state))
+}
+
+/// Lets the policy judge every proxy, and sorts them by its verdict.
+fn judge_all<'p>(
+    proxies: &'p [(&'p ProcRow, ProxyArgs)],
+    by_pid: &HashMap<i32, &ProcRow>,
+    duid: Option<u32>,
+    clock: &ProcClock,
+    records: &[ContainerRecord],
+    scope: &ProxyScope<'_>,
+) -> Judged<'p> {
+    let mut j = Judged {
+        leaked: Vec::new(),
+        unattributed: Vec::new(),
+        serving: 0,
+        others: 0,
+    };
+    for (p, a) in proxies {
         let seen = ProxySeen {
             ppid: p.ppid,
-            parent: parent_of(p),
+            parent: parent_of(by_pid, duid, p),
             args: a,
             age_s: clock.age_s(p.start_ticks),
         };
-        let verdict = judge_proxy(&seen, records, &scope);
+        let verdict = judge_proxy(&seen, records, scope);
         let why = match verdict {
             // A young proxy of a container still starting counts as serving, as it soon will.
             ProxyVerdict::Serving { .. } | ProxyVerdict::Starting { .. } => {
-                serving += 1;
+                j.serving += 1;
                 continue;
             }
             ProxyVerdict::OtherDaemon => {
-                others += 1;
+                j.others += 1;
                 continue;
             }
             ProxyVerdict::Leaked { why } => why,
             ProxyVerdict::Unattributed => Leak::Orphan,
         };
-        let row = json!({
-            "pid": p.pid,
-            "ppid": p.ppid,
-            "parent": seen.parent.map(|(c, _)| c),
-            "proto": a.proto,
-            "host_ip": a.host_ip,
-            "host_port": a.host_port,
-            "container_ip": a.container_ip,
-            "container_port": a.container_port,
-            "age_secs": seen.age_s.map(|s| s as u64),
-            "reason": why,
-            "why": match why {
-                Leak::ContainerGone => "child of this daemon, but no running container publishes this port to this address",
-                Leak::Orphan => "its parent is not a live dockerd: nothing will stop it",
-            },
-        });
+        let row = leak_row(p, &seen, why);
         if verdict == ProxyVerdict::Unattributed {
-            unattributed.push(row);
+            j.unattributed.push(row);
         } else {
-            leaked.push((p, a, row));
+            j.leaked.push((*p, a, row));
         }
     }
-    let evidence = json!({
-        "proxies": proxies.len(),
-        "serving": serving,
-        "other_daemons": others,
-        "leaked": leaked.iter().take(CAP).map(|(_, _, r)| r.clone()).collect::<Vec<_>>(),
-        "leaked_count": leaked.len(),
-        "unattributed_orphans": unattributed.iter().take(CAP).cloned().collect::<Vec<_>>(),
-        "daemon_pid": daemon_pid,
-        "live_dockerds": live_dockerds,
-        "thresholds": { "grace_seconds": grace },
-    });
-    let Some((p, a, _)) = leaked.first() else {
-        let mut s =
-            format!("no leaked docker-proxy ({serving} of this daemon serve running containers)");
-        if !unattributed.is_empty() {
-            s.push_str(&format!(
-                "; {} orphan docker-proxy forward{} into none of this daemon's networks (another daemon's; see evidence)",
-                unattributed.len(),
-                if unattributed.len() == 1 { "s" } else { "" }
-            ));
-        }
-        return Finding::new(Status::Ok, s).evidence(evidence);
-    };
+    j
+}
+
+/// A leaked or unattributed proxy as evidence: what it forwards, its parent, its age, why.
+fn leak_row(p: &ProcRow, seen: &ProxySeen<'_>, why: Leak) -> Value {
+    let a = seen.args;
+    json!({
+        "pid": p.pid,
+        "ppid": p.ppid,
+        "parent": seen.parent.map(|(c, _)| c),
+        "proto": a.proto,
+        "host_ip": a.host_ip,
+        "host_port": a.host_port,
+        "container_ip": a.container_ip,
+        "container_port": a.container_port,
+        "age_secs": seen.age_s.map(|s| s as u64),
+        "reason": why,
+        "why": match why {
+            Leak::ContainerGone => "child of this daemon, but no running container publishes this port to this address",
+            Leak::Orphan => "its parent is not a live dockerd: nothing will stop it",
+        },
+    })
+}
+
+/// The all-clear: how many serve, and the orphans left to another daemon.
+fn all_clear(j: &Judged<'_>) -> String {
+    let mut s = format!(
+        "no leaked docker-proxy ({} of this daemon serve running containers)",
+        j.serving
+    );
+    if !j.unattributed.is_empty() {
+        s.push_str(&format!(
+            "; {} orphan docker-proxy forward{} into none of this daemon's networks (another daemon's; see evidence)",
+            j.unattributed.len(),
+            if j.unattributed.len() == 1 { "s" } else { "" }
+        ));
+    }
+    s
+}
+
+/// The warning for leaked proxies (`leaked` is not empty), with the fix for the first.
+fn leaked_finding(leaked: &[(&ProcRow, &ProxyArgs, Value)]) -> Finding {
+    let (p, a, _) = &leaked[0];
     let ports: Vec<String> = leaked
         .iter()
         .map(|(_, a, _)| a.host_port.to_string())
@@ -170,7 +222,6 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         ),
     )
     .fix(fix(p.pid, a.host_port))
-    .evidence(evidence)
 }
 
 /// `dockhand ports free PORT` for the first, `dockhand reap` for all; by hand, kill it.

@@ -66,21 +66,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .into_iter()
         .map(|(z, root)| (z.clone(), root))
         .collect();
-    // A zombie seen once may be reaped the next moment; only one still there a moment later
-    // (same pid, same start time) is left unreaped.
-    let zombies = if candidates.is_empty() {
-        candidates
-    } else {
-        blocking(ctx.timeout(), move || {
-            std::thread::sleep(Duration::from_millis(200));
-            candidates
-                .into_iter()
-                .filter(|(z, _)| still(z.pid, z.start_ticks, &['Z']))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default()
-    };
+    let zombies = still_zombies(ctx, candidates).await;
     // The engine's list, when it answered: names, and whether each container still runs.
     let listed: Option<HashMap<&str, (&str, Listed)>> = ctx.containers().await.ok().map(|cs| {
         cs.iter()
@@ -88,39 +74,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             .collect()
     });
     let by_pid: HashMap<i32, &ProcRow> = scan.procs.iter().map(|p| (p.pid, p)).collect();
-    // Grouped by parent: the parent is what must reap them.
-    let mut groups: BTreeMap<i32, (i32, Vec<&ProcRow>)> = BTreeMap::new();
-    for (z, root) in &zombies {
-        groups
-            .entry(z.ppid)
-            .or_insert((*root, Vec::new()))
-            .1
-            .push(z);
-    }
-    let parents: Vec<Parent> = groups
-        .into_iter()
-        .map(|(ppid, (root, zs))| {
-            let row = by_pid.get(&ppid).copied();
-            let container = shim_of.get(&root).copied();
-            let entry = container.and_then(|c| listed.as_ref().map(|l| l.get(c)));
-            let where_ = match (container, entry) {
-                (None, _) => ZombieRoot::Daemon,
-                (Some(_), None) => ZombieRoot::Container { listed: None },
-                (Some(_), Some(None)) => ZombieRoot::Container {
-                    listed: Some(Listed::Absent),
-                },
-                (Some(_), Some(Some((_, l)))) => ZombieRoot::Container { listed: Some(*l) },
-            };
-            Parent {
-                pid: ppid,
-                row,
-                container,
-                name: entry.flatten().map(|(n, _)| *n),
-                verdict: zombie_parent(row.map(|r| r.state), ppid == root, where_),
-                zombies: zs,
-            }
-        })
-        .collect();
+    let parents = judge_parents(&zombies, &by_pid, &shim_of, listed.as_ref());
     let n = zombies.len();
     let evidence = json!({
         "zombie_count": n,
@@ -153,6 +107,65 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
     )
     .fix(fix(&parents))
     .evidence(evidence)
+}
+
+/// The candidates still zombies a moment later. A zombie seen once may be reaped the next
+/// moment; only one still there (same pid, same start time) is left unreaped.
+async fn still_zombies(ctx: &Ctx<'_>, candidates: Vec<(ProcRow, i32)>) -> Vec<(ProcRow, i32)> {
+    if candidates.is_empty() {
+        return candidates;
+    }
+    blocking(ctx.timeout(), move || {
+        std::thread::sleep(Duration::from_millis(200));
+        candidates
+            .into_iter()
+            .filter(|(z, _)| still(z.pid, z.start_ticks, &['Z']))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// The zombies grouped by parent (the parent is what must reap them), each parent judged by
+/// where it sits: under the daemon, or in a container the engine lists as running or not.
+fn judge_parents<'a>(
+    zombies: &'a [(ProcRow, i32)],
+    by_pid: &HashMap<i32, &'a ProcRow>,
+    shim_of: &HashMap<i32, &'a str>,
+    listed: Option<&HashMap<&'a str, (&'a str, Listed)>>,
+) -> Vec<Parent<'a>> {
+    let mut groups: BTreeMap<i32, (i32, Vec<&ProcRow>)> = BTreeMap::new();
+    for (z, root) in zombies {
+        groups
+            .entry(z.ppid)
+            .or_insert((*root, Vec::new()))
+            .1
+            .push(z);
+    }
+    groups
+        .into_iter()
+        .map(|(ppid, (root, zs))| {
+            let row = by_pid.get(&ppid).copied();
+            let container = shim_of.get(&root).copied();
+            let entry = container.and_then(|c| listed.map(|l| l.get(c)));
+            let where_ = match (container, entry) {
+                (None, _) => ZombieRoot::Daemon,
+                (Some(_), None) => ZombieRoot::Container { listed: None },
+                (Some(_), Some(None)) => ZombieRoot::Container {
+                    listed: Some(Listed::Absent),
+                },
+                (Some(_), Some(Some((_, l)))) => ZombieRoot::Container { listed: Some(*l) },
+            };
+            Parent {
+                pid: ppid,
+                row,
+                container,
+                name: entry.flatten().map(|(n, _)| *n),
+                verdict: zombie_parent(row.map(|r| r.state), ppid == root, where_),
+                zombies: zs,
+            }
+        })
+        .collect()
 }
 
 /// Where zombies are looked for: under the daemon's process and under each container's keeper

@@ -127,58 +127,19 @@ fn sample(pid: i32, downloads: &[Download]) -> Vec<Option<(u64, u64, Option<Dura
         .collect()
 }
 
-pub async fn check(ctx: &Ctx<'_>) -> Finding {
-    let stalled_after = Duration::from_secs_f64(ctx.th(ID, "stalled_after_s").max(0.0));
-    // The window must leave room for the reads inside the probe's deadline.
-    let cap = ctx
-        .probe_deadline()
-        .saturating_sub(ctx.timeout() + Duration::from_secs(1))
-        .max(Duration::from_millis(100));
-    let asked = Duration::from_secs_f64(ctx.th(ID, "sample_ms").max(0.0) / 1000.0);
-    let window = asked.min(cap);
+/// A download's verdict and its last sample.
+type Judged<'a> = (&'a Download, Progress, Option<Sample>);
 
+pub async fn check(ctx: &Ctx<'_>) -> Finding {
+    let (window, stalled_after) = window_and_threshold(ctx);
     let d = match ctx.located_daemon().await {
         Ok(d) => d,
         Err(f) => return f,
     };
     let pid = d.info.pid;
-    let data_root = d.paths.data_root.clone();
-    let root = data_root.clone();
-    let until = Instant::now() + ctx.timeout();
-    let fd_dir = proc::fd_dir(pid);
-    let found = match blocking(ctx.timeout(), move || scan(pid, &root, until)).await {
-        Some(Ok(Some(s))) => s,
-        Some(Err(e)) => {
-            let (error, said) = match e {
-                proc::FdError::Unreadable => ("permission denied", "permission denied"),
-                proc::FdError::Gone => ("gone", "the process is gone"),
-            };
-            let evidence = json!({ "pid": pid, "data_root": data_root, "error": error });
-            let finding = Finding::new(
-                Status::Unknown,
-                format!(
-                    "cannot read dockerd's open files ({}: {said})",
-                    fd_dir.display()
-                ),
-            )
-            .evidence(evidence);
-            return if e == proc::FdError::Unreadable {
-                finding.remedy("Run dockhand as root to see dockerd's downloads.")
-            } else {
-                finding
-            };
-        }
-        Some(Ok(None)) | None => {
-            return Finding::new(
-                Status::Unknown,
-                format!(
-                    "reading dockerd's open files ({}) did not finish within {}",
-                    fd_dir.display(),
-                    ms(ctx.timeout())
-                ),
-            )
-            .evidence(json!({ "pid": pid, "data_root": data_root }));
-        }
+    let found = match scan_downloads(ctx, pid, &d.paths.data_root).await {
+        Ok(s) => s,
+        Err(f) => return f,
     };
     let mut evidence = json!({
         "pid": pid,
@@ -202,6 +163,86 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
 
     // Something is downloading: watch it for the window.
     let downloads = found.downloads;
+    let (rows, idle) = watch(ctx, pid, &downloads, window).await;
+    let results = judge(&downloads, &rows, &idle, window, stalled_after);
+    add_downloads(&mut evidence, &results);
+    let stalled: Vec<_> = results
+        .iter()
+        .filter_map(|(d, p, last)| match p {
+            Progress::Stalled { idle_s } => Some((*d, *idle_s, last.map_or(0, |s| s.bytes))),
+            _ => None,
+        })
+        .collect();
+    if !stalled.is_empty() {
+        return stalled_finding(ctx, pid, &stalled, &d.service, evidence).await;
+    }
+
+    let summary = progress_summary(&results);
+    Finding::new(Status::Ok, summary).evidence(evidence)
+}
+
+/// The sampling window (capped so the reads fit inside the probe's deadline) and how long a
+/// download may sit unchanged before it counts as stalled.
+fn window_and_threshold(ctx: &Ctx<'_>) -> (Duration, Duration) {
+    let stalled_after = Duration::from_secs_f64(ctx.th(ID, "stalled_after_s").max(0.0));
+    // The window must leave room for the reads inside the probe's deadline.
+    let cap = ctx
+        .probe_deadline()
+        .saturating_sub(ctx.timeout() + Duration::from_secs(1))
+        .max(Duration::from_millis(100));
+    let asked = Duration::from_secs_f64(ctx.th(ID, "sample_ms").max(0.0) / 1000.0);
+    (asked.min(cap), stalled_after)
+}
+
+/// Scans dockerd's descriptors under the deadline; a scan that fails or does not finish is
+/// the finding itself.
+async fn scan_downloads(ctx: &Ctx<'_>, pid: i32, data_root: &Path) -> Result<Scan, Finding> {
+    let data_root = data_root.to_path_buf();
+    let root = data_root.clone();
+    let until = Instant::now() + ctx.timeout();
+    let fd_dir = proc::fd_dir(pid);
+    match blocking(ctx.timeout(), move || scan(pid, &root, until)).await {
+        Some(Ok(Some(s))) => Ok(s),
+        Some(Err(e)) => {
+            let (error, said) = match e {
+                proc::FdError::Unreadable => ("permission denied", "permission denied"),
+                proc::FdError::Gone => ("gone", "the process is gone"),
+            };
+            let evidence = json!({ "pid": pid, "data_root": data_root, "error": error });
+            let finding = Finding::new(
+                Status::Unknown,
+                format!(
+                    "cannot read dockerd's open files ({}: {said})",
+                    fd_dir.display()
+                ),
+            )
+            .evidence(evidence);
+            Err(if e == proc::FdError::Unreadable {
+                finding.remedy("Run dockhand as root to see dockerd's downloads.")
+            } else {
+                finding
+            })
+        }
+        Some(Ok(None)) | None => Err(Finding::new(
+            Status::Unknown,
+            format!(
+                "reading dockerd's open files ({}) did not finish within {}",
+                fd_dir.display(),
+                ms(ctx.timeout())
+            ),
+        )
+        .evidence(json!({ "pid": pid, "data_root": data_root }))),
+    }
+}
+
+/// Samples every download `SAMPLES` times spread across the window, each reading under the
+/// deadline: per download, its samples and the last mtime age seen.
+async fn watch(
+    ctx: &Ctx<'_>,
+    pid: i32,
+    downloads: &[Download],
+    window: Duration,
+) -> (Vec<Vec<Option<Sample>>>, Vec<Option<Duration>>) {
     let t0 = Instant::now();
     let mut rows: Vec<Vec<Option<Sample>>> = vec![Vec::new(); downloads.len()];
     let mut idle: Vec<Option<Duration>> = vec![None; downloads.len()];
@@ -211,7 +252,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             tokio::time::sleep_until(due.into()).await;
         }
         let at = t0.elapsed();
-        let dl = downloads.clone();
+        let dl = downloads.to_vec();
         let got = blocking(ctx.timeout(), move || sample(pid, &dl))
             .await
             .unwrap_or_else(|| vec![None; downloads.len()]);
@@ -222,10 +263,21 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             }
         }
     }
-    let results: Vec<(&Download, Progress, Option<Sample>)> = downloads
+    (rows, idle)
+}
+
+/// Lets the policy classify each download from its samples.
+fn judge<'a>(
+    downloads: &'a [Download],
+    rows: &[Vec<Option<Sample>>],
+    idle: &[Option<Duration>],
+    window: Duration,
+    stalled_after: Duration,
+) -> Vec<Judged<'a>> {
+    downloads
         .iter()
-        .zip(&rows)
-        .zip(&idle)
+        .zip(rows)
+        .zip(idle)
         .map(|((d, r), age)| {
             (
                 d,
@@ -233,7 +285,11 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
                 r.iter().rev().flatten().next().copied(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Puts the first `MAX_LISTED` downloads (and the total, when more) into the evidence.
+fn add_downloads(evidence: &mut Value, results: &[Judged<'_>]) {
     let listed: Vec<Value> = results
         .iter()
         .take(MAX_LISTED)
@@ -259,54 +315,53 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             o.insert("downloads_total".into(), json!(results.len()));
         }
     }
+}
 
-    let stalled: Vec<_> = results
-        .iter()
-        .filter_map(|(d, p, last)| match p {
-            Progress::Stalled { idle_s } => Some((*d, *idle_s, last.map_or(0, |s| s.bytes))),
-            _ => None,
-        })
-        .collect();
-    if let Some(&(first, idle_s, bytes)) = stalled.first() {
-        let clients = pull_clients(ctx).await;
-        let images: Vec<String> = clients.iter().filter_map(|(_, _, i)| i.clone()).collect();
-        if let Some(o) = evidence.as_object_mut() {
-            o.insert(
-                "pull_clients".into(),
-                Value::Array(
-                    clients
-                        .iter()
-                        .take(MAX_LISTED)
-                        .map(|(pid, cmd, image)| json!({ "pid": pid, "cmdline": cmd, "image": image }))
-                        .collect(),
-                ),
-            );
-        }
-        let more = match stalled.len() {
-            1 => String::new(),
-            n => format!(
-                " (and {} more stalled download{})",
-                n - 1,
-                if n == 2 { "" } else { "s" }
+/// The critical finding for stalled downloads (`stalled` is not empty): the first one named,
+/// the `docker pull` clients found added to the evidence and to the fix.
+async fn stalled_finding(
+    ctx: &Ctx<'_>,
+    pid: i32,
+    stalled: &[(&Download, f64, u64)],
+    service: &ServiceManager,
+    mut evidence: Value,
+) -> Finding {
+    let (first, idle_s, bytes) = stalled[0];
+    let clients = pull_clients(ctx).await;
+    let images: Vec<String> = clients.iter().filter_map(|(_, _, i)| i.clone()).collect();
+    if let Some(o) = evidence.as_object_mut() {
+        o.insert(
+            "pull_clients".into(),
+            Value::Array(
+                clients
+                    .iter()
+                    .take(MAX_LISTED)
+                    .map(|(pid, cmd, image)| json!({ "pid": pid, "cmdline": cmd, "image": image }))
+                    .collect(),
             ),
-        };
-        let summary = format!(
-            "a pull is stalled: dockerd (pid {pid}) holds {} open at {} and it has not grown for {}{more}",
-            first.path.display(),
-            human_bytes(bytes),
-            human_age(idle_s as u64),
         );
-        return Finding::new(Status::Critical, summary)
-            .fix(fix(pid, bytes, &images, &d.service))
-            .evidence(evidence);
     }
-
-    let summary = progress_summary(&results);
-    Finding::new(Status::Ok, summary).evidence(evidence)
+    let more = match stalled.len() {
+        1 => String::new(),
+        n => format!(
+            " (and {} more stalled download{})",
+            n - 1,
+            if n == 2 { "" } else { "s" }
+        ),
+    };
+    let summary = format!(
+        "a pull is stalled: dockerd (pid {pid}) holds {} open at {} and it has not grown for {}{more}",
+        first.path.display(),
+        human_bytes(bytes),
+        human_age(idle_s as u64),
+    );
+    Finding::new(Status::Critical, summary)
+        .fix(fix(pid, bytes, &images, service))
+        .evidence(evidence)
 }
 
 /// The sentence for downloads that are not stalled.
-fn progress_summary(results: &[(&Download, Progress, Option<Sample>)]) -> String {
+fn progress_summary(results: &[Judged<'_>]) -> String {
     let name = |d: &Download| {
         d.path
             .file_name()

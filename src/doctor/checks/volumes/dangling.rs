@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::doctor::checks::Ctx;
 use crate::doctor::checks::storage::{EVIDENCE_CAP, pile_status, plural, storage_map};
 use crate::doctor::{Finding, Fix, Status};
+use crate::facts::storage_map::VolumeRow;
 use crate::policy::storage::pile_warns;
 use crate::policy::volumes;
 use crate::util::human_bytes;
@@ -38,15 +39,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         .iter()
         .filter_map(|s| s.belongs_to.strip_prefix("volume "))
         .collect();
-    let silent_note = if silent.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; {} did not answer, {} size unknown (see storage.mounts)",
-            plural(silent.len(), "volume", "volumes"),
-            if silent.len() == 1 { "its" } else { "their" }
-        )
-    };
+    let silent_note = silent_note(&silent);
     let evidence = json!({
         "count": dangling.len(),
         "not_answering": silent,
@@ -59,14 +52,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "warn_count": warn_count,
         "warn_bytes": warn_bytes,
     });
-    let named = if named_unused == 0 {
-        String::new()
-    } else {
-        format!(
-            "; {} no container uses (data: never counted as reclaimable)",
-            plural(named_unused, "named volume", "named volumes")
-        )
-    };
+    let named = named_note(named_unused);
     if dangling.is_empty() {
         return Finding::new(
             Status::Ok,
@@ -92,25 +78,52 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
             ),
         )
         .evidence(evidence),
-        level => {
-            let names: Vec<&str> = dangling.iter().take(5).map(|v| v.name.as_str()).collect();
-            let mut argv = vec!["docker", "volume", "rm"];
-            argv.extend(names.iter().copied());
-            Finding::new(level, summary).fix(
-                Fix::run(
-                    &["dockhand", "gc", "--volumes"],
-                    "`dockhand gc --volumes` removes them (a dry run; add --apply to act);",
-                )
-                .then_run(
-                    &argv,
-                    format!(
-                        "by hand: docker volume rm {}{}. Not `docker volume prune -a`: it removes unused named volumes too.",
-                        names.join(" "),
-                        if dangling.len() > names.len() { " …" } else { "" }
-                    ),
-                ),
-            )
-                .evidence(evidence)
-        }
+        level => Finding::new(level, summary)
+            .fix(gc_fix(&dangling))
+            .evidence(evidence),
     }
+}
+
+/// The volumes whose walk was given up on (their filesystem stopped answering), in words.
+fn silent_note(silent: &[&str]) -> String {
+    if silent.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} did not answer, {} size unknown (see storage.mounts)",
+            plural(silent.len(), "volume", "volumes"),
+            if silent.len() == 1 { "its" } else { "their" }
+        )
+    }
+}
+
+/// Named volumes no container uses: said, never counted as reclaimable.
+fn named_note(named_unused: usize) -> String {
+    if named_unused == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {} no container uses (data: never counted as reclaimable)",
+            plural(named_unused, "named volume", "named volumes")
+        )
+    }
+}
+
+/// `dockhand gc --volumes`, or `docker volume rm` by hand (never `prune -a`).
+fn gc_fix(dangling: &[&VolumeRow]) -> Fix {
+    let names: Vec<&str> = dangling.iter().take(5).map(|v| v.name.as_str()).collect();
+    let mut argv = vec!["docker", "volume", "rm"];
+    argv.extend(names.iter().copied());
+    Fix::run(
+        &["dockhand", "gc", "--volumes"],
+        "`dockhand gc --volumes` removes them (a dry run; add --apply to act);",
+    )
+    .then_run(
+        &argv,
+        format!(
+            "by hand: docker volume rm {}{}. Not `docker volume prune -a`: it removes unused named volumes too.",
+            names.join(" "),
+            if dangling.len() > names.len() { " …" } else { "" }
+        ),
+    )
 }
