@@ -13,6 +13,8 @@ pub(crate) mod doctor;
 pub(crate) mod error;
 pub mod exit;
 pub(crate) mod facts;
+#[cfg(fuzzing)]
+pub mod fuzz_api;
 pub(crate) mod gc;
 pub(crate) mod journal;
 pub mod policy;

@@ -1,6 +1,6 @@
 #![no_main]
 //! daemon.json: byte-order marks, UTF-16, keys dockhand checks.
-use dockhand::policy::daemon::config;
+use dockhand::fuzz_api as config;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

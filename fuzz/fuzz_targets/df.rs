@@ -1,8 +1,7 @@
 #![no_main]
 //! The storage map's totals over the engine's figures (any i64, or u64 from the disk): images,
 //! containers and volumes. Input: eight bytes per size.
-use dockhand::facts::storage_map::account::{ImageIn, images};
-use dockhand::facts::storage_map::{ContainerRow, VolumeRow, containers_part, volumes_part};
+use dockhand::fuzz_api::{ContainerRow, ImageIn, VolumeRow, containers_part, images, volumes_part};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 #![no_main]
 //! Endpoint resolution: DOCKER_HOST values, the docker config and a context meta.json
 //! (input: host NUL config.json NUL meta.json).
-use dockhand::runtime::endpoint::{Inputs, parse_host, resolve};
+use dockhand::fuzz_api::{Inputs, parse_host, resolve};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 #![no_main]
 //! The engine's JSON answers: container, image, volume and network lists, a container's own
 //! record, /system/df and /info, the credential store and helper answers.
-use dockhand::runtime::inventory::{Container, ContainerRecord, Image, Network, Volume};
+use dockhand::fuzz_api::{Container, ContainerRecord, Image, Network, Volume};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -33,10 +33,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = r.ips().count();
     }
     if let Ok(v) = serde_json::from_slice::<Value>(data) {
-        let _ = dockhand::pull::auth::lookup(&v, "docker.io");
-        let _ = dockhand::pull::auth::lookup(&v, "registry.example.com:5000");
+        let _ = dockhand::fuzz_api::auth_lookup(&v, "docker.io");
+        let _ = dockhand::fuzz_api::auth_lookup(&v, "registry.example.com:5000");
     }
     let t = String::from_utf8_lossy(data);
-    let _ = dockhand::facts::storage_map::parse_api(&t);
-    let _ = dockhand::pull::auth::parse_helper(&t);
+    let _ = dockhand::fuzz_api::parse_api(&t);
+    let _ = dockhand::fuzz_api::parse_auth_helper(&t);
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = dockhand::actions::journal::parse(std::io::Cursor::new(data));
+    let _ = dockhand::fuzz_api::parse_journal(std::io::Cursor::new(data));
 });

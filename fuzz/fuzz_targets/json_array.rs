@@ -1,5 +1,5 @@
 #![no_main]
-use dockhand::runtime::json_array::ArraySplitter;
+use dockhand::fuzz_api::ArraySplitter;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

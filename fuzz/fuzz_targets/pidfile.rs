@@ -1,6 +1,6 @@
 #![no_main]
 //! Pid files, as dockerd and dockhand read them.
-use dockhand::policy::daemon::pidfile::{classify_pidfile, pidfile_repair};
+use dockhand::fuzz_api::{classify_pidfile, pidfile_repair};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

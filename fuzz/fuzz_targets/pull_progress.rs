@@ -1,6 +1,6 @@
 #![no_main]
 //! A pull's progress stream, line by line into the pull's state.
-use dockhand::pull::progress::{Line, State};
+use dockhand::fuzz_api::{PullLine as Line, PullState as State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(r) = dockhand::pull::reference::parse(&String::from_utf8_lossy(data)) {
+    if let Ok(r) = dockhand::fuzz_api::parse_reference(&String::from_utf8_lossy(data)) {
         let _ = (r.auth_key(), r.shown());
     }
 });

@@ -2,7 +2,7 @@
 //! Saved plans of gc, reap and ports free (`--apply-plan FILE`, `--apply --plan FILE`): the
 //! bytes as written (the signature check itself), then re-signed with a known key so that every
 //! later check runs — command, host, engine, each command's allowlist, gc's policy.
-use dockhand::actions::saved_plan::{Expect, allowed, check, hmac_sha256};
+use dockhand::fuzz_api::{Expect, allowed, check, hmac_sha256};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::path::Path;
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = allowed(command, &step.action, false);
             }
             if command == "gc"
-                && let Ok(doc) = dockhand::gc::plan::policy_of(&saved)
+                && let Ok(doc) = dockhand::fuzz_api::policy_of(&saved)
             {
                 let _ = doc.policy();
             }

@@ -70,7 +70,7 @@ impl ArraySplitter {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     /// How many bytes of an unfinished element it holds: never more than its limit.
     pub fn buffered(&self) -> usize {
         self.carry.len()
