@@ -161,18 +161,7 @@ pub fn scan_data_root(
         .collect();
     let logs = container_logs(root);
 
-    leftovers.leaked_layers = leaked
-        .into_iter()
-        .enumerate()
-        .map(|(i, dir)| {
-            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
-            LeakedRow {
-                dir,
-                bytes: w.bytes,
-                complete: w.complete,
-            }
-        })
-        .collect();
+    leftovers.leaked_layers = leaked_rows(leaked, &sizes, leak_start);
     add_tmp(root, deadline, &mut leftovers, &mut notes);
     leftovers
         .leaked_layers
@@ -315,6 +304,22 @@ fn name_stuck(
         ));
     }
     stuck
+}
+
+/// Each leaked directory with its walk's size (its walk is at `leak_start + i`).
+fn leaked_rows(leaked: Vec<LeakedDir>, sizes: &[WalkSize], leak_start: usize) -> Vec<LeakedRow> {
+    leaked
+        .into_iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
+            LeakedRow {
+                dir,
+                bytes: w.bytes,
+                complete: w.complete,
+            }
+        })
+        .collect()
 }
 
 /// Every container's log, by container id.
