@@ -706,30 +706,9 @@ pub struct TmpScan {
 /// working directory or root there) is judged by device and inode: every /proc/*/fd link is
 /// stat'ed and compared with what the walk found, never by the path /proc shows.
 pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
-    use super::files::{AnchorError, Tree, anchor};
-    use std::os::unix::ffi::OsStrExt;
+    use super::files::{AnchorError, anchor};
     let mut scan = TmpScan::default();
     let now = SystemTime::now();
-    let age = |mtime: i64| {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
-        now.duration_since(t).map_or(0, |d| d.as_secs())
-    };
-    // A tree's identities, bytes, and whether it was read whole (no mount in it either).
-    let tree_of =
-        |dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, deadline: Instant| match Tree::walk(
-            dir,
-            name,
-            &HashSet::new(),
-            deadline,
-        ) {
-            Ok((t, _)) => {
-                let whole = t.incomplete.is_none() && t.mounted.is_none();
-                (t.ids, t.bytes, whole)
-            }
-            Err(_) => (HashSet::new(), 0, false),
-        };
-    // (entry, the identities in it), for one scan of /proc at the end.
-    type Found = (TmpEntry, HashSet<(u64, u64)>, bool);
     let mut found: Vec<Found> = Vec::new();
     for (name, old) in [("tmp", false), ("tmp-old", true)] {
         let path = data_root.join(name);
@@ -766,75 +745,120 @@ pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
                     bytes,
                     path,
                     open: !whole,
-                    age_s: age(st.st_mtime),
+                    age_s: age_of(now, st.st_mtime),
                 },
                 ids,
                 true,
             ));
             continue;
         }
-        // tmp's own entries are removed relative to it: it must be as trusted as its parents.
-        let tmp = match super::files::open_trusted_child(&a.dir, a.name.as_os_str(), &path) {
-            Ok(t) => t,
-            Err(AnchorError::Unsafe(why)) => {
-                scan.notes
-                    .push(format!("{why}: its entries are not judged"));
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let Ok(names) = super::files::dir_names(&tmp) else {
-            continue;
-        };
-        for n in names {
-            let Ok(m) = nix::sys::stat::fstatat(
-                &tmp,
-                n.as_os_str(),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            ) else {
-                continue; // gone mid-walk
-            };
-            let entry = path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
-            let (ids, bytes, whole) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
-                tree_of(&tmp, n.as_os_str(), deadline)
-            } else {
-                (
-                    HashSet::from([(m.st_dev, m.st_ino)]),
-                    m.st_size as u64,
-                    true,
-                )
-            };
-            found.push((
-                TmpEntry {
-                    path: entry,
-                    bytes,
-                    // A tree not read whole (out of time, unreadable, a mount in it) may hold
-                    // what a process has open: it counts as held, and is left alone.
-                    open: !whole,
-                    age_s: age(m.st_mtime),
-                },
-                ids,
-                false,
-            ));
-        }
+        tmp_entries(&a, &path, now, deadline, &mut scan.notes, &mut found);
     }
     if !found.is_empty() {
-        let all: HashSet<(u64, u64)> = found
-            .iter()
-            .flat_map(|(_, ids, _)| ids.iter().copied())
-            .collect();
-        let (held, unreadable) = super::files::held_ids(&all);
-        scan.unreadable = unreadable;
-        for (mut e, ids, old) in found {
-            e.open |= ids.iter().any(|id| held.contains(id));
-            if old {
-                scan.report.tmp_old = Some(e);
-            } else {
-                scan.report.tmp.push(e);
-            }
-        }
+        mark_held(found, &mut scan);
     }
     scan
+}
+
+/// An entry found in tmp or tmp-old, the identities in it (for one scan of /proc at the end),
+/// and whether it is tmp-old.
+type Found = (TmpEntry, HashSet<(u64, u64)>, bool);
+
+/// Seconds since `mtime`, as of `now` (0 for a time in the future).
+fn age_of(now: SystemTime, mtime: i64) -> u64 {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
+    now.duration_since(t).map_or(0, |d| d.as_secs())
+}
+
+/// A tree's identities, bytes, and whether it was read whole (no mount in it either).
+fn tree_of(
+    dir: &std::os::fd::OwnedFd,
+    name: &std::ffi::OsStr,
+    deadline: Instant,
+) -> (HashSet<(u64, u64)>, u64, bool) {
+    match super::files::Tree::walk(dir, name, &HashSet::new(), deadline) {
+        Ok((t, _)) => {
+            let whole = t.incomplete.is_none() && t.mounted.is_none();
+            (t.ids, t.bytes, whole)
+        }
+        Err(_) => (HashSet::new(), 0, false),
+    }
+}
+
+/// Each entry of tmp (anchored as `a`, shown as `path`), read relative to tmp opened as a
+/// trusted directory; a tmp that is not trusted is noted and not looked into.
+fn tmp_entries(
+    a: &super::files::Anchored,
+    path: &Path,
+    now: SystemTime,
+    deadline: Instant,
+    notes: &mut Vec<String>,
+    found: &mut Vec<Found>,
+) {
+    use super::files::AnchorError;
+    use std::os::unix::ffi::OsStrExt;
+    // tmp's own entries are removed relative to it: it must be as trusted as its parents.
+    let tmp = match super::files::open_trusted_child(&a.dir, a.name.as_os_str(), path) {
+        Ok(t) => t,
+        Err(AnchorError::Unsafe(why)) => {
+            notes.push(format!("{why}: its entries are not judged"));
+            return;
+        }
+        Err(_) => return,
+    };
+    let Ok(names) = super::files::dir_names(&tmp) else {
+        return;
+    };
+    for n in names {
+        let Ok(m) = nix::sys::stat::fstatat(
+            &tmp,
+            n.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) else {
+            continue; // gone mid-walk
+        };
+        let entry = path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
+        let (ids, bytes, whole) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
+            tree_of(&tmp, n.as_os_str(), deadline)
+        } else {
+            (
+                HashSet::from([(m.st_dev, m.st_ino)]),
+                m.st_size as u64,
+                true,
+            )
+        };
+        found.push((
+            TmpEntry {
+                path: entry,
+                bytes,
+                // A tree not read whole (out of time, unreadable, a mount in it) may hold
+                // what a process has open: it counts as held, and is left alone.
+                open: !whole,
+                age_s: age_of(now, m.st_mtime),
+            },
+            ids,
+            false,
+        ));
+    }
+}
+
+/// Marks each found entry held when a process has any of its identities open (one scan of
+/// /proc for all), and files it under tmp or tmp-old.
+fn mark_held(found: Vec<Found>, scan: &mut TmpScan) {
+    let all: HashSet<(u64, u64)> = found
+        .iter()
+        .flat_map(|(_, ids, _)| ids.iter().copied())
+        .collect();
+    let (held, unreadable) = super::files::held_ids(&all);
+    scan.unreadable = unreadable;
+    for (mut e, ids, old) in found {
+        e.open |= ids.iter().any(|id| held.contains(id));
+        if old {
+            scan.report.tmp_old = Some(e);
+        } else {
+            scan.report.tmp.push(e);
+        }
+    }
 }
 
 /// A file deleted from the filesystem that a process still holds open: its space is not free
