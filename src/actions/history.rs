@@ -181,9 +181,9 @@ pub fn build(
     (runs, entries, total)
 }
 
-// Long on purpose: one match over every record kind, each arm the join for that kind.
 /// Joins records into runs and entries, in journal order: an intent opens an entry, signals and
 /// the outcome fill it in (an outcome with no intent opens its own).
+// Long on purpose: one match over every record kind, each arm the join for that kind.
 fn join(records: Vec<Record>) -> (Vec<RunSummary>, Vec<Entry>) {
     let mut runs: Vec<RunSummary> = Vec::new();
     let mut run_idx: HashMap<String, usize> = HashMap::new();
