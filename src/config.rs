@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CheckDef, ThresholdDef};
 use crate::error::UsageError;
 
 pub const DEFAULT_PATH: &str = "/etc/dockhand/config.toml";
@@ -115,37 +115,7 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
     if let Some(r) = raw.recover {
         let r = r.into_inner();
         if let Some(cmd) = r.start_cmd {
-            let words = match cmd.get_ref() {
-                toml::Value::String(s) => crate::util::split_words(s)
-                    .map_err(|why| at(cmd.span().start, format!("recover.start_cmd: {why}")))?,
-                toml::Value::Array(a) => a
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        at(
-                            cmd.span().start,
-                            "recover.start_cmd must be a list of strings or one string".into(),
-                        )
-                    })?,
-                other => {
-                    return Err(at(
-                        cmd.span().start,
-                        format!(
-                            "recover.start_cmd must be a command line (a string or a list of strings, e.g. [\"dockerd\"]), not {}",
-                            describe(other)
-                        ),
-                    ));
-                }
-            };
-            if words.is_empty() {
-                return Err(at(
-                    cmd.span().start,
-                    "recover.start_cmd is empty; give the daemon's command line, e.g. [\"dockerd\"]"
-                        .into(),
-                ));
-            }
-            cfg.recover.start_cmd = Some(words);
+            cfg.recover.start_cmd = Some(start_cmd(&cmd, &at)?);
         }
         cfg.recover.log_file = r.log_file;
     }
@@ -160,69 +130,7 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
                 ),
             ));
         };
-        let mut values = BTreeMap::new();
-        for (key, value) in table {
-            let k = key.get_ref().as_str();
-            if k == "enabled" {
-                match value.get_ref() {
-                    toml::Value::Boolean(false) => cfg.disabled.push(def.id.clone()),
-                    toml::Value::Boolean(true) => {}
-                    other => {
-                        return Err(at(
-                            value.span().start,
-                            format!(
-                                "checks.\"{}\".enabled must be true or false, not {}",
-                                def.id,
-                                describe(other)
-                            ),
-                        ));
-                    }
-                }
-                continue;
-            }
-            let Some(t) = def.thresholds.get(k) else {
-                let valid: Vec<&str> = def
-                    .thresholds
-                    .keys()
-                    .map(String::as_str)
-                    .chain(["enabled"])
-                    .collect();
-                return Err(at(
-                    key.span().start,
-                    format!(
-                        "unknown key {k:?} for check {}; valid keys: {}",
-                        def.id,
-                        valid.join(", ")
-                    ),
-                ));
-            };
-            let v = match value.get_ref() {
-                toml::Value::Integer(i) => *i as f64,
-                toml::Value::Float(f) => *f,
-                other => {
-                    return Err(at(
-                        value.span().start,
-                        format!(
-                            "checks.\"{}\".{k} must be a number ({}, e.g. {}), not {}",
-                            def.id,
-                            t.unit,
-                            t.default,
-                            describe(other)
-                        ),
-                    ));
-                }
-            };
-            if !v.is_finite() || v < 0.0 || (t.unit == "percent" && v > 100.0) {
-                return Err(at(
-                    value.span().start,
-                    format!(
-                        "checks.\"{}\".{k} = {v} is out of range for a {} value",
-                        def.id, t.unit
-                    ),
-                ));
-            }
-            values.insert(k.to_string(), v);
-        }
+        let values = check_table(def, table, &mut cfg.disabled, &at)?;
         cfg.thresholds.insert(def.id.clone(), values);
     }
     validate_pairs(&cfg, catalog).map_err(|(key, what)| {
@@ -232,6 +140,130 @@ pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<Config, Usage
         at(offset, what)
     })?;
     Ok(cfg)
+}
+
+/// An error at a byte offset of the config text (its line is counted from it).
+type At<'a> = dyn Fn(usize, String) -> UsageError + 'a;
+
+/// `recover.start_cmd` as words: one string split like a shell would, or a list of strings;
+/// never empty.
+fn start_cmd(cmd: &Spanned<toml::Value>, at: &At<'_>) -> Result<Vec<String>, UsageError> {
+    let words = match cmd.get_ref() {
+        toml::Value::String(s) => crate::util::split_words(s)
+            .map_err(|why| at(cmd.span().start, format!("recover.start_cmd: {why}")))?,
+        toml::Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                at(
+                    cmd.span().start,
+                    "recover.start_cmd must be a list of strings or one string".into(),
+                )
+            })?,
+        other => {
+            return Err(at(
+                cmd.span().start,
+                format!(
+                    "recover.start_cmd must be a command line (a string or a list of strings, e.g. [\"dockerd\"]), not {}",
+                    describe(other)
+                ),
+            ));
+        }
+    };
+    if words.is_empty() {
+        return Err(at(
+            cmd.span().start,
+            "recover.start_cmd is empty; give the daemon's command line, e.g. [\"dockerd\"]".into(),
+        ));
+    }
+    Ok(words)
+}
+
+/// One `[checks."ID"]` table: `enabled = false` adds the check to `disabled`; every other key
+/// must be one of its thresholds, with a number in range.
+fn check_table(
+    def: &CheckDef,
+    table: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    disabled: &mut Vec<String>,
+    at: &At<'_>,
+) -> Result<BTreeMap<String, f64>, UsageError> {
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let k = key.get_ref().as_str();
+        if k == "enabled" {
+            match value.get_ref() {
+                toml::Value::Boolean(false) => disabled.push(def.id.clone()),
+                toml::Value::Boolean(true) => {}
+                other => {
+                    return Err(at(
+                        value.span().start,
+                        format!(
+                            "checks.\"{}\".enabled must be true or false, not {}",
+                            def.id,
+                            describe(other)
+                        ),
+                    ));
+                }
+            }
+            continue;
+        }
+        let Some(t) = def.thresholds.get(k) else {
+            let valid: Vec<&str> = def
+                .thresholds
+                .keys()
+                .map(String::as_str)
+                .chain(["enabled"])
+                .collect();
+            return Err(at(
+                key.span().start,
+                format!(
+                    "unknown key {k:?} for check {}; valid keys: {}",
+                    def.id,
+                    valid.join(", ")
+                ),
+            ));
+        };
+        let v = threshold_value(def, k, t, &value, at)?;
+        values.insert(k.to_string(), v);
+    }
+    Ok(values)
+}
+
+/// A threshold's value: a number, not negative, and at most 100 for a percent.
+fn threshold_value(
+    def: &CheckDef,
+    k: &str,
+    t: &ThresholdDef,
+    value: &Spanned<toml::Value>,
+    at: &At<'_>,
+) -> Result<f64, UsageError> {
+    let v = match value.get_ref() {
+        toml::Value::Integer(i) => *i as f64,
+        toml::Value::Float(f) => *f,
+        other => {
+            return Err(at(
+                value.span().start,
+                format!(
+                    "checks.\"{}\".{k} must be a number ({}, e.g. {}), not {}",
+                    def.id,
+                    t.unit,
+                    t.default,
+                    describe(other)
+                ),
+            ));
+        }
+    };
+    if !v.is_finite() || v < 0.0 || (t.unit == "percent" && v > 100.0) {
+        return Err(at(
+            value.span().start,
+            format!(
+                "checks.\"{}\".{k} = {v} is out of range for a {} value",
+                def.id, t.unit
+            ),
+        ));
+    }
+    Ok(v)
 }
 
 fn describe(v: &toml::Value) -> String {

@@ -271,6 +271,7 @@ pub fn truncate_log(path: &Path, planned: &FileStamp, gate: &Gate) -> (Outcome, 
 /// inode, and the mtime that changes when an entry is added or removed), no process has a file,
 /// a working directory or a root in it, and nothing is mounted under it (a removal never
 /// reaches through a mount). Synchronous: run it through `runtime::mutate`.
+// Long on purpose: every check before the removal, in order, on the one descriptor removed through.
 pub fn remove_tree(
     path: &Path,
     planned: &FileStamp,

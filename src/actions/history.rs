@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::journal::{self, Body, Contents, Totals};
+use super::journal::{self, Body, Contents, Record, Totals};
 use super::plan::KINDS;
 use crate::units::parse_instant;
 
@@ -156,11 +156,40 @@ pub fn build(
     filter: &Filter,
     live_run: Option<&str>,
 ) -> (Vec<RunSummary>, Vec<Entry>, usize) {
+    let (mut runs, mut entries) = join(c.records);
+    if let Some(live) = live_run {
+        mark_live(&mut runs, &mut entries, live);
+    }
+    let total = entries.len();
+    let entries: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| at_or_after(&e.at, filter.since))
+        .filter(|e| {
+            filter
+                .kind
+                .as_deref()
+                .is_none_or(|k| kind_matches(&e.kind, k))
+        })
+        .collect();
+    let runs: Vec<RunSummary> = runs
+        .into_iter()
+        .filter(|r| {
+            entries.iter().any(|e| e.run == r.run)
+                || (filter.kind.is_none() && at_or_after(&r.started_at, filter.since))
+        })
+        .collect();
+    (runs, entries, total)
+}
+
+/// Joins records into runs and entries, in journal order: an intent opens an entry, signals and
+/// the outcome fill it in (an outcome with no intent opens its own).
+// Long on purpose: one match over every record kind, each arm the join for that kind.
+fn join(records: Vec<Record>) -> (Vec<RunSummary>, Vec<Entry>) {
     let mut runs: Vec<RunSummary> = Vec::new();
     let mut run_idx: HashMap<String, usize> = HashMap::new();
     let mut entries: Vec<Entry> = Vec::new();
     let mut entry_idx: HashMap<(String, u64), usize> = HashMap::new();
-    for rec in c.records {
+    for rec in records {
         let run = rec.run;
         match rec.body {
             Body::RunStart {
@@ -289,39 +318,23 @@ pub fn build(
             Body::Unknown => {}
         }
     }
-    if let Some(live) = live_run {
-        for r in runs
-            .iter_mut()
-            .filter(|r| r.run == live && r.ended_at.is_none())
-        {
-            r.status = "in-progress".into();
-        }
-        for e in entries
-            .iter_mut()
-            .filter(|e| e.run == live && e.outcome == "unfinished")
-        {
-            e.outcome = "in-progress".into();
-        }
+    (runs, entries)
+}
+
+/// The run still writing (`live`) is in progress, not unfinished, and so are its open steps.
+fn mark_live(runs: &mut [RunSummary], entries: &mut [Entry], live: &str) {
+    for r in runs
+        .iter_mut()
+        .filter(|r| r.run == live && r.ended_at.is_none())
+    {
+        r.status = "in-progress".into();
     }
-    let total = entries.len();
-    let entries: Vec<Entry> = entries
-        .into_iter()
-        .filter(|e| at_or_after(&e.at, filter.since))
-        .filter(|e| {
-            filter
-                .kind
-                .as_deref()
-                .is_none_or(|k| kind_matches(&e.kind, k))
-        })
-        .collect();
-    let runs: Vec<RunSummary> = runs
-        .into_iter()
-        .filter(|r| {
-            entries.iter().any(|e| e.run == r.run)
-                || (filter.kind.is_none() && at_or_after(&r.started_at, filter.since))
-        })
-        .collect();
-    (runs, entries, total)
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.run == live && e.outcome == "unfinished")
+    {
+        e.outcome = "in-progress".into();
+    }
 }
 
 #[cfg(test)]

@@ -574,75 +574,44 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
             all,
             until_s,
         } => docker::prune_build_cache(&engines, *keep_storage, *all, *until_s).await,
-        Action::Signal { target, signal } => match nix::sys::signal::Signal::from_str(signal) {
-            Ok(sig) => {
-                let end = process::signal(target, sig, limits, &mut on_signal).await;
-                (daemon::proc_outcome(end), Value::Null)
-            }
-            Err(_) => (
-                Outcome::Failed {
-                    error: format!(
-                        "{signal:?} is not a signal name; use e.g. SIGTERM, SIGKILL, SIGUSR1"
-                    ),
-                },
-                Value::Null,
-            ),
-        },
+        Action::Signal { target, signal } => {
+            send_signal(target, signal, limits, &mut on_signal).await
+        }
         Action::Terminate { target, grace } => {
             let end = process::terminate(target, *grace, limits, &mut on_signal).await;
             (daemon::proc_outcome(end), Value::Null)
         }
         Action::RemoveFile { path, stamp } => {
-            let (path, stamp) = (path.clone(), *stamp);
-            let shown = path.display().to_string();
-            mutated(
-                crate::runtime::mutate(actor.opts.scan_timeout, move |g| {
-                    files::remove_file(&path, &stamp, g)
-                })
-                .await,
-                &shown,
-                actor.opts.scan_timeout,
-            )
+            let (p, stamp) = (path.clone(), *stamp);
+            file_step(actor.opts.scan_timeout, path, move |g| {
+                files::remove_file(&p, &stamp, g)
+            })
+            .await
         }
         Action::TruncateLog { path, stamp } => {
-            let (path, stamp) = (path.clone(), *stamp);
-            let shown = path.display().to_string();
-            mutated(
-                crate::runtime::mutate(actor.opts.read_timeout, move |g| {
-                    files::truncate_log(&path, &stamp, g)
-                })
-                .await,
-                &shown,
-                actor.opts.read_timeout,
-            )
+            let (p, stamp) = (path.clone(), *stamp);
+            file_step(actor.opts.read_timeout, path, move |g| {
+                files::truncate_log(&p, &stamp, g)
+            })
+            .await
         }
         Action::RemoveTree { path, stamp } => {
-            let (path, stamp, bytes) = (path.clone(), *stamp, step.bytes);
-            let shown = path.display().to_string();
-            mutated(
-                crate::runtime::mutate(actor.opts.scan_timeout, move |g| {
-                    files::remove_tree(&path, &stamp, bytes, g)
-                })
-                .await,
-                &shown,
-                actor.opts.scan_timeout,
-            )
+            let (p, stamp, bytes) = (path.clone(), *stamp, step.bytes);
+            file_step(actor.opts.scan_timeout, path, move |g| {
+                files::remove_tree(&p, &stamp, bytes, g)
+            })
+            .await
         }
         Action::RewritePidfile {
             path,
             stamp,
             daemon,
         } => {
-            let (path, stamp, daemon) = (path.clone(), *stamp, daemon.clone());
-            let shown = path.display().to_string();
-            mutated(
-                crate::runtime::mutate(actor.opts.read_timeout, move |g| {
-                    files::rewrite_pidfile(&path, &stamp, &daemon, g)
-                })
-                .await,
-                &shown,
-                actor.opts.read_timeout,
-            )
+            let (p, stamp, daemon) = (path.clone(), *stamp, daemon.clone());
+            file_step(actor.opts.read_timeout, path, move |g| {
+                files::rewrite_pidfile(&p, &stamp, &daemon, g)
+            })
+            .await
         }
         Action::StopDaemon { how, grace } => {
             daemon::stop(how, *grace, limits, &mut on_signal).await
@@ -656,6 +625,39 @@ async fn execute(actor: &Actor, seq: u64, step: &Step) -> (Outcome, Value) {
         serde_json::json!({ "signals": signals })
     };
     (outcome, seen)
+}
+
+/// Sends the named signal through the process layer; a name that is no signal fails the step.
+async fn send_signal(
+    target: &process::ProcTarget,
+    signal: &str,
+    limits: process::ProcLimits,
+    on_signal: &mut (dyn FnMut(process::SignalEvent) + Send),
+) -> (Outcome, Value) {
+    match nix::sys::signal::Signal::from_str(signal) {
+        Ok(sig) => {
+            let end = process::signal(target, sig, limits, on_signal).await;
+            (daemon::proc_outcome(end), Value::Null)
+        }
+        Err(_) => (
+            Outcome::Failed {
+                error: format!(
+                    "{signal:?} is not a signal name; use e.g. SIGTERM, SIGKILL, SIGUSR1"
+                ),
+            },
+            Value::Null,
+        ),
+    }
+}
+
+/// Runs one file change off the async threads under `deadline` (see `runtime::mutate`), the
+/// path shown in its outcome.
+async fn file_step<F>(deadline: Duration, path: &std::path::Path, f: F) -> (Outcome, Value)
+where
+    F: FnOnce(&crate::runtime::Gate) -> (Outcome, Value) + Send + 'static,
+{
+    let shown = path.display().to_string();
+    mutated(crate::runtime::mutate(deadline, f).await, &shown, deadline)
 }
 
 /// A file step's end: its own outcome, or — when its checks ran past the deadline — a failure

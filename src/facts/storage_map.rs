@@ -11,7 +11,7 @@
 //! figures are used and the report says what is missing.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 pub mod account;
 
-use super::{Facts, Gap};
+use super::{Facts, Gap, WalkLimits};
 use crate::policy;
 use crate::runtime::blocking;
 use crate::runtime::daemon::{self, Located};
@@ -134,9 +134,6 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let info = facts.info().await?;
-    let api = facts.api_version().await.unwrap_or((1, 41));
-    let timeout = facts.timeout();
-    let walks = facts.walk_limits();
     let data_root = PathBuf::from(
         info.get("DockerRootDir")
             .and_then(Value::as_str)
@@ -147,176 +144,256 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let containerd_store = containerd_image_store(info);
-    // Podman's containers/storage is not dockerd's data root: no layerdb, no tmp/, no overlay2/.
-    let podman = facts.engine_kind().await.is_podman();
+    let site = Site {
+        facts,
+        api: facts.api_version().await.unwrap_or((1, 41)),
+        timeout: facts.timeout(),
+        walks: facts.walk_limits(),
+        data_root: &data_root,
+        driver: &driver,
+        containerd_store: containerd_image_store(info),
+        // Podman's containers/storage is not dockerd's data root: no layerdb, no tmp/, no overlay2/.
+        podman: facts.engine_kind().await.is_podman(),
+    };
 
     let mut notes = Vec::new();
-    let fs_root = data_root.clone();
-    let filesystem = blocking(timeout, move || host::fs_usage(&fs_root).ok())
-        .await
-        .flatten();
-    if filesystem.is_none() {
-        notes.push(format!(
-            "the filesystem of {} could not be measured (statfs failed or did not answer within {})",
-            data_root.display(),
-            human_duration(timeout)
-        ));
-    }
-    // The disk, while the engine lists. The scan's own walks stop at the walk deadline; the
-    // scan as a whole gets that plus the per-call deadline (its reads of the data root's own
-    // files), and is abandoned after it: a data root that stopped answering is one gap.
-    let scan = async {
-        if podman {
-            return Scanned::Podman;
-        }
-        if containerd_store {
-            return Scanned::ContainerdStore;
-        }
-        let (root, drv) = (data_root.clone(), driver.clone());
-        let deadline = Instant::now() + walks.deadline;
-        match blocking(walks.deadline + timeout, move || {
-            let leaked = |name: &str, referenced, buildkit, age| {
-                policy::storage::leaked_dir(name, referenced, buildkit, age, LEAK_MIN_AGE)
-                    .map(|l| l == policy::storage::Leak::Removing)
-            };
-            scan_data_root(&root, &drv, deadline, walks.stall, walks.threads, &leaked)
-        })
-        .await
-        {
-            Some(Some(scan)) => Scanned::Disk(Box::new(scan)),
-            Some(None) => Scanned::Unreadable,
-            None => Scanned::TimedOut,
-        }
-    };
-    let deleted = async {
-        if podman {
-            return None;
-        }
-        let Ok(Located::Found(d)) = facts.located().await else {
-            return None;
-        };
-        let pid = d.info.pid;
-        blocking(timeout, move || storage::deleted_open_files(pid)).await
-    };
+    let filesystem = measure_filesystem(&site, &mut notes).await;
     let lists = async {
         let (c, i, v) = tokio::join!(facts.containers(), facts.images(), facts.volumes());
         Ok::<_, Gap>((c?, i?, v))
     };
-    let (scanned, deleted, lists) = tokio::join!(scan, deleted, lists);
+    let (scanned, deleted, lists) = tokio::join!(scan_disk(&site), deleted_open(&site), lists);
     // The engine's volume list stats every local volume's directory: a volume whose filesystem
     // stopped answering holds the list (and `docker volume ls`) for good. The disk then says
     // which volumes there are, and their users come from the container list.
     let (containers, images, volumes) = lists?;
     let mut report = match scanned {
         Scanned::Disk(scan) => {
-            let snapshots = scan.buildkit_snapshots;
-            let from_disk: Vec<Volume>;
-            let volumes = match volumes {
-                Ok(v) => v,
-                Err(g) => {
-                    notes.push(format!(
-                        "{g} (a volume's filesystem that stopped answering holds the engine's volume list): volumes are those found under {}, without their drivers' details",
-                        data_root.join("volumes").display()
-                    ));
-                    from_disk = scan
-                        .volumes
-                        .keys()
-                        .map(|name| Volume {
-                            name: name.clone(),
-                            driver: "local".into(),
-                            mountpoint: data_root
-                                .join("volumes")
-                                .join(name)
-                                .join("_data")
-                                .display()
-                                .to_string(),
-                            labels: None,
-                            created_at: None,
-                        })
-                        .collect();
-                    &from_disk
-                }
-            };
-            let mut r = assemble(*scan, containers, images, volumes);
-            r.build_cache =
-                build_cache_from_engine(facts.engine(), api, walks.deadline, snapshots).await;
-            match deleted {
-                Some(d) => r.leftovers.add_deleted(d),
-                None => r.notes.push(format!(
-                    "the daemon's deleted-but-open files could not be listed (its process was not found, or /proc did not answer within {})",
-                    human_duration(timeout)
-                )),
-            }
-            r
-        }
-        other => {
-            match other {
-                Scanned::Podman => notes.push(format!(
-                    "the engine is Podman: its containers/storage under {} keeps layers in overlay-layers/ and overlay/, with no layerdb to read, so sizes are the engine's own (/system/df); logs are each container's ctr.log; there are no dockerd tmp leftovers or overlay2 layers to look for",
-                    data_root.display()
-                )),
-                Scanned::ContainerdStore => notes.push("the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into()),
-                Scanned::TimedOut => notes.push(format!(
-                    "{} did not answer within {}: its filesystem may have stopped answering; sizes are the engine's own (/system/df)",
-                    data_root.display(),
-                    human_duration(walks.deadline + timeout)
-                )),
-                _ => notes.push(format!(
-                    "{} is not readable by this user: sizes are the engine's own (/system/df); container logs, tmp leftovers, leaked layers and deleted-open files need read access to the data root (run as root)",
-                    data_root.join("image").join(&driver).join("layerdb").display()
-                )),
-            }
-            let mut r = from_engine(
-                facts.engine(),
-                api,
-                walks.deadline,
-                containers,
-                images,
-                volumes?,
+            from_disk(
+                &site, *scan, containers, images, volumes, deleted, &mut notes,
             )
             .await
-            .map_err(|err| Gap::Engine {
-                what: "the engine did not answer /system/df",
-                err,
-            })?;
-            if podman {
-                let (root, drv) = (data_root.clone(), driver.clone());
-                let ids: Vec<String> = r.containers.items.iter().map(|c| c.id.clone()).collect();
-                match blocking(timeout, move || storage::podman_logs(&root, &drv, &ids)).await {
-                    Some(logs) => {
-                        for (row, log) in r.containers.items.iter_mut().zip(logs) {
-                            row.log = log;
-                        }
-                        r.containers = containers_part(std::mem::take(&mut r.containers.items));
-                    }
-                    None => r.notes.push(format!(
-                        "the containers' logs under {} were not sized: the filesystem did not answer within {}",
-                        data_root.display(),
-                        human_duration(timeout)
-                    )),
-                }
-                r.leftovers.leaked_scan =
-                    "not applicable: Podman's store has no overlay2 layers of dockerd's".into();
-            }
-            r
+        }
+        other => {
+            notes.push(fallback_note(&site, &other));
+            from_engine_fallback(&site, containers, images, volumes?).await?
         }
     };
-    report.data_root = data_root;
-    report.driver = driver;
-    report.image_store = if podman {
+    report.image_store = if site.podman {
         "containers-storage"
-    } else if containerd_store {
+    } else if site.containerd_store {
         "containerd"
     } else {
         "graphdriver"
     }
     .into();
+    report.data_root = data_root;
+    report.driver = driver;
     report.filesystem = filesystem;
     report.notes.splice(0..0, notes);
     report.started_at = started_at;
     report.elapsed = t0.elapsed();
     Ok(report)
+}
+
+/// What every step of `build` reads: the run's facts and what `/info` said of the data root.
+struct Site<'a> {
+    facts: &'a Facts,
+    api: (u32, u32),
+    timeout: Duration,
+    walks: WalkLimits,
+    data_root: &'a Path,
+    driver: &'a str,
+    containerd_store: bool,
+    podman: bool,
+}
+
+/// The data root's filesystem usage, or a note saying it could not be measured in time.
+async fn measure_filesystem(site: &Site<'_>, notes: &mut Vec<String>) -> Option<FsUsage> {
+    let timeout = site.timeout;
+    let fs_root = site.data_root.to_path_buf();
+    let filesystem = blocking(timeout, move || host::fs_usage(&fs_root).ok())
+        .await
+        .flatten();
+    if filesystem.is_none() {
+        notes.push(format!(
+            "the filesystem of {} could not be measured (statfs failed or did not answer within {})",
+            site.data_root.display(),
+            human_duration(timeout)
+        ));
+    }
+    filesystem
+}
+
+/// The disk, while the engine lists. The scan's own walks stop at the walk deadline; the
+/// scan as a whole gets that plus the per-call deadline (its reads of the data root's own
+/// files), and is abandoned after it: a data root that stopped answering is one gap.
+async fn scan_disk(site: &Site<'_>) -> Scanned {
+    if site.podman {
+        return Scanned::Podman;
+    }
+    if site.containerd_store {
+        return Scanned::ContainerdStore;
+    }
+    let (root, drv) = (site.data_root.to_path_buf(), site.driver.to_string());
+    let walks = site.walks;
+    let deadline = Instant::now() + walks.deadline;
+    match blocking(walks.deadline + site.timeout, move || {
+        let leaked = |name: &str, referenced, buildkit, age| {
+            policy::storage::leaked_dir(name, referenced, buildkit, age, LEAK_MIN_AGE)
+                .map(|l| l == policy::storage::Leak::Removing)
+        };
+        scan_data_root(&root, &drv, deadline, walks.stall, walks.threads, &leaked)
+    })
+    .await
+    {
+        Some(Some(scan)) => Scanned::Disk(Box::new(scan)),
+        Some(None) => Scanned::Unreadable,
+        None => Scanned::TimedOut,
+    }
+}
+
+/// The daemon's deleted-but-open files (`None` when its process is not found or /proc did not
+/// answer in time, and for Podman, which has no daemon).
+async fn deleted_open(site: &Site<'_>) -> Option<Vec<storage::DeletedOpen>> {
+    if site.podman {
+        return None;
+    }
+    let Ok(Located::Found(d)) = site.facts.located().await else {
+        return None;
+    };
+    let pid = d.info.pid;
+    blocking(site.timeout, move || storage::deleted_open_files(pid)).await
+}
+
+/// The report from the disk's figures labelled with the engine's lists; when the engine's
+/// volume list did not answer, the volumes found on disk stand in (said in `notes`).
+async fn from_disk(
+    site: &Site<'_>,
+    scan: DiskScan,
+    containers: &[Container],
+    images: &[Image],
+    volumes: Result<&[Volume], Gap>,
+    deleted: Option<Vec<storage::DeletedOpen>>,
+    notes: &mut Vec<String>,
+) -> DfReport {
+    let data_root = site.data_root;
+    let snapshots = scan.buildkit_snapshots;
+    let from_disk: Vec<Volume>;
+    let volumes = match volumes {
+        Ok(v) => v,
+        Err(g) => {
+            notes.push(format!(
+                "{g} (a volume's filesystem that stopped answering holds the engine's volume list): volumes are those found under {}, without their drivers' details",
+                data_root.join("volumes").display()
+            ));
+            from_disk = scan
+                .volumes
+                .keys()
+                .map(|name| Volume {
+                    name: name.clone(),
+                    driver: "local".into(),
+                    mountpoint: data_root
+                        .join("volumes")
+                        .join(name)
+                        .join("_data")
+                        .display()
+                        .to_string(),
+                    labels: None,
+                    created_at: None,
+                })
+                .collect();
+            &from_disk
+        }
+    };
+    let mut r = assemble(scan, containers, images, volumes);
+    r.build_cache = build_cache_from_engine(
+        site.facts.engine(),
+        site.api,
+        site.walks.deadline,
+        snapshots,
+    )
+    .await;
+    match deleted {
+        Some(d) => r.leftovers.add_deleted(d),
+        None => r.notes.push(format!(
+            "the daemon's deleted-but-open files could not be listed (its process was not found, or /proc did not answer within {})",
+            human_duration(site.timeout)
+        )),
+    }
+    r
+}
+
+/// Why the disk was not scanned, and so why the engine's own figures stand in.
+fn fallback_note(site: &Site<'_>, scanned: &Scanned) -> String {
+    let data_root = site.data_root;
+    match scanned {
+        Scanned::Podman => format!(
+            "the engine is Podman: its containers/storage under {} keeps layers in overlay-layers/ and overlay/, with no layerdb to read, so sizes are the engine's own (/system/df); logs are each container's ctr.log; there are no dockerd tmp leftovers or overlay2 layers to look for",
+            data_root.display()
+        ),
+        Scanned::ContainerdStore => "the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into(),
+        Scanned::TimedOut => format!(
+            "{} did not answer within {}: its filesystem may have stopped answering; sizes are the engine's own (/system/df)",
+            data_root.display(),
+            human_duration(site.walks.deadline + site.timeout)
+        ),
+        _ => format!(
+            "{} is not readable by this user: sizes are the engine's own (/system/df); container logs, tmp leftovers, leaked layers and deleted-open files need read access to the data root (run as root)",
+            data_root.join("image").join(site.driver).join("layerdb").display()
+        ),
+    }
+}
+
+/// The report from the engine's `/system/df`; for Podman, its containers' logs sized on disk.
+async fn from_engine_fallback(
+    site: &Site<'_>,
+    containers: &[Container],
+    images: &[Image],
+    volumes: &[Volume],
+) -> Result<DfReport, Gap> {
+    let mut r = from_engine(
+        site.facts.engine(),
+        site.api,
+        site.walks.deadline,
+        containers,
+        images,
+        volumes,
+    )
+    .await
+    .map_err(|err| Gap::Engine {
+        what: "the engine did not answer /system/df",
+        err,
+    })?;
+    if site.podman {
+        add_podman_logs(site, &mut r).await;
+        r.leftovers.leaked_scan =
+            "not applicable: Podman's store has no overlay2 layers of dockerd's".into();
+    }
+    Ok(r)
+}
+
+/// Podman's containers' logs (each one's ctr.log), or a note when the filesystem did not answer.
+async fn add_podman_logs(site: &Site<'_>, r: &mut DfReport) {
+    let (root, drv) = (site.data_root.to_path_buf(), site.driver.to_string());
+    let ids: Vec<String> = r.containers.items.iter().map(|c| c.id.clone()).collect();
+    match blocking(site.timeout, move || {
+        storage::podman_logs(&root, &drv, &ids)
+    })
+    .await
+    {
+        Some(logs) => {
+            for (row, log) in r.containers.items.iter_mut().zip(logs) {
+                row.log = log;
+            }
+            r.containers = containers_part(std::mem::take(&mut r.containers.items));
+        }
+        None => r.notes.push(format!(
+            "the containers' logs under {} were not sized: the filesystem did not answer within {}",
+            site.data_root.display(),
+            human_duration(site.timeout)
+        )),
+    }
 }
 
 /// What the scan of the data root came to.

@@ -145,89 +145,10 @@ pub fn table(h: &History, asked: &Asked<'_>, style: Style, out: &mut dyn Write) 
         return Ok(());
     }
     if !h.entries.is_empty() {
-        let rows: Vec<[String; 6]> = h
-            .entries
-            .iter()
-            .map(|e| {
-                [
-                    short_time(&e.at),
-                    e.command.clone().unwrap_or_else(|| "?".into()),
-                    e.kind.clone(),
-                    sanitize(&e.target),
-                    e.outcome.clone(),
-                    sanitize(e.reason.as_deref().unwrap_or("")),
-                ]
-            })
-            .collect();
-        let header = ["TIME", "COMMAND", "KIND", "TARGET", "OUTCOME", "REASON"];
-        let mut width = [0usize; 5];
-        for (i, w) in width.iter_mut().enumerate() {
-            *w = rows
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].chars().count()])
-                .max()
-                .unwrap_or(0);
-        }
-        // The outcome cell is mark + word padded to 14 columns (see outcome_word).
-        width[4] = width[4].max(14);
-        let pad =
-            |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
-        let indent = width[..4].iter().map(|w| w + 2).sum::<usize>();
-        let mut head = String::new();
-        for (i, h) in header.iter().enumerate() {
-            if i < 5 {
-                head.push_str(&pad(h, width[i]));
-                head.push_str("  ");
-            } else {
-                head.push_str(h);
-            }
-        }
-        writeln!(out, "{}", style.bold(head.trim_end()))?;
-        for (r, e) in rows.iter().zip(&h.entries) {
-            let mut line = String::new();
-            for (i, cell) in r.iter().enumerate().take(4) {
-                line.push_str(&pad(cell, width[i]));
-                line.push_str("  ");
-            }
-            line.push_str(&outcome_word(style, &r[4]));
-            line.push_str(&" ".repeat(width[4].saturating_sub(14) + 2));
-            let reason_at = line.chars().count();
-            line.push_str(&r[5]);
-            writeln!(out, "{}", style.wrap(line.trim_end(), reason_at))?;
-            for extra in [e.detail.as_deref().map(sanitize), signals_line(e)]
-                .into_iter()
-                .flatten()
-            {
-                writeln!(out, "{}↳ {extra}", " ".repeat(indent))?;
-            }
-        }
+        entries_table(h, style, out)?;
     }
     if !h.runs.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "{}", style.bold("Runs:"))?;
-        for r in &h.runs {
-            let args = sanitize(&r.args.join(" "));
-            let totals = totals_text(r);
-            writeln!(
-                out,
-                "  {}  {}  {}{}  (pid {}, run {})",
-                short_time(&r.started_at),
-                if args.is_empty() {
-                    sanitize(&r.command)
-                } else {
-                    args
-                },
-                r.status,
-                if totals.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {totals}")
-                },
-                r.pid,
-                r.run
-            )?;
-        }
+        runs_list(h, style, out)?;
     }
     writeln!(out)?;
     let shown = h.entries.len();
@@ -246,6 +167,97 @@ pub fn table(h: &History, asked: &Asked<'_>, style: Style, out: &mut dyn Write) 
     )?;
     for n in &h.notes {
         writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
+
+/// The entries, one line each in aligned columns (the reason wrapped under itself), with the
+/// detail and signals of a step on lines of their own below it.
+fn entries_table(h: &History, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<[String; 6]> = h
+        .entries
+        .iter()
+        .map(|e| {
+            [
+                short_time(&e.at),
+                e.command.clone().unwrap_or_else(|| "?".into()),
+                e.kind.clone(),
+                sanitize(&e.target),
+                e.outcome.clone(),
+                sanitize(e.reason.as_deref().unwrap_or("")),
+            ]
+        })
+        .collect();
+    let header = ["TIME", "COMMAND", "KIND", "TARGET", "OUTCOME", "REASON"];
+    let mut width = [0usize; 5];
+    for (i, w) in width.iter_mut().enumerate() {
+        *w = rows
+            .iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].chars().count()])
+            .max()
+            .unwrap_or(0);
+    }
+    // The outcome cell is mark + word padded to 14 columns (see outcome_word).
+    width[4] = width[4].max(14);
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let indent = width[..4].iter().map(|w| w + 2).sum::<usize>();
+    let mut head = String::new();
+    for (i, h) in header.iter().enumerate() {
+        if i < 5 {
+            head.push_str(&pad(h, width[i]));
+            head.push_str("  ");
+        } else {
+            head.push_str(h);
+        }
+    }
+    writeln!(out, "{}", style.bold(head.trim_end()))?;
+    for (r, e) in rows.iter().zip(&h.entries) {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate().take(4) {
+            line.push_str(&pad(cell, width[i]));
+            line.push_str("  ");
+        }
+        line.push_str(&outcome_word(style, &r[4]));
+        line.push_str(&" ".repeat(width[4].saturating_sub(14) + 2));
+        let reason_at = line.chars().count();
+        line.push_str(&r[5]);
+        writeln!(out, "{}", style.wrap(line.trim_end(), reason_at))?;
+        for extra in [e.detail.as_deref().map(sanitize), signals_line(e)]
+            .into_iter()
+            .flatten()
+        {
+            writeln!(out, "{}↳ {extra}", " ".repeat(indent))?;
+        }
+    }
+    Ok(())
+}
+
+/// One line per run: when, its command line, how it ended, and its totals.
+fn runs_list(h: &History, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "{}", style.bold("Runs:"))?;
+    for r in &h.runs {
+        let args = sanitize(&r.args.join(" "));
+        let totals = totals_text(r);
+        writeln!(
+            out,
+            "  {}  {}  {}{}  (pid {}, run {})",
+            short_time(&r.started_at),
+            if args.is_empty() {
+                sanitize(&r.command)
+            } else {
+                args
+            },
+            r.status,
+            if totals.is_empty() {
+                String::new()
+            } else {
+                format!(": {totals}")
+            },
+            r.pid,
+            r.run
+        )?;
     }
     Ok(())
 }

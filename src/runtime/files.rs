@@ -283,6 +283,7 @@ fn trusted_dir(st: &FileStat) -> bool {
 /// component is not resolved: it is what the caller acts on, relative to the returned
 /// directory. Its directory must be trusted and not sticky (in a sticky directory another user
 /// could own the entry; dockhand's targets never live there).
+// Long on purpose: one symlink-safe walk; its descriptors, checks and link budget read as one.
 pub fn anchor(path: &Path) -> Result<Anchored, AnchorError> {
     let shown = path.display();
     if !path.is_absolute() {

@@ -180,39 +180,14 @@ pub fn listeners() -> ListenerTable {
     let mut table = ListenerTable::default();
     let host_ns = netns_of("self").unwrap_or(0);
     let all = pids();
-    // One pid per namespace other than ours, to read that namespace's tables through.
-    let mut namespaces: BTreeMap<u64, i32> = BTreeMap::new();
-    for &pid in &all {
-        if let Some(ns) = netns_of(&pid.to_string())
-            && ns != host_ns
-        {
-            namespaces.entry(ns).or_insert(pid);
-        }
-    }
-    let users: HashMap<u32, Arc<str>> = user_names()
-        .into_iter()
-        .map(|(uid, name)| (uid, Arc::from(name)))
-        .collect();
-    let mut by_inode: HashMap<u64, usize> = HashMap::new();
-    let mut add = |table: &mut ListenerTable, ns: u64, rows: Vec<Row>| {
-        for r in rows {
-            // Inode 0: a socket being torn down, owned by no fd.
-            if r.inode == 0 || by_inode.contains_key(&r.inode) {
-                continue;
-            }
-            by_inode.insert(r.inode, table.listeners.len());
-            table.listeners.push(Listener {
-                proto: r.proto,
-                address: r.local.ip(),
-                port: r.local.port(),
-                inode: r.inode,
-                netns: ns,
-                host_ns: ns == host_ns,
-                uid: r.uid,
-                user: users.get(&r.uid).cloned(),
-                pids: Vec::new(),
-            });
-        }
+    let namespaces = other_namespaces(&all, host_ns);
+    let mut rows = Rows {
+        host_ns,
+        users: user_names()
+            .into_iter()
+            .map(|(uid, name)| (uid, Arc::from(name)))
+            .collect(),
+        by_inode: HashMap::new(),
     };
     let order: Vec<(u64, Option<i32>)> = std::iter::once((host_ns, None))
         .chain(namespaces.iter().map(|(&ns, &pid)| (ns, Some(pid))))
@@ -220,9 +195,52 @@ pub fn listeners() -> ListenerTable {
     let pids_in: Vec<Option<i32>> = order.iter().map(|(_, p)| *p).collect();
     // The dumps run on their own thread while this one reads every process's fds.
     let pending = super::sockdiag::start(&pids_in);
+    let mut owners_of = socket_owners(&all, &mut table);
+    let diag = pending.wait();
+    for ((ns, pid), dumped) in order.into_iter().zip(diag) {
+        if let Ok(socks) = dumped {
+            let dumped = socks
+                .into_iter()
+                .map(|d| Row {
+                    proto: d.proto,
+                    local: d.local,
+                    uid: d.uid,
+                    inode: d.inode,
+                })
+                .collect();
+            rows.add(&mut table, ns, dumped);
+            table.namespaces += 1;
+            continue;
+        }
+        read_proc_tables(&mut rows, &mut table, ns, pid);
+    }
+    for l in &mut table.listeners {
+        if let Some(pids) = owners_of.remove(&l.inode) {
+            l.pids = pids;
+        }
+    }
+    table
+}
+
+/// One pid per namespace other than ours, to read that namespace's tables through.
+fn other_namespaces(all: &[i32], host_ns: u64) -> BTreeMap<u64, i32> {
+    let mut namespaces: BTreeMap<u64, i32> = BTreeMap::new();
+    for &pid in all {
+        if let Some(ns) = netns_of(&pid.to_string())
+            && ns != host_ns
+        {
+            namespaces.entry(ns).or_insert(pid);
+        }
+    }
+    namespaces
+}
+
+/// Every socket inode held open, with the pids holding it (one pass over every process's fds,
+/// bounded by the search bound); processes whose fds cannot be read are counted in `table`.
+fn socket_owners(all: &[i32], table: &mut ListenerTable) -> HashMap<u64, Vec<i32>> {
     let mut owners_of: HashMap<u64, Vec<i32>> = HashMap::new();
     let until = std::time::Instant::now() + super::proc::SEARCH_BOUND;
-    for &pid in &all {
+    for &pid in all {
         match super::proc::socket_inodes(pid, until) {
             Ok(inodes) => {
                 for ino in inodes {
@@ -236,55 +254,69 @@ pub fn listeners() -> ListenerTable {
             Err(super::proc::FdError::Gone) => {}
         }
     }
-    let diag = pending.wait();
-    for ((ns, pid), dumped) in order.into_iter().zip(diag) {
-        if let Ok(socks) = dumped {
-            let rows = socks
-                .into_iter()
-                .map(|d| Row {
-                    proto: d.proto,
-                    local: d.local,
-                    uid: d.uid,
-                    inode: d.inode,
-                })
-                .collect();
-            add(&mut table, ns, rows);
-            table.namespaces += 1;
-            continue;
-        }
-        let proc = match pid {
-            Some(pid) => match Process::new(pid) {
-                Ok(p) => Some(p),
-                // Gone since the scan: its namespace may have gone with it.
-                Err(_) => continue,
-            },
-            None => None,
-        };
-        let mut read_any = false;
-        for (v, read) in read_tables(proc.as_ref()) {
-            match read {
-                Ok(rows) => {
-                    read_any = true;
-                    add(&mut table, ns, rows);
-                }
-                // No IPv6 in the kernel: no tcp6/udp6 file, nothing to read.
-                Err(procfs::ProcError::NotFound(_)) => {}
-                Err(e) => table.errors.push(match pid {
-                    None => format!("host /proc/net/{v}: {e}"),
-                    Some(pid) => format!("/proc/{pid}/net/{v} (netns {ns}): {e}"),
-                }),
+    owners_of
+}
+
+/// Turns rows read from any namespace into listeners, each socket once.
+struct Rows {
+    host_ns: u64,
+    users: HashMap<u32, Arc<str>>,
+    by_inode: HashMap<u64, usize>,
+}
+
+impl Rows {
+    /// Adds the rows read in namespace `ns` that are not in the table yet.
+    fn add(&mut self, table: &mut ListenerTable, ns: u64, rows: Vec<Row>) {
+        for r in rows {
+            // Inode 0: a socket being torn down, owned by no fd.
+            if r.inode == 0 || self.by_inode.contains_key(&r.inode) {
+                continue;
             }
-        }
-        if read_any || pid.is_none() {
-            table.namespaces += 1;
+            self.by_inode.insert(r.inode, table.listeners.len());
+            table.listeners.push(Listener {
+                proto: r.proto,
+                address: r.local.ip(),
+                port: r.local.port(),
+                inode: r.inode,
+                netns: ns,
+                host_ns: ns == self.host_ns,
+                uid: r.uid,
+                user: self.users.get(&r.uid).cloned(),
+                pids: Vec::new(),
+            });
         }
     }
-    for l in &mut table.listeners {
-        if let Some(pids) = owners_of.remove(&l.inode) {
-            l.pids = pids;
+}
+
+/// A namespace sock_diag could not dump, read from its four /proc tables (through `pid`, or
+/// our own for the host's); what cannot be read is said in `table.errors`.
+fn read_proc_tables(rows: &mut Rows, table: &mut ListenerTable, ns: u64, pid: Option<i32>) {
+    let proc = match pid {
+        Some(pid) => match Process::new(pid) {
+            Ok(p) => Some(p),
+            // Gone since the scan: its namespace may have gone with it.
+            Err(_) => return,
+        },
+        None => None,
+    };
+    let mut read_any = false;
+    for (v, read) in read_tables(proc.as_ref()) {
+        match read {
+            Ok(found) => {
+                read_any = true;
+                rows.add(table, ns, found);
+            }
+            // No IPv6 in the kernel: no tcp6/udp6 file, nothing to read.
+            Err(procfs::ProcError::NotFound(_)) => {}
+            Err(e) => table.errors.push(match pid {
+                None => format!("host /proc/net/{v}: {e}"),
+                Some(pid) => format!("/proc/{pid}/net/{v} (netns {ns}): {e}"),
+            }),
         }
     }
-    table
+    if read_any || pid.is_none() {
+        table.namespaces += 1;
+    }
 }
 
 /// What a `docker-proxy` command line says it forwards.

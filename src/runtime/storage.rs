@@ -13,8 +13,8 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -295,87 +295,144 @@ pub fn walk_many(
     stall: Duration,
     threads: usize,
 ) -> Walked {
-    use std::sync::Arc;
-    use std::sync::mpsc;
     let n = roots.len();
-    let mut out = Walked {
-        sizes: vec![WalkSize::default(); n],
-        stuck: Vec::new(),
+    let mut tally = Tally {
+        out: Walked {
+            sizes: vec![WalkSize::default(); n],
+            stuck: Vec::new(),
+        },
+        done: vec![false; n],
+        finished: 0,
     };
     if n == 0 {
-        return out;
+        return tally.out;
     }
-    // Taken, not copied: shared with the walkers (10,000 paths on a big host).
-    let roots: Arc<Vec<PathBuf>> = Arc::new(roots);
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, WalkSize)>();
-    let spawn = |workers: &mut Vec<Arc<Worker>>| {
-        let w = Arc::new(Worker {
-            current: Mutex::new(None),
-            last_step_ms: AtomicU64::new(elapsed_ms(start)),
-            abandoned: AtomicBool::new(false),
-        });
-        workers.push(Arc::clone(&w));
-        let (roots, next, tx) = (Arc::clone(&roots), Arc::clone(&next), tx.clone());
-        let spawned = std::thread::Builder::new()
-            .name("dockhand-walk".into())
-            .spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(root) = roots.get(i) else { break };
-                    w.last_step_ms.store(elapsed_ms(start), Ordering::Relaxed);
-                    if let Ok(mut c) = w.current.lock() {
-                        *c = Some((i, root.clone(), WalkSize::default()));
-                    }
-                    let r = walk_observed(root, deadline, &|path, partial| {
-                        w.last_step_ms.store(elapsed_ms(start), Ordering::Relaxed);
-                        if let Ok(mut c) = w.current.lock() {
-                            *c = Some((i, path.to_path_buf(), partial));
-                        }
-                        !w.abandoned.load(Ordering::Relaxed)
-                    });
-                    if w.abandoned.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if let Ok(mut c) = w.current.lock() {
-                        *c = None;
-                    }
-                    if tx.send((i, r)).is_err() {
-                        break;
-                    }
-                }
-            });
-        spawned.is_ok()
+    let pool = Pool {
+        // Taken, not copied: shared with the walkers (10,000 paths on a big host).
+        roots: Arc::new(roots),
+        next: Arc::new(AtomicUsize::new(0)),
+        tx,
+        start: Instant::now(),
+        deadline,
     };
     let mut workers: Vec<Arc<Worker>> = Vec::new();
     for _ in 0..threads.clamp(1, 16).min(n) {
-        if !spawn(&mut workers) {
+        if !pool.spawn(&mut workers) {
             break;
         }
     }
-    let mut done = vec![false; n];
-    let mut finished = 0;
     // Roots whose walk was given up on count as finished.
-    while finished < n {
+    while tally.finished < n {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok((i, r)) => {
-                if !done[i] {
-                    done[i] = true;
-                    finished += 1;
-                    out.sizes[i] = r;
+                if !tally.done[i] {
+                    tally.done[i] = true;
+                    tally.finished += 1;
+                    tally.out.sizes[i] = r;
                 }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) if workers.is_empty() => break,
             Err(_) => {}
         }
-        let now_ms = elapsed_ms(start);
+        let now_ms = elapsed_ms(pool.start);
         if Instant::now() >= deadline {
             break;
         }
+        let replacements = tally.give_up_stalled(&workers, now_ms, stall);
+        for _ in 0..replacements {
+            if pool.next.load(Ordering::Relaxed) < n {
+                pool.spawn(&mut workers);
+            }
+        }
+    }
+    if tally.finished < n {
+        tally.settle_at_deadline(&workers, &rx);
+    }
+    tally.out
+}
+
+/// What the walkers share: the roots, the next root to take, where to report, and the clock.
+struct Pool {
+    roots: Arc<Vec<PathBuf>>,
+    next: Arc<AtomicUsize>,
+    tx: mpsc::Sender<(usize, WalkSize)>,
+    start: Instant,
+    deadline: Instant,
+}
+
+impl Pool {
+    /// Starts one detached walker taking roots from the queue; false when no thread could start.
+    fn spawn(&self, workers: &mut Vec<Arc<Worker>>) -> bool {
+        let w = Arc::new(Worker {
+            current: Mutex::new(None),
+            last_step_ms: AtomicU64::new(elapsed_ms(self.start)),
+            abandoned: AtomicBool::new(false),
+        });
+        workers.push(Arc::clone(&w));
+        let (roots, next, tx) = (
+            Arc::clone(&self.roots),
+            Arc::clone(&self.next),
+            self.tx.clone(),
+        );
+        let (start, deadline) = (self.start, self.deadline);
+        let spawned = std::thread::Builder::new()
+            .name("dockhand-walk".into())
+            .spawn(move || walker(&w, &roots, &next, &tx, start, deadline));
+        spawned.is_ok()
+    }
+}
+
+/// One walker's life: takes roots until none is left, telling `w` where it is at each step,
+/// and stops without reporting once it is given up on.
+fn walker(
+    w: &Worker,
+    roots: &[PathBuf],
+    next: &AtomicUsize,
+    tx: &mpsc::Sender<(usize, WalkSize)>,
+    start: Instant,
+    deadline: Instant,
+) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(root) = roots.get(i) else { break };
+        w.last_step_ms.store(elapsed_ms(start), Ordering::Relaxed);
+        if let Ok(mut c) = w.current.lock() {
+            *c = Some((i, root.clone(), WalkSize::default()));
+        }
+        let r = walk_observed(root, deadline, &|path, partial| {
+            w.last_step_ms.store(elapsed_ms(start), Ordering::Relaxed);
+            if let Ok(mut c) = w.current.lock() {
+                *c = Some((i, path.to_path_buf(), partial));
+            }
+            !w.abandoned.load(Ordering::Relaxed)
+        });
+        if w.abandoned.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Ok(mut c) = w.current.lock() {
+            *c = None;
+        }
+        if tx.send((i, r)).is_err() {
+            break;
+        }
+    }
+}
+
+/// The collector's record: each root's result, which roots are settled, and how many.
+struct Tally {
+    out: Walked,
+    done: Vec<bool>,
+    finished: usize,
+}
+
+impl Tally {
+    /// Gives up on every walker idle for `stall` or longer: its root keeps what it counted (a
+    /// lower bound) and is named stuck. Returns how many walkers need a replacement.
+    fn give_up_stalled(&mut self, workers: &[Arc<Worker>], now_ms: u64, stall: Duration) -> usize {
         let mut replacements = 0;
-        for w in &workers {
+        for w in workers {
             if w.abandoned.load(Ordering::Relaxed) {
                 continue;
             }
@@ -388,14 +445,14 @@ pub fn walk_many(
                 continue;
             };
             w.abandoned.store(true, Ordering::Relaxed);
-            if !done[i] {
-                done[i] = true;
-                finished += 1;
-                out.sizes[i] = WalkSize {
+            if !self.done[i] {
+                self.done[i] = true;
+                self.finished += 1;
+                self.out.sizes[i] = WalkSize {
                     complete: false,
                     ..partial
                 };
-                out.stuck.push(StuckPath {
+                self.out.stuck.push(StuckPath {
                     root: i,
                     path,
                     waited_ms: idle,
@@ -403,40 +460,40 @@ pub fn walk_many(
             }
             replacements += 1;
         }
-        for _ in 0..replacements {
-            if next.load(Ordering::Relaxed) < n {
-                spawn(&mut workers);
-            }
-        }
+        replacements
     }
-    if finished < n {
-        // The deadline ran out: what the walks in flight counted so far is a lower bound, and the
-        // roots never started are unknown.
-        for w in &workers {
+
+    /// The deadline ran out: what the walks in flight counted so far is a lower bound, and the
+    /// roots never started are unknown.
+    fn settle_at_deadline(
+        &mut self,
+        workers: &[Arc<Worker>],
+        rx: &mpsc::Receiver<(usize, WalkSize)>,
+    ) {
+        for w in workers {
             w.abandoned.store(true, Ordering::Relaxed);
             if let Some((i, _, partial)) = w.current.lock().ok().and_then(|c| c.clone())
-                && !done[i]
+                && !self.done[i]
             {
-                done[i] = true;
-                out.sizes[i] = WalkSize {
+                self.done[i] = true;
+                self.out.sizes[i] = WalkSize {
                     complete: false,
                     ..partial
                 };
             }
         }
         while let Ok((i, r)) = rx.try_recv() {
-            if !done[i] {
-                done[i] = true;
-                out.sizes[i] = r;
+            if !self.done[i] {
+                self.done[i] = true;
+                self.out.sizes[i] = r;
             }
         }
-        for (i, d) in done.iter().enumerate() {
+        for (i, d) in self.done.iter().enumerate() {
             if !d {
-                out.sizes[i].complete = false;
+                self.out.sizes[i].complete = false;
             }
         }
     }
-    out
 }
 
 fn elapsed_ms(start: Instant) -> u64 {
@@ -649,30 +706,9 @@ pub struct TmpScan {
 /// working directory or root there) is judged by device and inode: every /proc/*/fd link is
 /// stat'ed and compared with what the walk found, never by the path /proc shows.
 pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
-    use super::files::{AnchorError, Tree, anchor};
-    use std::os::unix::ffi::OsStrExt;
+    use super::files::{AnchorError, anchor};
     let mut scan = TmpScan::default();
     let now = SystemTime::now();
-    let age = |mtime: i64| {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
-        now.duration_since(t).map_or(0, |d| d.as_secs())
-    };
-    // A tree's identities, bytes, and whether it was read whole (no mount in it either).
-    let tree_of =
-        |dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, deadline: Instant| match Tree::walk(
-            dir,
-            name,
-            &HashSet::new(),
-            deadline,
-        ) {
-            Ok((t, _)) => {
-                let whole = t.incomplete.is_none() && t.mounted.is_none();
-                (t.ids, t.bytes, whole)
-            }
-            Err(_) => (HashSet::new(), 0, false),
-        };
-    // (entry, the identities in it), for one scan of /proc at the end.
-    type Found = (TmpEntry, HashSet<(u64, u64)>, bool);
     let mut found: Vec<Found> = Vec::new();
     for (name, old) in [("tmp", false), ("tmp-old", true)] {
         let path = data_root.join(name);
@@ -709,75 +745,120 @@ pub fn tmp_leftovers(data_root: &Path, deadline: Instant) -> TmpScan {
                     bytes,
                     path,
                     open: !whole,
-                    age_s: age(st.st_mtime),
+                    age_s: age_of(now, st.st_mtime),
                 },
                 ids,
                 true,
             ));
             continue;
         }
-        // tmp's own entries are removed relative to it: it must be as trusted as its parents.
-        let tmp = match super::files::open_trusted_child(&a.dir, a.name.as_os_str(), &path) {
-            Ok(t) => t,
-            Err(AnchorError::Unsafe(why)) => {
-                scan.notes
-                    .push(format!("{why}: its entries are not judged"));
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let Ok(names) = super::files::dir_names(&tmp) else {
-            continue;
-        };
-        for n in names {
-            let Ok(m) = nix::sys::stat::fstatat(
-                &tmp,
-                n.as_os_str(),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            ) else {
-                continue; // gone mid-walk
-            };
-            let entry = path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
-            let (ids, bytes, whole) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
-                tree_of(&tmp, n.as_os_str(), deadline)
-            } else {
-                (
-                    HashSet::from([(m.st_dev, m.st_ino)]),
-                    m.st_size as u64,
-                    true,
-                )
-            };
-            found.push((
-                TmpEntry {
-                    path: entry,
-                    bytes,
-                    // A tree not read whole (out of time, unreadable, a mount in it) may hold
-                    // what a process has open: it counts as held, and is left alone.
-                    open: !whole,
-                    age_s: age(m.st_mtime),
-                },
-                ids,
-                false,
-            ));
-        }
+        tmp_entries(&a, &path, now, deadline, &mut scan.notes, &mut found);
     }
     if !found.is_empty() {
-        let all: HashSet<(u64, u64)> = found
-            .iter()
-            .flat_map(|(_, ids, _)| ids.iter().copied())
-            .collect();
-        let (held, unreadable) = super::files::held_ids(&all);
-        scan.unreadable = unreadable;
-        for (mut e, ids, old) in found {
-            e.open |= ids.iter().any(|id| held.contains(id));
-            if old {
-                scan.report.tmp_old = Some(e);
-            } else {
-                scan.report.tmp.push(e);
-            }
-        }
+        mark_held(found, &mut scan);
     }
     scan
+}
+
+/// An entry found in tmp or tmp-old, the identities in it (for one scan of /proc at the end),
+/// and whether it is tmp-old.
+type Found = (TmpEntry, HashSet<(u64, u64)>, bool);
+
+/// Seconds since `mtime`, as of `now` (0 for a time in the future).
+fn age_of(now: SystemTime, mtime: i64) -> u64 {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
+    now.duration_since(t).map_or(0, |d| d.as_secs())
+}
+
+/// A tree's identities, bytes, and whether it was read whole (no mount in it either).
+fn tree_of(
+    dir: &std::os::fd::OwnedFd,
+    name: &std::ffi::OsStr,
+    deadline: Instant,
+) -> (HashSet<(u64, u64)>, u64, bool) {
+    match super::files::Tree::walk(dir, name, &HashSet::new(), deadline) {
+        Ok((t, _)) => {
+            let whole = t.incomplete.is_none() && t.mounted.is_none();
+            (t.ids, t.bytes, whole)
+        }
+        Err(_) => (HashSet::new(), 0, false),
+    }
+}
+
+/// Each entry of tmp (anchored as `a`, shown as `path`), read relative to tmp opened as a
+/// trusted directory; a tmp that is not trusted is noted and not looked into.
+fn tmp_entries(
+    a: &super::files::Anchored,
+    path: &Path,
+    now: SystemTime,
+    deadline: Instant,
+    notes: &mut Vec<String>,
+    found: &mut Vec<Found>,
+) {
+    use super::files::AnchorError;
+    use std::os::unix::ffi::OsStrExt;
+    // tmp's own entries are removed relative to it: it must be as trusted as its parents.
+    let tmp = match super::files::open_trusted_child(&a.dir, a.name.as_os_str(), path) {
+        Ok(t) => t,
+        Err(AnchorError::Unsafe(why)) => {
+            notes.push(format!("{why}: its entries are not judged"));
+            return;
+        }
+        Err(_) => return,
+    };
+    let Ok(names) = super::files::dir_names(&tmp) else {
+        return;
+    };
+    for n in names {
+        let Ok(m) = nix::sys::stat::fstatat(
+            &tmp,
+            n.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) else {
+            continue; // gone mid-walk
+        };
+        let entry = path.join(std::ffi::OsStr::from_bytes(n.as_bytes()));
+        let (ids, bytes, whole) = if m.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
+            tree_of(&tmp, n.as_os_str(), deadline)
+        } else {
+            (
+                HashSet::from([(m.st_dev, m.st_ino)]),
+                m.st_size as u64,
+                true,
+            )
+        };
+        found.push((
+            TmpEntry {
+                path: entry,
+                bytes,
+                // A tree not read whole (out of time, unreadable, a mount in it) may hold
+                // what a process has open: it counts as held, and is left alone.
+                open: !whole,
+                age_s: age_of(now, m.st_mtime),
+            },
+            ids,
+            false,
+        ));
+    }
+}
+
+/// Marks each found entry held when a process has any of its identities open (one scan of
+/// /proc for all), and files it under tmp or tmp-old.
+fn mark_held(found: Vec<Found>, scan: &mut TmpScan) {
+    let all: HashSet<(u64, u64)> = found
+        .iter()
+        .flat_map(|(_, ids, _)| ids.iter().copied())
+        .collect();
+    let (held, unreadable) = super::files::held_ids(&all);
+    scan.unreadable = unreadable;
+    for (mut e, ids, old) in found {
+        e.open |= ids.iter().any(|id| held.contains(id));
+        if old {
+            scan.report.tmp_old = Some(e);
+        } else {
+            scan.report.tmp.push(e);
+        }
+    }
 }
 
 /// A file deleted from the filesystem that a process still holds open: its space is not free

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{
-    DeletedOpen, LayerStore, LeakedDir, LogInfo, TmpEntry, WalkSize, buildkit_snapshot_names,
-    bytes_contain, container_log, overlay2_dirs, tmp_leftovers, walk_many,
+    DeletedOpen, LayerStore, LeakedDir, LogInfo, StuckPath, TmpEntry, WalkSize,
+    buildkit_snapshot_names, bytes_contain, container_log, overlay2_dirs, tmp_leftovers, walk_many,
 };
 use crate::util::human_duration;
 
@@ -103,20 +103,7 @@ pub fn scan_data_root(
         .values()
         .map(|l| (l.chain_id.clone(), l.size))
         .collect();
-    let content = root
-        .join("image")
-        .join(driver)
-        .join("imagedb/content/sha256");
-    let chains: HashMap<String, Vec<String>> = std::fs::read_dir(&content)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let hex = e.file_name().to_string_lossy().into_owned();
-            let chain = store.image_chain(root, driver, &hex)?;
-            Some((format!("sha256:{hex}"), chain))
-        })
-        .collect();
+    let chains = image_chains(&store, root, driver);
 
     let overlay = driver == "overlay2" || driver == "fuse-overlayfs";
     if !overlay {
@@ -135,61 +122,12 @@ pub fn scan_data_root(
         );
     }
     let vol_start = roots.len();
-    let mut vol_names: Vec<String> = Vec::new();
-    for e in std::fs::read_dir(root.join("volumes"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        // The entry's type from readdir (no stat): only directories hold a volume.
-        if !e.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        roots.push(e.path().join("_data"));
-        vol_names.push(e.file_name().to_string_lossy().into_owned());
-    }
+    let (vol_roots, vol_names) = volume_roots(root);
+    roots.extend(vol_roots);
     let mut leftovers = LeftoversPart::default();
     let bk = buildkit_snapshot_names(root);
-    let leaked: Vec<LeakedDir> = if driver == "overlay2" {
-        let referenced = store.referenced_dirs();
-        // What leaked_dir can never call leaked — a referenced or BuildKit directory not being
-        // removed, and `l` — is left out by name, before any stat.
-        let candidate = |name: &str| {
-            let base = name.strip_suffix("-removing").unwrap_or(name);
-            name != "l"
-                && (base.len() != name.len()
-                    || !(referenced.contains(base) || bytes_contain(&bk, base)))
-        };
-        match overlay2_dirs(root, candidate) {
-            Ok(dirs) => {
-                leftovers.leaked_scan = "done".into();
-                dirs.into_iter()
-                    .filter_map(|d| {
-                        let base = d.name.strip_suffix("-removing").unwrap_or(&d.name);
-                        let removing = leaked(
-                            &d.name,
-                            referenced.contains(base),
-                            bytes_contain(&bk, base),
-                            d.age,
-                        )?;
-                        Some(LeakedDir {
-                            path: d.path,
-                            removing,
-                            age_s: d.age.as_secs(),
-                        })
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                leftovers.leaked_scan = format!("skipped: {e}");
-                Vec::new()
-            }
-        }
-    } else {
-        leftovers.leaked_scan =
-            format!("skipped: the scan knows overlay2's layout only, not {driver}'s");
-        Vec::new()
-    };
+    let (leaked, leaked_scan) = leaked_dirs(&store, root, driver, &bk, leaked);
+    leftovers.leaked_scan = leaked_scan;
     let buildkit_snapshots = !bk.is_empty()
         && std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
             rd.flatten()
@@ -208,74 +146,23 @@ pub fn scan_data_root(
     let walked = walk_many(roots, deadline, stall, threads);
     let sizes = walked.sizes;
     let lower_bound = sizes.iter().any(|s| !s.complete);
-    // What a walk that stopped answering belongs to, named from its root's index (only such a
-    // walk needs a name, so none is built ahead).
-    let owner = |i: usize| {
-        if i < vol_start {
-            rw_ids.get(i).map_or_else(String::new, |id| {
-                format!("container {}'s writable layer", short_id(id))
-            })
-        } else if i < leak_start {
-            format!("volume {}", vol_names[i - vol_start])
-        } else {
-            "a leaked layer directory".to_string()
-        }
-    };
-    let stuck: Vec<StuckRow> = walked
-        .stuck
-        .into_iter()
-        .map(|s| StuckRow {
-            belongs_to: owner(s.root),
-            path: s.path,
-            waited_ms: s.waited_ms,
-        })
-        .collect();
-    for s in &stuck {
-        notes.push(format!(
-            "{} ({}) did not answer for {}: its filesystem may have stopped answering (a hung NFS or FUSE mount); its size is a lower bound",
-            s.path.display(),
-            s.belongs_to,
-            human_duration(Duration::from_millis(s.waited_ms))
-        ));
-    }
+    let stuck = name_stuck(
+        walked.stuck,
+        &rw_ids,
+        &vol_names,
+        vol_start,
+        leak_start,
+        &mut notes,
+    );
     let rw: HashMap<String, WalkSize> = rw_ids.into_iter().zip(sizes.iter().copied()).collect();
     let volumes: HashMap<String, WalkSize> = vol_names
         .into_iter()
         .zip(sizes[vol_start..leak_start].iter().copied())
         .collect();
-    let logs: HashMap<String, LogInfo> = std::fs::read_dir(root.join("containers"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let id = e.file_name().to_string_lossy().into_owned();
-            container_log(root, &id).map(|l| (id, l))
-        })
-        .collect();
+    let logs = container_logs(root);
 
-    leftovers.leaked_layers = leaked
-        .into_iter()
-        .enumerate()
-        .map(|(i, dir)| {
-            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
-            LeakedRow {
-                dir,
-                bytes: w.bytes,
-                complete: w.complete,
-            }
-        })
-        .collect();
-    let tmp = tmp_leftovers(root, deadline);
-    if tmp.unreadable > 0 {
-        notes.push(format!(
-            "{} processes' open files could not be read: a tmp entry marked unheld may be held",
-            tmp.unreadable
-        ));
-    }
-    notes.extend(tmp.notes);
-    leftovers.tmp = tmp.report.tmp;
-    leftovers.tmp_old = tmp.report.tmp_old;
-    leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    leftovers.leaked_layers = leaked_rows(leaked, &sizes, leak_start);
+    add_tmp(root, deadline, &mut leftovers, &mut notes);
     leftovers
         .leaked_layers
         .sort_by_key(|l| std::cmp::Reverse(l.bytes));
@@ -292,6 +179,175 @@ pub fn scan_data_root(
         stuck,
         buildkit_snapshots,
     })
+}
+
+/// Every image's chain of layers, read from the image store's content (id `sha256:…`).
+fn image_chains(store: &LayerStore, root: &Path, driver: &str) -> HashMap<String, Vec<String>> {
+    let content = root
+        .join("image")
+        .join(driver)
+        .join("imagedb/content/sha256");
+    std::fs::read_dir(&content)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let hex = e.file_name().to_string_lossy().into_owned();
+            let chain = store.image_chain(root, driver, &hex)?;
+            Some((format!("sha256:{hex}"), chain))
+        })
+        .collect()
+}
+
+/// The local volumes' walk roots (`volumes/<name>/_data`) and their names, in the same order.
+fn volume_roots(root: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(root.join("volumes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // The entry's type from readdir (no stat): only directories hold a volume.
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        roots.push(e.path().join("_data"));
+        names.push(e.file_name().to_string_lossy().into_owned());
+    }
+    (roots, names)
+}
+
+/// The overlay2 directories the caller's `leaked` verdict calls leaked, and how the scan went
+/// ("done", or why it was skipped).
+fn leaked_dirs(
+    store: &LayerStore,
+    root: &Path,
+    driver: &str,
+    bk: &[u8],
+    leaked: &dyn Fn(&str, bool, bool, Duration) -> Option<bool>,
+) -> (Vec<LeakedDir>, String) {
+    if driver != "overlay2" {
+        return (
+            Vec::new(),
+            format!("skipped: the scan knows overlay2's layout only, not {driver}'s"),
+        );
+    }
+    let referenced = store.referenced_dirs();
+    // What leaked_dir can never call leaked — a referenced or BuildKit directory not being
+    // removed, and `l` — is left out by name, before any stat.
+    let candidate = |name: &str| {
+        let base = name.strip_suffix("-removing").unwrap_or(name);
+        name != "l"
+            && (base.len() != name.len() || !(referenced.contains(base) || bytes_contain(bk, base)))
+    };
+    match overlay2_dirs(root, candidate) {
+        Ok(dirs) => {
+            let found = dirs
+                .into_iter()
+                .filter_map(|d| {
+                    let base = d.name.strip_suffix("-removing").unwrap_or(&d.name);
+                    let removing = leaked(
+                        &d.name,
+                        referenced.contains(base),
+                        bytes_contain(bk, base),
+                        d.age,
+                    )?;
+                    Some(LeakedDir {
+                        path: d.path,
+                        removing,
+                        age_s: d.age.as_secs(),
+                    })
+                })
+                .collect();
+            (found, "done".into())
+        }
+        Err(e) => (Vec::new(), format!("skipped: {e}")),
+    }
+}
+
+/// Names what each walk that stopped answering belongs to, from its root's index (only such a
+/// walk needs a name, so none is built ahead), and notes each one.
+fn name_stuck(
+    stuck: Vec<StuckPath>,
+    rw_ids: &[String],
+    vol_names: &[String],
+    vol_start: usize,
+    leak_start: usize,
+    notes: &mut Vec<String>,
+) -> Vec<StuckRow> {
+    let owner = |i: usize| {
+        if i < vol_start {
+            rw_ids.get(i).map_or_else(String::new, |id| {
+                format!("container {}'s writable layer", short_id(id))
+            })
+        } else if i < leak_start {
+            format!("volume {}", vol_names[i - vol_start])
+        } else {
+            "a leaked layer directory".to_string()
+        }
+    };
+    let stuck: Vec<StuckRow> = stuck
+        .into_iter()
+        .map(|s| StuckRow {
+            belongs_to: owner(s.root),
+            path: s.path,
+            waited_ms: s.waited_ms,
+        })
+        .collect();
+    for s in &stuck {
+        notes.push(format!(
+            "{} ({}) did not answer for {}: its filesystem may have stopped answering (a hung NFS or FUSE mount); its size is a lower bound",
+            s.path.display(),
+            s.belongs_to,
+            human_duration(Duration::from_millis(s.waited_ms))
+        ));
+    }
+    stuck
+}
+
+/// Each leaked directory with its walk's size (its walk is at `leak_start + i`).
+fn leaked_rows(leaked: Vec<LeakedDir>, sizes: &[WalkSize], leak_start: usize) -> Vec<LeakedRow> {
+    leaked
+        .into_iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let w = sizes.get(leak_start + i).copied().unwrap_or_default();
+            LeakedRow {
+                dir,
+                bytes: w.bytes,
+                complete: w.complete,
+            }
+        })
+        .collect()
+}
+
+/// Every container's log, by container id.
+fn container_logs(root: &Path) -> HashMap<String, LogInfo> {
+    std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            container_log(root, &id).map(|l| (id, l))
+        })
+        .collect()
+}
+
+/// The tmp leftovers (biggest first) into `leftovers`, and what could not be read into `notes`.
+fn add_tmp(root: &Path, deadline: Instant, leftovers: &mut LeftoversPart, notes: &mut Vec<String>) {
+    let tmp = tmp_leftovers(root, deadline);
+    if tmp.unreadable > 0 {
+        notes.push(format!(
+            "{} processes' open files could not be read: a tmp entry marked unheld may be held",
+            tmp.unreadable
+        ));
+    }
+    notes.extend(tmp.notes);
+    leftovers.tmp = tmp.report.tmp;
+    leftovers.tmp_old = tmp.report.tmp_old;
+    leftovers.tmp.sort_by_key(|t| std::cmp::Reverse(t.bytes));
 }
 
 fn short_id(id: &str) -> &str {
