@@ -486,6 +486,7 @@ pub fn file_is_safe(meta: &std::fs::Metadata, euid: u32) -> Result<(), String> {
     Ok(())
 }
 
+// Long on purpose: the refusals in the order a file is read, each one sentence, none skipped.
 /// The checks of [`load`] on a file's bytes (for tests and fuzzing): never panics.
 pub fn check(
     path: &Path,
