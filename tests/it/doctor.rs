@@ -394,12 +394,16 @@ fn bad_timeout_is_a_usage_error() {
         assert_usage_error(&r, &[bad]);
     }
     for good in ["3", "3s", "500ms", "1.5s", "2m"] {
+        // Only the daemon's own checks: host-wide ones (ports, processes) see what other tests
+        // break on this host at the same time, such as a stopped listener.
         let r = dockhand([
             "--host",
             &host,
             "--timeout",
             good,
             "doctor",
+            "--check",
+            "daemon",
             "--format",
             "json",
         ]);
