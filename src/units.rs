@@ -19,19 +19,10 @@ pub const DURATION_HINT: &str = "use e.g. 3s, 500ms, 1.5s or 2m";
 /// purpose. The error is why, followed by what would work.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = |why: &str| format!("{why}; {DURATION_HINT}");
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| bad("it does not start with a number"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        other => return Err(bad(&format!("{other:?} is not a unit (ms, s, m)"))),
+    let (n, unit) = number_and_unit(s).map_err(bad)?;
+    let secs = match seconds_per(unit) {
+        Some(per) if DEADLINE_UNITS.contains(&unit) => n * per,
+        _ => return Err(bad(&format!("{unit:?} is not a unit (ms, s, m)"))),
     };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(bad("it must be more than zero"));
@@ -40,6 +31,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad("it must be at most an hour"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// The units a deadline may be written in: a deadline is short.
+const DEADLINE_UNITS: &[&str] = &["", "s", "sec", "secs", "ms", "m", "min"];
+
+/// A number and the unit written after it (`1.5h` → `(1.5, "h")`), or why it is not one. The one
+/// split of every span and size a user types.
+pub fn number_and_unit(s: &str) -> Result<(f64, &str), &'static str> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n = num.parse().map_err(|_| "it does not start with a number")?;
+    Ok((n, unit.trim()))
+}
+
+/// Seconds in one of a unit of time, for every spelling any span dockhand reads accepts (a bare
+/// number is seconds); each reader says which of them it takes.
+pub fn seconds_per(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" | "mins" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 604_800.0,
+        _ => return None,
+    })
 }
 
 /// The value parser of every duration flag (`#[arg(value_parser = crate::units::duration)]`):

@@ -114,13 +114,10 @@ pub fn parse_since(s: &str, now: SystemTime) -> Result<SystemTime, String> {
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num.parse().map_err(|_| bad())?;
-    let unit_secs = match unit.trim() {
-        "s" | "sec" | "secs" => 1,
-        "m" | "min" | "mins" => 60,
-        "h" | "hour" | "hours" => 3600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 7 * 86_400,
-        _ => return Err(bad()),
+    // An age is whole units of a second or more, its unit written out (`90s`, not `90`).
+    let unit_secs = match (unit.trim(), super::seconds_per(unit.trim())) {
+        ("" | "ms", _) | (_, None) => return Err(bad()),
+        (_, Some(per)) => per as u64,
     };
     let back = Duration::from_secs(n.checked_mul(unit_secs).ok_or_else(bad)?);
     Ok(now

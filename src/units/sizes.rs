@@ -4,15 +4,8 @@
 /// (1024), with or without `B` or `iB`, as docker's own `--keep-storage` reads them.
 pub fn parse_size(what: &str, s: &str) -> Result<u64, String> {
     let bad = |why: &str| format!("{what} {s:?} is not a size: {why}; use e.g. 0, 512MB or 10GB");
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| bad("it does not start with a number"))?;
-    let u = unit.trim().to_ascii_lowercase();
+    let (n, unit) = super::number_and_unit(s).map_err(bad)?;
+    let u = unit.to_ascii_lowercase();
     let u = u
         .strip_suffix("ib")
         .or_else(|| u.strip_suffix('b'))
@@ -24,10 +17,7 @@ pub fn parse_size(what: &str, s: &str) -> Result<u64, String> {
         "g" => 1024.0 * 1024.0 * 1024.0,
         "t" => 1024.0_f64.powi(4),
         _ => {
-            return Err(bad(&format!(
-                "{:?} is not a unit (B, KB, MB, GB, TB)",
-                unit.trim()
-            )));
+            return Err(bad(&format!("{unit:?} is not a unit (B, KB, MB, GB, TB)")));
         }
     };
     let v = n * mult;

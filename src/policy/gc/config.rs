@@ -69,27 +69,12 @@ pub fn age(s: &str) -> Result<Duration, String> {
 
 /// The age in `s`, or why it is not one.
 fn age_of(s: &str) -> Result<Duration, String> {
-    let bad = |why: &str| why.to_string();
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| bad("it does not start with a number"))?;
-    let mult = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 0.001,
-        "m" | "min" | "mins" => 60.0,
-        "h" | "hour" | "hours" => 3600.0,
-        "d" | "day" | "days" => 86_400.0,
-        "w" | "week" | "weeks" => 604_800.0,
-        other => return Err(bad(&format!("{other:?} is not a unit (s, m, h, d, w)"))),
-    };
+    let (n, unit) = crate::units::number_and_unit(s)?;
+    let mult = crate::units::seconds_per(unit)
+        .ok_or_else(|| format!("{unit:?} is not a unit (s, m, h, d, w)"))?;
     let secs = n * mult;
     if !secs.is_finite() || !(0.0..=100.0 * 365.0 * 86_400.0).contains(&secs) {
-        return Err(bad("it is out of range"));
+        return Err("it is out of range".into());
     }
     Ok(Duration::from_secs_f64(secs))
 }
