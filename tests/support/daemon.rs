@@ -50,6 +50,149 @@ pub fn docker_cli() -> PathBuf {
     }
 }
 
+/// The engines the tests run on (docs/engines.md), chosen for the whole test process by
+/// `DOCKHAND_TEST_ENGINE`: `20.10` (the default: bookworm's docker.io, installed as a package),
+/// `26.1` (trixie's), `28.5` (sid's, containerd 2.1) and `28.5-containerd` (28.5 with the
+/// containerd image store). scripts/setup-test-host unpacks the newer ones under
+/// `/opt/dockhand-engines/<name>/`; scripts/test puts `<name>/bin` first on PATH, so every
+/// `dockerd` a test (or dockhand's `recover --start-cmd`) starts is that engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Docker20,
+    Docker26,
+    Docker28,
+    Docker28Containerd,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 4] = [
+        Engine::Docker20,
+        Engine::Docker26,
+        Engine::Docker28,
+        Engine::Docker28Containerd,
+    ];
+
+    /// The name `DOCKHAND_TEST_ENGINE` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Docker20 => "20.10",
+            Engine::Docker26 => "26.1",
+            Engine::Docker28 => "28.5",
+            Engine::Docker28Containerd => "28.5-containerd",
+        }
+    }
+
+    /// The engine's version as `/version` reports it starts with this.
+    pub fn version_prefix(self) -> &'static str {
+        match self {
+            Engine::Docker20 => "20.10.",
+            Engine::Docker26 => "26.1.",
+            Engine::Docker28 | Engine::Docker28Containerd => "28.5.",
+        }
+    }
+
+    /// Images live in containerd's content store and snapshots, not in the graph driver.
+    pub fn containerd_store(self) -> bool {
+        self == Engine::Docker28Containerd
+    }
+
+    /// The directory of the unpacked engine's binaries; None for the system's own 20.10.
+    pub fn bin_dir(self) -> Option<PathBuf> {
+        let base = std::env::var_os("DOCKHAND_ENGINES_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/opt/dockhand-engines"));
+        match self {
+            Engine::Docker20 => None,
+            Engine::Docker26 => Some(base.join("26.1/bin")),
+            Engine::Docker28 | Engine::Docker28Containerd => Some(base.join("28.5/bin")),
+        }
+    }
+}
+
+/// The engine of this test process (see [`Engine`]); panics on a name it does not know, and when
+/// PATH would start another engine's dockerd than the one named.
+pub fn engine() -> Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    *ENGINE.get_or_init(|| {
+        let name = std::env::var("DOCKHAND_TEST_ENGINE").unwrap_or_default();
+        let e = if name.is_empty() {
+            Engine::Docker20
+        } else {
+            Engine::ALL
+                .into_iter()
+                .find(|e| e.name() == name)
+                .unwrap_or_else(|| {
+                    let names: Vec<&str> = Engine::ALL.iter().map(|e| e.name()).collect();
+                    panic!(
+                        "DOCKHAND_TEST_ENGINE={name:?} is not an engine the tests know; use one of {}",
+                        names.join(", ")
+                    )
+                })
+        };
+        if let Some(bin) = e.bin_dir() {
+            let first = which("dockerd");
+            assert!(
+                first.as_deref() == Some(bin.join("dockerd").as_path()),
+                "DOCKHAND_TEST_ENGINE={} wants {} first on PATH, but dockerd is {:?}: run the tests \
+                 through scripts/test (it sets PATH), after scripts/setup-test-host",
+                e.name(),
+                bin.display(),
+                first
+            );
+        }
+        e
+    })
+}
+
+/// The first `name` on PATH (with the sbin dirs the harness appends), as written there.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    format!("{path}:/usr/local/sbin:/usr/sbin:/sbin")
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// The daemon.json the test asked for, with what the engine needs added: the containerd image
+/// store's feature flag. The test's own keys win where both set one.
+fn engine_daemon_json(test_json: &str) -> String {
+    if !engine().containerd_store() {
+        return test_json.to_owned();
+    }
+    let mut v: serde_json::Value = match serde_json::from_str(test_json) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        // A test writing a deliberately broken daemon.json gets it as written.
+        _ => return test_json.to_owned(),
+    };
+    let features = v
+        .as_object_mut()
+        .expect("an object")
+        .entry("features")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(f) = features.as_object_mut() {
+        f.entry("containerd-snapshotter")
+            .or_insert(serde_json::Value::Bool(true));
+    }
+    format!("{v}\n")
+}
+
+/// dockerd flags the engine needs: with the containerd store, each daemon's managed containerd
+/// gets namespaces of its own (several run at once).
+fn engine_args(dir: &Path) -> Vec<String> {
+    if !engine().containerd_store() {
+        return Vec::new();
+    }
+    let tag = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dockhand-test".to_owned());
+    vec![
+        format!("--containerd-namespace={tag}"),
+        format!("--containerd-plugins-namespace={tag}-plugins"),
+    ]
+}
+
 /// Options for [`TestDaemon`]: extra dockerd flags, a custom daemon.json, whether to seed busybox.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -134,7 +277,8 @@ impl TestDaemon {
         let dir = TempDir::new();
         let root = dir.path().to_owned();
         let data_root = b.data_root.clone().unwrap_or_else(|| root.join("data"));
-        std::fs::write(root.join("daemon.json"), &b.daemon_json).unwrap();
+        let engine = engine();
+        std::fs::write(root.join("daemon.json"), engine_daemon_json(&b.daemon_json)).unwrap();
         let log = std::fs::File::create(root.join("dockerd.log")).unwrap();
         let log_err = log.try_clone().unwrap();
         let mut cmd = Command::new("dockerd");
@@ -149,6 +293,7 @@ impl TestDaemon {
             .arg("-H")
             .arg(format!("unix://{}", root.join("docker.sock").display()))
             .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .args(engine_args(&root))
             .args(&b.extra_args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -181,6 +326,13 @@ impl TestDaemon {
             }),
         };
         d.wait_until_up();
+        let version = d.docker_ok(["version", "--format", "{{.Server.Version}}"]);
+        assert!(
+            version.trim().starts_with(engine.version_prefix()),
+            "DOCKHAND_TEST_ENGINE={} but the daemon is Docker {}",
+            engine.name(),
+            version.trim()
+        );
         if b.busybox {
             d.import_busybox("busybox:latest");
         }
@@ -250,6 +402,12 @@ impl TestDaemon {
 
     pub fn pidfile(&self) -> PathBuf {
         self.dir.join("docker.pid")
+    }
+
+    /// The dockerd flags the harness adds for the engine (see [`engine`]); a test that starts
+    /// dockerd again on this daemon's dirs passes them too.
+    pub fn engine_args(&self) -> Vec<String> {
+        engine_args(self.dir())
     }
 
     pub fn daemon_json(&self) -> PathBuf {

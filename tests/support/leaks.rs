@@ -233,6 +233,7 @@ pub fn restart_dockerd(d: &TestDaemon, log_name: &str) -> Restarted {
         .arg("-H")
         .arg(d.host())
         .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+        .args(d.engine_args())
         .env("PATH", format!("{path}:/usr/local/sbin:/usr/sbin:/sbin"))
         .env_remove("DOCKER_HOST")
         .env_remove("NOTIFY_SOCKET")
