@@ -10,7 +10,7 @@
 //! the deadline can abandon ([`crate::runtime::blocking`]), walks through
 //! [`crate::runtime::storage::walk_many`], which gives up on a mount that stops answering.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -388,10 +388,12 @@ impl Facts {
                     container_records_from_disk(self.timeout() * 2, &root).await
                 };
                 let (listed, from_disk) = tokio::join!(self.containers(), from_disk);
-                let ids: HashSet<&str> = listed?.iter().map(|c| c.id.as_str()).collect();
+                let listed = listed?;
+                let ids: HashSet<&str> = listed.iter().map(|c| c.id.as_str()).collect();
                 Ok(match from_disk {
                     Some(mut recs) => {
                         recs.retain(|r| ids.contains(r.id.as_str()));
+                        self.refresh_stale_health(listed, &mut recs).await;
                         recs.shrink_to_fit();
                         recs
                     }
@@ -404,6 +406,36 @@ impl Facts {
             .await
             .as_deref()
             .map_err(Clone::clone)
+    }
+
+    /// The daemon's file keeps a container's health as of its last write, and newer engines
+    /// (Docker 28 measured) no longer write it after every probe: a check that turned unhealthy
+    /// can still read "starting" on disk. The list's status text (`Up 5 minutes (unhealthy)`) is
+    /// the engine's live word; where it disagrees with the file, that container's record is asked
+    /// of the engine. Only those: a steady host costs no extra call.
+    async fn refresh_stale_health(&self, listed: &[Container], recs: &mut [ContainerRecord]) {
+        let live: HashMap<&str, &str> = listed
+            .iter()
+            .filter_map(|c| Some((c.id.as_str(), health_word(&c.status)?)))
+            .collect();
+        let stale: Vec<String> = recs
+            .iter()
+            .filter(|r| {
+                live.get(r.id.as_str()).is_some_and(|word| {
+                    r.state.health.as_ref().map(|h| h.status.as_str()) != Some(*word)
+                })
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let fresh = container_records_from_engine(&self.engine, &stale).await;
+        for f in fresh {
+            if let Some(r) = recs.iter_mut().find(|r| r.id == f.id) {
+                r.state.health = f.state.health;
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -616,5 +648,39 @@ impl Facts {
                 _ => Value::Null,
             },
         })
+    }
+}
+
+/// The health word in the container list's status text: `Up 3 minutes (unhealthy)`,
+/// `(healthy)`, `(health: starting)`; `None` without a health check (or not running).
+fn health_word(status: &str) -> Option<&'static str> {
+    if status.ends_with("(unhealthy)") {
+        Some("unhealthy")
+    } else if status.ends_with("(healthy)") {
+        Some("healthy")
+    } else if status.ends_with("(health: starting)") {
+        Some("starting")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod health_word_tests {
+    use super::health_word;
+
+    #[test]
+    fn the_list_status_text_names_the_live_health() {
+        let cases = [
+            ("Up 3 minutes (unhealthy)", Some("unhealthy")),
+            ("Up 3 minutes (healthy)", Some("healthy")),
+            ("Up 2 seconds (health: starting)", Some("starting")),
+            ("Up 3 minutes", None),
+            ("Exited (0) 2 minutes ago", None),
+            ("Up 3 minutes (Paused)", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(health_word(text), want, "{text}");
+        }
     }
 }
