@@ -204,7 +204,12 @@ fn doctor_fix_removes_a_dangling_image_and_leaves_the_rest_to_a_person() {
         "create", "--name", "withvol", "-v", "/data", "busybox", "true",
     ]);
     d.docker_ok(["rm", "withvol"]);
-    let checks = ["--check", "images.dangling,volumes.dangling"];
+    // Options after the image: only a person can recreate the container as meant.
+    d.docker_ok(["create", "busybox", "--name=web"]);
+    let checks = [
+        "--check",
+        "images.dangling,volumes.dangling,containers.misplaced-flags",
+    ];
 
     let (r, v, fix) = doctor_fix(
         &d,
@@ -239,6 +244,21 @@ fn doctor_fix_removes_a_dangling_image_and_leaves_the_rest_to_a_person() {
             .iter()
             .any(|c| c == &["dockhand", "gc", "--volumes"]),
         "{advice:#?}"
+    );
+    let misplaced = fix
+        .advice
+        .iter()
+        .find(|a| a.check == "containers.misplaced-flags")
+        .unwrap_or_else(|| panic!("{fix:#?}"));
+    assert!(
+        misplaced.text.contains("docker create --name=web busybox"),
+        "{misplaced:#?}"
+    );
+    assert!(
+        fix.steps
+            .iter()
+            .all(|s| s.check == "images.dangling" && s.step.kind == "image.remove"),
+        "{fix:#?}"
     );
     assert!(image_exists(&d, &old), "a dry run removed the image");
 
