@@ -183,6 +183,22 @@ fn doctor_fix_apply_stops_a_leaked_proxy_and_the_check_is_ok_after() {
     wait_for("the port to be free", Duration::from_secs(5), || {
         !tcp_listening(port)
     });
+    // A monitor's format speaks of the state after: ok now.
+    let n = dockhand_cmd()
+        .config(&config)
+        .args(["--host", &d.host(), "--state-dir"])
+        .arg(state.path())
+        .args([
+            "doctor",
+            "--check",
+            "ports.leaked-proxy",
+            "--fix",
+            "--format",
+            "nagios",
+        ])
+        .run();
+    n.assert_code(0);
+    assert!(n.stdout.contains("OK"), "{n}");
     let runs = journal_runs(&state);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].0, "doctor --fix");
