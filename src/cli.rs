@@ -141,8 +141,8 @@ impl Command {
     /// one stops at once.
     pub fn mutates(&self) -> bool {
         match self {
-            Command::Doctor(_)
-            | Command::Df(_)
+            Command::Doctor(a) => a.mutates(),
+            Command::Df(_)
             | Command::Journal(_)
             | Command::Serve(_)
             | Command::Completions(_)

@@ -32,6 +32,8 @@ mod contrib;
 mod df;
 #[path = "it/doctor.rs"]
 mod doctor;
+#[path = "it/doctor_fix.rs"]
+mod doctor_fix;
 #[path = "it/formats.rs"]
 mod formats;
 #[path = "it/gc.rs"]

@@ -33,6 +33,31 @@ pub struct DoctorArgs {
     /// List the checks, their thresholds and what they mean, then exit
     #[arg(long)]
     pub list_checks: bool,
+
+    /// After the findings, plan the fixes dockhand carries out itself (the steps reap and gc
+    /// plan) and list the advice for the rest; `--fix=ID,area` limits it to these checks
+    /// (orphan shims are ended only when named)
+    #[arg(
+        long,
+        value_name = "ID",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        conflicts_with = "list_checks"
+    )]
+    pub fix: Option<String>,
+
+    /// With --fix: carry the plan out under the run lock and the journal, each step re-checked
+    /// just before it acts, then run the fixed checks again
+    #[arg(long, requires = "fix")]
+    pub apply: bool,
+}
+
+impl DoctorArgs {
+    /// Whether this run changes anything: only `--fix --apply` does.
+    pub fn mutates(&self) -> bool {
+        self.fix.is_some() && self.apply
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +98,15 @@ pub async fn run(ctx: &Ctx<'_>, args: &DoctorArgs) -> Ran {
         &args.checks,
         &args.skip,
     )?;
+    // --fix is checked before anything runs: an unknown id is a usage error, as for --check.
+    let fix_scope = match &args.fix {
+        Some(list) => Some(super::expand(
+            &settings.catalog,
+            "--fix",
+            std::slice::from_ref(list),
+        )?),
+        None => None,
+    };
     let facts = Facts::new(ctx.engine());
     let report = super::run(
         &facts,
@@ -82,6 +116,17 @@ pub async fn run(ctx: &Ctx<'_>, args: &DoctorArgs) -> Ran {
         &selected,
     )
     .await;
+    if let Some(scope) = fix_scope {
+        let shims = scope.contains(&"processes.orphan-shims");
+        let req = super::fix::Request {
+            scope: scope.into_iter().map(str::to_string).collect(),
+            shims,
+            apply: args.apply,
+            format: args.format,
+            textfile: args.textfile.clone(),
+        };
+        return super::fix::run(ctx, &facts, report, &selected, req).await;
+    }
     let code = match args.format {
         DoctorFormat::Npd => report::npd::exit_code(&report),
         _ => report.status().exit_code(),

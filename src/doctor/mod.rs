@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod command;
+pub mod fix;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -279,7 +280,7 @@ pub fn select<'c>(
 /// The check ids `--check`/`--skip` values name, as people type them: repeated flags, comma
 /// lists (`--check daemon.process,disk.data-root`), and whole areas (`--check daemon`). An
 /// unknown name is refused with the valid ones.
-fn expand<'c>(
+pub(crate) fn expand<'c>(
     catalog: &'c Catalog,
     flag: &str,
     values: &[String],

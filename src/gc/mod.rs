@@ -220,3 +220,31 @@ pub async fn run(ctx: &Ctx<'_>, args: &GcArgs) -> Ran {
     })
     .await
 }
+
+/// gc's plan for `doctor --fix`: the host gathered, judged and planned exactly as a `dockhand gc`
+/// without flags would (the config's `[gc]` policy, its grace and keep rules), narrowed to the
+/// kinds `narrow` keeps of the ones gc would collect. The watermark is off: it removes tagged
+/// images by last use, which no finding asks for.
+pub async fn plan_for(
+    facts: &crate::facts::Facts,
+    settings: &crate::settings::Settings,
+    narrow: impl Fn(crate::policy::gc::Types) -> crate::policy::gc::Types,
+    state_dir: Option<&std::path::Path>,
+) -> Result<(GcPlan, Vec<String>, usize), String> {
+    let opts = options::resolve(&options::Flags::default(), &settings.config.gc)?;
+    let mut policy = opts.policy;
+    policy.types = narrow(policy.types);
+    policy.watermarks = None;
+    let g = gather::gather(
+        facts,
+        &policy,
+        &settings.config,
+        &settings.catalog,
+        state_dir,
+    )
+    .await
+    .map_err(|gap| format!("gc needs the engine: {gap}"))?;
+    let verdicts = crate::policy::gc::judge(&g.input, &policy, g.now);
+    let built = plan::build(&g, &verdicts, &policy, opts.keep_storage);
+    Ok((built, g.notes, opts.concurrency))
+}

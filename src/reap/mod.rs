@@ -41,7 +41,11 @@ mod tmp;
 mod zombies;
 
 use plan::category_of;
-pub use plan::{ReapPlan, ends_a_shim, plan_reap};
+pub use plan::{Category, ReapPlan, ends_a_shim, plan_reap};
+
+/// How long a process gets after SIGTERM before SIGKILL when no `--grace` is given (the
+/// default of reap's flag; `doctor --fix` ends processes with it too).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct ReapArgs {
@@ -240,8 +244,9 @@ fn save(
 }
 
 /// Applies the plan in two phases: everything else, then the shims (their processes went
-/// first, while still under them). The reports come back in the plan's order.
-async fn apply(
+/// first, while still under them). The reports come back in the plan's order. `doctor --fix`
+/// applies reap's steps through here too.
+pub async fn apply(
     actor: &actions::Actor,
     plan: &Plan,
     rejudged: Option<&saved_plan::Rejudged>,

@@ -101,7 +101,7 @@ pub fn catalog(cat: &Catalog, config: &Config, out: &mut dyn Write) -> io::Resul
     write_doc(&Value::Array(checks), out)
 }
 
-fn write_doc(v: &Value, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_doc(v: &Value, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v).map_err(|e| {
         e.io_error_kind()
             .map_or_else(|| io::Error::other(e.to_string()), io::Error::from)

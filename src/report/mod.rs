@@ -2,6 +2,7 @@
 
 pub(crate) mod acting;
 pub(crate) mod df;
+pub mod doctor_fix;
 pub mod gc;
 pub(crate) mod journal;
 pub(crate) mod json;

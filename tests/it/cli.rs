@@ -53,6 +53,36 @@ fn the_man_page_has_a_page_per_command() {
         );
     }
     assert!(r.stdout.contains("list\\-checks") || r.stdout.contains("list-checks"));
+    // doctor's page names --fix and its --apply.
+    assert!(r.stdout.contains("\\-\\-fix") || r.stdout.contains("--fix"));
+}
+
+/// `--fix` takes its list only with `=` (`--fix=ports`), so a bare `--fix` never swallows the
+/// next word; `--apply` means nothing without `--fix`.
+#[test]
+fn doctor_fix_flags_parse_as_documented() {
+    use clap::Parser;
+    let parse = |a: &[&str]| dockhand::cli::Cli::try_parse_from(a).map(|_| ());
+    assert!(parse(&["dockhand", "doctor", "--fix"]).is_ok());
+    assert!(
+        parse(&[
+            "dockhand",
+            "doctor",
+            "--fix=ports,images.dangling",
+            "--apply"
+        ])
+        .is_ok()
+    );
+    assert!(parse(&["dockhand", "doctor", "--fix", "--apply", "--check", "ports"]).is_ok());
+    assert!(parse(&["dockhand", "doctor", "--apply"]).is_err());
+    assert!(parse(&["dockhand", "doctor", "--fix", "ports"]).is_err());
+    assert!(parse(&["dockhand", "doctor", "--fix", "--list-checks"]).is_err());
+    let r = dockhand(["doctor", "--fix=nope"]);
+    r.assert_code(64);
+    assert!(
+        r.stderr.contains("--fix") && r.stderr.contains("nope"),
+        "{r}"
+    );
 }
 
 /// Every `dockhand …` command line that a remedy, a doc, the README or a fix names is one the
@@ -139,6 +169,20 @@ fn every_dockhand_command_named_in_docs_remedies_and_fixes_exists_and_parses() {
         }
     }
     assert!(found.len() > 40, "found only {} command lines", found.len());
+    // `doctor --fix` is named in the docs as people type it — limited and applied — so those
+    // lines are parsed here too.
+    let named = |pred: &dyn Fn(&[String]) -> bool| found.iter().any(|(_, a)| pred(a));
+    assert!(
+        named(&|a| a.get(1).is_some_and(|w| w == "doctor")
+            && a.iter().any(|w| w.starts_with("--fix="))),
+        "no doc names `dockhand doctor --fix=ID,area`"
+    );
+    assert!(
+        named(&|a| a.get(1).is_some_and(|w| w == "doctor")
+            && a.iter().any(|w| w == "--fix")
+            && a.iter().any(|w| w == "--apply")),
+        "no doc names `dockhand doctor --fix --apply`"
+    );
     let mut bad = Vec::new();
     for (file, argv) in &found {
         let argv = placeholders(argv);

@@ -325,10 +325,35 @@ struct CloneArgs {
 /// Starts `/bin/sleep 300` as exactly `pid` (clone3 with `set_tid`, root only): the way to make
 /// a pid "reused" by another process on purpose. `None` when the pid is taken.
 pub fn spawn_at_pid(pid: i32) -> Option<PidGuard> {
+    exec_at_pid(pid, &["/bin/sleep", "300"])
+}
+
+/// [`spawn_at_pid`], but the newcomer is `nobody`'s (through `setpriv`): an unprivileged user's
+/// process on a pid dockhand planned to signal.
+pub fn spawn_at_pid_as_nobody(pid: i32) -> Option<PidGuard> {
+    let mut argv: Vec<String> = vec!["/usr/bin/setpriv".into()];
+    argv.extend(super::attacker::setpriv_args());
+    argv.extend(["/bin/sleep".into(), "300".into()]);
+    let g = exec_at_pid(pid, &argv.iter().map(String::as_str).collect::<Vec<_>>())?;
+    wait_for(
+        "the newcomer to be nobody's",
+        Duration::from_secs(5),
+        || {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!("/proc/{pid}"))
+                .is_ok_and(|m| m.uid() == super::attacker::NOBODY_UID)
+        },
+    );
+    Some(g)
+}
+
+/// Execs `argv` (a full path first) as exactly `pid`; waits until it runs `sleep`.
+fn exec_at_pid(pid: i32, argv: &[&str]) -> Option<PidGuard> {
     use std::ffi::CString;
-    let prog = CString::new("/bin/sleep").unwrap();
-    let arg = CString::new("300").unwrap();
-    let argv = [prog.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    let owned: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+    let prog = owned[0].clone();
+    let mut argv: Vec<*const std::ffi::c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
     let envp = [std::ptr::null::<std::ffi::c_char>()];
     let tids = [pid as nix::libc::pid_t];
     let args = CloneArgs {

@@ -8,6 +8,7 @@
 
 mod credentials;
 mod files;
+mod fix;
 mod identity;
 mod plans;
 mod unknown;
