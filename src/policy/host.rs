@@ -14,6 +14,10 @@ pub struct PressureLimits {
     pub full_warn: f64,
     /// … and at or above this, critical.
     pub full_critical: f64,
+    /// The cpu's `some` at or above this is a warning; at 100 (the default) the cpu is not
+    /// judged: a host busy with work (a build server, batch jobs) waits for CPU by design, and
+    /// it is memory and I/O stalls that make a daemon hang or the OOM killer strike.
+    pub cpu_some_warn: f64,
 }
 
 /// A stall share that held: the smaller of the last minute's and the last five minutes'
@@ -24,14 +28,17 @@ pub fn sustained(l: &PsiLine) -> f64 {
 }
 
 /// A resource's pressure, judged. The cpu's `full` line is left out: host-wide it is always
-/// zero (or absent) and says nothing.
+/// zero (or absent) and says nothing; its `some` line only against `cpu_some_warn` below 100.
 pub fn pressure_level(resource: &str, psi: &Psi, lim: &PressureLimits) -> Level {
     let some = psi.some.as_ref().map_or(0.0, sustained);
-    let full = if resource == "cpu" {
-        0.0
-    } else {
-        psi.full.as_ref().map_or(0.0, sustained)
-    };
+    if resource == "cpu" {
+        return if lim.cpu_some_warn < 100.0 && some >= lim.cpu_some_warn {
+            Level::Warning
+        } else {
+            Level::Ok
+        };
+    }
+    let full = psi.full.as_ref().map_or(0.0, sustained);
     if full >= lim.full_critical {
         Level::Critical
     } else if full >= lim.full_warn || some >= lim.some_warn {
@@ -184,6 +191,7 @@ mod tests {
         some_warn: 20.0,
         full_warn: 10.0,
         full_critical: 40.0,
+        cpu_some_warn: 50.0,
     };
 
     #[test]
@@ -236,6 +244,14 @@ mod tests {
                 "{r}: {text}"
             );
         }
+        // At 100 the cpu is not judged at all, even fully stalled.
+        let off = PressureLimits {
+            cpu_some_warn: 100.0,
+            ..PRESSURE
+        };
+        let busy = parse_psi("some avg10=100 avg60=100 avg300=100 total=1");
+        assert_eq!(pressure_level("cpu", &busy, &off), Level::Ok);
+        assert_eq!(pressure_level("cpu", &busy, &PRESSURE), Level::Warning);
     }
 
     const SWAP: SwapLimits = SwapLimits {

@@ -29,6 +29,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         some_warn: ctx.th(ID, "some_warn_pct"),
         full_warn: ctx.th(ID, "full_warn_pct"),
         full_critical: ctx.th(ID, "full_critical_pct"),
+        cpu_some_warn: ctx.th(ID, "cpu_some_warn_pct"),
     };
     let Some(reads) = blocking(ctx.timeout(), || RESOURCES.map(kernel::pressure)).await else {
         return Finding::new(
@@ -44,6 +45,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "some_warn_pct": lim.some_warn,
         "full_warn_pct": lim.full_warn,
         "full_critical_pct": lim.full_critical,
+        "cpu_some_warn_pct": lim.cpu_some_warn,
     });
     let mut judged = Vec::new();
     let mut failures = Vec::new();
