@@ -230,9 +230,11 @@ mod tests {
                 "some avg10=5 avg60=5 avg300=5 total=1\nfull avg10=90 avg60=90 avg300=90 total=1",
                 Level::Ok,
             ),
+            // The cpu against its own threshold (50 here), below it and at it.
+            ("cpu", "some avg10=5 avg60=25 avg300=20 total=1", Level::Ok),
             (
                 "cpu",
-                "some avg10=5 avg60=25 avg300=20 total=1",
+                "some avg10=5 avg60=65 avg300=55 total=1",
                 Level::Warning,
             ),
             ("memory", "", Level::Ok),
