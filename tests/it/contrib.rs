@@ -951,6 +951,11 @@ fn full_access(d: &TestDaemon) -> Vec<String> {
         "host",
         "--cap-add",
         "SYS_PTRACE",
+        // The kernel log, for host.hung-tasks (CAP_SYSLOG where kernel.dmesg_restrict is 1).
+        "--cap-add",
+        "SYSLOG",
+        "--device",
+        "/dev/kmsg:/dev/kmsg:r",
     ]
     .map(String::from)
     .into();
