@@ -148,11 +148,12 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Ok(e) => (e, None),
         Err(e) => (Vec::new(), Some(e)),
     };
-    let records = match (records, &events_error) {
-        (Ok(r), _) => r,
+    let (records, records_error) = match (records, &events_error) {
+        (Ok(r), _) => (r, None),
         // Neither the records nor the events: nothing to judge.
         (Err(f), Some(_)) => return f,
-        (Err(_), None) => &[],
+        // The events alone: said in the summary, not passed off as the whole picture.
+        (Err(f), None) => (&[][..], Some(f.summary)),
     };
     let vs = victims(records, &events, now, window_s);
     let evidence = json!({
@@ -161,12 +162,15 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "count": vs.len(),
         "oom_events": events.len(),
         "events_error": events_error,
+        "records_error": records_error,
         "kernel": kernel_json(vm.as_ref(), boot_s),
     });
     let host_words = host_count_words(vm.as_ref(), boot_s);
     let Some(first) = vs.first() else {
         let events_note = if events_error.is_some() {
             " (the engine's events could not be read; judged on the containers' exits only)"
+        } else if records_error.is_some() {
+            " (the containers' records could not be read; judged on the engine's events only)"
         } else {
             ""
         };
