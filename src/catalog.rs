@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/catalog_files.rs"));
 
 /// The areas, in the order their checks are reported: the daemon first (nothing else can be
-/// trusted when it does not answer), then what it holds, then the host around it.
+/// trusted when it does not answer), then what it holds, then the host around it — its
+/// processes, ports and pulls — and last the kernel's view of the whole machine (`host`), which
+/// is about more than Docker and explains rather than locates.
 pub const AREAS: &[&str] = &[
     "daemon",
     "disk",
@@ -19,6 +21,7 @@ pub const AREAS: &[&str] = &[
     "processes",
     "ports",
     "pulls",
+    "host",
 ];
 
 /// The worst status a check can raise.

@@ -16,6 +16,8 @@ mod checks_config;
 mod checks_containers;
 #[path = "it/checks_daemon.rs"]
 mod checks_daemon;
+#[path = "it/checks_host.rs"]
+mod checks_host;
 #[path = "it/checks_ports.rs"]
 mod checks_ports;
 #[path = "it/checks_pulls.rs"]

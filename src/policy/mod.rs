@@ -8,6 +8,7 @@ pub(crate) mod containers;
 pub(crate) mod daemon;
 pub(crate) mod disk;
 pub(crate) mod gc;
+pub(crate) mod host;
 pub mod identity;
 pub(crate) mod images;
 pub mod ports;

@@ -317,6 +317,9 @@ pub struct RecordHost {
     #[serde(deserialize_with = "de_null_default")]
     pub port_bindings: SmallMap<Option<Vec<PortBinding>>>,
     pub network_mode: String,
+    /// The memory limit in bytes; 0 (or null) for none.
+    #[serde(deserialize_with = "de_null_default")]
+    pub memory: i64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ pub(crate) mod identity;
 pub(crate) mod incident;
 pub(crate) mod inventory;
 pub(crate) mod json_array;
+pub(crate) mod kernel;
 pub mod net;
 pub(crate) mod pidfile;
 pub(crate) mod proc;

@@ -6,6 +6,7 @@
 pub mod containers;
 pub mod daemon;
 pub mod disk;
+pub mod host;
 pub mod images;
 pub mod ports;
 pub mod processes;
@@ -59,6 +60,7 @@ pub fn registry() -> Vec<Probe> {
         images::probes(),
         storage::probes(),
         volumes::probes(),
+        host::probes(),
     ]
     .into_iter()
     .flatten()
