@@ -312,6 +312,64 @@ mod tests {
             .to_string()
     }
 
+    /// The file the Debian package installs as /etc/dockhand/config.toml (a conffile).
+    const PACKAGED: &str = include_str!("../contrib/debian/config.toml");
+
+    /// The packaged file with its settings uncommented: a line `#key = value` (no space after
+    /// the `#`) is a setting, `# words` is prose.
+    fn packaged_uncommented() -> String {
+        PACKAGED
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.starts_with(|c: char| !c.is_whitespace()) => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_packaged_config_changes_nothing_as_shipped() {
+        // Installed on every host: as shipped it must mean exactly the defaults.
+        for (n, line) in PACKAGED.lines().enumerate() {
+            assert!(
+                line.is_empty() || line.starts_with('#'),
+                "contrib/debian/config.toml:{}: not a comment: {line}",
+                n + 1
+            );
+        }
+        let c = parse(Path::new(DEFAULT_PATH), PACKAGED, &cat()).expect("parses");
+        assert!(c.thresholds.is_empty() && c.disabled.is_empty());
+        assert_eq!(c.gc, crate::policy::gc::config::GcConfig::default());
+        assert_eq!(c.recover, RecoverConfig::default());
+    }
+
+    #[test]
+    fn the_packaged_configs_examples_parse_and_show_the_defaults() {
+        // An operator uncomments a line to change it: each one must be valid as written, and
+        // each threshold shown must be the catalog's default (the file says so).
+        let text = packaged_uncommented();
+        assert!(
+            text.contains("[gc]") && text.contains("[recover]"),
+            "{text}"
+        );
+        let c = parse(Path::new(DEFAULT_PATH), &text, &cat())
+            .unwrap_or_else(|e| panic!("the uncommented packaged config: {e}\n{text}"));
+        assert!(c.thresholds.len() >= 4, "{:?}", c.thresholds);
+        for (id, values) in &c.thresholds {
+            let def = cat().get(id).cloned().expect("a known check");
+            for (name, v) in values {
+                assert_eq!(
+                    Some(*v),
+                    def.thresholds.get(name).map(|t| t.default),
+                    "contrib/debian/config.toml shows {id}.{name} = {v}, not its default"
+                );
+            }
+        }
+        assert!(c.disabled.is_empty(), "{:?}", c.disabled);
+        assert!(c.recover.start_cmd.is_some());
+    }
+
     #[test]
     fn overrides_and_defaults() {
         let c = parse(

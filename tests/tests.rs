@@ -44,6 +44,8 @@ mod gc;
 mod harness;
 #[path = "it/hung_mount.rs"]
 mod hung_mount;
+#[path = "it/package.rs"]
+mod package;
 #[path = "it/podman.rs"]
 mod podman;
 #[path = "it/ports.rs"]

@@ -44,6 +44,12 @@ const NOMAD_DOCTOR: &str = "contrib/deploy/nomad/dockhand-doctor.nomad.hcl";
 const NOMAD_GC: &str = "contrib/deploy/nomad/dockhand-gc.nomad.hcl";
 const SWARM: &str = "contrib/deploy/swarm/dockhand-stack.yml";
 const DEPLOY_MD: &str = "docs/deploy.md";
+const DEB_CONFIG: &str = "contrib/debian/config.toml";
+const DEB_COPYRIGHT: &str = "contrib/debian/copyright";
+const DEB_LINTIAN_OVERRIDES: &str = "contrib/debian/lintian-overrides";
+const DEB_POSTINST: &str = "contrib/debian/postinst";
+const DEB_PRERM: &str = "contrib/debian/prerm";
+const DEB_POSTRM: &str = "contrib/debian/postrm";
 
 /// Every file under contrib/. A new one must be added here and to [`command_lines`], so no
 /// file's command lines go unchecked.
@@ -59,6 +65,14 @@ const CONTRIB_FILES: &[&str] = &[
     NOMAD_DOCTOR,
     NOMAD_GC,
     SWARM,
+    // The Debian package's own files (scripts/package; tests/it/package.rs installs it). They
+    // hold no dockhand command line.
+    DEB_CONFIG,
+    DEB_COPYRIGHT,
+    DEB_LINTIAN_OVERRIDES,
+    DEB_POSTINST,
+    DEB_PRERM,
+    DEB_POSTRM,
 ];
 
 #[test]
@@ -670,16 +684,16 @@ fn systemd_analyze() -> &'static str {
     p
 }
 
-/// The units copied into `dir` with ExecStart's /usr/local/bin/dockhand replaced by the binary
-/// these tests built: `systemd-analyze verify` checks that the executable exists.
+/// Where the units (and the Debian package) put the binary.
+const INSTALLED_BIN: &str = "/usr/bin/dockhand";
+
+/// The units copied into `dir` with ExecStart's /usr/bin/dockhand replaced by the binary these
+/// tests built: `systemd-analyze verify` checks that the executable exists.
 fn units_with_real_binary(dir: &TempDir) -> Vec<PathBuf> {
     [DOCTOR_SERVICE, DOCTOR_TIMER, GC_SERVICE, GC_TIMER]
         .iter()
         .map(|rel| {
-            let text = read(rel).replace(
-                "/usr/local/bin/dockhand",
-                &dockhand_bin().display().to_string(),
-            );
+            let text = read(rel).replace(INSTALLED_BIN, &dockhand_bin().display().to_string());
             dir.write(Path::new(rel).file_name().unwrap(), text)
         })
         .collect()
