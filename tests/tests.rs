@@ -58,3 +58,5 @@ mod serve;
 mod terminal;
 #[path = "it/tidy.rs"]
 mod tidy;
+#[path = "it/watch.rs"]
+mod watch;
