@@ -422,6 +422,14 @@ fn validate(line: &Line, scratch: &TempDir) -> Result<(), String> {
         argv.push("--state-dir".into());
         argv.push(scratch.join("state").display().to_string());
     }
+    // A service (watch) runs until stopped: its line is parsed, not run.
+    if argv.iter().any(|a| a == "watch" || a == "serve") {
+        use clap::Parser;
+        let full = std::iter::once("dockhand".to_string()).chain(argv.iter().cloned());
+        return dockhand::cli::Cli::try_parse_from(full)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    }
     let r = dockhand_cmd()
         .args(&argv)
         .env(
