@@ -38,9 +38,10 @@ pub fn run(settings: Settings, command: Command) -> ExitCode {
             let ran = dispatch(&Ctx::new(&settings, &shutdown), &command).await;
             finish(ran)
         };
-        if let Command::Serve(_) = command {
-            // serve stops itself on the signal: it stops accepting, finishes the responses in
-            // flight, and a clean stop exits 0.
+        if let Command::Serve(_) | Command::Watch(_) = command {
+            // serve and watch stop themselves on the signal: they stop accepting, finish the
+            // responses in flight (watch: writes last use, ends a recovery in flight), and a
+            // clean stop exits 0.
             work.await
         } else if command.mutates() {
             let code = work.await;
@@ -78,6 +79,7 @@ async fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Ran {
         Command::Recover(args) => crate::recover::run(ctx, args).await,
         Command::Pull(args) => crate::pull::run(ctx, args).await,
         Command::Serve(args) => crate::serve::run(ctx, args).await,
+        Command::Watch(args) => crate::serve::watch::run(ctx, args).await,
     }
 }
 

@@ -98,6 +98,10 @@ pub enum Command {
     /// Serve Prometheus metrics on /metrics (127.0.0.1:9323 unless --listen says otherwise):
     /// doctor's results refreshed every --interval, the journal's totals, build info
     Serve(crate::serve::ServeArgs),
+    /// The long-running service: serve's /metrics, plus the engine's events followed for each
+    /// image's last use (gc's state), the daemon probed every --interval and, with --recover,
+    /// recovered within a budget when it stays frozen or wedged (see docs/watch.md)
+    Watch(crate::serve::watch::WatchArgs),
     /// Print shell completions to stdout: `dockhand completions bash > /etc/bash_completion.d/dockhand`
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout: `dockhand man > /usr/local/share/man/man1/dockhand.1`
@@ -133,6 +137,7 @@ impl Command {
             Command::Recover(_) => "recover",
             Command::Pull(_) => "pull",
             Command::Serve(_) => "serve",
+            Command::Watch(_) => "watch",
         }
     }
 
@@ -145,6 +150,7 @@ impl Command {
             Command::Df(_)
             | Command::Journal(_)
             | Command::Serve(_)
+            | Command::Watch(_)
             | Command::Completions(_)
             | Command::Man => false,
             Command::Gc(a) => a.mutates(),

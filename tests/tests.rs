@@ -64,3 +64,5 @@ mod serve;
 mod terminal;
 #[path = "it/tidy.rs"]
 mod tidy;
+#[path = "it/watch.rs"]
+mod watch;

@@ -123,6 +123,20 @@ pub fn uses_from_events(
     out
 }
 
+/// What a stream of events says about last use, as an observation of the images present now:
+/// `dockhand watch` records it between gc runs, resolving references exactly as gc does.
+pub fn observation_from_events(images: &[Image], lines: &str, now: f64) -> Observation {
+    let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+    Observation {
+        images: images
+            .iter()
+            .map(|i| (i.id.clone(), real_tags(i)))
+            .collect(),
+        uses: uses_from_events(lines, &ids_by_ref(images), &ids),
+        now,
+    }
+}
+
 /// An image's tags, without `<none>:<none>` and without dockhand's own hold references (an
 /// image left held by an interrupted run is dangling: the next run removes it).
 fn real_tags(i: &crate::runtime::inventory::Image) -> Vec<String> {

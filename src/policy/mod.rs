@@ -18,3 +18,4 @@ mod props;
 pub(crate) mod pulls;
 pub(crate) mod storage;
 pub(crate) mod volumes;
+pub(crate) mod watch;

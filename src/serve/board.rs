@@ -14,6 +14,8 @@ pub struct Board {
     fixed: String,
     doctor: Mutex<DoctorState>,
     journal: Mutex<JournalState>,
+    /// `dockhand watch`'s own state (events, stream, recovery budget); none for `serve`.
+    watch: Option<Arc<super::watch::Status>>,
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +91,14 @@ impl Board {
                 text: Arc::from(""),
                 readable: true,
             }),
+            watch: None,
         }
+    }
+
+    /// The board of `dockhand watch`: serve's page, and the watch's series after it.
+    pub fn with_watch(mut self, status: Arc<super::watch::Status>) -> Board {
+        self.watch = Some(status);
+        self
     }
 
     pub fn doctor_started(&self, at: Instant) {
@@ -188,6 +197,9 @@ impl Board {
             "1 when the latest read of the journal worked (or there is none yet), 0 when it failed or overran its deadline.",
             [(String::new(), u8::from(readable).to_string())],
         );
+        if let Some(w) = &self.watch {
+            w.render(&mut out, now);
+        }
         out
     }
 }

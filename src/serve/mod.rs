@@ -16,6 +16,7 @@
 pub mod board;
 pub mod http;
 pub mod journal;
+pub mod watch;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,15 +115,42 @@ pub fn run_deadline(timeout: Duration) -> Duration {
 
 /// `dockhand serve`: runs until SIGINT/SIGTERM, then stops accepting, finishes the responses in
 /// flight, and ends with 0. What it serves is on the wire, so the outcome has no document.
+/// It is `dockhand watch --read-only`: the same code, without the watch's loops.
 pub async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> Ran {
+    let hosting = Hosting {
+        listen: &args.listen,
+        interval: args.interval,
+        checks: &args.checks,
+        skip: &args.skip,
+    };
+    host(ctx, &hosting, None).await
+}
+
+/// What serve and watch share: where to listen, how often doctor runs, which checks.
+pub struct Hosting<'a> {
+    pub listen: &'a str,
+    pub interval: Duration,
+    pub checks: &'a [String],
+    pub skip: &'a [String],
+}
+
+/// The watch's part of a run: its state for /metrics, and its loops, which end on shutdown
+/// (after writing what they hold and finishing a recovery in flight).
+pub type Watching<'a> = (
+    Arc<watch::Status>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>,
+);
+
+/// Serves /metrics until SIGINT/SIGTERM — with `watching`, the watch's loops alongside.
+pub async fn host(ctx: &Ctx<'_>, hosting: &Hosting<'_>, watching: Option<Watching<'_>>) -> Ran {
     let settings = ctx.settings;
-    let addr = parse_listen(&args.listen).map_err(Failure::usage)?;
-    let interval = args.interval;
+    let addr = parse_listen(hosting.listen).map_err(Failure::usage)?;
+    let interval = hosting.interval;
     let selected = crate::doctor::select(
         &settings.catalog,
         &settings.config,
-        &args.checks,
-        &args.skip,
+        hosting.checks,
+        hosting.skip,
     )
     .map_err(|e| Failure::usage(e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -154,16 +182,37 @@ pub async fn run(ctx: &Ctx<'_>, args: &ServeArgs) -> Ran {
             bound.ip()
         ));
     }
-    let board = Arc::new(Board::new(interval, deadline));
+    let (board, loops) = match watching {
+        Some((status, loops)) => (
+            Board::new(interval, deadline).with_watch(status),
+            Some(loops),
+        ),
+        None => (Board::new(interval, deadline), None),
+    };
+    let board = Arc::new(board);
     let server = http::serve(listener, Arc::clone(&board), ctx.shutdown.clone());
     let doctor = refresh_doctor(&board, interval, deadline, || doctor_once(ctx, &selected));
     let journal = follow_journal(&board, &journal_path);
+    let watching = loops.is_some();
+    // The server and the watch's loops all end on the signal; the refreshers never do.
+    let ends = async {
+        match loops {
+            Some(l) => {
+                tokio::join!(server, l);
+            }
+            None => server.await,
+        }
+    };
     tokio::select! {
-        () = server => {}
+        () = ends => {}
         () = doctor => {}
         () = journal => {}
     }
-    ctx.say("serve stopped");
+    ctx.say(if watching {
+        "watch stopped"
+    } else {
+        "serve stopped"
+    });
     Ok(Outcome::bare(ExitCode::Ok))
 }
 

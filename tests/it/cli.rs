@@ -24,7 +24,15 @@ fn completions_for_each_shell_know_every_command() {
         let r = dockhand(["completions", shell]);
         r.assert_code(0);
         assert!(r.stdout.contains(marker), "{shell}\n{r}");
-        for cmd in ["doctor", "df", "journal", "completions", "man"] {
+        for cmd in [
+            "doctor",
+            "df",
+            "journal",
+            "completions",
+            "man",
+            "serve",
+            "watch",
+        ] {
             assert!(r.stdout.contains(cmd), "{shell} completes {cmd}\n{r}");
         }
         assert!(r.stdout.contains("timeout"), "{shell}\n{r}");
@@ -45,7 +53,12 @@ fn the_man_page_has_a_page_per_command() {
         r.stdout.starts_with(".ie") || r.stdout.contains(".TH dockhand 1"),
         "{r}"
     );
-    for page in ["dockhand-doctor", "dockhand-df", "dockhand-journal"] {
+    for page in [
+        "dockhand-doctor",
+        "dockhand-df",
+        "dockhand-journal",
+        "dockhand-watch",
+    ] {
         assert!(
             r.stdout.contains(&format!(".TH {page}")),
             "{page}\n{}",

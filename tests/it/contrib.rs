@@ -36,6 +36,7 @@ const DOCTOR_SERVICE: &str = "contrib/systemd/dockhand-doctor.service";
 const DOCTOR_TIMER: &str = "contrib/systemd/dockhand-doctor.timer";
 const GC_SERVICE: &str = "contrib/systemd/dockhand-gc.service";
 const GC_TIMER: &str = "contrib/systemd/dockhand-gc.timer";
+const WATCH_SERVICE: &str = "contrib/systemd/dockhand-watch.service";
 const DOCKERFILE: &str = "contrib/docker/Dockerfile";
 const K8S: &str = "contrib/deploy/kubernetes/dockhand-npd.yaml";
 const NPD_JSON: &str = "contrib/deploy/kubernetes/dockhand-monitor.json";
@@ -58,6 +59,7 @@ const CONTRIB_FILES: &[&str] = &[
     DOCTOR_TIMER,
     GC_SERVICE,
     GC_TIMER,
+    WATCH_SERVICE,
     DOCKERFILE,
     K8S,
     NPD_JSON,
@@ -288,7 +290,7 @@ fn deploy_md_lines() -> Vec<Line> {
 fn command_lines() -> Vec<Line> {
     let mut out = Vec::new();
     // systemd: ExecStart= and friends, without their prefixes (-, @, :, +, !).
-    for unit in [DOCTOR_SERVICE, GC_SERVICE] {
+    for unit in [DOCTOR_SERVICE, GC_SERVICE, WATCH_SERVICE] {
         for (_, k, v) in unit_entries(unit) {
             if k.starts_with("Exec") {
                 let v = v.trim_start_matches(['-', '@', ':', '+', '!']);
@@ -433,6 +435,14 @@ fn validate(line: &Line, scratch: &TempDir) -> Result<(), String> {
     if !argv.iter().any(|a| a == "--state-dir") {
         argv.push("--state-dir".into());
         argv.push(scratch.join("state").display().to_string());
+    }
+    // A service (watch) runs until stopped: its line is parsed, not run.
+    if argv.iter().any(|a| a == "watch" || a == "serve") {
+        use clap::Parser;
+        let full = std::iter::once("dockhand".to_string()).chain(argv.iter().cloned());
+        return dockhand::cli::Cli::try_parse_from(full)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
     }
     let r = dockhand_cmd()
         .args(&argv)
@@ -690,13 +700,19 @@ const INSTALLED_BIN: &str = "/usr/bin/dockhand";
 /// The units copied into `dir` with ExecStart's /usr/bin/dockhand replaced by the binary these
 /// tests built: `systemd-analyze verify` checks that the executable exists.
 fn units_with_real_binary(dir: &TempDir) -> Vec<PathBuf> {
-    [DOCTOR_SERVICE, DOCTOR_TIMER, GC_SERVICE, GC_TIMER]
-        .iter()
-        .map(|rel| {
-            let text = read(rel).replace(INSTALLED_BIN, &dockhand_bin().display().to_string());
-            dir.write(Path::new(rel).file_name().unwrap(), text)
-        })
-        .collect()
+    [
+        DOCTOR_SERVICE,
+        DOCTOR_TIMER,
+        GC_SERVICE,
+        GC_TIMER,
+        WATCH_SERVICE,
+    ]
+    .iter()
+    .map(|rel| {
+        let text = read(rel).replace(INSTALLED_BIN, &dockhand_bin().display().to_string());
+        dir.write(Path::new(rel).file_name().unwrap(), text)
+    })
+    .collect()
 }
 
 #[test]
@@ -820,6 +836,48 @@ fn systemd_units_grant_exactly_what_each_command_needs() {
     assert_eq!(
         Path::new(dockhand::actions::lock::DEFAULT_STATE_DIR),
         Path::new("/var/lib/dockhand")
+    );
+    // watch: doctor's reads, its state dir, and the scraper on loopback TCP; it signals nothing
+    // as shipped (recovering needs the drop-in docs/watch.md gives).
+    let caps: BTreeSet<String> = unit_value(WATCH_SERVICE, "CapabilityBoundingSet")
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        caps,
+        ["CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE"]
+            .map(String::from)
+            .into()
+    );
+    for (key, want) in [
+        ("ProtectSystem", "strict"),
+        ("StateDirectory", "dockhand"),
+        ("ProtectProc", "default"),
+        ("ProcSubset", "all"),
+        ("RestrictAddressFamilies", "AF_UNIX AF_INET"),
+        ("IPAddressAllow", "localhost"),
+        ("IPAddressDeny", "any"),
+        ("Type", "exec"),
+    ] {
+        assert_eq!(
+            unit_value(WATCH_SERVICE, key).as_deref(),
+            Some(want),
+            "{key}"
+        );
+    }
+    for never in ["PrivateNetwork", "PrivateUsers", "DynamicUser", "User"] {
+        assert_eq!(
+            unit_value(WATCH_SERVICE, never),
+            None,
+            "{never}= would blind it"
+        );
+    }
+    assert!(
+        !unit_value(WATCH_SERVICE, "ExecStart")
+            .unwrap()
+            .contains("--recover"),
+        "recovering needs a wider sandbox than the unit grants"
     );
     // The timers.
     assert_eq!(unit_value(GC_TIMER, "Persistent").as_deref(), Some("yes"));

@@ -147,7 +147,6 @@ impl Health {
         }
     }
 
-    #[cfg(test)]
     /// The daemon is hung: it accepts connections but does not answer, or answers the ping
     /// but not the calls that take its locks. What `recover` escalates on (stack dump, restart).
     pub fn is_hung(&self) -> bool {
