@@ -32,6 +32,8 @@ mod contrib;
 mod df;
 #[path = "it/doctor.rs"]
 mod doctor;
+#[path = "it/engines.rs"]
+mod engines;
 #[path = "it/formats.rs"]
 mod formats;
 #[path = "it/gc.rs"]

@@ -129,10 +129,11 @@ pub fn images(
             .map(|r| r.unique)
             .fold(0, u64::saturating_add);
         let max_shared = part.items.iter().map(|r| r.shared).max().unwrap_or(0);
-        part.total = engine_layers_size
-            .unwrap_or(sum_unique.saturating_add(max_shared))
-            .max(sum_unique);
-        part.shared = part.total - sum_unique;
+        // The engine's total as it is: under the containerd image store each image's Size
+        // counts its content blobs and its unpacked snapshots, so the unique bytes can add up
+        // past the total `docker system df` shows; the total is the engine's all the same.
+        part.total = engine_layers_size.unwrap_or(sum_unique.saturating_add(max_shared));
+        part.shared = part.total.saturating_sub(sum_unique);
         let used_unique = images
             .iter()
             .zip(&part.items)
