@@ -36,6 +36,8 @@ mod df;
 mod doctor;
 #[path = "it/doctor_fix.rs"]
 mod doctor_fix;
+#[path = "it/engines.rs"]
+mod engines;
 #[path = "it/formats.rs"]
 mod formats;
 #[path = "it/gc.rs"]

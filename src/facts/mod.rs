@@ -550,6 +550,24 @@ impl Facts {
             .map_err(Clone::clone)
     }
 
+    /// Image id → its layer chain (chain ids, base first) as the engine reports it: each image's
+    /// `RootFS.Layers` (one inspect per image, eight at a time). For gc's base-image protection
+    /// where the layer store was not read (the containerd image store, not root); not kept in
+    /// the snapshot, as only gc asks, once. Images the engine did not answer for are left out.
+    pub async fn image_chains_from_engine(
+        &self,
+        ids: &[String],
+    ) -> std::collections::HashMap<String, Vec<String>> {
+        if !self.engine_answered().await {
+            return std::collections::HashMap::new();
+        }
+        crate::runtime::inventory::image_diff_ids(&self.engine, ids)
+            .await
+            .into_iter()
+            .map(|(id, diffs)| (id, crate::runtime::inventory::chain_ids(&diffs)))
+            .collect()
+    }
+
     /// The data root and where the answer came from: what the engine says, else the process's
     /// flags, daemon.json, defaults.
     pub async fn data_root(&self) -> Option<(PathBuf, &'static str)> {

@@ -26,7 +26,7 @@ use crate::runtime::daemon::{self, Located};
 use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
 use crate::runtime::inventory::{Container, Image, Volume};
-use crate::runtime::storage::scan::{DiskScan, scan_data_root};
+use crate::runtime::storage::scan::{DaemonFiles, DiskScan, scan_daemon_files, scan_data_root};
 pub use crate::runtime::storage::scan::{LeftoversPart, StuckRow};
 use crate::runtime::storage::{self, LogInfo};
 use crate::util::human_duration;
@@ -105,6 +105,10 @@ pub struct DfReport {
     pub image_store: String,
     /// "disk" (layer store and walks) or "engine" (`/system/df`).
     pub source: String,
+    /// The daemon's own files under the data root — containers' logs, tmp leftovers — were
+    /// read: always with `source` "disk", and under the containerd image store as root (its
+    /// layers are containerd's, but these files are still dockerd's).
+    pub daemon_files: bool,
     pub filesystem: Option<FsUsage>,
     pub images: ImagesPart,
     pub containers: ContainersPart,
@@ -174,6 +178,12 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
             )
             .await
         }
+        Scanned::ContainerdStore(files) => {
+            notes.push(fallback_note(&site, &Scanned::ContainerdStore(None)));
+            let mut r = from_engine_fallback(&site, containers, images, volumes?).await?;
+            add_daemon_files(&site, &mut r, files.map(|f| *f), deleted);
+            r
+        }
         other => {
             notes.push(fallback_note(&site, &other));
             from_engine_fallback(&site, containers, images, volumes?).await?
@@ -233,7 +243,15 @@ async fn scan_disk(site: &Site<'_>) -> Scanned {
         return Scanned::Podman;
     }
     if site.containerd_store {
-        return Scanned::ContainerdStore;
+        // No layer store to read, but the logs and tmp/ are dockerd's, under the data root.
+        let root = site.data_root.to_path_buf();
+        let deadline = Instant::now() + site.walks.deadline;
+        let files = blocking(site.walks.deadline + site.timeout, move || {
+            scan_daemon_files(&root, deadline)
+        })
+        .await
+        .flatten();
+        return Scanned::ContainerdStore(files.map(Box::new));
     }
     let (root, drv) = (site.data_root.to_path_buf(), site.driver.to_string());
     let walks = site.walks;
@@ -332,7 +350,7 @@ fn fallback_note(site: &Site<'_>, scanned: &Scanned) -> String {
             "the engine is Podman: its containers/storage under {} keeps layers in overlay-layers/ and overlay/, with no layerdb to read, so sizes are the engine's own (/system/df); logs are each container's ctr.log; there are no dockerd tmp leftovers or overlay2 layers to look for",
             data_root.display()
         ),
-        Scanned::ContainerdStore => "the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes are the engine's and there is no overlay2 directory to scan for leaks".into(),
+        Scanned::ContainerdStore(_) => "the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes of images, writable layers and volumes are the engine's and there is no overlay2 directory to scan for leaks".into(),
         Scanned::TimedOut => format!(
             "{} did not answer within {}: its filesystem may have stopped answering; sizes are the engine's own (/system/df)",
             data_root.display(),
@@ -396,12 +414,49 @@ async fn add_podman_logs(site: &Site<'_>, r: &mut DfReport) {
     }
 }
 
+/// Under the containerd image store: the containers' logs, tmp leftovers and the daemon's
+/// deleted-but-open files, added to the engine's figures — or a note saying why they are not.
+fn add_daemon_files(
+    site: &Site<'_>,
+    r: &mut DfReport,
+    files: Option<DaemonFiles>,
+    deleted: Option<Vec<storage::DeletedOpen>>,
+) {
+    r.leftovers.leaked_scan = "not applicable: the containerd image store keeps layers in containerd's snapshotter, not in overlay2 under the data root".into();
+    let Some(mut files) = files else {
+        r.notes.push(format!(
+            "{} was not read (not readable by this user, or it did not answer within {}): container logs and tmp leftovers are left out (run as root)",
+            site.data_root.join("containers").display(),
+            human_duration(site.walks.deadline + site.timeout)
+        ));
+        return;
+    };
+    r.daemon_files = true;
+    for row in &mut r.containers.items {
+        row.log = files.logs.remove(&row.id);
+    }
+    r.containers = containers_part(std::mem::take(&mut r.containers.items));
+    let scan = std::mem::take(&mut r.leftovers.leaked_scan);
+    r.leftovers = files.leftovers;
+    r.leftovers.leaked_scan = scan;
+    r.notes.extend(files.notes);
+    match deleted {
+        Some(d) => r.leftovers.add_deleted(d),
+        None => r.notes.push(format!(
+            "the daemon's deleted-but-open files could not be listed (its process was not found, or /proc did not answer within {})",
+            human_duration(site.timeout)
+        )),
+    }
+}
+
 /// What the scan of the data root came to.
 enum Scanned {
     Disk(Box<DiskScan>),
     /// The layer store is not readable by this user.
     Unreadable,
-    ContainerdStore,
+    /// The containerd image store: the daemon's own files (`None` when this user may not read
+    /// them, or they did not answer in time).
+    ContainerdStore(Option<Box<DaemonFiles>>),
     /// Podman's containers/storage: nothing of dockerd's layout to scan.
     Podman,
     /// The scan did not finish in time: the data root itself did not answer.
@@ -433,6 +488,7 @@ fn empty_report(source: &str) -> DfReport {
         driver: String::new(),
         image_store: String::new(),
         source: source.into(),
+        daemon_files: source == "disk",
         filesystem: None,
         images: ImagesPart::default(),
         containers: ContainersPart::default(),

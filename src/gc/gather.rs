@@ -187,17 +187,26 @@ pub async fn gather(
         ..Input::default()
     };
     let (metas, unrecorded) = containers(listed, records, df, policy.min_age_s, now, &mut input);
-    image_inputs(images, df, &state, now, &mut input);
+    let podman = facts.engine_kind().await.is_podman();
+    // Without the layer store (the containerd image store, not root) the engine still says
+    // each image's layers: base images stay protected by chain on either store.
+    let engine_chains = if df.chains.is_empty() && !podman && !images.is_empty() {
+        let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+        Some(facts.image_chains_from_engine(&ids).await)
+    } else {
+        None
+    };
+    let chains = engine_chains.as_ref().unwrap_or(&df.chains);
+    image_inputs(images, df, chains, &state, now, &mut input);
     volumes(facts, df, &mut input, &mut notes).await;
     networks(facts, unrecorded, &mut input, &mut notes).await;
-    let podman = facts.engine_kind().await.is_podman();
     input.build_cache = build_cache(df, podman);
     let logs = logs(df, config, catalog, &mut input);
     input.disk = df.filesystem.as_ref().map(|f| Disk {
         used: f.used_bytes,
         capacity: f.used_bytes + f.free_bytes,
     });
-    notes.extend(gaps(policy, &input, df, podman));
+    notes.extend(gaps(policy, &input, df, engine_chains.is_some(), podman));
     Ok(Gathered {
         daemon_id,
         data_root: df.data_root.clone(),
@@ -410,7 +419,14 @@ fn containers(
 }
 
 /// Images, with their first sighting and last use from the state.
-fn image_inputs(images: &[Image], df: &DfReport, state: &DaemonState, now: f64, input: &mut Input) {
+fn image_inputs(
+    images: &[Image],
+    df: &DfReport,
+    chains: &HashMap<String, Vec<String>>,
+    state: &DaemonState,
+    now: f64,
+    input: &mut Input,
+) {
     let unique: HashMap<&str, u64> = df
         .images
         .items
@@ -423,7 +439,7 @@ fn image_inputs(images: &[Image], df: &DfReport, state: &DaemonState, now: f64, 
             tags: real_tags(i),
             created: i.created as f64,
             keep_label: keep(i.labels.as_ref()),
-            chain: df.chains.get(&i.id).cloned(),
+            chain: chains.get(&i.id).cloned(),
             unique_bytes: unique.get(i.id.as_str()).copied().unwrap_or(0),
             first_seen: state.first_seen(&i.id).unwrap_or(now),
             last_used: state.last_used(&i.id),
@@ -546,7 +562,13 @@ fn logs(
 }
 
 /// What this run could not see, and what that leaves out.
-fn gaps(policy: &Policy, input: &Input, df: &DfReport, podman: bool) -> Vec<String> {
+fn gaps(
+    policy: &Policy,
+    input: &Input,
+    df: &DfReport,
+    engine_chains: bool,
+    podman: bool,
+) -> Vec<String> {
     let mut notes = Vec::new();
     if policy.watermarks.is_some() && input.disk.is_none() {
         notes.push(format!(
@@ -559,6 +581,14 @@ fn gaps(policy: &Policy, input: &Input, df: &DfReport, podman: bool) -> Vec<Stri
     }
     if podman && !input.images.is_empty() {
         notes.push("image layer chains are not read from Podman's containers/storage: base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
+    } else if engine_chains {
+        let missing = input.images.iter().filter(|i| i.chain.is_none()).count();
+        if missing > 0 {
+            notes.push(format!(
+                "the engine did not say the layers of {missing} of {} images: those are not protected by chain (nor protect their bases), and bytes per image are the engine's unique bytes",
+                input.images.len()
+            ));
+        }
     } else if df.chains.is_empty() && !input.images.is_empty() {
         notes.push("image layer chains could not be read from the layer store (not root, or the containerd image store): base images are not protected by chain, and bytes per image are the engine's unique bytes".into());
     }

@@ -19,7 +19,7 @@ pub(super) async fn plan(facts: &Facts, p: &mut ReapPlan, grace_s: u64) {
             return;
         }
     };
-    if df.source != "disk" {
+    if !df.daemon_files {
         p.gaps = true;
         p.notes.push(format!(
             "{}/tmp is left alone: {}",

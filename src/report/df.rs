@@ -62,7 +62,7 @@ pub fn df(
         write_images(r, take, style, out)?;
         write_containers(r, take, style, out)?;
         write_volumes(r, take, style, out)?;
-        if r.source == "disk" {
+        if r.daemon_files {
             write_leftovers(r, take, style, out)?;
         }
     }
@@ -103,7 +103,7 @@ fn write_head(r: &DfReport, style: Style, out: &mut dyn Write) -> io::Result<()>
     Ok(())
 }
 
-/// The summary table: one row per kind, logs and leftovers only when read from disk.
+/// The summary table: one row per kind, logs and leftovers only when the daemon's files were read.
 fn write_summary(r: &DfReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let (i, c, v, b, l) = (
         &r.images,
@@ -128,7 +128,7 @@ fn write_summary(r: &DfReport, style: Style, out: &mut dyn Write) -> io::Result<
         bytes_lb(c.rw_total, lb),
         with_pct(c.rw_reclaimable, c.rw_total),
     ]);
-    if r.source == "disk" {
+    if r.daemon_files {
         let logs = c
             .items
             .iter()
@@ -156,7 +156,7 @@ fn write_summary(r: &DfReport, style: Style, out: &mut dyn Write) -> io::Result<
         human_bytes(b.total),
         with_pct(b.reclaimable, b.total),
     ]);
-    if r.source == "disk" {
+    if r.daemon_files {
         let n = l.tmp.len()
             + usize::from(l.tmp_old.is_some())
             + l.leaked_layers.len()

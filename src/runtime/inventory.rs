@@ -8,7 +8,7 @@
 //! API 1.51) is no count at all. `shapes.rs` feeds each version's documented shapes through these
 //! parsers (docs/engines.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -186,6 +186,69 @@ pub async fn container_records_from_engine(
         {
             out.push(r.value);
         }
+    }
+    out
+}
+
+/// Each image's layers as the engine reports them — `RootFS.Layers` of
+/// `GET /images/<id>/json`, the uncompressed layers' digests (diff ids), base first — eight
+/// at a time, each under the deadline. Both image stores answer it (the classic one from its
+/// layer store, the containerd one from the image's config). An image that vanished in
+/// between, or whose answer did not come, is left out.
+pub async fn image_diff_ids(engine: &Engine, ids: &[String]) -> HashMap<String, Vec<String>> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Inspect {
+        id: String,
+        root_f_s: RootFs,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct RootFs {
+        layers: Vec<String>,
+    }
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(8) {
+        let paths: Vec<String> = chunk
+            .iter()
+            .map(|id| format!("/images/{id}/json"))
+            .collect();
+        let calls = paths.iter().map(|p| engine.get_json::<Inspect>(p));
+        let answers = futures_util::future::join_all(calls).await;
+        if answers.iter().all(Result::is_err) {
+            // Not one of eight answered: an engine that stopped answering would cost a deadline
+            // per eight images. The rest are left out, as unanswered.
+            break;
+        }
+        for (id, r) in chunk.iter().zip(answers) {
+            // Keyed by the id asked for (the list's), whatever spelling the answer uses.
+            if let Ok(t) = r
+                && (t.value.id.is_empty() || t.value.id == *id)
+            {
+                out.insert(id.clone(), t.value.root_f_s.layers);
+            }
+        }
+    }
+    out
+}
+
+/// The chain ids of a list of diff ids, base first, as the OCI image spec defines them:
+/// the first is its diff id, each next `sha256(<previous chain id> + " " + <diff id>)`. Two
+/// images share a chain id exactly when they share every layer up to it, so one image is a
+/// base of another when its chain is a prefix of the other's — on either image store.
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => {
+                let sum = Sha256::digest(format!("{prev} {d}").as_bytes());
+                let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+                format!("sha256:{hex}")
+            }
+        };
+        out.push(next);
     }
     out
 }
@@ -637,6 +700,27 @@ pub(crate) mod shapes;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The OCI image spec's chain ids: the base layer's is its diff id, each next one the
+    /// digest of the previous chain id, a space and the diff id (values from Python's hashlib).
+    #[test]
+    fn chain_ids_follow_the_image_spec() {
+        let d = |s: &str| s.to_string();
+        let chain = chain_ids(&[d("sha256:aaa"), d("sha256:bbb"), d("sha256:ccc")]);
+        assert_eq!(
+            chain,
+            vec![
+                d("sha256:aaa"),
+                d("sha256:56efb1d4f6c79b745d37d6eff87e3ed8dd2be28104e124ba73fd6e6c4892c792"),
+                d("sha256:5f37250437ffd4d0a708296d64527afcea82547c8f3683aed2e2e1abbc1999c2"),
+            ]
+        );
+        // A base's chain is a prefix of the child's; a different base changes every id.
+        assert_eq!(chain_ids(&[d("sha256:aaa")]), chain[..1].to_vec());
+        let other = chain_ids(&[d("sha256:xxx"), d("sha256:bbb")]);
+        assert_ne!(other[1], chain[1]);
+        assert!(chain_ids(&[]).is_empty());
+    }
 
     #[test]
     fn an_empty_health_record_is_no_health_check() {

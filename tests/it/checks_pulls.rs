@@ -88,7 +88,17 @@ fn pulls_stalled_ok_and_fast_without_downloads() {
 }
 
 #[test]
-fn pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob() {
+fn pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob_on_the_classic_store() {
+    // Under the containerd image store containerd downloads into its own content store, not
+    // into dockerd's tmp: this check does not see those pulls there (docs/engines.md).
+    let e = crate::support::daemon::engine();
+    if e.containerd_store() {
+        eprintln!(
+            "skipped: pulls_stalled_sees_a_growing_pull_then_reports_it_frozen_mid_blob_on_the_classic_store watches dockerd's tmp; engine {} uses the containerd image store",
+            e.name()
+        );
+        return;
+    }
     let t0 = Instant::now();
     let registry = Registry::start();
     let proxy = FreezableProxy::start(registry.addr());

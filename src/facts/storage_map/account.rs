@@ -113,8 +113,11 @@ pub fn images(
         }
     } else {
         // The engine's figures: Size per image, SharedSize from /system/df, LayersSize for the
-        // distinct total. Which shared layers a used image holds is not known here, so
-        // reclaimable counts only unused images' unique bytes (a lower bound, as the engine's).
+        // distinct total. Which layers a used image holds is not known here, so reclaimable is
+        // counted as the engine's own client counts it (`docker system df`): the total less each
+        // used image's unique bytes (`Size - SharedSize`; an image whose figures were not
+        // computed is skipped). The layers a used image shares with unused ones are counted as
+        // reclaimable, so this is an upper bound — but the one figure the engine agrees with.
         for i in images {
             let shared = i.engine_shared.unwrap_or(0).min(i.engine_size);
             part.items
@@ -126,16 +129,18 @@ pub fn images(
             .map(|r| r.unique)
             .fold(0, u64::saturating_add);
         let max_shared = part.items.iter().map(|r| r.shared).max().unwrap_or(0);
-        part.total = engine_layers_size
-            .unwrap_or(sum_unique.saturating_add(max_shared))
-            .max(sum_unique);
-        part.shared = part.total - sum_unique;
-        part.reclaimable = part
-            .items
+        // The engine's total as it is: under the containerd image store each image's Size
+        // counts its content blobs and its unpacked snapshots, so the unique bytes can add up
+        // past the total `docker system df` shows; the total is the engine's all the same.
+        part.total = engine_layers_size.unwrap_or(sum_unique.saturating_add(max_shared));
+        part.shared = part.total.saturating_sub(sum_unique);
+        let used_unique = images
             .iter()
-            .filter(|r| r.containers == 0)
-            .map(|r| r.unique)
+            .zip(&part.items)
+            .filter(|(i, r)| r.containers > 0 && i.engine_shared.is_some())
+            .map(|(_, r)| r.unique)
             .fold(0, u64::saturating_add);
+        part.reclaimable = part.total.saturating_sub(used_unique);
     }
     part.unique = part.total - part.shared.min(part.total);
     part.count = images.len();
@@ -256,8 +261,35 @@ mod tests {
         let p = super::images(&images, &HashMap::new(), &used, Some(120));
         assert_eq!(p.source, "engine");
         assert_eq!((p.total, p.shared, p.unique), (120, 60, 60));
-        assert_eq!(p.reclaimable, 20);
+        // As `docker system df` counts it: the total less the used image's own 40 bytes (the
+        // 60 it shares with b are counted as reclaimable, as the engine's client counts them).
+        assert_eq!(p.reclaimable, 80);
         assert_eq!(p.items[0].unique, 40);
+    }
+
+    /// The docker CLI skips a used image whose Size or SharedSize the engine did not compute
+    /// (-1): its bytes are not subtracted from the reclaimable total.
+    #[test]
+    fn engine_reclaimable_skips_used_images_without_a_shared_figure() {
+        let im = |id: &str, size, shared| ImageIn {
+            id: id.into(),
+            tags: vec![format!("{id}:1")],
+            engine_size: size,
+            engine_shared: shared,
+            ..ImageIn::default()
+        };
+        let used: HashMap<String, usize> = [("a".to_string(), 1), ("b".to_string(), 3)].into();
+        let p = super::images(
+            &[
+                im("a", 50, Some(10)),
+                im("b", 30, None),
+                im("c", 20, Some(10)),
+            ],
+            &HashMap::new(),
+            &used,
+            Some(100),
+        );
+        assert_eq!((p.total, p.reclaimable, p.active), (100, 60, 2));
     }
 
     fn images_part(

@@ -7,7 +7,7 @@ use super::ImageIn;
 
 /// Bytes each removal frees when images are removed in `order`: a layer is freed by the removal
 /// that leaves no image holding it (df's accounting: counted once, by the last image to go).
-/// Images without a chain count their unique bytes.
+/// Images without a chain, or whose layers have no recorded size, count their unique bytes.
 pub struct LayerRefs<'a> {
     refs: HashMap<&'a str, usize>,
     sizes: &'a HashMap<String, u64>,
@@ -31,6 +31,9 @@ impl<'a> LayerRefs<'a> {
             return image.unique_bytes;
         };
         let distinct: HashSet<&str> = chain.iter().map(String::as_str).collect();
+        // Chains from the engine (the containerd image store) come without layer sizes: the
+        // refs still count, and the bytes are the engine's unique bytes for this image.
+        let sized = distinct.iter().any(|l| self.sizes.contains_key(*l));
         let mut freed = 0;
         for l in distinct {
             if let Some(n) = self.refs.get_mut(l) {
@@ -40,6 +43,6 @@ impl<'a> LayerRefs<'a> {
                 }
             }
         }
-        freed
+        if sized { freed } else { image.unique_bytes }
     }
 }

@@ -317,6 +317,27 @@ fn shared_layers_are_freed_once_by_the_last_image_to_go() {
     assert_eq!(judge(&input, &images_policy(), NOW).bytes(), 6);
 }
 
+/// The containerd image store: chains from the engine (image inspect's layers), no layer
+/// sizes. Bases are still protected by chain; bytes are each image's unique bytes.
+#[test]
+fn engine_chains_without_layer_sizes_protect_bases_and_count_unique_bytes() {
+    let mut input = Input {
+        containers: vec![ctr("web", "sha256:app", None)],
+        images: vec![
+            img("sha256:base", &["debian:12"], &["D"], 2.0 * D),
+            img("sha256:app", &["app:1"], &["D", "A"], 2.0 * D),
+            img("sha256:tool", &["tool:1"], &["D", "T"], 2.0 * D),
+        ],
+        ..Input::default()
+    };
+    for i in &mut input.images {
+        i.unique_bytes = 4;
+    }
+    let v = judge(&input, &images_policy(), NOW);
+    assert_eq!(rules(&v.images), ["base-image", "in-use", "unused"]);
+    assert_eq!(v.images[2].bytes, Some(4));
+}
+
 #[test]
 fn watermark_need() {
     let m = Watermarks {

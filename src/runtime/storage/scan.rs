@@ -181,6 +181,34 @@ pub fn scan_data_root(
     })
 }
 
+/// What the daemon keeps under its data root whatever its image store: the containers' logs
+/// and tmp leftovers. With the containerd image store the layers live in containerd's
+/// snapshotter, but `containers/<id>/<id>-json.log` and `tmp/` are still dockerd's, in the
+/// same place: they are read here, for the storage map to add to the engine's figures.
+pub struct DaemonFiles {
+    /// Container id → its log.
+    pub logs: HashMap<String, LogInfo>,
+    pub leftovers: LeftoversPart,
+    pub notes: Vec<String>,
+}
+
+/// Reads the containers' logs and the tmp leftovers of `root`; `None` when this user may not
+/// read the containers' directory (the layer store is not the test here: the containerd
+/// image store has none).
+pub fn scan_daemon_files(root: &Path, deadline: Instant) -> Option<DaemonFiles> {
+    std::fs::read_dir(root.join("containers")).ok()?;
+    let mut notes = Vec::new();
+    let mut leftovers = LeftoversPart::default();
+    let logs = container_logs(root);
+    add_tmp(root, deadline, &mut leftovers, &mut notes);
+    leftovers.total_up();
+    Some(DaemonFiles {
+        logs,
+        leftovers,
+        notes,
+    })
+}
+
 /// Every image's chain of layers, read from the image store's content (id `sha256:…`).
 fn image_chains(store: &LayerStore, root: &Path, driver: &str) -> HashMap<String, Vec<String>> {
     let content = root

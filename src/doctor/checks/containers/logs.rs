@@ -126,6 +126,18 @@ fn no_log_files(df: &DfReport) -> Finding {
         )
         .evidence(json!({ "count": 0, "notes": df.notes }));
     }
+    if df.daemon_files {
+        // The containers' directories were read: none keeps a log file on this disk.
+        return Finding::new(
+            Status::Ok,
+            format!(
+                "none of {} keeps a log file under {} (their logging drivers keep nothing on this disk)",
+                plural(df.containers.items.len(), "container", "containers"),
+                df.data_root.join("containers").display()
+            ),
+        )
+        .evidence(json!({ "count": 0, "notes": df.notes }));
+    }
     Finding::new(
         Status::Unknown,
         format!(

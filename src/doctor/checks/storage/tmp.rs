@@ -37,8 +37,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(f) => return f,
     };
     let root = df.data_root.display().to_string();
-    if df.source != "disk" {
-        // The engine's figures (not root, or the containerd image store) do not include tmp.
+    if !df.daemon_files {
+        // The engine's figures (not root) do not include tmp.
         let why = df
             .notes
             .first()
