@@ -16,14 +16,24 @@
 #                         stops it but keeps DIR (a seed worth reusing);
 #                         idempotent, safe to call from an EXIT trap
 #   td_docker ARGS...     run the docker client against it
+#   td_engine NAME        before td_start: run engine NAME of the matrix
+#                         (20.10, 26.1, 28.5, 28.5-containerd) instead of the
+#                         system's dockerd (see td_engine below)
 #
 # Sets: TD_DIR, TD_SOCK, TD_HOST (unix://…), TD_PID (the reaper's pid),
 # TD_ADOPTED (1 when td_adopt found the daemon already running).
 # Honors: TD_DOCKERD (default /usr/sbin/dockerd), TD_DOCKER (the client;
 # default /usr/bin/docker, the 20.10 client matching the 20.10 daemon).
 
+TD_DOCKER_GIVEN=${TD_DOCKER:+1}
 TD_DOCKERD=${TD_DOCKERD:-/usr/sbin/dockerd}
 TD_DOCKER=${TD_DOCKER:-/usr/bin/docker}
+# Set by td_engine: the daemon's PATH (where it finds containerd, the shim,
+# docker-proxy, docker-init and runc), its daemon.json, and the engine's name.
+TD_ENGINE=20.10
+TD_PATH=$PATH
+TD_DAEMON_JSON='{}'
+TD_ENGINES=${TD_ENGINES:-/opt/dockhand-engines}
 TD_DIR=
 TD_SOCK=
 TD_HOST=
@@ -42,7 +52,14 @@ td_start() {
         return 1
     fi
     mkdir -p "$TD_DIR/data" "$TD_DIR/exec"
-    echo '{}' >"$TD_DIR/daemon.json"
+    printf '%s\n' "$TD_DAEMON_JSON" >"$TD_DIR/daemon.json"
+    # A daemon with the containerd image store manages a containerd whose
+    # namespaces are shared by every daemon on the host unless named: its own.
+    local ns=() tag
+    if [[ $TD_ENGINE == *-containerd ]]; then
+        tag=td$(printf '%s' "$TD_DIR" | md5sum | cut -c1-12)
+        ns=(--containerd-namespace "$tag" --containerd-plugins-namespace "$tag-plugins")
+    fi
 
     # docker-init (tini) in subreaper mode (-s) sits between us and dockerd:
     # containerd-shim daemonises and would be reparented to PID 1, which does
@@ -51,7 +68,7 @@ td_start() {
     # must reach only this script, whose trap then shuts the daemon down in
     # order instead of racing it.
     # --bridge=none/--iptables=false: no host networking is touched.
-    setsid /usr/bin/docker-init -s -- "$TD_DOCKERD" \
+    PATH=$TD_PATH setsid /usr/bin/docker-init -s -- "$TD_DOCKERD" "${ns[@]}" \
         --data-root "$TD_DIR/data" \
         --exec-root "$TD_DIR/exec" \
         --pidfile "$TD_DIR/docker.pid" \
@@ -173,4 +190,38 @@ td_stop() {
     rm -rf --one-file-system "$TD_DIR" 2>/dev/null || \
         echo "throwaway-daemon: could not fully remove $TD_DIR" >&2
     TD_DIR='' TD_PID=''
+}
+
+# Picks the engine of the matrix to start, from the layout setup-test-host
+# provisions: $TD_ENGINES/<name>/bin holds dockerd, containerd,
+# containerd-shim-runc-v2, docker-proxy, docker-init and runc. 20.10 is the
+# system's own docker.io (bookworm) unless the layout has it too;
+# 28.5-containerd is 28.5 with the containerd image store (its own directory
+# if the layout has one, else 28.5's binaries). The client for a newer engine
+# is the newer docker CLI when there is one (/usr/local/bin/docker), so
+# `docker system df` speaks the engine's API version; TD_DOCKER overrides it.
+td_engine() {
+    local name=$1 dir
+    case $name in
+        20.10|26.1|28.5|28.5-containerd) ;;
+        *) echo "throwaway-daemon: unknown engine '$name'; use 20.10, 26.1, 28.5 or 28.5-containerd" >&2
+           return 2 ;;
+    esac
+    TD_ENGINE=$name
+    TD_DAEMON_JSON='{}'
+    [[ $name == *-containerd ]] && TD_DAEMON_JSON='{"features":{"containerd-snapshotter":true}}'
+    dir=$TD_ENGINES/$name
+    [[ -d $dir/bin || $name != 28.5-containerd ]] || dir=$TD_ENGINES/28.5
+    if [[ $name == 20.10 && ! -d $dir/bin ]]; then
+        return 0
+    fi
+    if [[ ! -x $dir/bin/dockerd ]]; then
+        echo "throwaway-daemon: engine $name is not provisioned: $dir/bin/dockerd is missing (scripts/setup-test-host provisions the matrix)" >&2
+        return 1
+    fi
+    TD_DOCKERD=$dir/bin/dockerd
+    TD_PATH=$dir/bin:$PATH
+    if [[ $name != 20.10 && -z $TD_DOCKER_GIVEN && -x /usr/local/bin/docker ]]; then
+        TD_DOCKER=/usr/local/bin/docker
+    fi
 }

@@ -21,7 +21,6 @@ pub mod account;
 
 use super::{Facts, Gap, WalkLimits};
 use crate::policy;
-use crate::runtime::blocking;
 use crate::runtime::daemon::{self, Located};
 use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
@@ -29,6 +28,7 @@ use crate::runtime::inventory::{Container, Image, Volume};
 use crate::runtime::storage::scan::{DaemonFiles, DiskScan, scan_daemon_files, scan_data_root};
 pub use crate::runtime::storage::scan::{LeftoversPart, StuckRow};
 use crate::runtime::storage::{self, LogInfo};
+use crate::runtime::{blocking, buildkit};
 use crate::util::human_duration;
 use account::{ImageIn, ImagesPart};
 
@@ -166,17 +166,36 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         let (c, i, v) = tokio::join!(facts.containers(), facts.images(), facts.volumes());
         Ok::<_, Gap>((c?, i?, v))
     };
-    let (scanned, deleted, lists) = tokio::join!(scan_disk(&site), deleted_open(&site), lists);
+    // The build cache is asked for beside the scan and the lists, not after them: on an engine
+    // before API 1.42 only the whole (slow) `/system/df` carries it.
+    let (scanned, deleted, lists, build_cache) = tokio::join!(
+        scan_disk(&site),
+        deleted_open(&site),
+        lists,
+        build_cache_early(&site)
+    );
     // The engine's volume list stats every local volume's directory: a volume whose filesystem
     // stopped answering holds the list (and `docker volume ls`) for good. The disk then says
     // which volumes there are, and their users come from the container list.
     let (containers, images, volumes) = lists?;
     let mut report = match scanned {
         Scanned::Disk(scan) => {
+            let build_cache = build_cache.unwrap_or_else(|| BuildCachePart {
+                source: "not measured: it was not asked for".into(),
+                ..BuildCachePart::default()
+            });
             from_disk(
-                &site, *scan, containers, images, volumes, deleted, &mut notes,
+                &site,
+                *scan,
+                Parts {
+                    containers,
+                    images,
+                    volumes,
+                    build_cache,
+                    deleted,
+                },
+                &mut notes,
             )
-            .await
         }
         Scanned::ContainerdStore(files) => {
             notes.push(fallback_note(&site, &Scanned::ContainerdStore(None)));
@@ -284,19 +303,31 @@ async fn deleted_open(site: &Site<'_>) -> Option<Vec<storage::DeletedOpen>> {
     blocking(site.timeout, move || storage::deleted_open_files(pid)).await
 }
 
+/// What the engine and /proc gave while the disk was scanned.
+struct Parts<'a> {
+    containers: &'a [Container],
+    images: &'a [Image],
+    volumes: Result<&'a [Volume], Gap>,
+    build_cache: BuildCachePart,
+    deleted: Option<Vec<storage::DeletedOpen>>,
+}
+
 /// The report from the disk's figures labelled with the engine's lists; when the engine's
 /// volume list did not answer, the volumes found on disk stand in (said in `notes`).
-async fn from_disk(
+fn from_disk(
     site: &Site<'_>,
     scan: DiskScan,
-    containers: &[Container],
-    images: &[Image],
-    volumes: Result<&[Volume], Gap>,
-    deleted: Option<Vec<storage::DeletedOpen>>,
+    parts: Parts<'_>,
     notes: &mut Vec<String>,
 ) -> DfReport {
     let data_root = site.data_root;
-    let snapshots = scan.buildkit_snapshots;
+    let Parts {
+        containers,
+        images,
+        volumes,
+        build_cache,
+        deleted,
+    } = parts;
     let from_disk: Vec<Volume>;
     let volumes = match volumes {
         Ok(v) => v,
@@ -325,13 +356,7 @@ async fn from_disk(
         }
     };
     let mut r = assemble(scan, containers, images, volumes);
-    r.build_cache = build_cache_from_engine(
-        site.facts.engine(),
-        site.api,
-        site.walks.deadline,
-        snapshots,
-    )
-    .await;
+    r.build_cache = build_cache;
     match deleted {
         Some(d) => r.leftovers.add_deleted(d),
         None => r.notes.push(format!(
@@ -663,9 +688,39 @@ pub(crate) fn system_df_path(api: (u32, u32), build_cache_only: bool) -> &'stati
     }
 }
 
+/// The build cache for a report from the disk, asked for while the disk is scanned (`None` where
+/// the engine's own `/system/df` stands in for the disk, and carries it).
+async fn build_cache_early(site: &Site<'_>) -> Option<BuildCachePart> {
+    if site.podman || site.containerd_store {
+        return None;
+    }
+    let snapshots_on_disk = if site.api < (1, 42) {
+        let (root, drv) = (site.data_root.to_path_buf(), site.driver.to_string());
+        // Unanswered in time counts as present: the engine is asked, under its own deadline.
+        blocking(site.timeout, move || {
+            storage::buildkit_snapshots_present(&root, &drv)
+        })
+        .await
+        .unwrap_or(true)
+    } else {
+        true
+    };
+    Some(
+        build_cache_from_engine(
+            site.facts.engine(),
+            site.api,
+            site.walks.deadline,
+            snapshots_on_disk,
+        )
+        .await,
+    )
+}
+
 /// Build cache from the engine: `/system/df?type=build-cache` from API 1.42; before that the
-/// filter does not exist and the whole `/system/df` is slow, so it is called only when a
-/// BuildKit snapshot exists on disk — without one nothing is cached.
+/// filter does not exist and the whole `/system/df` is slow, so it is asked only when a BuildKit
+/// snapshot exists on disk — without one nothing is cached — and then of the builder itself
+/// (`runtime::buildkit`, the call `/system/df` makes for these figures), the whole `/system/df`
+/// only if the builder cannot be reached that way.
 async fn build_cache_from_engine(
     engine: &Engine,
     api: (u32, u32),
@@ -679,6 +734,11 @@ async fn build_cache_from_engine(
             ..BuildCachePart::default()
         };
     }
+    if api < (1, 42)
+        && let Ok(records) = buildkit::disk_usage(engine.endpoint(), engine.timeout()).await
+    {
+        return build_cache_tally(records.iter().map(|r| (r.size, r.in_use, r.shared)));
+    }
     match slow.get_json::<Value>(system_df_path(api, true)).await {
         Ok(t) => EngineDf::parse(&t.value).build_cache,
         Err(e) => BuildCachePart {
@@ -691,14 +751,23 @@ async fn build_cache_from_engine(
 /// The build cache from its records (`Size`, `InUse`, `Shared`; `Parent` became `Parents` in
 /// 1.42 and `Type` gained values over the versions, neither of which is read).
 fn build_cache_part(records: &[Value]) -> BuildCachePart {
+    build_cache_tally(records.iter().map(|rec| {
+        (
+            rec.get("Size").and_then(Value::as_i64).unwrap_or(0),
+            rec.get("InUse").and_then(Value::as_bool).unwrap_or(false),
+            rec.get("Shared").and_then(Value::as_bool).unwrap_or(false),
+        )
+    }))
+}
+
+/// The build cache's totals from its records as (size, in use, shared), however they came.
+fn build_cache_tally(records: impl Iterator<Item = (i64, bool, bool)>) -> BuildCachePart {
     let mut p = BuildCachePart {
         source: "engine".into(),
         ..BuildCachePart::default()
     };
-    for rec in records {
-        let size = rec.get("Size").and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
-        let in_use = rec.get("InUse").and_then(Value::as_bool).unwrap_or(false);
-        let shared = rec.get("Shared").and_then(Value::as_bool).unwrap_or(false);
+    for (size, in_use, shared) in records {
+        let size = size.max(0) as u64;
         p.count += 1;
         p.active += usize::from(in_use);
         // Shared records are counted by whoever shares them (as the docker CLI counts).

@@ -1,6 +1,7 @@
 //! The runtime core: the only code that talks to the outside world — the engine API, /proc,
 //! the kernel, the data root on disk. Commands ask it; they never call these directly.
 
+pub(crate) mod buildkit;
 pub(crate) mod command;
 pub(crate) mod containerd;
 pub(crate) mod daemon;

@@ -233,6 +233,24 @@ pub fn buildkit_snapshot_names(data_root: &Path) -> Vec<u8> {
     fs::read(data_root.join("buildkit").join("snapshots.db")).unwrap_or_default()
 }
 
+/// Whether BuildKit keeps a snapshot under the data root: a directory of the graph driver's
+/// whose name its database records. Without one nothing is cached, so an old engine's slow
+/// `/system/df` (the only source of build-cache figures before API 1.42) need not be asked.
+/// Cheap beside the scan (one read of the database, one listing of the driver's directory),
+/// so it can run before the scan, and the engine's answer arrive while the disk is walked.
+pub fn buildkit_snapshots_present(data_root: &Path, driver: &str) -> bool {
+    snapshots_listed(&buildkit_snapshot_names(data_root), data_root, driver)
+}
+
+/// Whether any directory of the graph driver's is named in `bk` (BuildKit's database bytes).
+pub fn snapshots_listed(bk: &[u8], data_root: &Path, driver: &str) -> bool {
+    !bk.is_empty()
+        && fs::read_dir(data_root.join(driver)).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| bytes_contain(bk, &e.file_name().to_string_lossy()))
+        })
+}
+
 /// Whether `needle` occurs in `hay`. With thousands of overlay2 directories to look up in
 /// BuildKit's database, a naive scan costs tens of millions of comparisons; memchr's searcher
 /// does the same with SIMD.
@@ -1039,6 +1057,23 @@ mod tests {
         // A young directory may be a pull registering its layer: not reported.
         assert!(leaked(Duration::from_secs(3600)).is_empty());
         let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn buildkit_snapshots_are_present_only_when_a_driver_directory_is_named() {
+        let root = tmpdir("buildkit");
+        // No database: nothing is cached.
+        assert!(!buildkit_snapshots_present(&root, "overlay2"));
+        fs::create_dir_all(root.join("buildkit")).expect("mkdir");
+        fs::create_dir_all(root.join("overlay2/layer1")).expect("mkdir");
+        fs::write(root.join("buildkit/snapshots.db"), b"..bolt..nothing..").expect("write");
+        // A database that names no directory of the driver's (a builder that never built).
+        assert!(!buildkit_snapshots_present(&root, "overlay2"));
+        fs::create_dir_all(root.join("overlay2/snapabc")).expect("mkdir");
+        fs::write(root.join("buildkit/snapshots.db"), b"..bolt..snapabc..").expect("write");
+        assert!(buildkit_snapshots_present(&root, "overlay2"));
+        // Another driver's directory is not looked in.
+        assert!(!buildkit_snapshots_present(&root, "vfs"));
     }
 
     #[test]

@@ -64,9 +64,6 @@ pub struct DiskScan {
     pub notes: Vec<String>,
     pub lower_bound: bool,
     pub stuck: Vec<StuckRow>,
-    /// A BuildKit snapshot exists on disk (else nothing is cached, and the slow `/system/df`
-    /// of an old engine need not be asked).
-    pub buildkit_snapshots: bool,
 }
 
 /// Reads the layer store and walks, in parallel, every writable layer (overlay2 keeps the
@@ -128,11 +125,6 @@ pub fn scan_data_root(
     let bk = buildkit_snapshot_names(root);
     let (leaked, leaked_scan) = leaked_dirs(&store, root, driver, &bk, leaked);
     leftovers.leaked_scan = leaked_scan;
-    let buildkit_snapshots = !bk.is_empty()
-        && std::fs::read_dir(root.join(driver)).is_ok_and(|rd| {
-            rd.flatten()
-                .any(|e| bytes_contain(&bk, &e.file_name().to_string_lossy()))
-        });
     drop(bk);
     // The store's last use: the containers' ids are moved out of it, and the rest (a few
     // hundred bytes per layer and per container) is freed before the walks begin.
@@ -177,7 +169,6 @@ pub fn scan_data_root(
         notes,
         lower_bound,
         stuck,
-        buildkit_snapshots,
     })
 }
 
