@@ -893,12 +893,23 @@ async fn from_engine(
     volumes: &[Volume],
 ) -> Result<DfReport, EngineError> {
     let slow = engine.with_timeout(slow_deadline);
-    let df = EngineDf::parse(
-        &slow
-            .get_json::<Value>(system_df_path(api, false))
-            .await?
-            .value,
-    );
+    // The engine's walk races with containers being made and removed: under the containerd
+    // store it answers 404 "snapshot … does not exist" when one went mid-walk (measured on 28.5),
+    // and 20.10 refuses a second disk-usage request while one runs. Both pass; an error answer
+    // is asked again, twice at most. A deadline is never retried.
+    let path = system_df_path(api, false);
+    let mut tries = 0;
+    let value = loop {
+        match slow.get_json::<Value>(path).await {
+            Ok(v) => break v.value,
+            Err(e) if e.status().is_some() && tries < 2 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let df = EngineDf::parse(&value);
     Ok(engine_report(df, containers, images, volumes))
 }
 

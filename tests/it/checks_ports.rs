@@ -153,7 +153,7 @@ fn orphan_shim_left_by_a_crash_is_reported() {
     assert_eq!(
         runs(c),
         vec![
-            format!("ctr -a {address} -n moby tasks ls"),
+            format!("ctr -a {address} -n {} tasks ls", d.containerd_namespace()),
             "dockhand reap --shims".to_string()
         ],
         "{c:#}"

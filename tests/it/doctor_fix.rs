@@ -86,14 +86,16 @@ fn dangling_config(state: &TempDir) -> PathBuf {
 
 /// A dangling image no container uses: `t:1` loaded, then moved to another image.
 fn dangling(d: &TestDaemon, seed: &str) -> String {
-    let old = images::load(
+    images::load(
         d,
         &[ImageSpec::new(
             "t:1",
             vec![Layer::busybox(), Layer::blob(seed, 2048)],
         )],
-    )[0]
-    .clone();
+    );
+    // The engine's id: the config's digest on the graph driver, the manifest's under the
+    // containerd image store.
+    let old = d.docker_ok(["image", "inspect", "-f", "{{.Id}}", "t:1"]);
     images::load(
         d,
         &[ImageSpec::new(

@@ -255,7 +255,8 @@ fn reap_ends_orphan_shims_only_when_unknown_to_docker_and_containerd_and_asked()
     // containerd keeps one bundle directory per task in its state dir, and re-adopts those.
     let bundle = d
         .exec_root()
-        .join("containerd/daemon/io.containerd.runtime.v2.task/moby")
+        .join("containerd/daemon/io.containerd.runtime.v2.task")
+        .join(d.containerd_namespace())
         .join(&forgot);
     assert!(bundle.is_dir(), "{}", bundle.display());
     crate::support::remove_tree(&bundle);

@@ -410,6 +410,19 @@ impl TestDaemon {
         engine_args(self.dir())
     }
 
+    /// The containerd namespace of this daemon's containers: `moby`, or the one of its own the
+    /// harness gives it under the containerd image store.
+    pub fn containerd_namespace(&self) -> String {
+        if engine().containerd_store() {
+            self.dir()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            "moby".to_owned()
+        }
+    }
+
     pub fn daemon_json(&self) -> PathBuf {
         self.dir.join("daemon.json")
     }
