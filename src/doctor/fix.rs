@@ -410,18 +410,7 @@ fn short_id(id: &str) -> &str {
 }
 
 fn planned_view(s: &Step) -> report::acting::StepView {
-    report::acting::planned(&Plan::new(vec![s.clone()]))
-        .pop()
-        .unwrap_or_else(|| report::acting::StepView {
-            kind: s.action.kind().to_string(),
-            target: s.action.target(),
-            describe: s.action.describe(),
-            reason: s.reason.clone(),
-            bytes: s.bytes,
-            outcome: None,
-            detail: None,
-            elapsed_ms: None,
-        })
+    report::acting::planned_step(s)
 }
 
 /// Carries the plan out with the frame's actor: reap's steps as reap applies them (shims

@@ -31,19 +31,21 @@ pub struct StepView {
 
 /// The plan's steps, not yet applied.
 pub fn planned(plan: &Plan) -> Vec<StepView> {
-    plan.steps
-        .iter()
-        .map(|s| StepView {
-            kind: s.action.kind().to_string(),
-            target: s.action.target(),
-            describe: s.action.describe(),
-            reason: s.reason.clone(),
-            bytes: s.bytes,
-            outcome: None,
-            detail: None,
-            elapsed_ms: None,
-        })
-        .collect()
+    plan.steps.iter().map(planned_step).collect()
+}
+
+/// One planned step, not yet carried out.
+pub fn planned_step(s: &crate::actions::plan::Step) -> StepView {
+    StepView {
+        kind: s.action.kind().to_string(),
+        target: s.action.target(),
+        describe: s.action.describe(),
+        reason: s.reason.clone(),
+        bytes: s.bytes,
+        outcome: None,
+        detail: None,
+        elapsed_ms: None,
+    }
 }
 
 /// Steps as they went (the apply's reports, in plan order).
