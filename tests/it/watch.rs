@@ -221,6 +221,11 @@ fn watch_records_last_use_of_an_image_used_only_between_two_gc_runs() {
     let first = last_used(state.path(), &id);
     let mut w = Watcher::start(&d, state.path(), &["--interval", "1s"], &[]);
     std::thread::sleep(Duration::from_millis(500));
+    // gc's state keeps whole seconds: the use must fall in a later second than the first record
+    // (the import itself), or it would read as the same use on a fast run.
+    while first.is_some_and(|f| now() < f + 1.2) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let used_at = now() - 1.0;
     // Used once, between the two gc runs, by a container that is gone before the second.
     d.docker_ok(["run", "--rm", "--network", "none", "lastuse:1", "true"]);
