@@ -205,6 +205,12 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
 
 /// The engine's `oom` events of the window, in one call under the engine's deadline.
 async fn oom_events(ctx: &Ctx<'_>, now: f64, window_s: f64) -> Result<Vec<OomEvent>, Value> {
+    // Asked beside the records, so the ping's answer is awaited first: an engine that did not
+    // answer it (or one known stopped, which recover tells the facts before asking anything)
+    // would only hold this call to its deadline.
+    if let Err(e) = &ctx.ping().await.0 {
+        return Err(err_json(e));
+    }
     let since = (now - window_s).max(0.0) as u64;
     // An `until` makes the engine answer from its buffer and close instead of streaming; it
     // carries the nanoseconds (see `containers.restart-loop`).
