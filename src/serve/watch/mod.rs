@@ -342,6 +342,32 @@ impl Status {
     }
 }
 
+/// Tells `facts` when the daemon's process is stopped by a signal (state `T`), as recover does
+/// before it asks anything: a stopped daemon answers nothing until continued, and the ping's
+/// deadline would only delay its recovery. The daemon is located once (the socket's verified
+/// owner) and then followed by pid and start time, one small /proc read a probe; located again
+/// when that process is gone. Only a shortcut to the verdict "frozen": the recovery diagnoses
+/// and verifies the daemon itself before it touches anything.
+async fn note_stopped(facts: &crate::facts::Facts, daemon: &mut Option<(i32, u64)>) {
+    if let Some((pid, ticks)) = *daemon {
+        match crate::runtime::proc::stat(pid) {
+            Some(st) if st.start_ticks == ticks => {
+                if st.state == 'T' {
+                    facts.engine_stopped(pid, st.state);
+                }
+                return;
+            }
+            _ => *daemon = None,
+        }
+    }
+    if let Ok(crate::runtime::daemon::Located::Found(d)) = facts.located().await {
+        *daemon = Some((d.info.pid, d.info.start_ticks));
+        if d.info.state == 'T' {
+            facts.engine_stopped(d.info.pid, d.info.state);
+        }
+    }
+}
+
 /// The probes and, with `--recover`, the recoveries.
 struct Prober<'a> {
     ctx: &'a Ctx<'a>,
@@ -383,12 +409,17 @@ impl Prober<'_> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut hung_since: Option<f64> = None;
         let mut said = Said::default();
+        let mut daemon: Option<(i32, u64)> = None;
         loop {
             tokio::select! {
                 () = ctx.shutdown.wait() => return,
                 _ = tick.tick() => {}
             }
             let facts = crate::facts::Facts::new(ctx.engine());
+            // A daemon that does not answer has not answered since the probe began: the hang
+            // is dated from there, not from the end of the ping's deadline.
+            let probe_started = wall();
+            note_stopped(&facts, &mut daemon).await;
             let health = tokio::select! {
                 () = ctx.shutdown.wait() => return,
                 h = crate::recover::diagnose::health(&facts, &ctx.settings.catalog, &ctx.settings.config) => h.0,
@@ -403,7 +434,7 @@ impl Prober<'_> {
                 hung_since = None;
                 said = Said::default();
             } else if hung_since.is_none() {
-                hung_since = Some(now);
+                hung_since = Some(probe_started);
             }
             let Some(opts) = &self.recover else { continue };
             let used = crate::policy::watch::recent(&ledger.attempts, now).len();
