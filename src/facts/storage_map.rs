@@ -8,7 +8,9 @@
 //! The engine's lists and the layer store's recorded sizes come first; directories are walked
 //! only where nothing records a size, in parallel, under `--walk-timeout`. Without read access to
 //! the data root (not root), or with the containerd image store, the engine's own `/system/df`
-//! figures are used and the report says what is missing.
+//! figures are used and the report says what is missing — except for local volumes under the
+//! containerd store from API 1.42, which are walked here as under the graph driver (the engine's
+//! own walk of a volume that stopped answering would hold its whole answer).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,9 @@ use crate::runtime::daemon::{self, Located};
 use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
 use crate::runtime::inventory::{Container, Image, Volume};
-use crate::runtime::storage::scan::{DaemonFiles, DiskScan, scan_daemon_files, scan_data_root};
+use crate::runtime::storage::scan::{
+    DaemonFiles, DiskScan, VolumeWalk, VolumeWalkLimits, scan_daemon_files, scan_data_root,
+};
 pub use crate::runtime::storage::scan::{LeftoversPart, StuckRow};
 use crate::runtime::storage::{self, LogInfo};
 use crate::runtime::{blocking, buildkit};
@@ -167,12 +171,14 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
         Ok::<_, Gap>((c?, i?, v))
     };
     // The build cache is asked for beside the scan and the lists, not after them: on an engine
-    // before API 1.42 only the whole (slow) `/system/df` carries it.
-    let (scanned, deleted, lists, build_cache) = tokio::join!(
+    // before API 1.42 only the whole (slow) `/system/df` carries it. Under the containerd store
+    // the engine's figures (all but the volumes, which the scan walks) come the same way.
+    let (scanned, deleted, lists, build_cache, engine_df) = tokio::join!(
         scan_disk(&site),
         deleted_open(&site),
         lists,
-        build_cache_early(&site)
+        build_cache_early(&site),
+        engine_df_early(&site)
     );
     // The engine's volume list stats every local volume's directory: a volume whose filesystem
     // stopped answering holds the list (and `docker volume ls`) for good. The disk then says
@@ -198,10 +204,20 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
             )
         }
         Scanned::ContainerdStore(files) => {
-            notes.push(fallback_note(&site, &Scanned::ContainerdStore(None)));
-            let mut r = from_engine_fallback(&site, containers, images, volumes?).await?;
-            add_daemon_files(&site, &mut r, files.map(|f| *f), deleted);
-            r
+            from_containerd_store(
+                &site,
+                Parts {
+                    containers,
+                    images,
+                    volumes,
+                    build_cache: BuildCachePart::default(),
+                    deleted,
+                },
+                files.map(|f| *f),
+                engine_df,
+                &mut notes,
+            )
+            .await?
         }
         other => {
             notes.push(fallback_note(&site, &other));
@@ -262,11 +278,17 @@ async fn scan_disk(site: &Site<'_>) -> Scanned {
         return Scanned::Podman;
     }
     if site.containerd_store {
-        // No layer store to read, but the logs and tmp/ are dockerd's, under the data root.
+        // No layer store to read, but the logs, tmp/ and the local volumes are dockerd's,
+        // under the data root. The volumes are walked only where `/system/df` can leave them
+        // out (API 1.42): before that the engine walks them anyway.
         let root = site.data_root.to_path_buf();
         let deadline = Instant::now() + site.walks.deadline;
+        let volumes = (site.api >= (1, 42)).then_some(VolumeWalkLimits {
+            stall: site.walks.stall,
+            threads: site.walks.threads,
+        });
         let files = blocking(site.walks.deadline + site.timeout, move || {
-            scan_daemon_files(&root, deadline)
+            scan_daemon_files(&root, deadline, volumes)
         })
         .await
         .flatten();
@@ -332,26 +354,7 @@ fn from_disk(
     let volumes = match volumes {
         Ok(v) => v,
         Err(g) => {
-            notes.push(format!(
-                "{g} (a volume's filesystem that stopped answering holds the engine's volume list): volumes are those found under {}, without their drivers' details",
-                data_root.join("volumes").display()
-            ));
-            from_disk = scan
-                .volumes
-                .keys()
-                .map(|name| Volume {
-                    name: name.clone(),
-                    driver: "local".into(),
-                    mountpoint: data_root
-                        .join("volumes")
-                        .join(name)
-                        .join("_data")
-                        .display()
-                        .to_string(),
-                    labels: None,
-                    created_at: None,
-                })
-                .collect();
+            from_disk = volumes_found_on_disk(data_root, scan.volumes.keys(), &g, notes);
             &from_disk
         }
     };
@@ -367,6 +370,125 @@ fn from_disk(
     r
 }
 
+/// The local volumes found under `<data root>/volumes` (`names`), standing in for the engine's
+/// volume list, which did not answer (`gap`, said in `notes`).
+fn volumes_found_on_disk<'a>(
+    data_root: &Path,
+    names: impl Iterator<Item = &'a String>,
+    gap: &Gap,
+    notes: &mut Vec<String>,
+) -> Vec<Volume> {
+    notes.push(format!(
+        "{gap} (a volume's filesystem that stopped answering holds the engine's volume list): volumes are those found under {}, without their drivers' details",
+        data_root.join("volumes").display()
+    ));
+    names
+        .map(|name| Volume {
+            name: name.clone(),
+            driver: "local".into(),
+            mountpoint: data_root
+                .join("volumes")
+                .join(name)
+                .join("_data")
+                .display()
+                .to_string(),
+            labels: None,
+            created_at: None,
+        })
+        .collect()
+}
+
+/// Under the containerd image store: the engine's figures for images, writable layers and build
+/// cache (`early`, asked while the disk was scanned); the daemon's own files — logs, tmp
+/// leftovers, deleted-open files — and, from API 1.42, the local volumes from the disk, as on
+/// the graph driver. A volume whose filesystem stopped answering then costs its walk's stall,
+/// is named, and the others are measured; the engine's own volume walk would hold its whole
+/// `/system/df` answer. Where the volumes could not be walked here (not readable by this user,
+/// or the data root did not answer) their sizes are asked of the engine on their own; before
+/// API 1.42 (`early` is `None`) the whole `/system/df` stands in, as it must.
+async fn from_containerd_store(
+    site: &Site<'_>,
+    parts: Parts<'_>,
+    mut files: Option<DaemonFiles>,
+    early: Option<Result<EngineDf, EngineError>>,
+    notes: &mut Vec<String>,
+) -> Result<DfReport, Gap> {
+    let Parts {
+        containers,
+        images,
+        volumes,
+        deleted,
+        ..
+    } = parts;
+    let engine_gap = |err| Gap::Engine {
+        what: "the engine did not answer /system/df",
+        err,
+    };
+    let store = "the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes of images and writable layers are the engine's and there is no overlay2 directory to scan for leaks";
+    let walked = files.as_mut().and_then(|f| f.volumes.take());
+    let mut r = match (early, walked) {
+        (Some(df), Some(walk)) => {
+            let df = df.map_err(engine_gap)?;
+            notes.push(format!(
+                "{store}; local volumes are walked under {}",
+                site.data_root.join("volumes").display()
+            ));
+            let from_disk: Vec<Volume>;
+            let volumes = match volumes {
+                Ok(v) => v,
+                Err(g) => {
+                    from_disk =
+                        volumes_found_on_disk(site.data_root, walk.volumes.keys(), &g, notes);
+                    &from_disk
+                }
+            };
+            let mut r = engine_report(df, containers, images, volumes);
+            add_volume_walk(&mut r, walk);
+            r
+        }
+        (Some(df), None) => {
+            let mut df = df.map_err(engine_gap)?;
+            notes.push(format!(
+                "{store}; local volumes' sizes are the engine's too, since {} was not read",
+                site.data_root.join("volumes").display()
+            ));
+            // `early` is there, so the engine takes `type` (API 1.42 and up).
+            if let Some(path) = system_df_path_by_type(site.api, true) {
+                df.volumes = engine_df(site.facts.engine(), path, site.walks.deadline)
+                    .await
+                    .map_err(engine_gap)?
+                    .volumes;
+            }
+            engine_report(df, containers, images, volumes?)
+        }
+        (None, _) => {
+            notes.push(format!(
+                "{store}; local volumes' sizes are the engine's too: its API {}.{} is older than 1.42, so /system/df cannot leave them out, and a volume whose filesystem stopped answering holds its whole answer",
+                site.api.0, site.api.1
+            ));
+            from_engine_fallback(site, containers, images, volumes?).await?
+        }
+    };
+    add_daemon_files(site, &mut r, files, deleted);
+    Ok(r)
+}
+
+/// The local volumes' sizes from dockhand's own walk, over the engine's rows: a volume of
+/// another driver, or one the walk did not find, keeps no size.
+fn add_volume_walk(r: &mut DfReport, walk: VolumeWalk) {
+    let mut rows = std::mem::take(&mut r.volumes.items);
+    for row in &mut rows {
+        let w = (row.driver == "local")
+            .then(|| walk.volumes.get(&row.name).copied())
+            .flatten();
+        row.size = w.map(|w| w.bytes);
+        row.complete = w.is_none_or(|w| w.complete);
+    }
+    r.volumes = volumes_part(rows);
+    r.lower_bound |= walk.lower_bound;
+    r.stuck = walk.stuck;
+}
+
 /// Why the disk was not scanned, and so why the engine's own figures stand in.
 fn fallback_note(site: &Site<'_>, scanned: &Scanned) -> String {
     let data_root = site.data_root;
@@ -375,7 +497,6 @@ fn fallback_note(site: &Site<'_>, scanned: &Scanned) -> String {
             "the engine is Podman: its containers/storage under {} keeps layers in overlay-layers/ and overlay/, with no layerdb to read, so sizes are the engine's own (/system/df); logs are each container's ctr.log; there are no dockerd tmp leftovers or overlay2 layers to look for",
             data_root.display()
         ),
-        Scanned::ContainerdStore(_) => "the containerd image store is in use: layers live in containerd's snapshotter, not under the data root, so sizes of images, writable layers and volumes are the engine's and there is no overlay2 directory to scan for leaks".into(),
         Scanned::TimedOut => format!(
             "{} did not answer within {}: its filesystem may have stopped answering; sizes are the engine's own (/system/df)",
             data_root.display(),
@@ -383,7 +504,11 @@ fn fallback_note(site: &Site<'_>, scanned: &Scanned) -> String {
         ),
         _ => format!(
             "{} is not readable by this user: sizes are the engine's own (/system/df); container logs, tmp leftovers, leaked layers and deleted-open files need read access to the data root (run as root)",
-            data_root.join("image").join(site.driver).join("layerdb").display()
+            data_root
+                .join("image")
+                .join(site.driver)
+                .join("layerdb")
+                .display()
         ),
     }
 }
@@ -688,6 +813,33 @@ pub(crate) fn system_df_path(api: (u32, u32), build_cache_only: bool) -> &'stati
     }
 }
 
+/// The `/system/df` request for everything but the volumes (`volumes` false), or for the
+/// volumes alone (true), on an engine of API `api`; `None` before 1.42, where `type` does not
+/// exist (an older engine ignores it and walks everything). From 1.52 `verbose=1` lists the
+/// items, as in [`system_df_path`].
+pub(crate) fn system_df_path_by_type(api: (u32, u32), volumes: bool) -> Option<&'static str> {
+    if api < (1, 42) {
+        return None;
+    }
+    Some(match (api >= (1, 52), volumes) {
+        (true, false) => "/system/df?type=image&type=container&type=build-cache&verbose=1",
+        (false, false) => "/system/df?type=image&type=container&type=build-cache",
+        (true, true) => "/system/df?type=volume&verbose=1",
+        (false, true) => "/system/df?type=volume",
+    })
+}
+
+/// Under the containerd store, the engine's figures of everything but the volumes, asked while
+/// the disk is scanned (`None` elsewhere, and before API 1.42, where the whole `/system/df`
+/// is asked after the scan).
+async fn engine_df_early(site: &Site<'_>) -> Option<Result<EngineDf, EngineError>> {
+    if site.podman || !site.containerd_store {
+        return None;
+    }
+    let path = system_df_path_by_type(site.api, false)?;
+    Some(engine_df(site.facts.engine(), path, site.walks.deadline).await)
+}
+
 /// The build cache for a report from the disk, asked for while the disk is scanned (`None` where
 /// the engine's own `/system/df` stands in for the disk, and carries it).
 async fn build_cache_early(site: &Site<'_>) -> Option<BuildCachePart> {
@@ -892,12 +1044,21 @@ async fn from_engine(
     images: &[Image],
     volumes: &[Volume],
 ) -> Result<DfReport, EngineError> {
+    let df = engine_df(engine, system_df_path(api, false), slow_deadline).await?;
+    Ok(engine_report(df, containers, images, volumes))
+}
+
+/// The engine's `/system/df` at `path`, under `slow_deadline`. The engine's walk races with
+/// containers being made and removed: under the containerd store it answers 404 "snapshot …
+/// does not exist" when one went mid-walk (measured on 28.5), and 20.10 refuses a second
+/// disk-usage request while one runs. Both pass; an error answer is asked again, twice at
+/// most. A deadline is never retried.
+async fn engine_df(
+    engine: &Engine,
+    path: &str,
+    slow_deadline: Duration,
+) -> Result<EngineDf, EngineError> {
     let slow = engine.with_timeout(slow_deadline);
-    // The engine's walk races with containers being made and removed: under the containerd
-    // store it answers 404 "snapshot … does not exist" when one went mid-walk (measured on 28.5),
-    // and 20.10 refuses a second disk-usage request while one runs. Both pass; an error answer
-    // is asked again, twice at most. A deadline is never retried.
-    let path = system_df_path(api, false);
     let mut tries = 0;
     let value = loop {
         match slow.get_json::<Value>(path).await {
@@ -909,8 +1070,7 @@ async fn from_engine(
             Err(e) => return Err(e),
         }
     };
-    let df = EngineDf::parse(&value);
-    Ok(engine_report(df, containers, images, volumes))
+    Ok(EngineDf::parse(&value))
 }
 
 /// The storage map from the engine's own figures: its lists, labelled with its `/system/df`.
@@ -1081,6 +1241,100 @@ mod tests {
             (3, 1, 500, 200)
         );
         assert_eq!(p.items[0].name, "db");
+    }
+
+    /// Under the containerd store the engine is asked for everything but the volumes (which
+    /// dockhand walks), and for the volumes alone when it cannot walk them; before 1.42 `type`
+    /// does not exist, so neither request is made.
+    #[test]
+    fn the_requests_without_and_with_only_volumes_per_version() {
+        let cases = [
+            ((1, 41), false, None),
+            ((1, 41), true, None),
+            (
+                (1, 42),
+                false,
+                Some("/system/df?type=image&type=container&type=build-cache"),
+            ),
+            ((1, 43), true, Some("/system/df?type=volume")),
+            (
+                (1, 51),
+                false,
+                Some("/system/df?type=image&type=container&type=build-cache"),
+            ),
+            (
+                (1, 52),
+                false,
+                Some("/system/df?type=image&type=container&type=build-cache&verbose=1"),
+            ),
+            ((1, 56), true, Some("/system/df?type=volume&verbose=1")),
+        ];
+        for (api, volumes, want) in cases {
+            assert_eq!(
+                system_df_path_by_type(api, volumes),
+                want,
+                "{api:?} {volumes}"
+            );
+        }
+    }
+
+    /// dockhand's own walk gives the local volumes' sizes over the engine's rows (which carry
+    /// none when `/system/df` was asked without volumes): a stuck volume is a lower bound and
+    /// named, a volume of another driver keeps no size.
+    #[test]
+    fn the_volume_walk_sizes_local_volumes_and_names_the_stuck_one() {
+        use crate::runtime::storage::WalkSize;
+        let vol = |name: &str, driver: &str| Volume {
+            name: name.into(),
+            driver: driver.into(),
+            mountpoint: String::new(),
+            labels: None,
+            created_at: None,
+        };
+        let volumes = [
+            vol("fine", "local"),
+            vol("slow", "local"),
+            vol("nfs", "nfsdriver"),
+        ];
+        let mut r = engine_report(EngineDf::default(), &[], &[], &volumes);
+        let size = |bytes, complete| WalkSize {
+            bytes,
+            complete,
+            ..WalkSize::default()
+        };
+        add_volume_walk(
+            &mut r,
+            VolumeWalk {
+                volumes: HashMap::from([
+                    ("fine".to_string(), size(10_000, true)),
+                    ("slow".to_string(), size(7, false)),
+                    ("nfs".to_string(), size(99, true)),
+                ]),
+                stuck: vec![StuckRow {
+                    path: "/d/volumes/slow/_data".into(),
+                    belongs_to: "volume slow".into(),
+                    waited_ms: 2000,
+                }],
+                lower_bound: true,
+            },
+        );
+        let row = |n: &str| {
+            r.volumes
+                .items
+                .iter()
+                .find(|v| v.name == n)
+                .expect("a row")
+                .clone()
+        };
+        assert_eq!(
+            (row("fine").size, row("fine").complete),
+            (Some(10_000), true)
+        );
+        assert_eq!((row("slow").size, row("slow").complete), (Some(7), false));
+        assert_eq!(row("nfs").size, None);
+        assert_eq!((r.volumes.total, r.volumes.reclaimable), (10_007, 10_007));
+        assert!(r.lower_bound);
+        assert_eq!(r.stuck[0].belongs_to, "volume slow");
     }
 
     #[test]

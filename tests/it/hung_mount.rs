@@ -46,17 +46,7 @@ fn secs(d: Duration) -> String {
 }
 
 #[test]
-fn df_with_a_hung_volume_finishes_names_it_and_measures_the_rest_on_the_classic_store() {
-    // Under the containerd image store df's figures are the engine's /system/df, whose volume
-    // walk hangs on the hung volume: not met there yet (docs/engines.md, "Known gaps").
-    let e = crate::support::daemon::engine();
-    if e.containerd_store() {
-        eprintln!(
-            "skipped: df_with_a_hung_volume_finishes_names_it_and_measures_the_rest_on_the_classic_store needs the classic store; engine {} uses the containerd image store",
-            e.name()
-        );
-        return;
-    }
+fn df_with_a_hung_volume_finishes_names_it_and_measures_the_rest() {
     // The guard drops first (declared last): thawed and detached before the daemon stops.
     let (d, _src, mount) = daemon_with_a_hung_volume();
     let hung = mount.mountpoint().display().to_string();
@@ -119,17 +109,7 @@ fn df_with_a_hung_volume_finishes_names_it_and_measures_the_rest_on_the_classic_
 }
 
 #[test]
-fn doctor_with_a_hung_volume_finishes_names_it_and_judges_everything_else_on_the_classic_store() {
-    // Under the containerd image store df's figures are the engine's /system/df, whose volume
-    // walk hangs on the hung volume: not met there yet (docs/engines.md, "Known gaps").
-    let e = crate::support::daemon::engine();
-    if e.containerd_store() {
-        eprintln!(
-            "skipped: doctor_with_a_hung_volume_finishes_names_it_and_judges_everything_else_on_the_classic_store needs the classic store; engine {} uses the containerd image store",
-            e.name()
-        );
-        return;
-    }
+fn doctor_with_a_hung_volume_finishes_names_it_and_judges_everything_else() {
     // Host-wide checks (ports, processes) must not see another test's breakage.
     let _clean = host_clean();
     let (d, _src, mount) = daemon_with_a_hung_volume();

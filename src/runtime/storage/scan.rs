@@ -172,32 +172,78 @@ pub fn scan_data_root(
     })
 }
 
-/// What the daemon keeps under its data root whatever its image store: the containers' logs
-/// and tmp leftovers. With the containerd image store the layers live in containerd's
-/// snapshotter, but `containers/<id>/<id>-json.log` and `tmp/` are still dockerd's, in the
-/// same place: they are read here, for the storage map to add to the engine's figures.
+/// What the daemon keeps under its data root whatever its image store: the containers' logs,
+/// tmp leftovers and local volumes. With the containerd image store the layers live in
+/// containerd's snapshotter, but `containers/<id>/<id>-json.log`, `tmp/` and
+/// `volumes/<name>/_data` are still dockerd's, in the same place: they are read here, for the
+/// storage map to add to the engine's figures.
 pub struct DaemonFiles {
     /// Container id → its log.
     pub logs: HashMap<String, LogInfo>,
     pub leftovers: LeftoversPart,
     pub notes: Vec<String>,
+    /// The local volumes, when they were asked for.
+    pub volumes: Option<VolumeWalk>,
 }
 
-/// Reads the containers' logs and the tmp leftovers of `root`; `None` when this user may not
-/// read the containers' directory (the layer store is not the test here: the containerd
-/// image store has none).
-pub fn scan_daemon_files(root: &Path, deadline: Instant) -> Option<DaemonFiles> {
+/// The local volumes walked as under the graph driver: each one's contents, and those whose
+/// filesystem stopped answering, named.
+pub struct VolumeWalk {
+    /// Local volume name → its contents.
+    pub volumes: HashMap<String, WalkSize>,
+    pub stuck: Vec<StuckRow>,
+    /// Some walk ran out of time or hit an unreadable directory: sizes are lower bounds.
+    pub lower_bound: bool,
+}
+
+/// How to walk the local volumes: one walk that makes no progress for `stall` is given up
+/// on, with `threads` walkers.
+#[derive(Debug, Clone, Copy)]
+pub struct VolumeWalkLimits {
+    pub stall: Duration,
+    pub threads: usize,
+}
+
+/// Reads the containers' logs and the tmp leftovers of `root`, and walks its local volumes
+/// when `volumes` says how; `None` when this user may not read the containers' directory (the
+/// layer store is not the test here: the containerd image store has none).
+pub fn scan_daemon_files(
+    root: &Path,
+    deadline: Instant,
+    volumes: Option<VolumeWalkLimits>,
+) -> Option<DaemonFiles> {
     std::fs::read_dir(root.join("containers")).ok()?;
     let mut notes = Vec::new();
     let mut leftovers = LeftoversPart::default();
     let logs = container_logs(root);
     add_tmp(root, deadline, &mut leftovers, &mut notes);
     leftovers.total_up();
+    let volumes = volumes.map(|l| walk_volumes(root, deadline, l, &mut notes));
     Some(DaemonFiles {
         logs,
         leftovers,
         notes,
+        volumes,
     })
+}
+
+/// Walks every local volume (`volumes/<name>/_data`) in parallel, as [`scan_data_root`] does:
+/// a volume whose filesystem stopped answering costs at most `stall`, is named (and noted), and
+/// the others are still measured.
+fn walk_volumes(
+    root: &Path,
+    deadline: Instant,
+    limits: VolumeWalkLimits,
+    notes: &mut Vec<String>,
+) -> VolumeWalk {
+    let (roots, names) = volume_roots(root);
+    let walked = walk_many(roots, deadline, limits.stall, limits.threads);
+    let stuck = name_stuck(walked.stuck, &[], &names, 0, names.len(), notes);
+    VolumeWalk {
+        lower_bound: walked.sizes.iter().any(|s| !s.complete),
+        volumes: names.into_iter().zip(walked.sizes).collect(),
+        stuck,
+    }
 }
 
 /// Every image's chain of layers, read from the image store's content (id `sha256:…`).
@@ -395,5 +441,44 @@ impl LeftoversPart {
         let deleted: u64 = self.deleted_open.iter().map(|x| x.bytes).sum();
         self.total = tmp_bytes + old + leaked_bytes + deleted;
         self.reclaimable = tmp_free + old_free;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_root(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("dockhand-scan-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("containers")).expect("mkdir");
+        d
+    }
+
+    /// Under the containerd store the volumes are walked with the daemon's files, only when
+    /// asked (before API 1.42 the engine walks them): each one measured, nothing stuck.
+    #[test]
+    fn daemon_files_walk_the_volumes_only_when_asked() {
+        let root = data_root("volumes");
+        std::fs::create_dir_all(root.join("volumes/a/_data/sub")).expect("mkdir");
+        std::fs::create_dir_all(root.join("volumes/empty/_data")).expect("mkdir");
+        std::fs::write(root.join("volumes/a/_data/sub/f"), vec![1u8; 1234]).expect("write");
+        // Not a volume: a file beside them (the engine keeps its metadata.db there).
+        std::fs::write(root.join("volumes/metadata.db"), b"x").expect("write");
+        let far = Instant::now() + Duration::from_secs(60);
+        let limits = VolumeWalkLimits {
+            stall: Duration::from_secs(5),
+            threads: 2,
+        };
+        let files = scan_daemon_files(&root, far, Some(limits)).expect("readable");
+        let v = files.volumes.expect("walked");
+        assert_eq!(v.volumes.len(), 2, "{:?}", v.volumes);
+        assert_eq!(v.volumes["a"].bytes, 1234);
+        assert!(v.volumes["a"].complete && v.volumes["empty"].complete);
+        assert_eq!(v.volumes["empty"].bytes, 0);
+        assert!(v.stuck.is_empty() && !v.lower_bound);
+        let files = scan_daemon_files(&root, far, None).expect("readable");
+        assert!(files.volumes.is_none());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
