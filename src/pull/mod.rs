@@ -467,6 +467,9 @@ async fn pull_once(
         Err(EngineError::Frozen { waited, .. }) => return Attempt::Stalled { idle: waited },
         Err(e) => return Attempt::Broken(e.to_string()),
     };
+    // The last line that changed something: a stream that only repeats itself while a layer
+    // waits on the network is a stall too (the containerd image store repeats each layer's
+    // line every 100 ms whether or not a byte arrived, so the read deadline alone never fires).
     let mut last = Instant::now();
     loop {
         let next = tokio::select! {
@@ -479,11 +482,19 @@ async fn pull_once(
         };
         match next {
             Ok(Some(text)) => {
-                last = Instant::now();
                 let Some(line) = Line::parse(&text) else {
                     continue;
                 };
-                match r.state.apply(&line) {
+                let change = r.state.apply(&line);
+                if matches!(change, Change::Layer { moved: false, .. }) {
+                    let idle = last.elapsed();
+                    if idle >= stall_after && r.state.awaiting_network() {
+                        return Attempt::Stalled { idle };
+                    }
+                    continue;
+                }
+                last = Instant::now();
+                match change {
                     Change::Error(m) => {
                         return Attempt::Failed(progress::classify_error(None, &m), m);
                     }

@@ -338,9 +338,160 @@ pub fn daemon_shims(procs: &[ProcRow], daemon_uid: u32, containerd: &ContainerdO
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// Ingests: downloads in progress under the containerd image store
+// ---------------------------------------------------------------------------------------------
+
+/// The directory of containerd's content store plugin under its root.
+pub const CONTENT_PLUGIN: &str = "io.containerd.content.v1.content";
+/// The most of an ingest's `ref` file read: a ref is a namespace, a number and a descriptor
+/// name, far shorter.
+const MAX_REF: u64 = 4096;
+
+/// Whether a descriptor's target is an ingest's data file: under the containerd image store,
+/// containerd writes each blob being downloaded into
+/// `<root>/io.containerd.content.v1.content/ingest/<sha256 of the ref, hex>/data` and holds it
+/// open until the write is committed or abandoned (a write abandoned stays on disk, closed, so
+/// a later pull can resume it).
+pub fn is_ingest_data(target: &Path) -> bool {
+    fn name(p: Option<&Path>) -> Option<&str> {
+        p.and_then(Path::file_name).and_then(|n| n.to_str())
+    }
+    let dir = target.parent();
+    let ingest = dir.and_then(Path::parent);
+    let plugin = ingest.and_then(Path::parent);
+    name(Some(target)) == Some("data")
+        && name(dir).is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        && name(ingest) == Some("ingest")
+        && name(plugin) == Some(CONTENT_PLUGIN)
+}
+
+/// The containerd namespace an ingest's `ref` names. containerd's metadata store writes refs as
+/// `<namespace>/<sequence>/<client's ref>` (`moby/1/layer-sha256:…`), so one content store
+/// shared by several namespaces (dockerd's, BuildKit's, Kubernetes' `k8s.io`) keeps them apart.
+/// `None` when the text is not of that form.
+pub fn ingest_namespace(text: &str) -> Option<&str> {
+    let mut parts = text.trim_end_matches('\n').splitn(3, '/');
+    let (ns, seq, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    (!ns.is_empty()
+        && !rest.is_empty()
+        && !seq.is_empty()
+        && seq.bytes().all(|b| b.is_ascii_digit()))
+    .then_some(ns)
+}
+
+/// Reads the `ref` file beside an ingest's `data` (`data` as the kernel named the open file),
+/// when it can be trusted: the ingest directory opened without following a symlink and owned
+/// by `owner` (the containerd process's user) with no write for group or others, the file a
+/// regular one opened without following a symlink, at most 4 KiB. `None` otherwise — the
+/// download is then not attributed to any namespace. Runs under the caller's deadline.
+pub fn read_ingest_ref(data: &Path, owner: u32) -> Option<String> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, SFlag, fstat};
+    use std::io::Read;
+    let dir = super::files::open_dir_nofollow(data.parent()?).ok()?;
+    let st = fstat(&dir).ok()?;
+    if st.st_uid != owner || st.st_mode & 0o022 != 0 {
+        return None;
+    }
+    let fd = openat(
+        &dir,
+        "ref",
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = fstat(&fd).ok()?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_REF)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// The containerd processes whose ingests may be this daemon's downloads: the containerd dockerd
+/// started itself (its child, when the daemon's containerd is the managed one at
+/// `<exec-root>/containerd/containerd.sock`), else every standalone containerd (one no dockerd
+/// started) — a system containerd named by `--containerd`, whose namespaces tell its clients
+/// apart. Judged by what each process is ([`ProcRow::program`]), never by its name.
+pub fn daemon_containerds(
+    procs: &[ProcRow],
+    daemon_pid: i32,
+    daemon_uid: u32,
+    containerd: &ContainerdOf,
+    exec_root: &Path,
+) -> Vec<i32> {
+    use crate::runtime::identity::DockerProgram;
+    let managed = containerd.address == exec_root.join("containerd").join("containerd.sock");
+    let is = |p: &ProcRow, what: DockerProgram| {
+        p.state != 'Z' && p.program(Some(daemon_uid)) == Some(what)
+    };
+    let dockerds: HashSet<i32> = procs
+        .iter()
+        .filter(|p| is(p, DockerProgram::Dockerd))
+        .map(|p| p.pid)
+        .collect();
+    procs
+        .iter()
+        .filter(|p| is(p, DockerProgram::Containerd))
+        .filter(|p| {
+            if managed {
+                p.ppid == daemon_pid
+            } else {
+                !dockerds.contains(&p.ppid)
+            }
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ingest_data_files_are_told_by_their_place_in_the_content_store() {
+        let h = "ff7bee80d48ad17eaaae9309512b1544e5ab99fe4b0c17661a30070c718767e0";
+        let root = "/var/lib/docker/containerd/daemon/io.containerd.content.v1.content";
+        let yes = format!("{root}/ingest/{h}/data");
+        assert!(is_ingest_data(Path::new(&yes)));
+        for no in [
+            format!("{root}/ingest/{h}/ref"),
+            format!("{root}/ingest/{h}/data (deleted)"),
+            format!("{root}/ingest/{}/data", &h[1..]),
+            format!("{root}/ingest/{}x/data", &h[1..]),
+            format!("{root}/blobs/{h}/data"),
+            format!("/var/lib/docker/tmp/ingest/{h}/data"),
+            "/var/lib/docker/tmp/GetImageBlob1".to_string(),
+            "data".to_string(),
+        ] {
+            assert!(!is_ingest_data(Path::new(&no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn an_ingests_namespace_is_the_first_part_of_its_ref() {
+        let cases = [
+            ("moby/1/layer-sha256:078ed516", Some("moby")),
+            (
+                "dockhand-test-1-2/17/layer-sha256:ab\n",
+                Some("dockhand-test-1-2"),
+            ),
+            ("k8s.io/3/content-sha256:ab/with/slashes", Some("k8s.io")),
+            ("moby/x/layer", None),
+            ("/1/layer", None),
+            ("moby/1/", None),
+            ("moby", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(ingest_namespace(text), want, "{text:?}");
+        }
+    }
 
     /// A process-table row: `exe` owned by `uid` (root-owned directory), running as `uid`.
     fn row(pid: i32, state: char, exe: &str, uid: u32, cmd: &str) -> ProcRow {
@@ -363,6 +514,81 @@ mod tests {
                 }),
             }),
         }
+    }
+
+    #[test]
+    fn an_ingests_ref_is_read_only_when_it_can_be_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("dockhand-ingest-{}", std::process::id()));
+        let dir = base.join("ingest").join("ab");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let data = dir.join("data");
+        std::fs::write(&data, b"partial").expect("data");
+        let me = nix::unistd::geteuid().as_raw();
+        let r = dir.join("ref");
+        std::fs::write(&r, "moby/1/layer-sha256:ab").expect("ref");
+        assert_eq!(
+            read_ingest_ref(&data, me).as_deref(),
+            Some("moby/1/layer-sha256:ab")
+        );
+        assert_eq!(read_ingest_ref(&data, me + 1), None, "another user's dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert_eq!(read_ingest_ref(&data, me), None, "a dir others may write");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // A symlink planted as the ref is never followed.
+        std::fs::remove_file(&r).expect("rm");
+        let elsewhere = base.join("elsewhere");
+        std::fs::write(&elsewhere, "moby/1/layer-sha256:ab").expect("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, &r).expect("symlink");
+        assert_eq!(read_ingest_ref(&data, me), None, "a symlinked ref");
+        // A FIFO is not read (it would wait for a writer).
+        std::fs::remove_file(&r).expect("rm");
+        nix::unistd::mkfifo(&r, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("fifo");
+        assert_eq!(read_ingest_ref(&data, me), None, "a fifo");
+        // The ingest dir itself a symlink: not followed.
+        let real = base.join("real");
+        std::fs::rename(&dir, &real).expect("mv");
+        std::os::unix::fs::symlink(&real, &dir).expect("symlink");
+        assert_eq!(read_ingest_ref(&data, me), None, "a symlinked dir");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn the_daemons_containerd_is_its_child_or_a_standalone_one() {
+        let with_ppid = |mut r: ProcRow, ppid: i32| {
+            r.ppid = ppid;
+            r
+        };
+        let (dockerd, containerd) = ("/usr/sbin/dockerd", "/usr/bin/containerd");
+        let procs = [
+            with_ppid(row(100, 'S', dockerd, 0, dockerd), 1),
+            with_ppid(row(101, 'S', containerd, 0, containerd), 100),
+            // Another dockerd's managed containerd.
+            with_ppid(row(200, 'S', dockerd, 0, dockerd), 1),
+            with_ppid(row(201, 'S', containerd, 0, containerd), 200),
+            // The system's containerd, started by init.
+            with_ppid(row(300, 'S', containerd, 0, containerd), 1),
+            // Named containerd, but not Docker's program (owned by a user).
+            with_ppid(row(400, 'S', "/home/u/containerd", 1000, "containerd"), 100),
+            // A zombie.
+            with_ppid(row(102, 'Z', containerd, 0, containerd), 100),
+        ];
+        let exec = Path::new("/var/run/docker");
+        let managed = containerd_of(&["dockerd".into()], None, exec);
+        assert_eq!(
+            daemon_containerds(&procs, 100, 0, &managed, exec),
+            vec![101]
+        );
+        let system = containerd_of(
+            &[
+                "dockerd".into(),
+                "--containerd=/run/containerd/containerd.sock".into(),
+            ],
+            None,
+            exec,
+        );
+        assert_eq!(daemon_containerds(&procs, 100, 0, &system, exec), vec![300]);
     }
 
     #[test]

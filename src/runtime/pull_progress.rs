@@ -81,10 +81,14 @@ pub struct State {
 /// What one line changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// A layer's status or bytes (its index in `layers`; whether its status changed).
+    /// A layer's line (its index in `layers`; whether its status changed; whether anything
+    /// changed — status or bytes, or a layer not seen before). The containerd image store
+    /// repeats each layer's line every 100 ms whether or not a byte arrived, so a line is not
+    /// progress by itself.
     Layer {
         index: usize,
         status_changed: bool,
+        moved: bool,
     },
     Message(String),
     Error(String),
@@ -118,6 +122,7 @@ impl State {
             self.messages.push(msg.clone());
             return Change::Message(msg);
         }
+        let mut new = false;
         let index = match self.layers.iter().position(|x| x.id == l.id) {
             Some(i) => i,
             // An image has at most 127 layers (overlay's limit): past this many ids the stream
@@ -128,11 +133,16 @@ impl State {
                     id: l.id.clone(),
                     ..Layer::default()
                 });
+                new = true;
                 self.layers.len() - 1
             }
         };
         let layer = &mut self.layers[index];
         let status_changed = layer.status != l.status;
+        let moved = new
+            || status_changed
+            || layer.current != l.progress_detail.current
+            || layer.total != l.progress_detail.total;
         layer.status = l.status.clone();
         layer.current = l.progress_detail.current;
         layer.total = l.progress_detail.total;
@@ -147,7 +157,20 @@ impl State {
         Change::Layer {
             index,
             status_changed,
+            moved,
         }
+    }
+
+    /// Whether the pull waits on the network: some layer is still to be downloaded (pulling,
+    /// waiting, downloading). A stream that repeats itself while no layer is (extracting, or
+    /// verifying) is local work, however long it takes, not a stalled download.
+    pub fn awaiting_network(&self) -> bool {
+        self.layers.iter().any(|l| {
+            matches!(
+                l.status.as_str(),
+                "Pulling fs layer" | "Waiting" | "Downloading"
+            )
+        })
     }
 
     /// Bytes downloaded over all layers.
@@ -196,6 +219,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_repeated_line_is_not_progress_and_says_whether_the_network_is_awaited() {
+        // The containerd image store's stream while the registry sends nothing: the same line
+        // every 100 ms.
+        let mut s = State::default();
+        let down = r#"{"status":"Downloading","progressDetail":{"current":7340032,"total":33557602},"id":"078ed516eea9"}"#;
+        let line = Line::parse(down).expect("json");
+        let moved = |c: Change| matches!(c, Change::Layer { moved: true, .. });
+        assert!(moved(s.apply(&line)), "a new layer moved");
+        assert!(!moved(s.apply(&line)), "the same bytes again");
+        assert!(s.awaiting_network());
+        let more = Line::parse(&down.replace("7340032", "7340033")).expect("json");
+        assert!(moved(s.apply(&more)));
+        let extracting =
+            Line::parse(r#"{"status":"Extracting","progressDetail":{},"id":"078ed516eea9"}"#)
+                .expect("json");
+        assert!(moved(s.apply(&extracting)));
+        assert!(!moved(s.apply(&extracting)));
+        assert!(!s.awaiting_network(), "extracting is local work");
+    }
+
+    #[test]
     fn lines_build_per_layer_progress() {
         let mut s = State::default();
         let lines = [
@@ -219,14 +263,16 @@ mod tests {
             changes[3],
             Change::Layer {
                 index: 1,
-                status_changed: true
+                status_changed: true,
+                moved: true
             }
         );
         assert_eq!(
             changes[4],
             Change::Layer {
                 index: 1,
-                status_changed: false
+                status_changed: false,
+                moved: true
             }
         );
         assert_eq!(s.layers.len(), 2);

@@ -10,7 +10,8 @@
 //!   after a number of response bytes ([`FreezableProxy::freeze_after`]), so a pull stops in the
 //!   middle of a blob, and throttle ([`FreezableProxy::throttle`]) so a pull is slow but alive.
 //! - [`seed_random_image`] pushes an image with one big random layer; [`PullClient`] runs
-//!   `docker pull` in the background; [`blob_files`] lists dockerd's `GetImageBlob*` downloads.
+//!   `docker pull` in the background; [`blob_files`] lists the downloads (dockerd's `GetImageBlob*`
+//!   files, or the ingests containerd holds open under the containerd image store).
 //!
 //! Everything stays on 127.0.0.0/8: 127.0.0.0/8 registries are insecure-allowed by default, so
 //! dockerd talks plain HTTP to them, and Go's HTTP client never sends loopback through a proxy.
@@ -590,7 +591,8 @@ impl Drop for PullClient {
     }
 }
 
-/// A `GetImageBlob*` download file in dockerd's tmp dir.
+/// A download file: a `GetImageBlob*` file in dockerd's tmp dir, or (under the containerd image
+/// store) an ingest's `data` that containerd holds open.
 #[derive(Debug, Clone)]
 pub struct BlobFile {
     pub path: PathBuf,
@@ -598,7 +600,38 @@ pub struct BlobFile {
     pub modified: SystemTime,
 }
 
-/// The `GetImageBlob*` files in `<data_root>/tmp` (dockerd sets TMPDIR there), by name.
+/// The ingest directory of the containerd a daemon on `data_root` starts for itself.
+pub fn ingest_dir(data_root: &Path) -> PathBuf {
+    data_root.join("containerd/daemon/io.containerd.content.v1.content/ingest")
+}
+
+/// The ingests' `data` files under `data_root` that some process holds open: downloads in
+/// progress under the containerd image store (containerd keeps an abandoned one, closed, for a
+/// later pull to resume — that one is no download).
+fn open_ingests(data_root: &Path) -> Vec<PathBuf> {
+    let dir = ingest_dir(data_root);
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path())
+                && target.starts_with(&dir)
+                && target.file_name().is_some_and(|n| n == "data")
+            {
+                found.insert(target);
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// The download files under `data_root`, by name: the `GetImageBlob*` files in `<data_root>/tmp`
+/// (dockerd sets TMPDIR there), then the open ingests of the daemon's own containerd.
 pub fn blob_files(data_root: &Path) -> Vec<BlobFile> {
     let mut v: Vec<BlobFile> = std::fs::read_dir(data_root.join("tmp"))
         .map(|rd| {
@@ -615,11 +648,19 @@ pub fn blob_files(data_root: &Path) -> Vec<BlobFile> {
                 .collect()
         })
         .unwrap_or_default();
+    v.extend(open_ingests(data_root).into_iter().filter_map(|path| {
+        let m = std::fs::metadata(&path).ok()?;
+        Some(BlobFile {
+            path,
+            bytes: m.len(),
+            modified: m.modified().ok()?,
+        })
+    }));
     v.sort_by(|a, b| a.path.cmp(&b.path));
     v
 }
 
-/// Wait until a `GetImageBlob*` file exists under `data_root` with more than `min_bytes`;
+/// Wait until a download file (see [`blob_files`]) exists under `data_root` with more than `min_bytes`;
 /// returns it, or None after `timeout`.
 pub fn wait_for_blob(data_root: &Path, min_bytes: u64, timeout: Duration) -> Option<BlobFile> {
     let deadline = Instant::now() + timeout;
@@ -637,7 +678,7 @@ pub fn wait_for_blob(data_root: &Path, min_bytes: u64, timeout: Duration) -> Opt
     }
 }
 
-/// Wait until every `GetImageBlob*` file under `data_root` has kept its size for `quiet`; returns
+/// Wait until every download file under `data_root` has kept its size for `quiet`; returns
 /// them, or None after `timeout`.
 pub fn wait_for_blob_stall(
     data_root: &Path,
@@ -668,7 +709,7 @@ pub fn wait_for_blob_stall(
     }
 }
 
-/// Wait until no `GetImageBlob*` file is left under `data_root`; false after `timeout`.
+/// Wait until no download file is left under `data_root`; false after `timeout`.
 pub fn wait_for_no_blob(data_root: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while !blob_files(data_root).is_empty() {

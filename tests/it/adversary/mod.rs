@@ -10,6 +10,7 @@ mod credentials;
 mod files;
 mod fix;
 mod identity;
+mod ingest;
 mod plans;
 mod unknown;
 

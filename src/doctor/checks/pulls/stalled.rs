@@ -4,9 +4,19 @@
 //! mid-blob leaves the pull waiting forever, with the file open at a fixed size (moby#15951,
 //! #6928, #12823).
 //!
-//! Looks at dockerd's open descriptors (from /proc and the files themselves, not the engine: it
-//! still works when the daemon does not answer); only when some are download files, samples
-//! them across a window and lets [`classify`] judge each.
+//! Under the containerd image store dockerd fetches the blobs but containerd writes them, into
+//! its content store: `<root>/io.containerd.content.v1.content/ingest/<hash>/data`, held open by
+//! containerd until the blob is committed (for the containerd dockerd starts itself, `<root>` is
+//! `<data-root>/containerd/daemon`). So the daemon's containerd is looked at too, whatever the
+//! store (its descriptors say it without the engine): an ingest counts when its `ref` names the
+//! daemon's containerd namespace — one containerd may serve several clients (BuildKit, another
+//! dockerd, Kubernetes' `k8s.io`) — and one whose ref cannot be read or trusted is left out and
+//! counted as such. Ingests containerd no longer holds open are writes abandoned, kept for a
+//! later pull to resume: not downloads.
+//!
+//! Looks at the open descriptors of dockerd and its containerd (from /proc and the files
+//! themselves, not the engine: it still works when the daemon does not answer); only when some
+//! are download files, samples them across a window and lets [`classify`] judge each.
 //!
 //! Never flags: a download that grows, one that is complete and being extracted (its offset
 //! moved or sits before the end), one closed during the window, one unchanged but written less
@@ -21,6 +31,8 @@ use serde_json::{Value, json};
 use crate::doctor::checks::{Ctx, ms};
 use crate::doctor::{Finding, Fix, Status};
 use crate::policy::pulls::{Progress, Sample, classify, pulled_image};
+use crate::runtime::containerd;
+use crate::runtime::daemon::DaemonProcess;
 use crate::runtime::daemon::ServiceManager;
 use crate::runtime::host::ProcRow;
 use crate::runtime::{blocking, proc};
@@ -34,19 +46,56 @@ const SAMPLES: u32 = 4;
 /// Evidence lists at most this many downloads.
 const MAX_LISTED: usize = 20;
 
-/// A download file dockerd holds open.
+/// A download file a process of the daemon holds open.
 #[derive(Debug, Clone)]
 struct Download {
+    /// The process holding it: dockerd (a file in its tmp) or its containerd (an ingest).
+    pid: i32,
+    holder: &'static str,
     fd: u32,
     path: PathBuf,
     ino: u64,
 }
 
-/// What the scan of dockerd's descriptors found.
+impl Download {
+    /// A short name for sentences: the tmp file's name, or `ingest <hash prefix>`.
+    fn shown(&self) -> String {
+        let name = |p: Option<&Path>| {
+            p.and_then(Path::file_name)
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        };
+        if self.holder == CONTAINERD {
+            let hash = name(self.path.parent());
+            format!("ingest {}", hash.get(..12).unwrap_or(&hash))
+        } else {
+            name(Some(&self.path))
+        }
+    }
+}
+
+const DOCKERD: &str = "dockerd";
+const CONTAINERD: &str = "containerd";
+
+/// The daemon's containerd as this check looks at it.
+#[derive(Debug, Clone, Default)]
+struct Containerds {
+    /// (pid, user) of each containerd whose ingests may be the daemon's downloads.
+    procs: Vec<(i32, u32)>,
+    /// The daemon's containerd namespace: the ingests of this one are its downloads.
+    namespace: String,
+    /// Why no containerd was looked at, when the process table could not be read.
+    not_seen: Option<String>,
+}
+
+/// What the scan of the descriptors found.
 struct Scan {
     tmp_dir: PathBuf,
     tmp_source: &'static str,
     downloads: Vec<Download>,
+    /// Ingests held open for another namespace: another client's downloads.
+    other_namespaces: usize,
+    /// Ingests whose ref could not be read or trusted: not counted.
+    unattributed: usize,
 }
 
 /// `<tmp>` as dockerd resolves it: `$DOCKER_TMPDIR` from its environment (readable as root),
@@ -62,10 +111,15 @@ fn tmp_dir(pid: i32, data_root: &Path) -> (PathBuf, &'static str) {
     (std::fs::canonicalize(&dir).unwrap_or(dir), source)
 }
 
-/// dockerd's open `GetImageBlob*` files in its tmp dir, from /proc/<pid>/fd. Files already
-/// deleted are complete downloads being cleaned up, not downloads.
-/// `Ok(None)`: the walk ran out of time.
-fn scan(pid: i32, data_root: &Path, until: Instant) -> Result<Option<Scan>, proc::FdError> {
+/// dockerd's open `GetImageBlob*` files in its tmp dir, from /proc/<pid>/fd, and the ingests
+/// of the daemon's namespace its containerd holds open. Files already deleted are complete
+/// downloads being cleaned up, not downloads. `Ok(None)`: a walk ran out of time.
+fn scan(
+    pid: i32,
+    data_root: &Path,
+    stores: &Containerds,
+    until: Instant,
+) -> Result<Option<Scan>, proc::FdError> {
     use std::os::unix::fs::MetadataExt;
     let (tmp_dir, tmp_source) = tmp_dir(pid, data_root);
     let mut downloads = Vec::new();
@@ -89,6 +143,8 @@ fn scan(pid: i32, data_root: &Path, until: Instant) -> Result<Option<Scan>, proc
         };
         if meta.is_file() {
             downloads.push(Download {
+                pid,
+                holder: DOCKERD,
                 fd,
                 path: target,
                 ino: meta.ino(),
@@ -96,28 +152,101 @@ fn scan(pid: i32, data_root: &Path, until: Instant) -> Result<Option<Scan>, proc
         }
     }
     downloads.sort_by_key(|d| d.fd);
+    let (mut other_namespaces, mut unattributed) = (0, 0);
+    for &(cpid, uid) in &stores.procs {
+        let walk = match proc::fds(cpid, until) {
+            Ok(w) => w,
+            // Gone (restarted) or out of sight: its downloads are not seen; dockerd's were.
+            Err(_) => continue,
+        };
+        if walk.cut_short {
+            return Ok(None);
+        }
+        let mut found = Vec::new();
+        for proc::Fd { fd, target } in walk.fds {
+            if !containerd::is_ingest_data(&target) {
+                continue;
+            }
+            let (Ok(fd), Ok(meta)) = (
+                u32::try_from(fd),
+                std::fs::metadata(proc::fd_path(cpid, fd)),
+            ) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let text = containerd::read_ingest_ref(&target, uid);
+            match text.as_deref().and_then(containerd::ingest_namespace) {
+                Some(ns) if ns == stores.namespace => found.push(Download {
+                    pid: cpid,
+                    holder: CONTAINERD,
+                    fd,
+                    path: target,
+                    ino: meta.ino(),
+                }),
+                Some(_) => other_namespaces += 1,
+                None => unattributed += 1,
+            }
+        }
+        found.sort_by_key(|d| d.fd);
+        downloads.extend(found);
+    }
     Ok(Some(Scan {
         tmp_dir,
         tmp_source,
         downloads,
+        other_namespaces,
+        unattributed,
     }))
 }
 
-/// One sample of each download: size and offset through dockerd's descriptor (fstat of
+/// The daemon's containerd processes (see [`containerd::daemon_containerds`]) and namespace.
+async fn containerds(ctx: &Ctx<'_>, d: &DaemonProcess) -> Containerds {
+    let dj = ctx.daemon_json().await;
+    let json = dj.value.as_ref().and_then(|v| v.as_ref().ok());
+    let of = containerd::containerd_of(&d.info.cmdline, json, &d.paths.exec_root);
+    match ctx.processes().await {
+        Ok(procs) => Containerds {
+            procs: containerd::daemon_containerds(
+                procs,
+                d.info.pid,
+                d.uid,
+                &of,
+                &d.paths.exec_root,
+            )
+            .into_iter()
+            .map(|pid| {
+                let uid = procs.iter().find(|p| p.pid == pid).and_then(|p| p.uid);
+                (pid, uid.unwrap_or(d.uid))
+            })
+            .collect(),
+            namespace: of.namespace,
+            not_seen: None,
+        },
+        Err(gap) => Containerds {
+            procs: Vec::new(),
+            namespace: of.namespace,
+            not_seen: Some(gap.to_string()),
+        },
+    }
+}
+
+/// One sample of each download: size and offset through its holder's descriptor (fstat of
 /// /proc/<pid>/fd/<n> follows the open file, not the name), and the mtime's age. `None` when
 /// the descriptor closed or now points at another file.
-fn sample(pid: i32, downloads: &[Download]) -> Vec<Option<(u64, u64, Option<Duration>)>> {
+fn sample(downloads: &[Download]) -> Vec<Option<(u64, u64, Option<Duration>)>> {
     use std::os::unix::fs::MetadataExt;
     let now = SystemTime::now();
     downloads
         .iter()
         .map(|d| {
             let fd = i32::try_from(d.fd).ok()?;
-            let meta = std::fs::metadata(proc::fd_path(pid, fd)).ok()?;
+            let meta = std::fs::metadata(proc::fd_path(d.pid, fd)).ok()?;
             if meta.ino() != d.ino {
                 return None;
             }
-            let pos = proc::fd_pos(pid, fd)?;
+            let pos = proc::fd_pos(d.pid, fd)?;
             let idle = meta
                 .modified()
                 .ok()
@@ -137,7 +266,8 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         Err(f) => return f,
     };
     let pid = d.info.pid;
-    let found = match scan_downloads(ctx, pid, &d.paths.data_root).await {
+    let stores = containerds(ctx, d).await;
+    let found = match scan_downloads(ctx, pid, &d.paths.data_root, &stores).await {
         Ok(s) => s,
         Err(f) => return f,
     };
@@ -145,16 +275,38 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
         "pid": pid,
         "tmp_dir": found.tmp_dir,
         "tmp_dir_source": found.tmp_source,
+        "containerd": {
+            "pids": stores.procs.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            "namespace": stores.namespace,
+            "other_namespaces": found.other_namespaces,
+            "unattributed": found.unattributed,
+            "not_seen": stores.not_seen,
+        },
         "window_ms": crate::util::millis(window),
         "stalled_after_s": stalled_after.as_secs_f64(),
         "downloads": [],
     });
     if found.downloads.is_empty() {
         // The clean case: nothing to sample, so no waiting.
+        let ingests = match stores.procs.as_slice() {
+            [] => String::new(),
+            [(c, _)] => format!(
+                ", its containerd pid {c} no ingest of namespace {}",
+                stores.namespace
+            ),
+            many => format!(
+                ", containerd pids {} no ingest of namespace {}",
+                many.iter()
+                    .map(|(c, _)| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                stores.namespace
+            ),
+        };
         return Finding::new(
             Status::Ok,
             format!(
-                "no image download in progress (dockerd pid {pid} holds no {BLOB_PREFIX} file in {})",
+                "no image download in progress (dockerd pid {pid} holds no {BLOB_PREFIX} file in {}{ingests})",
                 found.tmp_dir.display()
             ),
         )
@@ -163,7 +315,7 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
 
     // Something is downloading: watch it for the window.
     let downloads = found.downloads;
-    let (rows, idle) = watch(ctx, pid, &downloads, window).await;
+    let (rows, idle) = watch(ctx, &downloads, window).await;
     let results = judge(&downloads, &rows, &idle, window, stalled_after);
     add_downloads(&mut evidence, &results);
     let stalled: Vec<_> = results
@@ -196,12 +348,18 @@ fn window_and_threshold(ctx: &Ctx<'_>) -> (Duration, Duration) {
 
 /// Scans dockerd's descriptors under the deadline; a scan that fails or does not finish is
 /// the finding itself.
-async fn scan_downloads(ctx: &Ctx<'_>, pid: i32, data_root: &Path) -> Result<Scan, Finding> {
+async fn scan_downloads(
+    ctx: &Ctx<'_>,
+    pid: i32,
+    data_root: &Path,
+    stores: &Containerds,
+) -> Result<Scan, Finding> {
     let data_root = data_root.to_path_buf();
     let root = data_root.clone();
     let until = Instant::now() + ctx.timeout();
     let fd_dir = proc::fd_dir(pid);
-    match blocking(ctx.timeout(), move || scan(pid, &root, until)).await {
+    let stores = stores.clone();
+    match blocking(ctx.timeout(), move || scan(pid, &root, &stores, until)).await {
         Some(Ok(Some(s))) => Ok(s),
         Some(Err(e)) => {
             let (error, said) = match e {
@@ -239,7 +397,6 @@ async fn scan_downloads(ctx: &Ctx<'_>, pid: i32, data_root: &Path) -> Result<Sca
 /// deadline: per download, its samples and the last mtime age seen.
 async fn watch(
     ctx: &Ctx<'_>,
-    pid: i32,
     downloads: &[Download],
     window: Duration,
 ) -> (Vec<Vec<Option<Sample>>>, Vec<Option<Duration>>) {
@@ -253,7 +410,7 @@ async fn watch(
         }
         let at = t0.elapsed();
         let dl = downloads.to_vec();
-        let got = blocking(ctx.timeout(), move || sample(pid, &dl))
+        let got = blocking(ctx.timeout(), move || sample(&dl))
             .await
             .unwrap_or_else(|| vec![None; downloads.len()]);
         for (k, s) in got.into_iter().enumerate() {
@@ -296,6 +453,8 @@ fn add_downloads(evidence: &mut Value, results: &[Judged<'_>]) {
         .map(|(d, p, last)| {
             let mut v = json!({
                 "path": d.path,
+                "holder": d.holder,
+                "holder_pid": d.pid,
                 "fd": d.fd,
                 "bytes": last.map(|s| s.bytes),
                 "position": last.map(|s| s.pos),
@@ -349,8 +508,13 @@ async fn stalled_finding(
             if n == 2 { "" } else { "s" }
         ),
     };
+    let holder = if first.holder == CONTAINERD {
+        format!("dockerd's containerd (pid {})", first.pid)
+    } else {
+        format!("dockerd (pid {pid})")
+    };
     let summary = format!(
-        "a pull is stalled: dockerd (pid {pid}) holds {} open at {} and it has not grown for {}{more}",
+        "a pull is stalled: {holder} holds {} open at {} and it has not grown for {}{more}",
         first.path.display(),
         human_bytes(bytes),
         human_age(idle_s as u64),
@@ -362,11 +526,7 @@ async fn stalled_finding(
 
 /// The sentence for downloads that are not stalled.
 fn progress_summary(results: &[Judged<'_>]) -> String {
-    let name = |d: &Download| {
-        d.path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    };
+    let name = Download::shown;
     let bytes = |s: &Option<Sample>| human_bytes(s.map_or(0, |s| s.bytes));
     let growing: Vec<_> = results
         .iter()
