@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 /// Where the kernel shows its processes, for a sentence that names what could not be read.
 pub const ROOT: &str = "/proc";
 
+/// This very program, as the kernel knows it: exec'd, it runs the same binary this process
+/// runs, even when the file on disk was replaced (an upgrade) or the path named at start is a
+/// link someone could move.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
 /// What `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {

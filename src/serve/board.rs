@@ -24,6 +24,7 @@ struct DoctorState {
     last: Option<(Arc<str>, Instant)>,
     completed: u64,
     timed_out: u64,
+    failed: u64,
     last_timed_out: bool,
     /// A run in progress, since when.
     running_since: Option<Instant>,
@@ -114,6 +115,14 @@ impl Board {
         d.running_since = None;
     }
 
+    /// A run that failed (its process could not start, or ended without a report): the previous
+    /// results stay, and age.
+    pub fn doctor_failed(&self) {
+        let mut d = lock(&self.doctor);
+        d.failed += 1;
+        d.running_since = None;
+    }
+
     /// A run cut off at its deadline: the previous results stay, and age.
     pub fn doctor_timed_out(&self) {
         let mut d = lock(&self.doctor);
@@ -134,12 +143,13 @@ impl Board {
 
     /// The whole `/metrics` page as of `now`.
     pub fn render(&self, now: Instant) -> String {
-        let (last, completed, timed_out, last_timed_out, running_since) = {
+        let (last, completed, timed_out, failed, last_timed_out, running_since) = {
             let d = lock(&self.doctor);
             (
                 d.last.clone(),
                 d.completed,
                 d.timed_out,
+                d.failed,
                 d.last_timed_out,
                 d.running_since,
             )
@@ -156,10 +166,11 @@ impl Board {
             &mut out,
             "dockhand_doctor_runs_total",
             "counter",
-            "Background doctor runs, by result: completed, or timed-out (cut off at the deadline; the previous results are still served).",
+            "Background doctor runs, by result: completed, timed-out (cut off at the deadline) or failed (ended without a report); after either of the last two the previous results are still served.",
             [
                 ("result=\"completed\"".to_string(), completed.to_string()),
                 ("result=\"timed-out\"".to_string(), timed_out.to_string()),
+                ("result=\"failed\"".to_string(), failed.to_string()),
             ],
         );
         family(

@@ -216,22 +216,72 @@ pub async fn host(ctx: &Ctx<'_>, hosting: &Hosting<'_>, watching: Option<Watchin
     Ok(Outcome::bare(ExitCode::Ok))
 }
 
-/// One doctor run, rendered as doctor's Prometheus series.
-async fn doctor_once(ctx: &Ctx<'_>, selected: &[&CheckDef]) -> String {
-    let settings = ctx.settings;
-    let facts = crate::facts::Facts::new(ctx.engine());
-    let report = crate::doctor::run(
-        &facts,
-        settings.source.clone(),
-        &settings.catalog,
-        &settings.config,
-        selected,
-    )
-    .await;
-    let mut out = Vec::with_capacity(16 * 1024);
-    // Writing into memory cannot fail.
-    let _ = crate::report::prometheus::doctor(&report, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+/// The command line of one background doctor run: this program's `doctor --format
+/// prometheus` for the same engine (named as this run was given it: the flag, the context, or
+/// the inherited environment), deadline, config file and state dir, and the selected checks.
+fn doctor_argv(settings: &crate::settings::Settings, selected: &[&CheckDef]) -> Vec<String> {
+    use crate::runtime::endpoint::Source;
+    let mut argv = Vec::new();
+    match &settings.source {
+        Source::Flag => argv.extend(["--host".to_string(), settings.endpoint.to_string()]),
+        Source::Context(name) => argv.extend(["--context".to_string(), name.clone()]),
+        // DOCKER_HOST (and its TLS variables) or the default socket: the child inherits both.
+        Source::Env | Source::Default => {}
+    }
+    argv.extend([
+        "--timeout".to_string(),
+        format!("{}ms", settings.timeout.as_millis()),
+        "--color".to_string(),
+        "never".to_string(),
+        "--state-dir".to_string(),
+        settings.state_dir.display().to_string(),
+    ]);
+    if let Some(p) = &settings.config.path {
+        argv.extend(["--config".to_string(), p.display().to_string()]);
+    }
+    argv.extend([
+        "doctor".to_string(),
+        "--format".to_string(),
+        "prometheus".to_string(),
+    ]);
+    for c in selected {
+        argv.extend(["--check".to_string(), c.id.clone()]);
+    }
+    argv
+}
+
+/// One doctor run, rendered as doctor's Prometheus series — run by this same program in a
+/// child process. A full doctor run touches most of the program and peaks at a few MiB; in a
+/// child, all of that is the child's and is gone when it exits, so the long-running process
+/// keeps only what it needs between runs (the server, the probes, the event follower) and
+/// cannot creep with the runs it makes. Cut off at the deadline, the child is killed (the
+/// future is dropped). `Err` with why when it could not start or ended without a report.
+async fn doctor_once(ctx: &Ctx<'_>, selected: &[&CheckDef]) -> Result<String, String> {
+    use std::process::Stdio;
+    let exe = crate::runtime::proc::SELF_EXE;
+    let out = tokio::process::Command::new(exe)
+        .args(doctor_argv(ctx.settings, selected))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {exe} doctor: {e}"))?;
+    // doctor's exit codes 0–3 are the worst status found; the series are the report.
+    match out.status.code() {
+        Some(0..=3) if !out.stdout.is_empty() => {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+        code => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            Err(match code {
+                Some(c) => format!("the doctor run exited {c}: {said}"),
+                None => format!("the doctor run was killed ({}): {said}", out.status),
+            })
+        }
+    }
 }
 
 /// Runs `run` every `interval` (the first at once), one at a time: a run that overruns the
@@ -240,20 +290,31 @@ async fn doctor_once(ctx: &Ctx<'_>, selected: &[&CheckDef]) -> String {
 async fn refresh_doctor<F, Fut>(board: &Board, interval: Duration, deadline: Duration, mut run: F)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = String>,
+    Fut: std::future::Future<Output = Result<String, String>>,
 {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut said_timeout = false;
+    let mut said_failed = false;
     loop {
         tick.tick().await;
         // tokio's clock: the same as std's, except in tests with paused time.
         let started = tokio::time::Instant::now().into_std();
         board.doctor_started(started);
         match tokio::time::timeout(deadline, run()).await {
-            Ok(text) => {
+            Ok(Ok(text)) => {
                 board.doctor_finished(text, started);
                 said_timeout = false;
+                said_failed = false;
+            }
+            Ok(Err(why)) => {
+                board.doctor_failed();
+                if !said_failed {
+                    crate::command::say(&format!(
+                        "serve: {why}; the previous results are served, with their age"
+                    ));
+                    said_failed = true;
+                }
             }
             Err(_) => {
                 board.doctor_timed_out();
@@ -266,7 +327,8 @@ where
                 }
             }
         }
-        // The run's peak is freed; hand it back so the idle process is small between runs.
+        // What reading the child's report took is freed; hand it back so the idle process
+        // stays small between runs.
         crate::runtime::give_back_free_memory();
     }
 }
@@ -340,6 +402,46 @@ async fn follow_journal(board: &Arc<Board>, path: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(source: crate::runtime::endpoint::Source) -> crate::settings::Settings {
+        crate::settings::Settings {
+            endpoint: crate::runtime::endpoint::Endpoint::Unix("/run/d.sock".into()),
+            source,
+            timeout: Duration::from_millis(2500),
+            color: true,
+            width: None,
+            config: crate::config::Config::default(),
+            catalog: crate::catalog::Catalog::builtin().expect("catalog"),
+            state_dir: "/var/lib/dockhand".into(),
+        }
+    }
+
+    #[test]
+    fn the_background_doctor_run_is_asked_as_this_run_was() {
+        use crate::runtime::endpoint::Source;
+        let s = settings(Source::Flag);
+        let picked: Vec<&CheckDef> = s.catalog.checks.iter().take(2).collect();
+        let argv = doctor_argv(&s, &picked);
+        let line = argv.join(" ");
+        assert!(
+            line.starts_with("--host unix:///run/d.sock --timeout 2500ms --color never --state-dir /var/lib/dockhand doctor --format prometheus --check "),
+            "{line}"
+        );
+        assert_eq!(argv.iter().filter(|a| *a == "--check").count(), 2);
+        assert!(argv.contains(&picked[1].id));
+        // A context is named as a context (its TLS and all); the environment is inherited.
+        let ctx = doctor_argv(&settings(Source::Context("prod".into())), &picked);
+        assert_eq!(ctx[..2], ["--context", "prod"]);
+        let env = doctor_argv(&settings(Source::Env), &picked);
+        assert_eq!(env[0], "--timeout");
+        assert!(!env.contains(&"--config".to_string()), "no file, no flag");
+        let mut with_file = settings(Source::Default);
+        with_file.config.path = Some("/etc/dockhand/config.toml".into());
+        let f = doctor_argv(&with_file, &picked);
+        let at = f.iter().position(|a| a == "--config").expect("--config");
+        assert_eq!(f[at + 1], "/etc/dockhand/config.toml");
+        assert!(at < f.iter().position(|a| a == "doctor").expect("doctor"));
+    }
 
     #[test]
     fn listen_addresses() {
@@ -426,10 +528,10 @@ mod tests {
                 async move {
                     if n == 1 {
                         tokio::time::sleep(Duration::from_secs(1)).await;
-                        "dockhand_status 0\n".to_string()
+                        Ok("dockhand_status 0\n".to_string())
                     } else {
                         // A daemon that never answers and a probe that forgot its deadline.
-                        std::future::pending::<String>().await
+                        std::future::pending::<Result<String, String>>().await
                     }
                 }
             },

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 
 use crate::formats::parse_prometheus;
 use crate::support::daemon::spawn_tied;
-use crate::support::{TempDir, TestDaemon, dockhand, dockhand_cmd, shared};
+use crate::support::{Dockhand, TempDir, TestDaemon, dockhand, dockhand_cmd, shared};
 
 // ------------------------------------------------------------------------------------ helpers --
 
@@ -32,10 +32,15 @@ impl Server {
     /// Starts `dockhand <global> serve --listen 127.0.0.1:0 <args>` and waits for the line
     /// that names the address it serves.
     fn start(global: &[&str], args: &[&str]) -> Server {
+        Server::start_with(dockhand_cmd(), global, args)
+    }
+
+    /// As [`Server::start`], from a command already set up (its config file, its environment).
+    fn start_with(base: Dockhand, global: &[&str], args: &[&str]) -> Server {
         let mut all: Vec<&str> = global.to_vec();
         all.extend(["serve", "--listen", "127.0.0.1:0"]);
         all.extend_from_slice(args);
-        let mut cmd = dockhand_cmd().args(&all).command();
+        let mut cmd = base.args(&all).command();
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -907,4 +912,82 @@ fn serve_under_load_answers_every_scrape_and_its_memory_stays_flat() {
         grew <= 256,
         "VmRSS grew {grew} KiB from the first hundred scrapes to the last: {rss:?}"
     );
+}
+
+#[test]
+fn serve_runs_doctor_with_the_config_it_was_given_and_leaves_no_child_behind() {
+    let d = shared();
+    let t = TempDir::new();
+    // Any real filesystem is more than 0 % used: a 0 % warning threshold must fire, in serve's
+    // background runs as in doctor's own (each run is `dockhand doctor` in a child process).
+    let path = t.write(
+        "tight.toml",
+        "[checks.\"disk.data-root\"]\nspace_warn_percent = 0\nspace_critical_percent = 100\n",
+    );
+    let series = r#"dockhand_check_status{check="disk.data-root",area="disk"}"#;
+    let doctor = dockhand_cmd()
+        .config(&path)
+        .args([
+            "--host",
+            &d.host(),
+            "doctor",
+            "--format",
+            "prometheus",
+            "--check",
+            "disk.data-root",
+        ])
+        .run();
+    let want = parse_prometheus(&doctor.stdout)
+        .into_iter()
+        .find(|(k, _)| k == series)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("doctor printed no {series}:\n{doctor}"));
+    let plain = dockhand([
+        "--host",
+        &d.host(),
+        "doctor",
+        "--format",
+        "prometheus",
+        "--check",
+        "disk.data-root",
+    ]);
+    let untightened = parse_prometheus(&plain.stdout)
+        .into_iter()
+        .find(|(k, _)| k == series)
+        .map(|(_, v)| v);
+    assert_ne!(
+        Some(want),
+        untightened,
+        "the config must change the status:\n{plain}"
+    );
+    let state = TempDir::new();
+    let mut srv = Server::start_with(
+        dockhand_cmd().config(&path),
+        &[
+            "--host",
+            &d.host(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &["--interval", "1s", "--check", "disk.data-root"],
+    );
+    let s = srv.scrape_until(Duration::from_secs(30), "two doctor runs", |s| {
+        s.completed_runs() >= 2.0
+    });
+    assert_eq!(s.get(series), Some(want), "{}", s.text);
+    assert_eq!(
+        s.get(r#"dockhand_doctor_runs_total{result="failed"}"#),
+        Some(0.0),
+        "{}",
+        s.text
+    );
+    // The run is a child: none is left behind between runs, and none is a zombie.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", srv.pid()))
+        .unwrap_or_default();
+    for pid in children.split_whitespace() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(!stat.contains(") Z "), "a zombie doctor run: {stat}");
+    }
+    srv.assert_alive();
+    assert_eq!(srv.stop(Signal::SIGTERM).0, Some(0), "{}", srv.stderr());
 }
