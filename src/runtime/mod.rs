@@ -195,11 +195,11 @@ pub fn one_malloc_arena() {
     }
 }
 
-/// Hands the allocator's free pages back to the kernel (glibc's `malloc_trim`). A long-running
-/// process (serve, watch) that runs a full doctor every minute peaks during each run; glibc keeps
-/// what was freed mapped for the next allocation, so between runs the resident set stays at the
-/// peak. Trimmed after each run, it goes back to what the process holds while idle. Elsewhere
-/// (musl, other systems) there is nothing to do.
+/// Hands the allocator's free pages back to the kernel (glibc's `malloc_trim`). glibc keeps what
+/// was freed mapped for the next allocation, so a long-running process (serve, watch) would hold
+/// the peak of its busiest moment — reading a doctor run's report, a large container list —
+/// between them. Trimmed after each, it goes back to what it holds while idle. Elsewhere (musl,
+/// other systems) there is nothing to do.
 pub fn give_back_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim(3) is glibc's own call, with no wrapper in std or nix. It takes the
