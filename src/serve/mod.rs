@@ -264,24 +264,32 @@ async fn doctor_once(ctx: &Ctx<'_>, selected: &[&CheckDef]) -> Result<String, St
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group: a Ctrl-C in serve's terminal is serve's to handle (it drops
+        // the run, and the child is killed with it), not a second signal to the child.
+        .process_group(0)
         .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| format!("cannot run {exe} doctor: {e}"))?;
     // doctor's exit codes 0–3 are the worst status found; the series are the report.
-    match out.status.code() {
+    let why = match out.status.code() {
         Some(0..=3) if !out.stdout.is_empty() => {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
-        code => {
+        None => format!("the doctor run was killed ({})", out.status),
+        Some(c) => {
             let said = String::from_utf8_lossy(&out.stderr);
             let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            Err(match code {
-                Some(c) => format!("the doctor run exited {c}: {said}"),
-                None => format!("the doctor run was killed ({}): {said}", out.status),
-            })
+            format!("the doctor run exited {c}: {said}")
         }
+    };
+    // A stop may have ended the child first (systemd signals the whole unit): shutting down,
+    // that is no failure to report, and this run is simply dropped with the rest.
+    tokio::select! {
+        () = ctx.shutdown.wait() => std::future::pending().await,
+        () = tokio::time::sleep(Duration::from_millis(500)) => {}
     }
+    Err(why)
 }
 
 /// Runs `run` every `interval` (the first at once), one at a time: a run that overruns the
