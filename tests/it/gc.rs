@@ -975,6 +975,9 @@ fn gc_race_with_containers_created_from_candidate_images() {
                 })
             })
             .collect();
+        // The racers keep the engine busy on purpose: under the containerd store on a loaded
+        // host its image list can take longer than the default 3 s per call, and this test is
+        // about what gc removes, not how fast the engine answers.
         let (r, doc) = gc_json(
             &d,
             &state,
@@ -985,6 +988,8 @@ fn gc_race_with_containers_created_from_candidate_images() {
                 "0s",
                 "--concurrency",
                 "1",
+                "--timeout",
+                "15s",
             ],
         );
         stop.store(true, Ordering::SeqCst);
