@@ -128,6 +128,12 @@ pub fn locate(endpoint: &Endpoint) -> Located {
         let Some(info) = host::proc_info(pid) else {
             continue;
         };
+        // A child of another holder holds the socket only because it was forked from it and
+        // has not yet exec'd (the daemon starting a shim or a helper): between fork and exec
+        // every descriptor is still open in the copy. The holder it came from is the daemon.
+        if info.ppid != pid && owners.pids.contains(&info.ppid) {
+            continue;
+        }
         let verdict = match (host::identity(pid), owners.file_uid) {
             (Some(id), Some(sock_uid)) => {
                 crate::runtime::identity::trusted_daemon(&id, sock_uid).map(|()| id)
