@@ -925,36 +925,32 @@ fn serve_runs_doctor_with_the_config_it_was_given_and_leaves_no_child_behind() {
         "[checks.\"disk.data-root\"]\nspace_warn_percent = 0\nspace_critical_percent = 100\n",
     );
     let series = r#"dockhand_check_status{check="disk.data-root",area="disk"}"#;
-    let doctor = dockhand_cmd()
-        .config(&path)
-        .args([
-            "--host",
-            &d.host(),
-            "doctor",
-            "--format",
-            "prometheus",
-            "--check",
-            "disk.data-root",
-        ])
-        .run();
-    let want = parse_prometheus(&doctor.stdout)
-        .into_iter()
-        .find(|(k, _)| k == series)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("doctor printed no {series}:\n{doctor}"));
-    let plain = dockhand([
-        "--host",
-        &d.host(),
-        "doctor",
-        "--format",
-        "prometheus",
-        "--check",
-        "disk.data-root",
-    ]);
-    let untightened = parse_prometheus(&plain.stdout)
-        .into_iter()
-        .find(|(k, _)| k == series)
-        .map(|(_, v)| v);
+    // The check's status as `doctor --format prometheus` gives it, with or without the config.
+    let status = |with: Option<&std::path::Path>| {
+        let mut cmd = dockhand_cmd();
+        if let Some(p) = with {
+            cmd = cmd.config(p);
+        }
+        let r = cmd
+            .args([
+                "--host",
+                &d.host(),
+                "doctor",
+                "--format",
+                "prometheus",
+                "--check",
+                "disk.data-root",
+            ])
+            .run();
+        let v = parse_prometheus(&r.stdout)
+            .into_iter()
+            .find(|(k, _)| k == series)
+            .map(|(_, v)| v);
+        (v, r)
+    };
+    let (want, doctor) = status(Some(&path));
+    let want = want.unwrap_or_else(|| panic!("doctor printed no {series}:\n{doctor}"));
+    let (untightened, plain) = status(None);
     assert_ne!(
         Some(want),
         untightened,

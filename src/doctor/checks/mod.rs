@@ -91,6 +91,19 @@ impl std::ops::Deref for Ctx<'_> {
 }
 
 impl<'r> Ctx<'r> {
+    /// A call a check makes to the engine itself (one the facts do not hold, such as a window
+    /// of `/events`): not made when the ping went unanswered or the engine is known stopped —
+    /// it would only wait out the same deadline — and then the ping's error is the answer.
+    pub async fn engine_get(
+        &self,
+        path: &str,
+    ) -> Result<crate::runtime::engine::Timed<crate::runtime::http::Response>, EngineError> {
+        if let Err(e) = &self.facts.ping().await.0 {
+            return Err(e.clone());
+        }
+        self.engine.get(path).await
+    }
+
     pub fn new(facts: &'r Facts, catalog: &'r Catalog, config: &'r Config) -> Ctx<'r> {
         Ctx {
             facts,

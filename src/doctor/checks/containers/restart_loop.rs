@@ -177,7 +177,7 @@ async fn last_hour_events(ctx: &Ctx<'_>, now: f64) -> (Events, Option<Value>) {
     // Every kind of event, not only `die`: the oldest one says how far back the buffer reaches.
     // One call, under the engine's deadline.
     let path = format!("/events?since={since}&until={until}");
-    match ctx.engine.get(&path).await {
+    match ctx.engine_get(&path).await {
         Ok(r) => (parse_events(&String::from_utf8_lossy(&r.value.body)), None),
         Err(e) => (Events::default(), Some(err_json(&e))),
     }

@@ -205,19 +205,16 @@ pub async fn check(ctx: &Ctx<'_>) -> Finding {
 
 /// The engine's `oom` events of the window, in one call under the engine's deadline.
 async fn oom_events(ctx: &Ctx<'_>, now: f64, window_s: f64) -> Result<Vec<OomEvent>, Value> {
-    // Asked beside the records, so the ping's answer is awaited first: an engine that did not
+    // Asked beside the records: `engine_get` awaits the ping first, so an engine that did not
     // answer it (or one known stopped, which recover tells the facts before asking anything)
-    // would only hold this call to its deadline.
-    if let Err(e) = &ctx.ping().await.0 {
-        return Err(err_json(e));
-    }
+    // does not hold this call to its deadline.
     let since = (now - window_s).max(0.0) as u64;
     // An `until` makes the engine answer from its buffer and close instead of streaming; it
     // carries the nanoseconds (see `containers.restart-loop`).
     let until_t = ctx.engine_kind().await.events_until(now);
     let until = format!("{}.{:09}", until_t as u64, (until_t.fract() * 1e9) as u64);
     let path = format!("/events?since={since}&until={until}&filters={OOM_FILTER}");
-    match ctx.engine.get(&path).await {
+    match ctx.engine_get(&path).await {
         Ok(r) => Ok(parse_oom_events(&String::from_utf8_lossy(&r.value.body))),
         Err(e) => Err(err_json(&e)),
     }
