@@ -249,9 +249,59 @@ pub async fn stop_container(e: &Engines<'_>, id: &str, timeout_s: u32) -> Exec {
 /// already resolved the tag has registered its container (see [`untag_image`]).
 pub const HOLD_REPO: &str = "dockhand-hold";
 
-/// The hold reference of an image id: `dockhand-hold:<first 12 hex digits>`.
-pub fn hold_ref(id: &str) -> String {
-    format!("{HOLD_REPO}:{}", super::plan::short(id))
+/// The hold names of this process: `dockhand-hold:h<N>`, each used by one untag at a time.
+///
+/// A hold only has to be on the image while its last tag goes: the engine deletes an image with
+/// its last reference, but never one that lost a reference to a tag moved elsewhere. So a hold
+/// name is moved from image to image (one reference-store write, `docker tag` onto the next
+/// image), and the image it leaves, already untagged, stays as a dangling image until
+/// `image.remove` takes it after the settling pause. A fresh hold per image (`dockhand-hold:<id>`,
+/// as before) cost one write more per image: the tag, the untag, and the hold again with the
+/// image. The run lock keeps other dockhand runs off these names; a name is only taken back for
+/// another image once the untag it covered has answered, and a name whose untag ended in an
+/// error (it may still be running in the engine) is never used again by this process.
+mod holds {
+    use std::sync::Mutex;
+
+    /// Free hold numbers, and the next new one.
+    static POOL: Mutex<(Vec<u32>, u32)> = Mutex::new((Vec::new(), 0));
+
+    /// A hold name taken for one untag; back in the pool by [`Slot::release`], never on drop.
+    pub struct Slot(u32);
+
+    impl Slot {
+        pub fn take() -> Slot {
+            let mut p = POOL
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = match p.0.pop() {
+                Some(n) => n,
+                None => {
+                    p.1 += 1;
+                    p.1 - 1
+                }
+            };
+            Slot(n)
+        }
+
+        /// The tag part of the hold reference.
+        pub fn tag(&self) -> String {
+            format!("h{}", self.0)
+        }
+
+        /// The untag this hold covered has answered: the name may move to another image.
+        pub fn release(self) {
+            let mut p = POOL
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            p.0.push(self.0);
+        }
+    }
+}
+
+/// The hold reference of a hold tag: `dockhand-hold:<tag>`.
+pub fn hold_ref(tag: &str) -> String {
+    format!("{HOLD_REPO}:{tag}")
 }
 
 /// A dockhand hold reference, not a tag anyone gave.
@@ -393,10 +443,11 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
         .filter(|t| !is_hold(t))
         .collect();
     let mut after = after;
-    if real.len() <= 1 {
-        let hold = hold_ref(id);
-        let (repo, tag) = hold.split_once(':').unwrap_or((HOLD_REPO, "x"));
-        let path = format!("/images/{}/tag?repo={repo}&tag={tag}", path_escape(id));
+    let slot = if real.len() <= 1 {
+        let slot = holds::Slot::take();
+        let tag = slot.tag();
+        let hold = hold_ref(&tag);
+        let path = format!("/images/{}/tag?repo={HOLD_REPO}&tag={tag}", path_escape(id));
         if let Err(err) = e.writes.send(Method::Post, &path, None).await {
             return (
                 Outcome::Failed {
@@ -408,11 +459,20 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
             );
         }
         after["held"] = Value::String(hold);
-    }
+        Some(slot)
+    } else {
+        None
+    };
     // Without force the engine refuses (409) to remove the last tag of an image a container
     // uses; with other tags left it only removes this name.
     let path = format!("/images/{}?force=0&noprune=0", path_escape(reference));
-    match e.writes.send(Method::Delete, &path, None).await {
+    let answer = e.writes.send(Method::Delete, &path, None).await;
+    // Only an answered untag frees the hold for another image: after a timeout the engine may
+    // still be removing the tag, and must find the hold there when it does.
+    if let (Ok(_), Some(slot)) = (&answer, slot) {
+        slot.release();
+    }
+    match answer {
         Ok(r) => (
             Outcome::Done {
                 // The image itself went only if the answer lists it as deleted.
@@ -619,8 +679,8 @@ mod tests {
     #[test]
     fn holds_are_named_and_recognised() {
         let id = format!("sha256:{}", "ab".repeat(32));
-        assert_eq!(hold_ref(&id), "dockhand-hold:abababababab");
-        assert!(is_hold(&hold_ref(&id)));
+        assert_eq!(hold_ref("h3"), "dockhand-hold:h3");
+        assert!(is_hold(&hold_ref("h3")) && is_hold(&format!("dockhand-hold:{}", &id[7..19])));
         assert!(!is_hold("dockhand-holder:1") && !is_hold("app:dockhand-hold"));
         assert!(deleted(br#"[{"Untagged":"a:1"},{"Deleted":"sha256:ab"}]"#));
         assert!(!deleted(br#"[{"Untagged":"a:1"}]"#));

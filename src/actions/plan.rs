@@ -156,7 +156,8 @@ pub enum Action {
     RemoveImage { id: String },
     /// `DELETE /images/{reference}?force=0`: one tag, only if it still points at `id` and no
     /// container uses the image. Before the image's last tag goes, the image is held by a
-    /// `dockhand-hold:<id>` reference: `image.remove` removes it afterwards.
+    /// `dockhand-hold:h<N>` reference (moved on to the next image once the tag is gone, so the
+    /// image stays, dangling): `image.remove` removes it afterwards.
     #[serde(rename = "image.untag")]
     UntagImage { reference: String, id: String },
     /// `DELETE /volumes/{name}?force=0`, only if no container mounts it.

@@ -1,7 +1,8 @@
 //! Applying a gc plan in phases: containers first, then the images they freed (tags but the
 //! last of each image; then the last tags, each holding its image by a `dockhand-hold`
-//! reference; a settling pause; then the images themselves, held or dangling), then volumes,
-//! networks, build cache and logs.
+//! reference while the tag goes (the hold then moves on, and the image stays, dangling); a
+//! settling pause; then the images themselves, held or dangling), then volumes, networks, build
+//! cache and logs.
 //!
 //! The pause closes a race inside the engine: a `docker run` that resolved a tag just before it
 //! was removed registers its container a moment later, and the engine checks only registered
