@@ -152,15 +152,10 @@ pub async fn container_records_from_disk(
     let root = data_root.to_path_buf();
     super::blocking(deadline, move || {
         let dir = root.join("containers");
-        let ids: Vec<String> = std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        // Sized once: grown by doubling, a list of 10,000 records would hold room for 16,384.
-        let mut recs = Vec::with_capacity(ids.len());
-        recs.extend(ids.iter().filter_map(|id| record_from_disk(&root, id)));
-        Some(recs)
+        // Unreadable (not root): no records, rather than an empty list.
+        std::fs::read_dir(&dir).ok()?;
+        let ids = super::entry_names(&dir);
+        Some(super::par_map(&ids, |id| record_from_disk(&root, id)))
     })
     .await
     .flatten()

@@ -66,57 +66,82 @@ fn strip_algo(s: &str) -> &str {
     s.strip_prefix("sha256:").unwrap_or(s)
 }
 
+/// A one-line file under an open directory (`rel` relative to it), trimmed; `None` when missing
+/// or empty. Relative to a directory the kernel resolves two names, not the data root's whole
+/// path: on a host with 10,000 containers the layer store is 30,000 such files.
+fn read_trim_at(dir: &fs::File, rel: &str) -> Option<String> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let fd = openat(dir, rel, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
+    let mut f = fs::File::from(fd);
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        // Small files: read until EOF without asking the size first.
+        let mut chunk = [0u8; 512];
+        loop {
+            match io::Read::read(&mut f, &mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+            if buf.len() > 64 * 1024 {
+                return None;
+            }
+        }
+        let t = std::str::from_utf8(buf).ok()?.trim();
+        (!t.is_empty()).then(|| t.to_string())
+    })
+}
+
 impl LayerStore {
     /// Reads `<root>/image/<driver>/layerdb`. Errors only when the store itself is unreadable.
     pub fn read(data_root: &Path, driver: &str) -> io::Result<LayerStore> {
         let db = data_root.join("image").join(driver).join("layerdb");
         let mut store = LayerStore::default();
         // A daemon that has never stored a layer has no sha256/ yet: an empty store.
-        let layers = match fs::read_dir(db.join("sha256")) {
-            Ok(rd) => Some(rd),
+        let sha = db.join("sha256");
+        let layers_dir = match fs::File::open(&sha) {
+            Ok(d) => Some(d),
             Err(e) if e.kind() == io::ErrorKind::NotFound && db.is_dir() => None,
             Err(e) => return Err(e),
         };
-        for entry in layers.into_iter().flatten().flatten() {
-            let dir = entry.path();
-            let chain_id = entry.file_name().to_string_lossy().into_owned();
-            let (Some(diff), Some(cache_id)) = (
-                read_trim(&dir.join("diff")),
-                read_trim(&dir.join("cache-id")),
-            ) else {
-                continue;
-            };
-            let size = read_trim(&dir.join("size"))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let parent = read_trim(&dir.join("parent")).map(|p| strip_algo(&p).to_string());
-            let diff_id = strip_algo(&diff).to_string();
-            store
-                .by_parent_diff
-                .insert((parent.clone(), diff_id.clone()), chain_id.clone());
-            store.layers.insert(
-                chain_id.clone(),
-                Layer {
-                    chain_id,
-                    diff_id,
-                    parent,
-                    size,
-                    cache_id,
-                },
-            );
-        }
-        if let Ok(rd) = fs::read_dir(db.join("mounts")) {
-            for entry in rd.flatten() {
-                let dir = entry.path();
-                let Some(mount_id) = read_trim(&dir.join("mount-id")) else {
-                    continue;
+        if let Some(dir) = &layers_dir {
+            let names = super::entry_names(&sha);
+            let layers = super::par_map(&names, |chain_id| {
+                let at = |f: &str| read_trim_at(dir, &format!("{chain_id}/{f}"));
+                let (Some(diff), Some(cache_id)) = (at("diff"), at("cache-id")) else {
+                    return None;
                 };
-                store.mounts.push(MountRef {
-                    container_id: entry.file_name().to_string_lossy().into_owned(),
-                    mount_id,
-                    init_id: read_trim(&dir.join("init-id")),
-                });
+                Some(Layer {
+                    chain_id: chain_id.to_string(),
+                    diff_id: strip_algo(&diff).to_string(),
+                    parent: at("parent").map(|p| strip_algo(&p).to_string()),
+                    size: at("size").and_then(|s| s.parse().ok()).unwrap_or(0),
+                    cache_id,
+                })
+            });
+            for l in layers {
+                store
+                    .by_parent_diff
+                    .insert((l.parent.clone(), l.diff_id.clone()), l.chain_id.clone());
+                store.layers.insert(l.chain_id.clone(), l);
             }
+        }
+        let mounts = db.join("mounts");
+        if let Ok(dir) = fs::File::open(&mounts) {
+            let names = super::entry_names(&mounts);
+            store.mounts = super::par_map(&names, |container_id| {
+                let at = |f: &str| read_trim_at(&dir, &format!("{container_id}/{f}"));
+                Some(MountRef {
+                    container_id: container_id.to_string(),
+                    mount_id: at("mount-id")?,
+                    init_id: at("init-id"),
+                })
+            });
         }
         if let Ok(rd) = fs::read_dir(db.join("tmp")) {
             for entry in rd.flatten() {

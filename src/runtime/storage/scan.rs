@@ -252,16 +252,13 @@ fn image_chains(store: &LayerStore, root: &Path, driver: &str) -> HashMap<String
         .join("image")
         .join(driver)
         .join("imagedb/content/sha256");
-    std::fs::read_dir(&content)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let hex = e.file_name().to_string_lossy().into_owned();
-            let chain = store.image_chain(root, driver, &hex)?;
-            Some((format!("sha256:{hex}"), chain))
-        })
-        .collect()
+    let names = crate::runtime::entry_names(&content);
+    crate::runtime::par_map(&names, |hex| {
+        let chain = store.image_chain(root, driver, hex)?;
+        Some((format!("sha256:{hex}"), chain))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The local volumes' walk roots (`volumes/<name>/_data`) and their names, in the same order.
@@ -389,15 +386,14 @@ fn leaked_rows(leaked: Vec<LeakedDir>, sizes: &[WalkSize], leak_start: usize) ->
 
 /// Every container's log, by container id.
 fn container_logs(root: &Path) -> HashMap<String, LogInfo> {
-    std::fs::read_dir(root.join("containers"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let id = e.file_name().to_string_lossy().into_owned();
-            container_log(root, &id).map(|l| (id, l))
-        })
-        .collect()
+    // One hostconfig.json read and a directory listing per container: on a big host, spread
+    // over a few threads like the layer store.
+    let ids = crate::runtime::entry_names(&root.join("containers"));
+    crate::runtime::par_map(&ids, |id| {
+        container_log(root, id).map(|l| (id.to_string(), l))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The tmp leftovers (biggest first) into `leftovers`, and what could not be read into `notes`.
