@@ -154,8 +154,9 @@ pub async fn container_records_from_disk(
         let dir = root.join("containers");
         // Unreadable (not root): no records, rather than an empty list.
         std::fs::read_dir(&dir).ok()?;
+        let open = std::fs::File::open(&dir).ok()?;
         let ids = super::entry_names(&dir);
-        Some(super::par_map(&ids, |id| record_from_disk(&root, id)))
+        Some(super::par_map(&ids, |id| record_from_disk(&open, id)))
     })
     .await
     .flatten()
@@ -250,12 +251,12 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 
 /// The daemon's own record of a container (`config.v2.json`, with `hostconfig.json` as
 /// `HostConfig`): the same shape as the engine's inspect answer.
-fn record_from_disk(root: &std::path::Path, id: &str) -> Option<ContainerRecord> {
-    let dir = root.join("containers").join(id);
-    let mut rec: ContainerRecord = super::with_file(&dir.join("config.v2.json"), |b| {
-        serde_json::from_slice(b).ok()
-    })?;
-    rec.host_config = super::with_file(&dir.join("hostconfig.json"), |b| {
+fn record_from_disk(containers: &std::fs::File, id: &str) -> Option<ContainerRecord> {
+    let mut rec: ContainerRecord =
+        super::with_file_at(containers, &format!("{id}/config.v2.json"), |b| {
+            serde_json::from_slice(b).ok()
+        })?;
+    rec.host_config = super::with_file_at(containers, &format!("{id}/hostconfig.json"), |b| {
         serde_json::from_slice(b).ok()
     })
     .unwrap_or_default();

@@ -49,6 +49,46 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// [`read_into`] for `rel` under the open directory `dir`: the kernel resolves `rel`'s few names
+/// instead of the whole path (the data root's tens of thousands of small files on a big host).
+pub fn read_into_at(dir: &std::fs::File, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    struct Plain(std::fs::File);
+    impl Read for Plain {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            self.0.read(b)
+        }
+    }
+    let fd = openat(dir, rel, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)?;
+    buf.clear();
+    if buf.capacity() < 16 * 1024 {
+        buf.reserve(16 * 1024);
+    }
+    Plain(std::fs::File::from(fd)).read_to_end(buf)?;
+    Ok(())
+}
+
+/// [`with_file`] for `rel` under the open directory `dir` (see [`read_into_at`]).
+pub fn with_file_at<T>(
+    dir: &std::fs::File,
+    rel: &str,
+    f: impl FnOnce(&[u8]) -> Option<T>,
+) -> Option<T> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        read_into_at(dir, rel, buf).ok()?;
+        let r = f(buf);
+        if buf.capacity() > 1024 * 1024 {
+            *buf = Vec::new();
+        }
+        r
+    })
+}
+
 /// Reads a whole file with [`read_into`] into a buffer this thread keeps, and hands its bytes
 /// to `f`: the data root's thousands of small files cost one buffer per thread, not one each.
 /// `None` when the file cannot be read.

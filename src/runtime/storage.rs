@@ -70,30 +70,9 @@ fn strip_algo(s: &str) -> &str {
 /// or empty. Relative to a directory the kernel resolves two names, not the data root's whole
 /// path: on a host with 10,000 containers the layer store is 30,000 such files.
 fn read_trim_at(dir: &fs::File, rel: &str) -> Option<String> {
-    use nix::fcntl::{OFlag, openat};
-    use nix::sys::stat::Mode;
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let fd = openat(dir, rel, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
-    let mut f = fs::File::from(fd);
-    BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        // Small files: read until EOF without asking the size first.
-        let mut chunk = [0u8; 512];
-        loop {
-            match io::Read::read(&mut f, &mut chunk) {
-                Ok(0) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-            if buf.len() > 64 * 1024 {
-                return None;
-            }
-        }
-        let t = std::str::from_utf8(buf).ok()?.trim();
-        (!t.is_empty()).then(|| t.to_string())
+    super::with_file_at(dir, rel, |b| {
+        let s = std::str::from_utf8(b).ok()?.trim();
+        (!s.is_empty()).then(|| s.to_string())
     })
 }
 
@@ -630,7 +609,12 @@ impl LogInfo {
 
 /// Reads a container's log configuration from `containers/<id>/hostconfig.json` (where the
 /// daemon's defaults were merged at create time) and sizes its log files.
-pub fn container_log(data_root: &Path, id: &str) -> Option<LogInfo> {
+/// `containers` is `<data root>/containers`, open: the reads are relative to it.
+pub(crate) fn container_log_at(
+    data_root: &Path,
+    containers: &fs::File,
+    id: &str,
+) -> Option<LogInfo> {
     // Only `LogConfig` is decoded; the rest of the file (some sixty fields) is skipped without
     // being built, which on a host with 10,000 containers is most of this function's time.
     #[derive(serde::Deserialize, Default)]
@@ -648,7 +632,7 @@ pub fn container_log(data_root: &Path, id: &str) -> Option<LogInfo> {
         config: Option<serde_json::Value>,
     }
     let dir = data_root.join("containers").join(id);
-    let host: Host = super::with_file(&dir.join("hostconfig.json"), |b| {
+    let host: Host = super::with_file_at(containers, &format!("{id}/hostconfig.json"), |b| {
         serde_json::from_slice(b).ok()
     })?;
     let conf = host.log_config.unwrap_or_default();
@@ -1113,7 +1097,12 @@ mod tests {
         .expect("w");
         fs::write(c.join("abc-json.log"), vec![b'x'; 300]).expect("w");
         fs::write(c.join("abc-json.log.1"), vec![b'x'; 200]).expect("w");
-        let l = container_log(&root, "abc").expect("log");
+        let l = container_log_at(
+            &root,
+            &fs::File::open(root.join("containers")).expect("dir"),
+            "abc",
+        )
+        .expect("log");
         assert_eq!(l.bytes, 500);
         assert!(l.unbounded());
         fs::write(
@@ -1121,7 +1110,15 @@ mod tests {
             r#"{"LogConfig":{"Type":"json-file","Config":{"max-size":"10m"}}}"#,
         )
         .expect("w");
-        assert!(!container_log(&root, "abc").expect("log").unbounded());
+        assert!(
+            !container_log_at(
+                &root,
+                &fs::File::open(root.join("containers")).expect("dir"),
+                "abc"
+            )
+            .expect("log")
+            .unbounded()
+        );
         let _ = fs::remove_dir_all(root);
     }
 

@@ -328,7 +328,8 @@ fn daemon_files_of_20_10_and_29() {
         for f in ["config.v2.json", "hostconfig.json"] {
             std::fs::write(cdir.join(f), fixture(&format!("{dir}/{f}"))).expect("write");
         }
-        let r = record_from_disk(&root, id);
+        let containers = std::fs::File::open(root.join("containers")).expect("open");
+        let r = record_from_disk(&containers, id);
         std::fs::remove_dir_all(&root).expect("clean up");
         let r = r.unwrap_or_else(|| panic!("{dir}: the daemon's files parse"));
         // The file's `ID` (not `Id`), its `Image` (the image id), no `Status`: the word comes

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::{
     DeletedOpen, LayerStore, LeakedDir, LogInfo, StuckPath, TmpEntry, WalkSize,
-    buildkit_snapshot_names, bytes_contain, container_log, overlay2_dirs, tmp_leftovers, walk_many,
+    buildkit_snapshot_names, bytes_contain, container_log_at, overlay2_dirs, tmp_leftovers,
+    walk_many,
 };
 use crate::util::human_duration;
 
@@ -388,9 +389,12 @@ fn leaked_rows(leaked: Vec<LeakedDir>, sizes: &[WalkSize], leak_start: usize) ->
 fn container_logs(root: &Path) -> HashMap<String, LogInfo> {
     // One hostconfig.json read and a directory listing per container: on a big host, spread
     // over a few threads like the layer store.
+    let Ok(dir) = std::fs::File::open(root.join("containers")) else {
+        return HashMap::new();
+    };
     let ids = crate::runtime::entry_names(&root.join("containers"));
     crate::runtime::par_map(&ids, |id| {
-        container_log(root, id).map(|l| (id.to_string(), l))
+        container_log_at(root, &dir, id).map(|l| (id.to_string(), l))
     })
     .into_iter()
     .collect()
