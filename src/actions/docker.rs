@@ -266,6 +266,26 @@ mod holds {
     /// Free hold numbers, and the next new one.
     static POOL: Mutex<(Vec<u32>, u32)> = Mutex::new((Vec::new(), 0));
 
+    /// Images whose last tag this process removed under a hold: their users were checked then,
+    /// and the engine checks them again when the image goes (a delete by id is refused while any
+    /// container uses the image), as for an image that still carries its hold.
+    static UNTAGGED: std::sync::LazyLock<Mutex<std::collections::HashSet<String>>> =
+        std::sync::LazyLock::new(Mutex::default);
+
+    pub fn untagged_under_hold(id: &str) {
+        let mut u = UNTAGGED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        u.insert(id.to_string());
+    }
+
+    pub fn was_untagged_under_hold(id: &str) -> bool {
+        let u = UNTAGGED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        u.contains(id)
+    }
+
     /// A hold name taken for one untag; back in the pool by [`Slot::release`], never on drop.
     pub struct Slot(u32);
 
@@ -363,7 +383,7 @@ pub async fn remove_image(e: &Engines<'_>, id: &str, bytes: Option<u64>) -> Exec
     // A held image had its users checked when its last tag went, a moment ago; now the engine's
     // own check is the one that matters (it sees every container registered since, and keeps
     // the image if one uses it, which the answer shows). An image never held is checked here.
-    let held = all_tags.iter().any(|t| is_hold(t));
+    let held = all_tags.iter().any(|t| is_hold(t)) || holds::was_untagged_under_hold(id);
     if !held {
         match containers_matching(e.reads, "ancestor", id).await {
             Ok(users) if !users.is_empty() => {
@@ -471,6 +491,7 @@ pub async fn untag_image(e: &Engines<'_>, reference: &str, id: &str, bytes: Opti
     // still be removing the tag, and must find the hold there when it does.
     if let (Ok(_), Some(slot)) = (&answer, slot) {
         slot.release();
+        holds::untagged_under_hold(id);
     }
     match answer {
         Ok(r) => (

@@ -124,14 +124,19 @@ fn seed(d: &TestDaemon) {
 
 /// A raw `GET path` on the daemon's socket: the engine's own figures, exact bytes. The engine
 /// computes one `/system/df` at a time and refuses a second meanwhile ("a disk usage operation
-/// is already running", as other tests here ask too): asked again then.
+/// is already running", as other tests here ask too): asked again then. Under the containerd
+/// store, right after a build, its walk may meet a snapshot the build was just removing
+/// ("snapshot …-view does not exist"): asked again too, as dockhand's own `/system/df` is.
 #[track_caller]
 fn api(d: &TestDaemon, path: &str) -> Value {
     let t0 = std::time::Instant::now();
     loop {
         match api_once(d, path) {
             Ok(v) => return v,
-            Err(e) if e.contains("already running") && t0.elapsed() < DOCKER_TIMEOUT * 4 => {
+            Err(e)
+                if (e.contains("already running") || e.contains("does not exist"))
+                    && t0.elapsed() < DOCKER_TIMEOUT * 4 =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
             Err(e) => panic!("GET {path}: {e}"),
