@@ -1059,13 +1059,19 @@ async fn engine_df(
     slow_deadline: Duration,
 ) -> Result<EngineDf, EngineError> {
     let slow = engine.with_timeout(slow_deadline);
-    let mut tries = 0;
+    // An engine that answered with an error is asked again, a little later each time, within
+    // the deadline: it computes one `/system/df` at a time ("already running"), and under the
+    // containerd store its walk fails whenever a snapshot it listed went before it was measured
+    // ("snapshot …-init-key does not exist"), which on a host creating containers every moment
+    // can happen several times in a row.
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(200);
     let value = loop {
         match slow.get_json::<Value>(path).await {
             Ok(v) => break v.value,
-            Err(e) if e.status().is_some() && tries < 2 => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            Err(e) if e.status().is_some() && start.elapsed() + pause < slow_deadline / 2 => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
             }
             Err(e) => return Err(e),
         }
