@@ -34,6 +34,21 @@ use std::time::Duration;
 /// the file's size (one more system call per file) and allocates a buffer per file, and on a
 /// host with 10,000 containers that is tens of thousands of each.
 pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    read_all(std::fs::File::open(path)?, buf)
+}
+
+/// [`read_into`] for `rel` under the open directory `dir`: the kernel resolves `rel`'s few names
+/// instead of the whole path (the data root's tens of thousands of small files on a big host).
+pub fn read_into_at(dir: &std::fs::File, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    let fd = openat(dir, rel, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)?;
+    read_all(std::fs::File::from(fd), buf)
+}
+
+/// `file` to its end into `buf` (cleared first, room for a small file kept).
+fn read_all(file: std::fs::File, buf: &mut Vec<u8>) -> io::Result<()> {
     /// Hides `File`'s own `read_to_end`, which asks the size (statx, lseek) before reading.
     struct Plain(std::fs::File);
     impl Read for Plain {
@@ -45,29 +60,15 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     if buf.capacity() < 16 * 1024 {
         buf.reserve(16 * 1024);
     }
-    Plain(std::fs::File::open(path)?).read_to_end(buf)?;
+    Plain(file).read_to_end(buf)?;
     Ok(())
 }
 
-/// [`read_into`] for `rel` under the open directory `dir`: the kernel resolves `rel`'s few names
-/// instead of the whole path (the data root's tens of thousands of small files on a big host).
-pub fn read_into_at(dir: &std::fs::File, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
-    use nix::fcntl::{OFlag, openat};
-    use nix::sys::stat::Mode;
-    struct Plain(std::fs::File);
-    impl Read for Plain {
-        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-            self.0.read(b)
-        }
-    }
-    let fd = openat(dir, rel, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(io::Error::from)?;
-    buf.clear();
-    if buf.capacity() < 16 * 1024 {
-        buf.reserve(16 * 1024);
-    }
-    Plain(std::fs::File::from(fd)).read_to_end(buf)?;
-    Ok(())
+/// Reads a whole file with [`read_into`] into a buffer this thread keeps, and hands its bytes
+/// to `f`: the data root's thousands of small files cost one buffer per thread, not one each.
+/// `None` when the file cannot be read.
+pub fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+    with_buffer(|buf| read_into(path, buf), f)
 }
 
 /// [`with_file`] for `rel` under the open directory `dir` (see [`read_into_at`]).
@@ -76,28 +77,19 @@ pub fn with_file_at<T>(
     rel: &str,
     f: impl FnOnce(&[u8]) -> Option<T>,
 ) -> Option<T> {
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUF.with_borrow_mut(|buf| {
-        read_into_at(dir, rel, buf).ok()?;
-        let r = f(buf);
-        if buf.capacity() > 1024 * 1024 {
-            *buf = Vec::new();
-        }
-        r
-    })
+    with_buffer(|buf| read_into_at(dir, rel, buf), f)
 }
 
-/// Reads a whole file with [`read_into`] into a buffer this thread keeps, and hands its bytes
-/// to `f`: the data root's thousands of small files cost one buffer per thread, not one each.
-/// `None` when the file cannot be read.
-pub fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+/// `read` into this thread's buffer, then `f` over what it read.
+fn with_buffer<T>(
+    read: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    f: impl FnOnce(&[u8]) -> Option<T>,
+) -> Option<T> {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with_borrow_mut(|buf| {
-        read_into(path, buf).ok()?;
+        read(buf).ok()?;
         let r = f(buf);
         // A rare big file (a huge config.v2.json) should not stay held for the rest of the run.
         if buf.capacity() > 1024 * 1024 {

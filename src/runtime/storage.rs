@@ -56,10 +56,13 @@ pub struct LayerStore {
 
 /// A one-line file of the layer store (an id, a size), trimmed; `None` when missing or empty.
 fn read_trim(p: &Path) -> Option<String> {
-    super::with_file(p, |b| {
-        let s = std::str::from_utf8(b).ok()?.trim();
-        (!s.is_empty()).then(|| s.to_string())
-    })
+    super::with_file(p, trimmed)
+}
+
+/// A one-line file's text, trimmed; `None` when empty or not UTF-8.
+fn trimmed(b: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(b).ok()?.trim();
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 fn strip_algo(s: &str) -> &str {
@@ -70,10 +73,7 @@ fn strip_algo(s: &str) -> &str {
 /// or empty. Relative to a directory the kernel resolves two names, not the data root's whole
 /// path: on a host with 10,000 containers the layer store is 30,000 such files.
 fn read_trim_at(dir: &fs::File, rel: &str) -> Option<String> {
-    super::with_file_at(dir, rel, |b| {
-        let s = std::str::from_utf8(b).ok()?.trim();
-        (!s.is_empty()).then(|| s.to_string())
-    })
+    super::with_file_at(dir, rel, trimmed)
 }
 
 impl LayerStore {
