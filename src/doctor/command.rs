@@ -7,7 +7,6 @@ use clap::{Args, ValueEnum};
 
 use crate::command::{Ctx, Failure, Outcome, Ran};
 use crate::exit::ExitCode;
-use crate::facts::Facts;
 use crate::report;
 
 #[derive(Debug, Args)]
@@ -107,7 +106,7 @@ pub async fn run(ctx: &Ctx<'_>, args: &DoctorArgs) -> Ran {
         )?),
         None => None,
     };
-    let facts = Facts::new(ctx.engine());
+    let facts = super::facts_for(ctx.engine(), &selected);
     let report = super::run(
         &facts,
         settings.source.clone(),

@@ -479,7 +479,7 @@ async fn rerun(ctx: &Ctx<'_>, report: &Report, selected: &[&CheckDef], doc: &Fix
         .filter(|d| ids.contains(&d.id))
         .collect();
     let settings = ctx.settings;
-    let facts = Facts::new(ctx.engine());
+    let facts = super::facts_for(ctx.engine(), &again);
     let fresh = super::run(
         &facts,
         settings.source.clone(),

@@ -318,6 +318,38 @@ pub(crate) fn expand<'c>(
 
 /// Runs the selected checks against the engine: every probe at once, each under its own
 /// deadline, sharing what they gather through one context.
+/// The checks that read the containers' records (`Ctx::answered_records`). Kept by hand: one
+/// missing here costs a second read of each container's hostconfig.json, one listed wrongly a
+/// read of the records nobody needed — never a different answer.
+const READ_RECORDS: &[&str] = &[
+    "containers.exited",
+    "containers.exits-immediately",
+    "containers.ghost",
+    "containers.littering",
+    "containers.misplaced-flags",
+    "containers.restart-loop",
+    "containers.unhealthy",
+    "daemon.log-rotation",
+    "host.clock",
+    "host.oom-kills",
+    "ports.conflict",
+    "ports.leaked-proxy",
+];
+
+/// The snapshot for a run of `selected`: when one of them reads the containers' records, the
+/// storage map shares them ([`Facts::sharing_records`]).
+pub fn facts_for(engine: crate::runtime::engine::Engine, selected: &[&CheckDef]) -> Facts {
+    let facts = Facts::new(engine);
+    if selected
+        .iter()
+        .any(|d| READ_RECORDS.contains(&d.id.as_str()))
+    {
+        facts.sharing_records()
+    } else {
+        facts
+    }
+}
+
 pub async fn run(
     facts: &Facts,
     source: Source,
@@ -390,6 +422,30 @@ mod tests {
         assert_eq!(Warning.worst(Unknown), Unknown);
         assert_eq!(Unknown.worst(Critical), Critical);
         assert_eq!(Critical.worst(Ok), Critical);
+    }
+
+    #[test]
+    fn the_checks_said_to_read_records_are_in_the_catalog() {
+        let cat = crate::catalog::Catalog::builtin().expect("catalog parses");
+        for id in READ_RECORDS {
+            assert!(
+                cat.checks.iter().any(|c| c.id == *id),
+                "{id} is not a check"
+            );
+        }
+        // The full catalog shares the records with the storage map; a storage check alone not.
+        let all: Vec<&CheckDef> = cat.checks.iter().collect();
+        let engine = crate::runtime::engine::Engine::new(
+            crate::runtime::endpoint::Endpoint::Unix("/nonexistent.sock".into()),
+            std::time::Duration::from_secs(1),
+        );
+        assert!(facts_for(engine.clone(), &all).logs_from_records());
+        let tmp: Vec<&CheckDef> = cat
+            .checks
+            .iter()
+            .filter(|c| c.id == "storage.tmp")
+            .collect();
+        assert!(!facts_for(engine, &tmp).logs_from_records());
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct DaemonJson {
 pub struct Facts {
     engine: Engine,
     walks: WalkLimits,
+    /// The caller reads the containers' records anyway ([`Facts::sharing_records`]): the storage
+    /// map sizes the logs from their log configuration instead of reading every
+    /// hostconfig.json a second time.
+    logs_from_records: bool,
     ping: OnceCell<Attempt<Response>>,
     list: OnceCell<Option<Attempt<Vec<Container>>>>,
     info: OnceCell<Option<Attempt<Value>>>,
@@ -150,7 +154,22 @@ impl Facts {
             listeners: OnceCell::new(),
             storage: OnceCell::new(),
             daemon_json: OnceCell::new(),
+            logs_from_records: false,
         }
+    }
+
+    /// Says the caller will read [`Facts::records`] as well as [`Facts::storage_map`]: the map
+    /// then takes each container's log configuration from its record (one read of its
+    /// hostconfig.json, not two — on a host with 10,000 containers, 10,000 files fewer). A
+    /// caller that reads only the map (`df`) should not say so: it would read every record for
+    /// nothing. Either way the figures are the same.
+    pub fn sharing_records(mut self) -> Facts {
+        self.logs_from_records = true;
+        self
+    }
+
+    pub(crate) fn logs_from_records(&self) -> bool {
+        self.logs_from_records
     }
 
     pub fn with_walks(mut self, walks: WalkLimits) -> Facts {

@@ -28,7 +28,7 @@ use crate::runtime::engine::{Engine, EngineError};
 use crate::runtime::host::{self, FsUsage};
 use crate::runtime::inventory::{Container, Image, Volume};
 use crate::runtime::storage::scan::{
-    DaemonFiles, DiskScan, VolumeWalk, VolumeWalkLimits, scan_daemon_files, scan_data_root,
+    DaemonFiles, DiskScan, Logs, VolumeWalk, VolumeWalkLimits, scan_daemon_files, scan_data_root,
 };
 pub use crate::runtime::storage::scan::{LeftoversPart, StuckRow};
 use crate::runtime::storage::{self, LogInfo};
@@ -184,6 +184,10 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
     // stopped answering holds the list (and `docker volume ls`) for good. The disk then says
     // which volumes there are, and their users come from the container list.
     let (containers, images, volumes) = lists?;
+    let mut scanned = scanned;
+    if site.logs_from_records() {
+        add_logs_from_records(&site, &mut scanned, &mut notes).await;
+    }
     let mut report = match scanned {
         Scanned::Disk(scan) => {
             let build_cache = build_cache.unwrap_or_else(|| BuildCachePart {
@@ -253,6 +257,63 @@ struct Site<'a> {
     podman: bool,
 }
 
+impl Site<'_> {
+    /// The caller reads the records anyway, so the logs are sized from theirs (Podman's are
+    /// sized from the engine's list, elsewhere).
+    fn logs_from_records(&self) -> bool {
+        self.facts.logs_from_records() && !self.podman
+    }
+
+    /// Whether the disk scan sizes the logs itself.
+    fn logs(&self) -> Logs {
+        if self.logs_from_records() {
+            Logs::Skip
+        } else {
+            Logs::Read
+        }
+    }
+}
+
+/// The containers' logs of a scan that left them out ([`Logs::Skip`]), sized from the
+/// records' log configuration; where there are no records, from each container's
+/// hostconfig.json as the scan would have. Nothing when the scan itself did not read the disk.
+async fn add_logs_from_records(site: &Site<'_>, scanned: &mut Scanned, notes: &mut Vec<String>) {
+    let logs = match scanned {
+        Scanned::Disk(scan) => &mut scan.logs,
+        Scanned::ContainerdStore(Some(files)) => &mut files.logs,
+        _ => return,
+    };
+    let known: Option<Vec<(String, LogInfo)>> = site.facts.records().await.ok().map(|recs| {
+        recs.iter()
+            .map(|r| {
+                let c = &r.host_config.log_config;
+                let opt = |k: &str| c.config.get(k).cloned();
+                let conf = LogInfo {
+                    driver: c.kind.clone(),
+                    max_size: opt("max-size"),
+                    max_file: opt("max-file"),
+                    ..LogInfo::default()
+                };
+                (r.id.clone(), conf)
+            })
+            .collect()
+    });
+    let root = site.data_root.to_path_buf();
+    let sized = blocking(site.walks.deadline + site.timeout, move || match known {
+        Some(known) => storage::scan::logs_of(&root, known),
+        None => storage::scan::container_logs(&root),
+    })
+    .await;
+    match sized {
+        Some(sized) => *logs = sized,
+        None => notes.push(format!(
+            "the containers' logs under {} were not sized: the filesystem did not answer within {}",
+            site.data_root.join("containers").display(),
+            human_duration(site.walks.deadline + site.timeout)
+        )),
+    }
+}
+
 /// The data root's filesystem usage, or a note saying it could not be measured in time.
 async fn measure_filesystem(site: &Site<'_>, notes: &mut Vec<String>) -> Option<FsUsage> {
     let timeout = site.timeout;
@@ -287,8 +348,9 @@ async fn scan_disk(site: &Site<'_>) -> Scanned {
             stall: site.walks.stall,
             threads: site.walks.threads,
         });
+        let logs = site.logs();
         let files = blocking(site.walks.deadline + site.timeout, move || {
-            scan_daemon_files(&root, deadline, volumes)
+            scan_daemon_files(&root, deadline, volumes, logs)
         })
         .await
         .flatten();
@@ -297,12 +359,21 @@ async fn scan_disk(site: &Site<'_>) -> Scanned {
     let (root, drv) = (site.data_root.to_path_buf(), site.driver.to_string());
     let walks = site.walks;
     let deadline = Instant::now() + walks.deadline;
+    let logs = site.logs();
     match blocking(walks.deadline + site.timeout, move || {
         let leaked = |name: &str, referenced, buildkit, age| {
             policy::storage::leaked_dir(name, referenced, buildkit, age, LEAK_MIN_AGE)
                 .map(|l| l == policy::storage::Leak::Removing)
         };
-        scan_data_root(&root, &drv, deadline, walks.stall, walks.threads, &leaked)
+        scan_data_root(
+            &root,
+            &drv,
+            deadline,
+            walks.stall,
+            walks.threads,
+            &leaked,
+            logs,
+        )
     })
     .await
     {

@@ -37,12 +37,15 @@ struct Saved {
 
 impl Run<'_> {
     fn facts(&self) -> Facts {
-        Facts::new(self.engine.clone()).with_walks(WalkLimits {
-            // Bytes are for the report; a huge host gets lower bounds, not a long wait.
-            deadline: (self.ctx.settings.timeout * 4).max(Duration::from_secs(10)),
-            stall: self.ctx.settings.timeout,
-            threads: 4,
-        })
+        // gc reads the records as well as the storage map: they share them.
+        Facts::new(self.engine.clone())
+            .sharing_records()
+            .with_walks(WalkLimits {
+                // Bytes are for the report; a huge host gets lower bounds, not a long wait.
+                deadline: (self.ctx.settings.timeout * 4).max(Duration::from_secs(10)),
+                stall: self.ctx.settings.timeout,
+                threads: 4,
+            })
     }
 
     /// The state dir when this run may use it: always when applying (the frame prepared it),

@@ -112,12 +112,12 @@ pub(crate) fn entry_names(dir: &Path) -> Vec<String> {
 
 /// `f` over `names`, on up to four threads (the layer store and the containers of a big host are
 /// tens of thousands of small files); the results in `names`' order.
-pub(crate) fn par_map<T: Send>(names: &[String], f: impl Fn(&str) -> Option<T> + Sync) -> Vec<T> {
+pub(crate) fn par_map<I: Sync, T: Send>(names: &[I], f: impl Fn(&I) -> Option<T> + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, 4);
     if names.len() < 256 || threads == 1 {
-        return names.iter().filter_map(|n| f(n)).collect();
+        return names.iter().filter_map(&f).collect();
     }
     let per = names.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -125,7 +125,7 @@ pub(crate) fn par_map<T: Send>(names: &[String], f: impl Fn(&str) -> Option<T> +
             .chunks(per)
             .map(|c| {
                 let f = &f;
-                s.spawn(move || c.iter().filter_map(|n| f(n)).collect::<Vec<T>>())
+                s.spawn(move || c.iter().filter_map(f).collect::<Vec<T>>())
             })
             .collect();
         // A part whose thread panicked is left out (the store then reads as smaller); no panic

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::{
     DeletedOpen, LayerStore, LeakedDir, LogInfo, StuckPath, TmpEntry, WalkSize,
-    buildkit_snapshot_names, bytes_contain, container_log_at, overlay2_dirs, tmp_leftovers,
-    walk_many,
+    buildkit_snapshot_names, bytes_contain, container_log_at, container_log_of, overlay2_dirs,
+    tmp_leftovers, walk_many,
 };
 use crate::util::human_duration;
 
@@ -83,6 +83,7 @@ pub fn scan_data_root(
     stall: Duration,
     threads: usize,
     leaked: &dyn Fn(&str, bool, bool, Duration) -> Option<bool>,
+    logs: Logs,
 ) -> Option<DiskScan> {
     // The layer store's root exists from the daemon's first start (its sha256/ only once a
     // layer is stored); reading it tells whether this user may read the data root.
@@ -152,7 +153,10 @@ pub fn scan_data_root(
         .into_iter()
         .zip(sizes[vol_start..leak_start].iter().copied())
         .collect();
-    let logs = container_logs(root);
+    let logs = match logs {
+        Logs::Read => container_logs(root),
+        Logs::Skip => HashMap::new(),
+    };
 
     leftovers.leaked_layers = leaked_rows(leaked, &sizes, leak_start);
     add_tmp(root, deadline, &mut leftovers, &mut notes);
@@ -212,11 +216,15 @@ pub fn scan_daemon_files(
     root: &Path,
     deadline: Instant,
     volumes: Option<VolumeWalkLimits>,
+    logs: Logs,
 ) -> Option<DaemonFiles> {
     std::fs::read_dir(root.join("containers")).ok()?;
     let mut notes = Vec::new();
     let mut leftovers = LeftoversPart::default();
-    let logs = container_logs(root);
+    let logs = match logs {
+        Logs::Read => container_logs(root),
+        Logs::Skip => HashMap::new(),
+    };
     add_tmp(root, deadline, &mut leftovers, &mut notes);
     leftovers.total_up();
     let volumes = volumes.map(|l| walk_volumes(root, deadline, l, &mut notes));
@@ -385,8 +393,30 @@ fn leaked_rows(leaked: Vec<LeakedDir>, sizes: &[WalkSize], leak_start: usize) ->
         .collect()
 }
 
+/// Whether a scan sizes the containers' logs itself (reading each one's hostconfig.json), or
+/// leaves them to [`logs_of`], for a caller that has the containers' records at hand anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    Read,
+    Skip,
+}
+
+/// The logs of the containers whose log configuration is known (each `LogInfo` holds a
+/// container's driver, `max-size` and `max-file`, from its record), by container id: no
+/// hostconfig.json is read again.
+pub fn logs_of(root: &Path, known: Vec<(String, LogInfo)>) -> HashMap<String, LogInfo> {
+    let Ok(dir) = std::fs::File::open(root.join("containers")) else {
+        return HashMap::new();
+    };
+    crate::runtime::par_map(&known, |(id, conf)| {
+        Some((id.clone(), container_log_of(root, &dir, id, conf.clone())))
+    })
+    .into_iter()
+    .collect()
+}
+
 /// Every container's log, by container id.
-fn container_logs(root: &Path) -> HashMap<String, LogInfo> {
+pub fn container_logs(root: &Path) -> HashMap<String, LogInfo> {
     // One hostconfig.json read and a directory listing per container: on a big host, spread
     // over a few threads like the layer store.
     let Ok(dir) = std::fs::File::open(root.join("containers")) else {
@@ -470,15 +500,97 @@ mod tests {
             stall: Duration::from_secs(5),
             threads: 2,
         };
-        let files = scan_daemon_files(&root, far, Some(limits)).expect("readable");
+        let files = scan_daemon_files(&root, far, Some(limits), Logs::Read).expect("readable");
         let v = files.volumes.expect("walked");
         assert_eq!(v.volumes.len(), 2, "{:?}", v.volumes);
         assert_eq!(v.volumes["a"].bytes, 1234);
         assert!(v.volumes["a"].complete && v.volumes["empty"].complete);
         assert_eq!(v.volumes["empty"].bytes, 0);
         assert!(v.stuck.is_empty() && !v.lower_bound);
-        let files = scan_daemon_files(&root, far, None).expect("readable");
+        let files = scan_daemon_files(&root, far, None, Logs::Read).expect("readable");
         assert!(files.volumes.is_none());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn logs_sized_from_known_configuration_match_those_read_from_hostconfig() {
+        let root = data_root("logs-of");
+        let c = |id: &str, host: &str, files: &[(&str, usize)]| {
+            let dir = root.join("containers").join(id);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("hostconfig.json"), host).expect("write");
+            for (f, n) in files {
+                let p = dir.join(f);
+                std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                std::fs::write(p, vec![b'x'; *n]).expect("write");
+            }
+        };
+        // The daemon's default: json-file, nothing rotates it (one file; a look-alike beside it
+        // is not its log).
+        c(
+            "aaa",
+            r#"{"LogConfig":{"Type":"json-file","Config":{}}}"#,
+            &[("aaa-json.log", 300), ("aaa-json.logx", 7)],
+        );
+        // Rotated by max-size: the rotated files count.
+        c(
+            "bbb",
+            r#"{"LogConfig":{"Type":"json-file","Config":{"max-size":"1m","max-file":"3"}}}"#,
+            &[
+                ("bbb-json.log", 100),
+                ("bbb-json.log.1", 50),
+                ("bbb-json.log.2.gz", 5),
+            ],
+        );
+        // The local driver keeps its own directory.
+        c(
+            "ccc",
+            r#"{"LogConfig":{"Type":"local","Config":{}}}"#,
+            &[
+                ("local-logs/container.log", 40),
+                ("local-logs/container.log.1", 2),
+            ],
+        );
+        // No LogConfig at all: json-file, as the engine defaults; no log written yet.
+        c("ddd", r#"{}"#, &[]);
+        // A symlink where the log should be is not followed.
+        c(
+            "eee",
+            r#"{"LogConfig":{"Type":"json-file","Config":{}}}"#,
+            &[],
+        );
+        std::os::unix::fs::symlink("/etc/passwd", root.join("containers/eee/eee-json.log"))
+            .expect("symlink");
+        let read = container_logs(&root);
+        let conf = |driver: &str, size: Option<&str>, file: Option<&str>| LogInfo {
+            driver: driver.into(),
+            max_size: size.map(str::to_string),
+            max_file: file.map(str::to_string),
+            ..LogInfo::default()
+        };
+        let known = vec![
+            ("aaa".to_string(), conf("json-file", None, None)),
+            ("bbb".to_string(), conf("json-file", Some("1m"), Some("3"))),
+            ("ccc".to_string(), conf("local", None, None)),
+            ("ddd".to_string(), conf("", None, None)),
+            ("eee".to_string(), conf("json-file", None, None)),
+        ];
+        let of = logs_of(&root, known);
+        let bytes = |m: &HashMap<String, LogInfo>, id: &str| {
+            (m[id].bytes, m[id].files.len(), m[id].driver.clone())
+        };
+        for (id, want) in [
+            ("aaa", (300, 1, "json-file")),
+            ("bbb", (155, 3, "json-file")),
+            ("ccc", (42, 2, "local")),
+            ("ddd", (0, 0, "json-file")),
+            ("eee", (0, 0, "json-file")),
+        ] {
+            let want = (want.0, want.1, want.2.to_string());
+            assert_eq!(bytes(&read, id), want, "{id} read from hostconfig.json");
+            assert_eq!(bytes(&of, id), want, "{id} from its known configuration");
+            assert_eq!(read[id].files, of[id].files, "{id}");
+        }
         let _ = std::fs::remove_dir_all(&root);
     }
 }
