@@ -316,8 +316,6 @@ pub(crate) fn expand<'c>(
     Ok(ids)
 }
 
-/// Runs the selected checks against the engine: every probe at once, each under its own
-/// deadline, sharing what they gather through one context.
 /// The checks that read the containers' records (`Ctx::answered_records`). Kept by hand: one
 /// missing here costs a second read of each container's hostconfig.json, one listed wrongly a
 /// read of the records nobody needed — never a different answer.
@@ -350,6 +348,8 @@ pub fn facts_for(engine: crate::runtime::engine::Engine, selected: &[&CheckDef])
     }
 }
 
+/// Runs the selected checks against the engine: every probe at once, each under its own
+/// deadline, sharing what they gather through one context.
 pub async fn run(
     facts: &Facts,
     source: Source,

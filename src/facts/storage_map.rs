@@ -186,7 +186,9 @@ pub(crate) async fn build(facts: &Facts) -> Result<DfReport, Gap> {
     let (containers, images, volumes) = lists?;
     let mut scanned = scanned;
     if site.logs_from_records() {
-        add_logs_from_records(&site, &mut scanned, &mut notes).await;
+        // Within the time the scan had: a slow records read must not hold the map longer.
+        let until = t0 + site.walks.deadline + site.timeout;
+        add_logs_from_records(&site, until, &mut scanned, &mut notes).await;
     }
     let mut report = match scanned {
         Scanned::Disk(scan) => {
@@ -275,15 +277,27 @@ impl Site<'_> {
 }
 
 /// The containers' logs of a scan that left them out ([`Logs::Skip`]), sized from the
-/// records' log configuration; where there are no records, from each container's
-/// hostconfig.json as the scan would have. Nothing when the scan itself did not read the disk.
-async fn add_logs_from_records(site: &Site<'_>, scanned: &mut Scanned, notes: &mut Vec<String>) {
+/// records' log configuration; where there are no records by `until` (or none at all), from
+/// each container's hostconfig.json as the scan would have. Nothing when the scan itself did not
+/// read the disk.
+async fn add_logs_from_records(
+    site: &Site<'_>,
+    until: Instant,
+    scanned: &mut Scanned,
+    notes: &mut Vec<String>,
+) {
     let logs = match scanned {
         Scanned::Disk(scan) => &mut scan.logs,
         Scanned::ContainerdStore(Some(files)) => &mut files.logs,
         _ => return,
     };
-    let known: Option<Vec<(String, LogInfo)>> = site.facts.records().await.ok().map(|recs| {
+    let left = || {
+        until
+            .saturating_duration_since(Instant::now())
+            .max(site.timeout)
+    };
+    let records = tokio::time::timeout(left(), site.facts.records()).await;
+    let known: Option<Vec<(String, LogInfo)>> = records.ok().and_then(Result::ok).map(|recs| {
         recs.iter()
             .map(|r| {
                 let c = &r.host_config.log_config;
@@ -299,7 +313,8 @@ async fn add_logs_from_records(site: &Site<'_>, scanned: &mut Scanned, notes: &m
             .collect()
     });
     let root = site.data_root.to_path_buf();
-    let sized = blocking(site.walks.deadline + site.timeout, move || match known {
+    let wait = left();
+    let sized = blocking(wait, move || match known {
         Some(known) => storage::scan::logs_of(&root, known),
         None => storage::scan::container_logs(&root),
     })
@@ -309,7 +324,7 @@ async fn add_logs_from_records(site: &Site<'_>, scanned: &mut Scanned, notes: &m
         None => notes.push(format!(
             "the containers' logs under {} were not sized: the filesystem did not answer within {}",
             site.data_root.join("containers").display(),
-            human_duration(site.walks.deadline + site.timeout)
+            human_duration(wait)
         )),
     }
 }
