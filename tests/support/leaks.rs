@@ -285,6 +285,26 @@ fn clear_stale_containerd_pidfile(d: &TestDaemon) {
     let ours = procfs::stat(pid).is_some_and(|s| s.comm == "containerd")
         && procfs::is_alive(pid)
         && procfs::cmdline(pid).is_some_and(|c| c.contains(&exec_root));
+    // Ours, but handed to this process (the subreaper) because its dockerd is gone: a managed
+    // containerd is started with a parent-death SIGKILL, so it is on its way out — alive a few
+    // milliseconds more, then a zombie dockerd would take for "still running" (measured on 28.5:
+    // restart failed with "timeout waiting for containerd to start"). It is given a moment to
+    // go, and reaped; one still alive after that really is running, and is kept.
+    let me = std::process::id() as i32;
+    if ours && procfs::stat(pid).is_some_and(|s| s.ppid == me) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while procfs::is_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !procfs::is_alive(pid) {
+            // Reaped only as our own zombie (no signal: the pid may be another's by now).
+            if procfs::stat(pid).is_some_and(|s| s.state == 'Z' && s.ppid == me) {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+        return;
+    }
     if !ours {
         let _ = std::fs::remove_file(&file);
     }
