@@ -153,10 +153,7 @@ pub fn scan_data_root(
         .into_iter()
         .zip(sizes[vol_start..leak_start].iter().copied())
         .collect();
-    let logs = match logs {
-        Logs::Read => container_logs(root),
-        Logs::Skip => HashMap::new(),
-    };
+    let logs = logs.of(root);
 
     leftovers.leaked_layers = leaked_rows(leaked, &sizes, leak_start);
     add_tmp(root, deadline, &mut leftovers, &mut notes);
@@ -221,10 +218,7 @@ pub fn scan_daemon_files(
     std::fs::read_dir(root.join("containers")).ok()?;
     let mut notes = Vec::new();
     let mut leftovers = LeftoversPart::default();
-    let logs = match logs {
-        Logs::Read => container_logs(root),
-        Logs::Skip => HashMap::new(),
-    };
+    let logs = logs.of(root);
     add_tmp(root, deadline, &mut leftovers, &mut notes);
     leftovers.total_up();
     let volumes = volumes.map(|l| walk_volumes(root, deadline, l, &mut notes));
@@ -399,6 +393,16 @@ fn leaked_rows(leaked: Vec<LeakedDir>, sizes: &[WalkSize], leak_start: usize) ->
 pub enum Logs {
     Read,
     Skip,
+}
+
+impl Logs {
+    /// The logs under `root` as this says: every container's, or none.
+    fn of(self, root: &Path) -> HashMap<String, LogInfo> {
+        match self {
+            Logs::Read => container_logs(root),
+            Logs::Skip => HashMap::new(),
+        }
+    }
 }
 
 /// The logs of the containers whose log configuration is known (each `LogInfo` holds a
